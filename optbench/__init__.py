@@ -1,0 +1,42 @@
+"""optbench: compare optimizers on problems people understand.
+
+    >>> import optbench
+    >>> df = optbench.run(problem="linreg", optimizer="gd", lr=0.1, epochs=100, seed=0)
+
+The public API is imported lazily so that ``import optbench`` (and ``optbench --help``) does not
+pay for torch until something needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "run": "optbench.runner",
+    "prepare": "optbench.runner",
+    "execute": "optbench.runner",
+    "load_results": "optbench.results",
+    "save_results": "optbench.results",
+    "register_problem": "optbench.registry",
+    "register_optimizer": "optbench.registry",
+    "list_problems": "optbench.registry",
+    "list_optimizers": "optbench.registry",
+    "get_problem": "optbench.registry",
+    "get_optimizer": "optbench.registry",
+    "OptbenchError": "optbench.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'optbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,42 @@
+"""Typed exceptions. The library raises these; only the CLI turns them into one-line messages."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class OptbenchError(Exception):
+    """Base class for every error optbench reports to a user."""
+
+
+class UnknownNameError(OptbenchError, KeyError):
+    """A problem or optimizer name that no registry entry has."""
+
+    def __init__(self, kind: str, name: str, choices: Iterable[str]):
+        self.kind, self.name, self.choices = kind, name, sorted(choices)
+        super().__init__(self.message())
+
+    def message(self) -> str:
+        hint = did_you_mean(self.name, self.choices)
+        return f"unknown {self.kind} {self.name!r}{hint}; valid {self.kind}s: {', '.join(self.choices)}"
+
+    __str__ = message  # KeyError would otherwise repr() the message
+
+
+class InvalidValueError(OptbenchError, ValueError):
+    """A setting whose value is out of range or of the wrong type."""
+
+
+class DuplicateNameError(OptbenchError):
+    """A name registered twice without ``override=True``."""
+
+
+class ResultsFileError(OptbenchError):
+    """A results file that is missing, corrupt or not an optbench table."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ' (did you mean 'x'?)' for a near miss, else ''."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

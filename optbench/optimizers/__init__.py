@@ -1,0 +1,6 @@
+"""Optimizers: torch.optim.Optimizer-shaped classes. Importing this package registers the built-ins."""
+
+from optbench.optimizers import gd, torch_optim
+from optbench.optimizers.gd import GradientDescent
+
+__all__ = ["GradientDescent", "gd", "torch_optim"]

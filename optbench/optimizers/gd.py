@@ -1,0 +1,51 @@
+"""Hand-written gradient descent, the lesson's ``a.sub_(lr * a.grad)``, as a torch.optim.Optimizer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+from optbench.registry import register_optimizer
+
+
+class GradientDescent(torch.optim.Optimizer):
+    """Gradient descent: ``p <- p - lr * p.grad`` for every parameter, under ``no_grad``.
+
+    Full-batch or minibatch is decided by the run's batch size, not here: registered as ``gd``
+    (full batch) and ``sgd`` (batches of 10, reshuffled every epoch). Default ``lr = 0.1``.
+
+    >>> a = torch.tensor([-1.0, 1.0], requires_grad=True)
+    >>> opt = GradientDescent([a], lr=0.1)
+    >>> (a**2).sum().backward(); opt.step()
+    >>> a
+    tensor([-0.8000,  0.8000], requires_grad=True)
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], lr: float = 0.1):
+        if not lr > 0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.sub_(group["lr"] * p.grad)
+        return loss
+
+
+register_optimizer("gd", description="Hand-written full-batch gradient descent, p -= lr * grad (lr 0.1)")(
+    GradientDescent
+)
+register_optimizer(
+    "sgd",
+    description="Hand-written minibatch SGD, p -= lr * grad; batches of 10 reshuffled every epoch (lr 0.1)",
+    batch_size=10,
+)(GradientDescent)

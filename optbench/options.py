@@ -1,0 +1,147 @@
+"""Turning ``KEY=VALUE`` text into typed settings, guided by each setting's default.
+
+Torch-free, so the CLI can validate input before it imports anything heavy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from optbench.errors import InvalidValueError, did_you_mean
+from optbench.registry import REQUIRED, Entry
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def parse_assignments(items: Iterable[str], flag: str) -> dict[str, str]:
+    """``["momentum=0.9"]`` -> ``{"momentum": "0.9"}``; a malformed item names ``flag``."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier() or not value.strip():
+            raise InvalidValueError(
+                f"{flag} {item!r} is malformed: expected KEY=VALUE with a Python-style name, "
+                f"e.g. {flag} momentum=0.9"
+            )
+        out[key] = value.strip()
+    return out
+
+
+def resolve_settings(entry: Entry, given: Mapping[str, Any], flag: str) -> dict[str, Any]:
+    """Merge ``given`` into ``entry``'s defaults, converting text by each default's type.
+
+    Raises :class:`InvalidValueError` for a name the entry does not take or a value of the wrong type.
+    """
+    known = entry.hyperparameters()
+    annotations = _annotations(entry)
+    if not entry.accepts_any_keyword():
+        for key in given:
+            if key not in known:
+                valid = ", ".join(sorted(known)) or "none"
+                raise InvalidValueError(
+                    f"{entry.kind} {entry.name!r} takes no setting {key!r}"
+                    f"{did_you_mean(key, known)}; valid settings: {valid}"
+                )
+    settings = {k: v for k, v in known.items() if v is not REQUIRED}
+    for key, value in given.items():
+        default = known.get(key, REQUIRED)
+        label = f"{flag} {key}={value}"
+        settings[key] = convert(value, default, annotations.get(key, ""), label) if isinstance(value, str) else value
+    missing = [k for k, v in known.items() if v is REQUIRED and k not in settings]
+    if missing:
+        raise InvalidValueError(f"{entry.kind} {entry.name!r} needs a value for {', '.join(missing)} ({flag} KEY=VALUE)")
+    return settings
+
+
+def convert(text: str, default: Any, annotation: str, label: str) -> Any:
+    """Convert ``text`` to the type of ``default`` (or of ``annotation``, its type hint as text)."""
+    if isinstance(default, bool) or annotation == "bool":
+        low = text.lower()
+        if low in _TRUE | _FALSE:
+            return low in _TRUE
+        raise InvalidValueError(f"{label}: expected true or false")
+    if isinstance(default, int | float) or annotation in ("int", "float"):
+        strict_int = isinstance(default, int) and "float" not in annotation and annotation != ""
+        strict_int = strict_int or annotation == "int"
+        return _number(text, integer=strict_int, float_only=isinstance(default, float), label=label)
+    if isinstance(default, tuple | list):
+        parts = [p.strip() for p in text.strip("()[]").split(",")]
+        if len(parts) != len(default):
+            raise InvalidValueError(f"{label}: expected {len(default)} comma-separated values, like {_show(default)}")
+        return tuple(convert(p, d, "", label) for p, d in zip(parts, default, strict=True))
+    if isinstance(default, str):
+        return text
+    return _literal(text)  # default None or no default: the most specific reading
+
+
+def _number(text: str, *, integer: bool, float_only: bool, label: str) -> int | float:
+    try:
+        value = int(text)
+        return float(value) if float_only else value
+    except ValueError:
+        if integer:
+            raise InvalidValueError(f"{label}: expected an integer") from None
+    try:
+        number = float(text)
+    except ValueError:
+        raise InvalidValueError(f"{label}: expected a number") from None
+    if math.isnan(number):
+        raise InvalidValueError(f"{label}: expected a number, not NaN")
+    return number
+
+
+def _literal(text: str) -> Any:
+    low = text.lower()
+    if low == "none":
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _annotations(entry: Entry) -> dict[str, str]:
+    import inspect
+
+    try:
+        params = inspect.signature(entry.target).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    out = {}
+    for p in params:
+        ann = p.annotation
+        if ann is inspect.Parameter.empty:
+            continue
+        out[p.name] = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
+        if not isinstance(ann, str) and not isinstance(ann, type):
+            out[p.name] = str(ann)  # unions etc.: keep the text, e.g. "float | torch.Tensor"
+    return out
+
+
+def _show(value: Any) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, tuple | list) else str(value)
+
+
+def validate_lr(lr: Any) -> float:
+    """A learning rate must be a finite number > 0."""
+    try:
+        value = float(lr)
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"--lr {lr!r} is not a number; expected a positive number such as 0.1") from None
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidValueError(f"--lr {lr!r} is out of range; expected a positive finite number such as 0.1")
+    return value
+
+
+def validate_positive_int(value: Any, flag: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidValueError(f"{flag} {value!r} is out of range; expected a whole number >= 1")
+    return value
