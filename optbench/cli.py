@@ -22,8 +22,14 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 class OptbenchGroup(click.Group):
     """A group whose errors are one line on stderr and an exit code, never a traceback."""
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else EXIT_OK
@@ -40,8 +46,9 @@ class OptbenchGroup(click.Group):
             if os.environ.get("OPTBENCH_DEBUG"):
                 raise
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            code = _fail(f"internal error: {type(exc).__name__}: {first} (OPTBENCH_DEBUG=1 shows the traceback)",
-                         EXIT_INTERNAL)  # fmt: skip
+            code = _fail(
+                f"internal error: {type(exc).__name__}: {first} (OPTBENCH_DEBUG=1 shows the traceback)", EXIT_INTERNAL
+            )
         if standalone_mode:
             sys.exit(code)
         return code
@@ -57,18 +64,42 @@ _RUN_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--problem", default="linreg", show_default=True, help="Problem name (see `optbench list`)."),
     click.option("--optimizer", default="gd", show_default=True, help="Optimizer name (see `optbench list`)."),
     click.option("--lr", default=None, help="Learning rate, a positive number [default: the optimizer's]."),
-    click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True,
-                 help="Passes over the training set."),  # fmt: skip
-    click.option("--batch-size", type=click.IntRange(min=1), default=None,
-                 help="Examples per step [default: the optimizer's; full batch unless it declares one]."),  # fmt: skip
-    click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-                 help="Seed for data, initialisation and shuffling."),  # fmt: skip
-    click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE",
-                 help="Optimizer hyperparameter, e.g. --opt momentum=0.9 (repeatable)."),  # fmt: skip
-    click.option("--problem-opt", "problem_opts", multiple=True, metavar="KEY=VALUE",
-                 help="Problem option, e.g. --problem-opt n=1000 (repeatable)."),  # fmt: skip
-    click.option("--eval-every", type=click.IntRange(min=1), default=None,
-                 help="Also record every K steps (step 0 and epoch ends always are)."),  # fmt: skip
+    click.option(
+        "--epochs", type=click.IntRange(min=1), default=100, show_default=True, help="Passes over the training set."
+    ),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Examples per step [default: the optimizer's; full batch unless it declares one].",
+    ),
+    click.option(
+        "--seed",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Seed for data, initialisation and shuffling.",
+    ),
+    click.option(
+        "--opt",
+        "opts",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Optimizer hyperparameter, e.g. --opt momentum=0.9 (repeatable).",
+    ),
+    click.option(
+        "--problem-opt",
+        "problem_opts",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Problem option, e.g. --problem-opt n=1000 (repeatable).",
+    ),
+    click.option(
+        "--eval-every",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Also record every K steps (step 0 and epoch ends always are).",
+    ),
 ]
 
 
@@ -95,9 +126,19 @@ def cli() -> None:
 @run_options
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Save the table (.parquet or .csv).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
-def run(problem: str, optimizer: str, lr: str | None, epochs: int, batch_size: int | None, seed: int,
-        opts: tuple[str, ...], problem_opts: tuple[str, ...], eval_every: int | None, out: str | None,
-        quiet: bool) -> int:  # fmt: skip
+def run(
+    problem: str,
+    optimizer: str,
+    lr: str | None,
+    epochs: int,
+    batch_size: int | None,
+    seed: int,
+    opts: tuple[str, ...],
+    problem_opts: tuple[str, ...],
+    eval_every: int | None,
+    out: str | None,
+    quiet: bool,
+) -> int:
     """Run one optimizer on one problem and print a summary."""
     from optbench.options import parse_assignments
     from optbench.results import check_writable, save_results, summarize

@@ -5,6 +5,7 @@ Torch-free, so the CLI can validate input before it imports anything heavy.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -24,8 +25,7 @@ def parse_assignments(items: Iterable[str], flag: str) -> dict[str, str]:
         key = key.strip()
         if not sep or not key.isidentifier() or not value.strip():
             raise InvalidValueError(
-                f"{flag} {item!r} is malformed: expected KEY=VALUE with a Python-style name, "
-                f"e.g. {flag} momentum=0.9"
+                f"{flag} {item!r} is malformed: expected KEY=VALUE with a Python-style name, e.g. {flag} momentum=0.9"
             )
         out[key] = value.strip()
     return out
@@ -53,7 +53,8 @@ def resolve_settings(entry: Entry, given: Mapping[str, Any], flag: str) -> dict[
         settings[key] = convert(value, default, annotations.get(key, ""), label) if isinstance(value, str) else value
     missing = [k for k, v in known.items() if v is REQUIRED and k not in settings]
     if missing:
-        raise InvalidValueError(f"{entry.kind} {entry.name!r} needs a value for {', '.join(missing)} ({flag} KEY=VALUE)")
+        needed = ", ".join(missing)
+        raise InvalidValueError(f"{entry.kind} {entry.name!r} needs a value for {needed} ({flag} KEY=VALUE)")
     return settings
 
 
@@ -109,8 +110,6 @@ def _literal(text: str) -> Any:
 
 
 def _annotations(entry: Entry) -> dict[str, str]:
-    import inspect
-
     try:
         params = inspect.signature(entry.target).parameters.values()
     except (TypeError, ValueError):
@@ -120,9 +119,8 @@ def _annotations(entry: Entry) -> dict[str, str]:
         ann = p.annotation
         if ann is inspect.Parameter.empty:
             continue
-        out[p.name] = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
-        if not isinstance(ann, str) and not isinstance(ann, type):
-            out[p.name] = str(ann)  # unions etc.: keep the text, e.g. "float | torch.Tensor"
+        # a class by its name ("int"); a string annotation or a union by its text ("float | Tensor")
+        out[p.name] = ann.__name__ if isinstance(ann, type) else str(ann)
     return out
 
 

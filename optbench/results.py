@@ -32,12 +32,17 @@ STATUSES = ("ok", "diverged", "error")
 
 
 def table_value(value: Any) -> Any:
-    """A setting as a table cell: numbers, bools and text stay; tuples become ``"0.9,0.999"``."""
+    """A setting as a table cell: numbers, bools and text stay; tuples become ``"0.9,0.999"``; None is NaN.
+
+    None is "not set", the same as the missing cell of a setting another run does not have.
+    """
+    if value is None:
+        return float("nan")
     if isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, tuple | list):
         return ",".join(str(v) for v in value)
-    return str(value)  # None and anything else: its text, the same in parquet and CSV
+    return str(value)  # anything else: its text, the same in parquet and CSV
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
@@ -82,15 +87,17 @@ def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
             df = pd.read_parquet(path)
         else:
             # Only empty cells are missing: "None" and "nan" are values a setting can have.
-            df = pd.read_csv(path, keep_default_na=False, na_values=[""], float_precision="round_trip")
+            df = pd.read_csv(path, keep_default_na=False, na_values=[""])
     except Exception as exc:  # pyarrow and pandas raise many types for a damaged file
         raise ResultsFileError(f"results file {str(path)!r} cannot be read: {first_line(exc)}") from None
+    for column in df.columns[df.dtypes == object]:  # bool settings with holes: parquet reads holes as None
+        df[column] = df[column].where(df[column].notna(), math.nan)
     missing = [c for c in CORE_COLUMNS if c not in df.columns]
     if missing:
         raise ResultsFileError(f"results file {str(path)!r} is not an optbench table: no column {', '.join(missing)}")
     for column, dtype in CORE_COLUMNS.items():
         if dtype == "str":
-            df[column] = df[column].fillna("").astype(dtype)
+            df[column] = df[column].astype(object).where(df[column].notna(), "").astype(dtype)
         elif df[column].dtype != dtype:
             try:
                 df[column] = df[column].astype(dtype)

@@ -17,7 +17,9 @@ MODELS = ("softmax", "mlp")
 DEFAULT_NOISE = {"blobs": 1.0, "moons": 0.1, "spirals": 0.2}
 
 
-def make_data(shape: str, n: int, classes: int, noise: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def make_data(
+    shape: str, n: int, classes: int, noise: float, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` points in 2-D with integer labels, a pure function of ``gen``'s state."""
     labels = torch.arange(n) % classes
     if shape == "blobs":  # class centres evenly spaced on a circle of radius 3

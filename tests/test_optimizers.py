@@ -1,0 +1,113 @@
+"""Built-in optimizers against their references: torch.optim itself and hand-written loops."""
+
+import pytest
+import torch
+
+import optbench
+from optbench.problems.classification import Classification
+from optbench.problems.linreg import LinearRegression
+
+ALL = optbench.list_optimizers()
+
+
+def test_the_design_names_are_registered():
+    for name in ["gd", "sgd", "torch-sgd", "torch-adam", "torch-adamw", "torch-rmsprop", "torch-adagrad", "torch-lbfgs"]:
+        assert name in ALL
+
+
+@pytest.mark.parametrize("problem", ["linreg", "classification"])
+@pytest.mark.parametrize("optimizer", ALL)
+def test_every_optimizer_lowers_the_loss_with_its_defaults(optimizer, problem):
+    df = optbench.run(problem, optimizer, epochs=100)
+    assert (df["status"] == "ok").all()
+    assert df["loss"].iloc[-1] < 0.99 * df["loss"].iloc[0]  # torch.optim defaults are cautious (lr 1e-3)
+
+
+# Adadelta's effective step is tiny at first (its lr rescales a unit-free update): it needs a large lr.
+TUNED_LR = {"torch-adadelta": 3.0, "torch-lbfgs": 1.0}
+
+
+@pytest.mark.parametrize("optimizer", ALL)
+def test_every_optimizer_learns_the_classification_problem(optimizer):
+    """At lr 0.1 (or a stated one) each reaches >= 90% test accuracy in 100 epochs."""
+    df = optbench.run("classification", optimizer, lr=TUNED_LR.get(optimizer, 0.1))
+    assert df["test_accuracy"].iloc[-1] >= 0.9
+
+
+def test_gd_with_defaults_reaches_90_percent_test_accuracy():
+    df = optbench.run("classification", "gd")
+    assert df["test_accuracy"].iloc[-1] >= 0.9
+    assert df["test_loss"].iloc[-1] < df["test_loss"].iloc[0] / 5
+
+
+def test_gd_matches_torch_optim_sgd():
+    """Same update rule: the hand-written optimizer and torch.optim.SGD agree to float rounding."""
+    ours = optbench.run("classification", "gd", lr=0.1, epochs=50)
+    theirs = optbench.run("classification", "torch-sgd", lr=0.1, epochs=50)
+    torch.testing.assert_close(torch.tensor(ours["loss"].values), torch.tensor(theirs["loss"].values), rtol=1e-5, atol=0)
+
+
+def test_torch_sgd_hyperparameters_pass_through():
+    """torch-sgd with momentum and nesterov equals torch.optim.SGD driven by hand, bit for bit."""
+    df = optbench.run("linreg", "torch-sgd", lr=0.05, epochs=40, momentum=0.9, nesterov=True, weight_decay=0.01)
+    assert df[["momentum", "nesterov", "weight_decay"]].iloc[0].tolist() == [0.9, True, 0.01]
+    p = LinearRegression(seed=0)
+    opt = torch.optim.SGD(p.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)
+    expected = [p.loss().item()]
+    for _ in range(40):
+        opt.zero_grad()
+        p.loss().backward()
+        opt.step()
+        expected.append(p.loss().item())
+    assert df["loss"].tolist() == expected
+
+
+def test_sgd_is_minibatch_sgd_reshuffled_every_epoch():
+    """`sgd` equals a hand-written minibatch loop: batches of 10 from a fresh permutation each epoch."""
+    df = optbench.run("linreg", "sgd", lr=0.1, epochs=5, seed=7)
+    assert df["batch_size"].iloc[0] == 10
+    assert df["step"].tolist() == [0, 10, 20, 30, 40, 50]
+    p = LinearRegression(seed=7)
+    gen = torch.Generator().manual_seed(7)
+    expected = [p.loss().item()]
+    orders = []
+    for _ in range(5):
+        order = torch.randperm(100, generator=gen)
+        orders.append(order)
+        for idx in order.split(10):
+            loss = ((p.x[idx] @ p.a - p.y[idx]) ** 2).mean()
+            loss.backward()
+            with torch.no_grad():
+                p.a.sub_(0.1 * p.a.grad)
+                p.a.grad.zero_()
+        expected.append(p.loss().item())
+    assert df["loss"].tolist() == expected
+    assert not torch.equal(orders[0], orders[1])  # reshuffled, not one fixed order
+
+
+def test_batch_size_is_a_property_of_the_run():
+    df = optbench.run("linreg", "torch-adam", lr=0.05, epochs=3, batch_size=25)
+    assert df["step"].tolist() == [0, 4, 8, 12]
+    assert df["epoch"].tolist() == [0, 1, 2, 3]
+    uneven = optbench.run("linreg", "gd", epochs=2, batch_size=30)  # 30+30+30+10: the last batch is kept
+    assert uneven["step"].tolist() == [0, 4, 8]
+
+
+def test_lbfgs_runs_with_a_closure_and_reaches_the_optimum():
+    df = optbench.run("linreg", "torch-lbfgs", epochs=5)
+    assert df["loss"].iloc[-1] == pytest.approx(df["optimum"].iloc[0], rel=1e-4)
+    strong = optbench.run("classification", "torch-lbfgs", epochs=5, line_search_fn="strong_wolfe")
+    assert strong["line_search_fn"].iloc[0] == "strong_wolfe"
+    assert strong["loss"].iloc[-1] < 0.1 * strong["loss"].iloc[0]
+
+
+def test_adam_matches_torch_optim_adam_on_the_mlp():
+    df = optbench.run("classification", "torch-adam", lr=0.01, epochs=20, problem_options={"model": "mlp"})
+    p = Classification(seed=0, model="mlp")
+    opt = torch.optim.Adam(p.parameters(), lr=0.01)
+    for _ in range(20):
+        opt.zero_grad()
+        p.loss().backward()
+        opt.step()
+    assert df["loss"].iloc[-1] == p.loss().item()
+    assert df["test_accuracy"].iloc[-1] == p.metrics()["test_accuracy"].item()
