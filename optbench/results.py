@@ -90,7 +90,7 @@ def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
             df = pd.read_csv(path, keep_default_na=False, na_values=[""])
     except Exception as exc:  # pyarrow and pandas raise many types for a damaged file
         raise ResultsFileError(f"results file {str(path)!r} cannot be read: {first_line(exc)}") from None
-    for column in df.columns[df.dtypes == object]:  # bool settings with holes: parquet reads holes as None
+    for column in [c for c in df.columns if pd.api.types.is_object_dtype(df[c])]:  # bool settings with holes
         df[column] = df[column].where(df[column].notna(), math.nan)
     missing = [c for c in CORE_COLUMNS if c not in df.columns]
     if missing:

@@ -11,7 +11,16 @@ ALL = optbench.list_optimizers()
 
 
 def test_the_design_names_are_registered():
-    for name in ["gd", "sgd", "torch-sgd", "torch-adam", "torch-adamw", "torch-rmsprop", "torch-adagrad", "torch-lbfgs"]:
+    for name in [
+        "gd",
+        "sgd",
+        "torch-sgd",
+        "torch-adam",
+        "torch-adamw",
+        "torch-rmsprop",
+        "torch-adagrad",
+        "torch-lbfgs",
+    ]:
         assert name in ALL
 
 
@@ -44,7 +53,9 @@ def test_gd_matches_torch_optim_sgd():
     """Same update rule: the hand-written optimizer and torch.optim.SGD agree to float rounding."""
     ours = optbench.run("classification", "gd", lr=0.1, epochs=50)
     theirs = optbench.run("classification", "torch-sgd", lr=0.1, epochs=50)
-    torch.testing.assert_close(torch.tensor(ours["loss"].values), torch.tensor(theirs["loss"].values), rtol=1e-5, atol=0)
+    torch.testing.assert_close(
+        torch.tensor(ours["loss"].values), torch.tensor(theirs["loss"].values), rtol=1e-5, atol=0
+    )
 
 
 def test_torch_sgd_hyperparameters_pass_through():

@@ -13,8 +13,23 @@ from optbench.registry import OPTIMIZERS
 
 def test_columns_of_a_linreg_run():
     df = optbench.run("linreg", "torch-sgd", lr=0.1, epochs=3, momentum=0.5)
-    for column in ["problem", "optimizer", "seed", "lr", "momentum", "nesterov", "weight_decay", "batch_size",
-                   "epoch", "step", "loss", "optimum", "time_s", "status", "message"]:  # fmt: skip
+    for column in [
+        "problem",
+        "optimizer",
+        "seed",
+        "lr",
+        "momentum",
+        "nesterov",
+        "weight_decay",
+        "batch_size",
+        "epoch",
+        "step",
+        "loss",
+        "optimum",
+        "time_s",
+        "status",
+        "message",
+    ]:
         assert column in df.columns, column
     assert "foreach" not in df.columns  # implementation switches are not hyperparameters
     assert df["momentum"].eq(0.5).all() and df["lr"].eq(0.1).all()
@@ -44,8 +59,12 @@ def test_time_is_cumulative_and_starts_at_zero():
 @pytest.mark.parametrize("optimizer", ["gd", "sgd", "torch-adam", "torch-lbfgs"])
 @pytest.mark.parametrize("problem", ["linreg", "classification"])
 def test_the_same_run_twice_is_bit_identical(problem, optimizer):
-    a = optbench.run(problem, optimizer, epochs=5, seed=3, problem_options={"model": "mlp"} if problem != "linreg" else None)
-    b = optbench.run(problem, optimizer, epochs=5, seed=3, problem_options={"model": "mlp"} if problem != "linreg" else None)
+    a = optbench.run(
+        problem, optimizer, epochs=5, seed=3, problem_options={"model": "mlp"} if problem != "linreg" else None
+    )
+    b = optbench.run(
+        problem, optimizer, epochs=5, seed=3, problem_options={"model": "mlp"} if problem != "linreg" else None
+    )
     pd.testing.assert_frame_equal(a.drop(columns="time_s"), b.drop(columns="time_s"))
 
 

@@ -1,0 +1,272 @@
+"""The CLI through click's CliRunner: summaries, every bad input, no tracebacks."""
+
+import contextlib
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import optbench
+from optbench.cli import EXIT_INTERNAL, cli
+
+
+@pytest.fixture
+def invoke():
+    runner = CliRunner()
+
+    def call(*args):
+        return runner.invoke(cli, list(args), catch_exceptions=True)
+
+    return call
+
+
+def test_run_with_defaults_prints_a_summary(invoke):
+    result = invoke("run", "--problem", "linreg", "--optimizer", "sgd")
+    assert result.exit_code == 0, result.output
+    df = optbench.run("linreg", "sgd")
+    assert f"final loss   {df['loss'].iloc[-1]:.6g}" in result.output
+    assert f"optimum f*   {df['optimum'].iloc[0]:.6g}" in result.output
+    assert "gap" in result.output and "1000 steps" in result.output
+
+
+def test_run_classification_reports_test_accuracy(invoke):
+    result = invoke("run", "--problem", "classification", "--optimizer", "gd")
+    assert result.exit_code == 0
+    assert "test acc.    99.0%" in result.output
+    assert "optimum" not in result.output
+
+
+def test_run_passes_every_flag_through(invoke, tmp_path):
+    out = tmp_path / "r.parquet"
+    args = [
+        "run",
+        "--problem",
+        "classification",
+        "--optimizer",
+        "torch-sgd",
+        "--lr",
+        "0.05",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "50",
+        "--seed",
+        "4",
+        "--opt",
+        "momentum=0.9",
+        "--opt",
+        "nesterov=true",
+        "--problem-opt",
+        "shape=moons",
+        "--problem-opt",
+        "model=mlp",
+        "--eval-every",
+        "2",
+        "--out",
+        str(out),
+    ]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    df = optbench.load_results(out)
+    expected = optbench.run(
+        "classification",
+        "torch-sgd",
+        lr=0.05,
+        epochs=3,
+        batch_size=50,
+        seed=4,
+        momentum=0.9,
+        nesterov=True,
+        eval_every=2,
+        problem_options={"shape": "moons", "model": "mlp"},
+    )
+    pd.testing.assert_frame_equal(df.drop(columns="time_s"), expected.drop(columns="time_s"))
+    assert df["step"].tolist() == list(range(0, 19, 2))  # 300 training examples: 6 steps per epoch
+
+
+def test_csv_output(invoke, tmp_path):
+    out = tmp_path / "r.csv"
+    assert invoke("run", "--epochs", "5", "--out", str(out), "--quiet").exit_code == 0
+    assert optbench.load_results(out)["step"].tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_divergent_run_is_a_result(invoke):
+    result = invoke("run", "--lr", "5", "--epochs", "200")
+    assert result.exit_code == 0
+    assert "status       diverged: loss became inf" in result.output
+
+
+def test_list_shows_names_and_descriptions(invoke):
+    result = invoke("list")
+    assert result.exit_code == 0
+    for name in ["linreg", "classification", "gd", "sgd", "torch-sgd", "torch-lbfgs"]:
+        assert f"  {name} " in result.output
+    assert "fast.ai lesson 2" in result.output
+    only_torch = invoke("list", "torch-*").output
+    assert "torch-adam" in only_torch and "  gd " not in only_torch and "Problems" not in only_torch
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["run", "--problem", "linreg2"],
+            "unknown problem 'linreg2' (did you mean 'linreg'?); valid problems: classification, linreg",
+        ),
+        (["run", "--optimizer", "sdg"], "unknown optimizer 'sdg' (did you mean 'sgd'?); valid optimizers: gd, sgd"),
+        (
+            ["run", "--optimizer", "gd", "--opt", "momentum=0.9"],
+            "optimizer 'gd' takes no setting 'momentum'; valid settings: lr",
+        ),
+        (
+            ["run", "--optimizer", "torch-sgd", "--opt", "momentun=0.9"],
+            "takes no setting 'momentun' (did you mean 'momentum'?)",
+        ),
+        (["run", "--lr", "abc"], "--lr 'abc' is not a number; expected a positive number"),
+        (["run", "--lr", "0"], "--lr '0' is out of range; expected a positive finite number"),
+        (["run", "--lr", "-0.1"], "--lr '-0.1' is out of range"),
+        (["run", "--epochs", "0"], "Invalid value for '--epochs': 0 is not in the range x>=1"),
+        (["run", "--epochs", "-3"], "Invalid value for '--epochs': -3 is not in the range x>=1"),
+        (["run", "--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range x>=1"),
+        (
+            ["run", "--batch-size", "101"],
+            "--batch-size 101 is larger than the 100 training examples of 'linreg'; expected 1 to 100",
+        ),
+        (["run", "--opt", "momentum"], "--opt 'momentum' is malformed: expected KEY=VALUE"),
+        (["run", "--opt", "=3"], "--opt '=3' is malformed"),
+        (["run", "--problem-opt", "n"], "--problem-opt 'n' is malformed"),
+        (["run", "--optimizer", "torch-sgd", "--opt", "momentum=fast"], "--opt momentum=fast: expected a number"),
+        (
+            ["run", "--optimizer", "torch-sgd", "--opt", "nesterov=maybe"],
+            "--opt nesterov=maybe: expected true or false",
+        ),
+        (["run", "--problem-opt", "n=ten"], "--problem-opt n=ten: expected an integer"),
+        (["run", "--problem", "classification", "--problem-opt", "shape=circle"], "shape='circle' is not valid"),
+        (["run", "--optimizer", "torch-sgd", "--opt", "momentum=-1"], "rejected its settings: Invalid momentum value"),
+        (
+            ["run", "--out", "/no/such/dir/r.parquet"],
+            "--out '/no/such/dir/r.parquet': folder '/no/such/dir' does not exist",
+        ),
+        (["run", "--out", "r.xlsx"], "--out 'r.xlsx': expected a file ending in .parquet or .csv"),
+        (["list", "adam*"], "no problem or optimizer matches 'adam*'"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(invoke, args, message):
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("optbench: error: ")
+    assert message in lines[0]
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_out_path_that_is_a_directory(invoke, tmp_path):
+    target = tmp_path / "taken.parquet"
+    target.mkdir()
+    result = invoke("run", "--out", str(target))
+    assert result.exit_code == 2 and "is a directory" in result.output
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["list"]])
+def test_every_help(invoke, command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage: " in result.output
+    if command == ["run"]:
+        for flag in [
+            "--problem",
+            "--optimizer",
+            "--lr",
+            "--epochs",
+            "--batch-size",
+            "--seed",
+            "--opt",
+            "--problem-opt",
+            "--out",
+            "--eval-every",
+        ]:
+            assert flag in result.output
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys; from optbench.cli import cli; cli(['--help'], standalone_mode=False); print(sorted(sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "'torch'" not in out and "'pandas'" not in out
+    assert "Usage: " in out
+
+
+# A property: whatever the arguments, the CLI answers with an exit code, never a traceback.
+_flags = st.sampled_from(
+    [
+        "--problem",
+        "--optimizer",
+        "--lr",
+        "--epochs",
+        "--batch-size",
+        "--seed",
+        "--opt",
+        "--problem-opt",
+        "--eval-every",
+        "--out",
+    ]
+)
+_values = st.one_of(
+    st.sampled_from(
+        [
+            "linreg",
+            "classification",
+            "gd",
+            "sgd",
+            "torch-lbfgs",
+            "torch-adam",
+            "0",
+            "-1",
+            "1",
+            "2",
+            "1e-3",
+            "nan",
+            "inf",
+            "1e309",
+            "lr=0",
+            "momentum=0.9",
+            "n=3",
+            "n=0",
+            "shape=spirals",
+            "model=mlp",
+            "classes=1",
+            "noise=-1",
+            "betas=0.5",
+            "dtype=float16",
+            "a=1",
+            "x.parquet",
+            "/dev/null/x.csv",
+            "=",
+            "",
+            "a=b=c",
+            "test_fraction=1",
+        ]
+    ),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(_flags, _values), max_size=4))
+def test_no_argument_combination_gives_a_traceback(tmp_path_factory, pairs):
+    args = ["run", "--epochs", "2"]
+    for flag, value in pairs:
+        args += [flag, value]
+    with contextlib.chdir(tmp_path_factory.getbasetemp()):  # relative --out paths land here
+        result = CliRunner().invoke(cli, args, catch_exceptions=True)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    assert result.exit_code in (0, 1, 2), (args, result.output)
+    assert result.exit_code != EXIT_INTERNAL

@@ -1,0 +1,57 @@
+"""The registry: names, patterns, introspected hyperparameters, duplicates."""
+
+import pytest
+import torch
+
+import optbench
+from optbench.errors import DuplicateNameError, UnknownNameError
+from optbench.registry import REQUIRED, Registry
+
+
+def test_list_and_patterns():
+    assert optbench.list_problems() == ["classification", "linreg"]
+    torch_names = optbench.list_optimizers("torch-*")
+    assert "torch-adam" in torch_names and "gd" not in torch_names
+    assert optbench.list_optimizers() == sorted(optbench.list_optimizers())
+
+
+def test_hyperparameters_come_from_the_signature():
+    assert optbench.get_optimizer("gd").hyperparameters() == {"lr": 0.1}
+    adam = optbench.get_optimizer("torch-adam").hyperparameters()
+    assert adam["lr"] == 0.001 and adam["betas"] == (0.9, 0.999)
+    assert not {"foreach", "fused", "capturable", "differentiable"} & set(adam)
+    assert optbench.get_optimizer("sgd").batch_size == 10 and optbench.get_optimizer("gd").batch_size is None
+    assert optbench.get_problem("linreg").hyperparameters()["start"] == (-1.0, 1.0)
+
+
+def test_a_fresh_registry_with_decorator_defaults_and_duplicates():
+    reg = Registry("optimizer", builtins="optbench.errors")  # any importable module: nothing built in
+
+    @reg.register("mine", defaults={"lr": 0.5}, batch_size=4, source="test")
+    class Mine(torch.optim.SGD):
+        """My optimizer. More text."""
+
+        def __init__(self, params, lr=0.1, beta: float = 0.9):
+            super().__init__(params, lr=lr)
+
+    assert Mine.__name__ == "Mine"  # the decorator returns the class unchanged
+    entry = reg.get("mine")
+    assert entry.description == "My optimizer"
+    assert entry.hyperparameters() == {"lr": 0.5, "beta": 0.9}
+    with pytest.raises(DuplicateNameError, match="registered twice: by test and by other"):
+        reg.add("mine", Mine, source="other")
+    reg.add("mine", torch.optim.Adam, source="other", override=True)
+    assert reg.get("mine").target is torch.optim.Adam
+    with pytest.raises(UnknownNameError, match=r"did you mean 'mine'\?"):
+        reg.get("mien")
+
+
+def test_required_hyperparameters_are_marked():
+    reg = Registry("optimizer", builtins="optbench.errors")
+
+    class NeedsLr(torch.optim.SGD):
+        def __init__(self, params, lr):
+            super().__init__(params, lr=lr)
+
+    reg.add("needs", NeedsLr)
+    assert reg.get("needs").hyperparameters() == {"lr": REQUIRED}
