@@ -40,3 +40,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ' (did you mean 'x'?)' for a near miss, else ''."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class PluginError(OptbenchError):
+    """A plugin that cannot be imported, has the wrong shape, or fails to build."""

@@ -5,7 +5,6 @@ Torch-free, so the CLI can validate input before it imports anything heavy.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -37,7 +36,7 @@ def resolve_settings(entry: Entry, given: Mapping[str, Any], flag: str) -> dict[
     Raises :class:`InvalidValueError` for a name the entry does not take or a value of the wrong type.
     """
     known = entry.hyperparameters()
-    annotations = _annotations(entry)
+    annotations = entry.annotations()
     if not entry.accepts_any_keyword():
         for key in given:
             if key not in known:
@@ -107,21 +106,6 @@ def _literal(text: str) -> Any:
         except ValueError:
             pass
     return text
-
-
-def _annotations(entry: Entry) -> dict[str, str]:
-    try:
-        params = inspect.signature(entry.target).parameters.values()
-    except (TypeError, ValueError):
-        return {}
-    out = {}
-    for p in params:
-        ann = p.annotation
-        if ann is inspect.Parameter.empty:
-            continue
-        # a class by its name ("int"); a string annotation or a union by its text ("float | Tensor")
-        out[p.name] = ann.__name__ if isinstance(ann, type) else str(ann)
-    return out
 
 
 def _show(value: Any) -> str:

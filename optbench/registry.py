@@ -1,11 +1,15 @@
 """Registries of problems and optimizers: a dict, a decorator and a few functions.
 
 Importing this module does not import torch: the built-in entries are registered the first time a
-registry is queried, so ``optbench --help`` stays instant.
+registry is queried, so ``optbench --help`` stays instant. Plugins (entry points, import paths,
+local files) are found by :mod:`optbench.plugins`; their names are listed without importing them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import fnmatch
 import importlib
 import inspect
@@ -14,13 +18,17 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from optbench.errors import DuplicateNameError, UnknownNameError
+from optbench.errors import DuplicateNameError, PluginError, UnknownNameError
 
 REQUIRED = inspect.Parameter.empty
 """Marks a hyperparameter without a default in :meth:`Entry.hyperparameters`."""
 
 # Constructor arguments that choose an implementation, not an algorithm: never hyperparameters.
 IMPLEMENTATION_FLAGS = frozenset({"foreach", "fused", "differentiable", "capturable"})
+# The constructor argument that is not a setting: optimizers take parameters, problems a seed.
+_FIRST_ARGUMENT = {"optimizer": "params", "problem": "seed"}
+# What registrations made while it is set come from ("built-in", "file x.py"); see `registering_from`.
+_SOURCE: contextvars.ContextVar[str | None] = contextvars.ContextVar("optbench_source", default=None)
 
 
 @dataclass(frozen=True)
@@ -28,7 +36,8 @@ class Entry:
     """One registered problem or optimizer.
 
     ``target`` is the class (or factory) that builds it; ``defaults`` override the defaults of its
-    signature; ``batch_size`` is the default batch size of an optimizer's runs (None: full batch).
+    signature; ``batch_size`` is the default batch size of an optimizer's runs (None: full batch);
+    ``source`` says where it came from (built-in, an entry point and its distribution, a file...).
     """
 
     name: str
@@ -39,51 +48,71 @@ class Entry:
     batch_size: int | None = None
     source: str = "built-in"
 
+    def _parameters(self) -> list[inspect.Parameter]:
+        try:
+            return list(inspect.signature(self.target).parameters.values())
+        except (TypeError, ValueError):  # some builtins have no signature
+            return []
+
     def hyperparameters(self) -> dict[str, Any]:
         """Keyword settings and their defaults (:data:`REQUIRED` where there is none).
 
         Read from the constructor's signature, then overridden by the declared ``defaults``.
         """
         skip = {"self", _FIRST_ARGUMENT[self.kind]} | IMPLEMENTATION_FLAGS
-        try:
-            signature = inspect.signature(self.target)
-        except (TypeError, ValueError):  # some builtins have no signature
-            signature = None
-        found: dict[str, Any] = {}
-        if signature is not None:
-            for p in signature.parameters.values():
-                if p.name in skip or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                    continue
-                found[p.name] = p.default
-        found.update(self.defaults)
-        return found
+        found = {
+            p.name: p.default
+            for p in self._parameters()
+            if p.name not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
+        return found | dict(self.defaults)
+
+    def annotations(self) -> dict[str, str]:
+        """Each setting's type hint as text: ``"int"``, ``"float | torch.Tensor"``."""
+        return {
+            p.name: p.annotation.__name__ if isinstance(p.annotation, type) else str(p.annotation)
+            for p in self._parameters()
+            if p.annotation is not inspect.Parameter.empty
+        }
 
     def accepts_any_keyword(self) -> bool:
         """True when the constructor takes ``**kwargs`` (so unknown names cannot be rejected early)."""
-        try:
-            params = inspect.signature(self.target).parameters.values()
-        except (TypeError, ValueError):
-            return True
-        return any(p.kind is p.VAR_KEYWORD for p in params)
+        params = self._parameters()
+        return not params or any(p.kind is p.VAR_KEYWORD for p in params)
 
 
-# The constructor argument that is not a setting: optimizers take parameters, problems a seed.
-_FIRST_ARGUMENT = {"optimizer": "params", "problem": "seed"}
+@contextlib.contextmanager
+def registering_from(source: str) -> Iterator[None]:
+    """Registrations made inside this block record ``source`` (unless they name their own)."""
+    token = _SOURCE.set(source)
+    try:
+        yield
+    finally:
+        _SOURCE.reset(token)
 
 
 class Registry:
-    """Name -> :class:`Entry`, filled on first use by importing ``builtins`` (a module path)."""
+    """Name -> :class:`Entry`. Filled on first use: the ``builtins`` module, then entry points of ``group``."""
 
-    def __init__(self, kind: str, builtins: str):
+    def __init__(self, kind: str, builtins: str, group: str | None = None):
         self.kind = kind
+        self.group = group
         self._builtins = builtins
         self._entries: dict[str, Entry] = {}
+        self._pending: dict[str, Any] = {}  # entry points found but not imported yet
+        self.broken: dict[str, str] = {}  # name -> one line saying why that plugin cannot be used
         self._loaded = False
 
     def _ensure_loaded(self) -> None:
-        if not self._loaded:
-            self._loaded = True  # set first: the import below registers into this registry
+        if self._loaded:
+            return
+        self._loaded = True  # first: the imports below register into this registry
+        with registering_from("built-in"):
             importlib.import_module(self._builtins)
+        if self.group:
+            from optbench.plugins import discover
+
+            self._pending, self.broken = discover(self)
 
     def add(
         self,
@@ -93,13 +122,19 @@ class Registry:
         description: str | None = None,
         defaults: Mapping[str, Any] | None = None,
         batch_size: int | None = None,
-        source: str = "built-in",
+        source: str | None = None,
         override: bool = False,
     ) -> Entry:
-        """Register ``target`` under ``name``; a second registration must say ``override=True``."""
+        """Register ``target`` under ``name``; a second registration must say ``override=True``.
+
+        Registering the same target under the same name again changes nothing.
+        """
         self._ensure_loaded()
-        if name in self._entries and not override:
-            old = self._entries[name]
+        source = source or _SOURCE.get() or f"module {getattr(target, '__module__', '?')}"
+        old = self._entries.get(name)
+        if old is not None and old.target is target and not override:
+            return old
+        if old is not None and not override:
             raise DuplicateNameError(
                 f"{self.kind} {name!r} is registered twice: by {old.source} and by {source}; "
                 "pass override=True to replace it"
@@ -114,6 +149,7 @@ class Registry:
             source=source,
         )
         self._entries[name] = entry
+        self._pending.pop(name, None)
         return entry
 
     def register(self, name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -126,21 +162,33 @@ class Registry:
         return decorate
 
     def get(self, name: str) -> Entry:
+        """The entry for ``name``: registered, an entry point (imported now) or ``module:attribute``."""
         self._ensure_loaded()
-        try:
+        if name in self._entries:
             return self._entries[name]
-        except KeyError:
-            raise UnknownNameError(self.kind, name, self._entries) from None
+        from optbench import plugins
+
+        if name in self.broken:
+            raise PluginError(self.broken[name])
+        if name in self._pending:
+            return plugins.load_entry_point(self, name, self._pending.pop(name))
+        if ":" in name:
+            return plugins.load_import_path(self, name)
+        raise UnknownNameError(self.kind, name, self.names())
+
+    def replace(self, name: str, **changes: Any) -> Entry:
+        self._entries[name] = dataclasses.replace(self._entries[name], **changes)
+        return self._entries[name]
 
     def names(self, pattern: str | None = None) -> list[str]:
-        """Sorted names, filtered by an fnmatch ``pattern`` such as ``"torch-*"``."""
+        """Sorted names (plugins included, none imported), filtered by a glob such as ``"torch-*"``."""
         self._ensure_loaded()
-        names = sorted(self._entries)
+        names = sorted(n for n in {*self._entries, *self._pending} if ":" not in n)
         return fnmatch.filter(names, pattern) if pattern else names
 
     def __contains__(self, name: object) -> bool:
         self._ensure_loaded()
-        return name in self._entries
+        return name in self._entries or name in self._pending
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.get(n) for n in self.names())
@@ -152,29 +200,51 @@ def first_line(doc: str | None) -> str:
     return text.split(". ")[0].rstrip(".")
 
 
-PROBLEMS = Registry("problem", builtins="optbench.problems")
-OPTIMIZERS = Registry("optimizer", builtins="optbench.optimizers")
+PROBLEMS = Registry("problem", builtins="optbench.problems", group="optbench.problems")
+OPTIMIZERS = Registry("optimizer", builtins="optbench.optimizers", group="optbench.optimizers")
 
 
-def register_problem(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: register a problem class under ``name`` (see :class:`optbench.problems.Problem`)."""
-    return PROBLEMS.register(name, **kwargs)
+def register_problem(
+    name: str,
+    *,
+    description: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    override: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: register a problem class under ``name`` (the contract: :mod:`optbench.problems.base`).
+
+    ``description`` defaults to the docstring's first sentence; ``defaults`` override the defaults
+    of the constructor's options.
+    """
+    return PROBLEMS.register(name, description=description, defaults=defaults, override=override)
 
 
-def register_optimizer(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def register_optimizer(
+    name: str,
+    *,
+    description: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    batch_size: int | None = None,
+    override: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register a torch.optim.Optimizer-shaped class under ``name``.
 
-    Keyword arguments: ``description``, ``defaults`` (hyperparameter defaults that override the
-    constructor's), ``batch_size`` (default batch size of its runs; None = full batch), ``override``.
+    ``description`` defaults to the docstring's first sentence; ``defaults`` override the
+    constructor's hyperparameter defaults; ``batch_size`` is the default batch size of its runs
+    (None: full batch); ``override=True`` replaces an entry of the same name.
     """
-    return OPTIMIZERS.register(name, **kwargs)
+    return OPTIMIZERS.register(
+        name, description=description, defaults=defaults, batch_size=batch_size, override=override
+    )
 
 
 def list_problems(pattern: str | None = None) -> list[str]:
+    """Names of the registered problems (entry-point plugins included, not imported)."""
     return PROBLEMS.names(pattern)
 
 
 def list_optimizers(pattern: str | None = None) -> list[str]:
+    """Names of the registered optimizers (entry-point plugins included, not imported)."""
     return OPTIMIZERS.names(pattern)
 
 

@@ -15,8 +15,9 @@ from typing import Any
 import pandas as pd
 import torch
 
-from optbench.errors import InvalidValueError
+from optbench.errors import InvalidValueError, OptbenchError, PluginError
 from optbench.options import resolve_settings, validate_lr, validate_positive_int
+from optbench.plugins import one_line
 from optbench.registry import OPTIMIZERS, PROBLEMS, Entry
 from optbench.results import table_value
 
@@ -128,7 +129,7 @@ def execute(spec: RunSpec) -> pd.DataFrame:
     """Run a prepared :class:`RunSpec`; the same spec always gives the same losses, bit for bit."""
     with torch.random.fork_rng(devices=[]):  # anything drawing from the global RNG is seeded too
         torch.manual_seed(spec.seed)
-        problem = spec.problem.target(seed=spec.seed, **spec.problem_options)
+        problem = build(spec.problem, {"seed": spec.seed, **spec.problem_options})
         n = problem.n_train
         batch_size = spec.batch_size or spec.optimizer.batch_size or n
         if batch_size > n:
@@ -136,13 +137,23 @@ def execute(spec: RunSpec) -> pd.DataFrame:
                 f"--batch-size {batch_size} is larger than the {n} training examples of "
                 f"{spec.problem.name!r}; expected 1 to {n}"
             )
-        try:
-            opt = spec.optimizer.target(list(problem.parameters()), **spec.hyperparameters)
-        except (TypeError, ValueError) as exc:
-            raise InvalidValueError(f"optimizer {spec.optimizer.name!r} rejected its settings: {exc}") from None
+        opt = build(spec.optimizer, spec.hyperparameters, list(problem.parameters()))
         shuffle = torch.Generator().manual_seed(spec.seed)
         trajectory = train(problem, opt, spec.epochs, batch_size, spec.eval_every, shuffle)
     return to_frame(spec, problem, batch_size, trajectory)
+
+
+def build(entry: Entry, settings: Mapping[str, Any], *args: Any) -> Any:
+    """``entry.target(*args, **settings)``, with a constructor's failure as one line naming the entry."""
+    try:
+        return entry.target(*args, **settings)
+    except OptbenchError:
+        raise
+    except (TypeError, ValueError) as exc:
+        origin = "" if entry.source == "built-in" else f" ({entry.source})"
+        raise InvalidValueError(f"{entry.kind} {entry.name!r}{origin} rejected its settings: {exc}") from None
+    except Exception as exc:
+        raise PluginError(f"{entry.kind} {entry.name!r} ({entry.source}) failed to build: {one_line(exc)}") from None
 
 
 def train(

@@ -38,8 +38,9 @@ def test_a_fresh_registry_with_decorator_defaults_and_duplicates():
     entry = reg.get("mine")
     assert entry.description == "My optimizer"
     assert entry.hyperparameters() == {"lr": 0.5, "beta": 0.9}
+    assert reg.add("mine", Mine, source="again") is entry  # the same class again changes nothing
     with pytest.raises(DuplicateNameError, match="registered twice: by test and by other"):
-        reg.add("mine", Mine, source="other")
+        reg.add("mine", torch.optim.Adam, source="other")
     reg.add("mine", torch.optim.Adam, source="other", override=True)
     assert reg.get("mine").target is torch.optim.Adam
     with pytest.raises(UnknownNameError, match=r"did you mean 'mine'\?"):
