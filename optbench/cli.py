@@ -106,7 +106,29 @@ _RUN_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(_RUN_OPTIONS):
         func = option(func)
-    return func
+    return plugin_option(func)
+
+
+def _load_plugin_files(ctx: click.Context, param: click.Parameter, paths: tuple[str, ...]) -> None:
+    from optbench.plugins import load_file
+
+    for path in paths:
+        load_file(path)
+
+
+plugin_option = click.option(
+    "--plugin",
+    type=click.Path(exists=True, dir_okay=False),
+    multiple=True,
+    expose_value=False,
+    is_eager=True,  # names from the file must exist before --optimizer/--problem are looked up
+    callback=_load_plugin_files,
+    help="A Python file whose @register_optimizer/@register_problem add names (repeatable).",
+)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"optbench: warning: {message}", err=True)
 
 
 @click.group(cls=OptbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -169,20 +191,95 @@ def run(
 
 @cli.command("list")
 @click.argument("pattern", required=False)
+@plugin_option
 def list_(pattern: str | None) -> None:
-    """List problems and optimizers, optionally filtered by a glob PATTERN such as 'torch-*'."""
+    """List problems and optimizers, optionally filtered by a glob PATTERN such as 'torch-*'.
+
+    Plugins are imported to show their descriptions; one that cannot be is reported on stderr.
+    """
+    from optbench.errors import PluginError
     from optbench.registry import OPTIMIZERS, PROBLEMS
 
     for title, registry in (("Problems", PROBLEMS), ("Optimizers", OPTIMIZERS)):
-        entries = [registry.get(n) for n in registry.names(pattern)]
-        if not entries:
+        names = registry.names(pattern)
+        if not names:
             continue
         click.echo(f"{title}:")
-        width = max(len(e.name) for e in entries)
-        for e in entries:
-            click.echo(f"  {e.name:<{width}}  {e.description}")
+        width = max(len(n) for n in names)
+        for name in names:
+            try:
+                click.echo(f"  {name:<{width}}  {registry.get(name).description}")
+            except PluginError:
+                click.echo(f"  {name:<{width}}  [cannot be loaded: see the warning below]")
+        for message in registry.broken.values():
+            _warn(message)
     if pattern and not (PROBLEMS.names(pattern) or OPTIMIZERS.names(pattern)):
         raise click.UsageError(f"no problem or optimizer matches {pattern!r}; try `optbench list` for all names")
+
+
+@cli.command()
+@click.argument("name")
+@plugin_option
+def describe(name: str) -> None:
+    """Describe a problem or optimizer: settings, defaults, batch size and where it comes from."""
+    from optbench.errors import UnknownNameError
+    from optbench.registry import OPTIMIZERS, PROBLEMS, REQUIRED
+
+    found = []
+    for registry in (PROBLEMS, OPTIMIZERS):
+        try:
+            found.append(registry.get(name))
+        except UnknownNameError:
+            continue
+    if not found:
+        raise UnknownNameError("problem or optimizer", name, PROBLEMS.names() + OPTIMIZERS.names())
+    for entry in found:
+        click.echo(f"{entry.name} ({entry.kind})")
+        click.echo(f"  {entry.description}")
+        click.echo(f"  source      {entry.source}")
+        if entry.kind == "optimizer":
+            click.echo(f"  batch size  {entry.batch_size or 'full batch'} (default; --batch-size changes it)")
+        settings = entry.hyperparameters()
+        annotations = entry.annotations()
+        title = "hyperparameters" if entry.kind == "optimizer" else "options"
+        click.echo(f"  {title}:" if settings else f"  {title}: none")
+        rows = [
+            (key, annotations.get(key) or ("" if default is None else type(default).__name__), default)
+            for key, default in settings.items()
+        ]
+        key_width = max((len(r[0]) for r in rows), default=0)
+        type_width = max((len(r[1]) for r in rows), default=0)
+        for key, kind, default in rows:
+            shown = "(required)" if default is REQUIRED else repr(default)
+            click.echo(f"    {key:<{key_width}}  {kind:<{type_width}}  {shown}")
+
+
+@cli.command("test-plugin")
+@click.argument("name")
+@click.option("--lr", default=None, help="Learning rate for the checks [default: the optimizer's].")
+@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Budget of the lowers-the-loss checks.")  # fmt: skip
+@click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE", help="Optimizer hyperparameter (repeatable).")
+@plugin_option
+def test_plugin(name: str, lr: str | None, epochs: int, opts: tuple[str, ...]) -> int:
+    """Run the conformance suite on optimizer NAME (a name or an import path)."""
+    from optbench.options import parse_assignments, validate_lr
+    from optbench.registry import OPTIMIZERS
+    from optbench.testing import check_optimizer, format_checks
+
+    entry = OPTIMIZERS.get(name)
+    checks = check_optimizer(
+        entry.name,
+        lr=None if lr is None else validate_lr(lr),
+        epochs=epochs,
+        hyperparameters=parse_assignments(opts, "--opt"),
+        raise_on_failure=False,
+    )
+    click.echo(f"{entry.name} ({entry.source})")
+    click.echo(format_checks(checks))
+    failed = sum(not c.passed for c in checks)
+    click.echo(f"{len(checks) - failed} passed, {failed} failed")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 main = cli

@@ -57,6 +57,8 @@ def discover(registry: Registry) -> tuple[dict[str, EntryPoint], dict[str, str]]
             continue
         if ep.name in registry._entries:
             old = registry._entries[ep.name].source
+            if old == describe_entry_point(ep):  # this plugin, already loaded
+                continue
             broken[ep.name] = f"{registry.kind} plugin {ep.name!r} ({describe_entry_point(ep)}) clashes with {old}"
             continue
         found[ep.name] = ep

@@ -114,6 +114,15 @@ class Registry:
 
             self._pending, self.broken = discover(self)
 
+    def refresh_plugins(self) -> None:
+        """Look for entry points again (after installing a distribution into a running process)."""
+        self._ensure_loaded()
+        if self.group:
+            from optbench.plugins import discover
+
+            pending, self.broken = discover(self)
+            self._pending = {n: ep for n, ep in pending.items() if n not in self._entries}
+
     def add(
         self,
         name: str,

@@ -1,5 +1,40 @@
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_PLUGIN = ROOT / "examples" / "optbench-lion"
+
+
+def _install_example_plugin() -> Path:
+    """Install examples/optbench-lion into a folder on sys.path (and PYTHONPATH, for subprocesses).
+
+    A real `pip install` of the example distribution, so its entry point is found the way a user's
+    would be; cached by the example's content so repeated test runs skip the install.
+    """
+    files = sorted(p for p in EXAMPLE_PLUGIN.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    digest = hashlib.sha1(b"".join(p.read_bytes() for p in files)).hexdigest()[:12]
+    target = ROOT / ".pytest_cache" / "example-plugins" / digest
+    if not (target / "optbench_lion").is_dir():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+             "--target", str(target), str(EXAMPLE_PLUGIN)],
+            check=True,
+        )  # fmt: skip
+    return target
+
+
+def pytest_configure(config):
+    site = str(_install_example_plugin())
+    sys.path.insert(0, site)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [site, os.environ.get("PYTHONPATH")]))
 
 
 @pytest.fixture(autouse=True)

