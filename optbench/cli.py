@@ -222,16 +222,20 @@ def list_(pattern: str | None) -> None:
 @plugin_option
 def describe(name: str) -> None:
     """Describe a problem or optimizer: settings, defaults, batch size and where it comes from."""
-    from optbench.errors import UnknownNameError
+    from optbench.errors import PluginError, UnknownNameError
     from optbench.registry import OPTIMIZERS, PROBLEMS, REQUIRED
 
-    found = []
+    found, errors = [], []
     for registry in (PROBLEMS, OPTIMIZERS):
         try:
             found.append(registry.get(name))
+        except PluginError as exc:  # e.g. an import path that is an optimizer, not a problem
+            errors.append(exc)
         except UnknownNameError:
             continue
     if not found:
+        if errors:
+            raise errors[-1]
         raise UnknownNameError("problem or optimizer", name, PROBLEMS.names() + OPTIMIZERS.names())
     for entry in found:
         click.echo(f"{entry.name} ({entry.kind})")

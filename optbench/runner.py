@@ -130,7 +130,7 @@ def execute(spec: RunSpec) -> pd.DataFrame:
     with torch.random.fork_rng(devices=[]):  # anything drawing from the global RNG is seeded too
         torch.manual_seed(spec.seed)
         problem = build(spec.problem, {"seed": spec.seed, **spec.problem_options})
-        n = problem.n_train
+        n = check_problem(spec.problem, problem)
         batch_size = spec.batch_size or spec.optimizer.batch_size or n
         if batch_size > n:
             raise InvalidValueError(
@@ -154,6 +154,16 @@ def build(entry: Entry, settings: Mapping[str, Any], *args: Any) -> Any:
         raise InvalidValueError(f"{entry.kind} {entry.name!r}{origin} rejected its settings: {exc}") from None
     except Exception as exc:
         raise PluginError(f"{entry.kind} {entry.name!r} ({entry.source}) failed to build: {one_line(exc)}") from None
+
+
+def check_problem(entry: Entry, problem: Any) -> int:
+    """Check a built problem against the contract (:mod:`optbench.problems.base`); return ``n_train``."""
+    missing = [m for m in ("parameters", "loss") if not callable(getattr(problem, m, None))]
+    n = getattr(problem, "n_train", None)
+    if missing or isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        lacks = ", ".join([f"{m}()" for m in missing] + ([] if isinstance(n, int) and n >= 1 else ["n_train >= 1"]))
+        raise PluginError(f"problem {entry.name!r} ({entry.source}) does not meet the problem contract: no {lacks}")
+    return n
 
 
 def train(
@@ -200,7 +210,8 @@ def train(
 def _record(out: Trajectory, problem: Any, epoch: float, step: int, elapsed: float) -> None:
     with torch.no_grad():
         out.loss.append(problem.loss().detach())
-        for key, value in problem.metrics().items():
+        metrics = problem.metrics() if hasattr(problem, "metrics") else {}  # optional in the contract
+        for key, value in metrics.items():
             out.metrics.setdefault(key, []).append(value.detach())
     out.epoch.append(epoch)
     out.step.append(step)
