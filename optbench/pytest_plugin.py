@@ -1,13 +1,21 @@
-"""pytest plugin (entry point ``pytest11``): the ``optbench_check`` fixture for your own test suite.
+"""pytest plugin (entry point ``pytest11``), active wherever optbench is installed. Two fixtures:
+
+``optbench_check``: the conformance suite for an optimizer::
 
     def test_lion_conforms(optbench_check):
         optbench_check("lion", lr=1e-3)
 
-Importing this module imports nothing heavy: torch loads when the fixture is used.
+``optbench_regression``: "these cells must stay within this baseline" (made with ``optbench baseline``)::
+
+    def test_lion_has_not_regressed(optbench_regression):
+        optbench_regression("benchmarks/lion-baseline.json")
+
+Importing this module imports nothing heavy: torch loads when a fixture is used.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -20,3 +28,18 @@ def optbench_check() -> Callable[..., Any]:
     from optbench.testing import check_optimizer
 
     return check_optimizer
+
+
+@pytest.fixture
+def optbench_regression() -> Callable[..., Any]:
+    """Rerun a baseline file's matrix; fail the test with the table of cells if one regressed."""
+
+    def check(path: str | os.PathLike[str]) -> list[Any]:
+        from optbench.regression import check_baseline, format_table
+
+        verdicts = check_baseline(path)
+        if any(v.failed for v in verdicts):
+            pytest.fail(format_table(verdicts), pytrace=False)
+        return verdicts
+
+    return check

@@ -24,10 +24,20 @@ def _install_example_plugin() -> Path:
     target = ROOT / ".pytest_cache" / "example-plugins" / digest
     if not (target / "optbench_lion").is_dir():
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-             "--target", str(target), str(EXAMPLE_PLUGIN)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--no-build-isolation",
+                "--target",
+                str(target),
+                str(EXAMPLE_PLUGIN),
+            ],
             check=True,
-        )  # fmt: skip
+        )
     return target
 
 

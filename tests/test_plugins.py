@@ -65,9 +65,22 @@ def test_listing_names_imports_no_plugin():
 def test_import_path_optimizer_and_problem(tmp_path):
     result = CliRunner().invoke(
         cli,
-        ["run", "--optimizer", "optbench_lion:Lion", "--lr", "0.01", "--opt", "betas=0.8,0.9", "--epochs", "30",
-         "--plugin", str(MY_PLUGINS), "--problem", "examples_free_problem:Quadratic"],
-    )  # fmt: skip
+        [
+            "run",
+            "--optimizer",
+            "optbench_lion:Lion",
+            "--lr",
+            "0.01",
+            "--opt",
+            "betas=0.8,0.9",
+            "--epochs",
+            "30",
+            "--plugin",
+            str(MY_PLUGINS),
+            "--problem",
+            "examples_free_problem:Quadratic",
+        ],
+    )
     # the problem module does not exist: one clear line
     assert result.exit_code == 2
     assert result.output.strip() == (

@@ -1,0 +1,335 @@
+"""Quality regression checks: a declared matrix of runs, a stored baseline, and a verdict per cell.
+
+``optbench baseline --config matrix.toml --out baseline.json`` runs the matrix and stores, per cell,
+the final suboptimality (loss - f*, or the loss where f* is unknown; median over seeds), the
+steps and seconds to a target, and the status. ``optbench check --baseline baseline.json`` reruns
+the baseline's own matrix and fails a cell that got worse beyond its tolerance, now diverges, or
+needs more steps to reach its target. Runs are made deterministic: fixed seeds, float64 where the
+problem has a ``dtype`` option, torch's deterministic algorithms and one thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import math
+import os
+import platform
+import statistics
+import tempfile
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from optbench.errors import InvalidValueError, OptbenchError, did_you_mean
+
+FORMAT = 1
+# Matrix keys: settings any level may give, and what only a [[cells]] table holds.
+SETTINGS = {
+    "epochs": 50,
+    "seeds": [0, 1],
+    "float64": True,
+    "rtol": 0.05,
+    "atol": 1e-9,
+    "steps_rtol": 0.1,
+    "target": 0.1,
+    "batch_size": None,
+}
+CELL_KEYS = {"problems", "optimizers", "lr", "opt", "problem_opt"}
+
+
+class BaselineError(OptbenchError):
+    """A baseline file that is missing, corrupt, or made from another matrix."""
+
+
+@dataclass
+class Cell:
+    """One problem x optimizer x settings combination, run over several seeds."""
+
+    id: str
+    problem: str
+    optimizer: str
+    lr: float | None
+    opt: dict[str, Any]
+    problem_opt: dict[str, Any]
+    settings: dict[str, Any]
+
+
+@dataclass
+class Measurement:
+    final: float  # median over seeds of the last finite suboptimality (or loss)
+    metric: str  # "suboptimality" or "loss"
+    steps_to_target: float | None  # median over seeds; None when most seeds never reach it
+    seconds_to_target: float | None
+    status: str  # the worst over seeds: error > diverged > ok
+    per_seed: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Verdict:
+    cell: str
+    baseline: Measurement
+    now: Measurement
+    verdict: str  # ok, improved, worse, diverges, slower, error
+    reason: str
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict in ("worse", "diverges", "slower", "error")
+
+
+# --- the matrix
+
+
+def load_matrix(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a matrix TOML file; returns its normalized form."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidValueError(f"--config {str(path)!r} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidValueError(f"--config {str(path)!r} is not valid TOML: {exc}") from None
+    return normalize_matrix(raw, str(path))
+
+
+def normalize_matrix(raw: Mapping[str, Any], where: str = "matrix") -> dict[str, Any]:
+    _known(raw, set(SETTINGS) | {"cells"}, where)
+    cells = raw.get("cells")
+    if not isinstance(cells, list) or not cells:
+        raise InvalidValueError(f"{where}: needs at least one [[cells]] table with problems and optimizers")
+    defaults = {**SETTINGS, **{k: v for k, v in raw.items() if k != "cells"}}
+    out = []
+    for i, cell in enumerate(cells, start=1):
+        label = f"{where} [[cells]] #{i}"
+        _known(cell, set(SETTINGS) | CELL_KEYS, label)
+        for key in ("problems", "optimizers"):
+            if not cell.get(key):
+                raise InvalidValueError(f"{label}: needs {key} (a name or a list of names)")
+        out.append({**defaults, **cell})
+    return {"cells": out}
+
+
+def _known(table: Mapping[str, Any], valid: set[str], where: str) -> None:
+    for key in table:
+        if key not in valid:
+            raise InvalidValueError(
+                f"{where}: unknown key {key!r}{did_you_mean(key, valid)}; valid keys: {', '.join(sorted(valid))}"
+            )
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def expand(matrix: Mapping[str, Any]) -> list[Cell]:
+    """Every problem x optimizer x lr of every [[cells]] table, with a readable unique id."""
+    cells: dict[str, Cell] = {}
+    for table in matrix["cells"]:
+        settings = {k: table[k] for k in SETTINGS}
+        for problem, optimizer, lr in itertools.product(
+            _as_list(table["problems"]), _as_list(table["optimizers"]), _as_list(table.get("lr"))
+        ):
+            opt, problem_opt = dict(table.get("opt", {})), dict(table.get("problem_opt", {}))
+            parts = [problem, optimizer] + ([f"lr={lr}"] if lr is not None else [])
+            parts += [f"{k}={v}" for k, v in {**opt, **problem_opt}.items()]
+            cell_id = "/".join(str(p) for p in parts)
+            if cell_id in cells:
+                raise InvalidValueError(f"matrix: cell {cell_id!r} is declared twice")
+            cells[cell_id] = Cell(cell_id, problem, optimizer, lr, opt, problem_opt, settings)
+    return list(cells.values())
+
+
+# --- measuring
+
+
+@contextlib.contextmanager
+def deterministic() -> Iterator[None]:
+    """Deterministic torch for the duration: deterministic algorithms, one thread."""
+    import torch
+
+    was_deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+        torch.set_num_threads(threads)
+
+
+def measure(cell: Cell) -> Measurement:
+    """Run ``cell`` on each of its seeds and summarize."""
+    from optbench.registry import PROBLEMS
+    from optbench.runner import execute, prepare
+
+    s = cell.settings
+    problem_opt = dict(cell.problem_opt)
+    if s["float64"] and "dtype" in PROBLEMS.get(cell.problem).hyperparameters():
+        problem_opt.setdefault("dtype", "float64")
+    finals, steps, seconds, statuses, metric = [], [], [], [], "loss"
+    with deterministic():
+        for seed in _as_list(s["seeds"]):
+            spec = prepare(
+                cell.problem,
+                cell.optimizer,
+                lr=cell.lr,
+                epochs=s["epochs"],
+                seed=seed,
+                batch_size=s["batch_size"],
+                problem_options=problem_opt,
+                hyperparameters=cell.opt,
+            )
+            df = execute(spec)
+            optimum = df["optimum"].iloc[0]
+            known = not math.isnan(optimum)
+            metric = "suboptimality" if known else "loss"
+            gap = df["loss"] - (optimum if known else 0.0)
+            finite = gap[gap.map(math.isfinite)]
+            finals.append(float(finite.iloc[-1]) if len(finite) else math.inf)
+            reached = gap <= s["target"] * gap.iloc[0]
+            hit = reached.to_numpy().argmax() if reached.any() else None
+            steps.append(math.inf if hit is None else float(df["step"].iloc[hit]))
+            seconds.append(math.inf if hit is None else float(df["time_s"].iloc[hit]))
+            statuses.append(df["status"].iloc[0])
+    worst = max(statuses, key=("ok", "diverged", "error").index)
+    median_steps, median_seconds = statistics.median(steps), statistics.median(seconds)
+    return Measurement(
+        final=statistics.median(finals),
+        metric=metric,
+        steps_to_target=None if math.isinf(median_steps) else median_steps,
+        seconds_to_target=None if math.isinf(median_seconds) else median_seconds,
+        status=worst,
+        per_seed=finals,
+    )
+
+
+def make_baseline(matrix: Mapping[str, Any]) -> dict[str, Any]:
+    import torch
+
+    cells = expand(matrix)
+    return {
+        "optbench_baseline": FORMAT,
+        "environment": {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()},
+        "matrix": matrix,
+        "cells": {cell.id: asdict(measure(cell)) for cell in cells},
+    }
+
+
+def write_json(data: Any, path: str | os.PathLike[str]) -> None:
+    """Atomic write: a temporary file renamed over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=1, allow_nan=True)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise BaselineError(f"baseline {str(path)!r} does not exist; make one with `optbench baseline`")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"baseline {str(path)!r} is corrupt: {exc}") from None
+    if not isinstance(data, dict) or data.get("optbench_baseline") != FORMAT or "cells" not in data:
+        raise BaselineError(f"baseline {str(path)!r} is not an optbench baseline (format {FORMAT})")
+    try:
+        cells = expand(normalize_matrix(data["matrix"], f"baseline {str(path)!r}"))
+    except (InvalidValueError, KeyError, TypeError) as exc:
+        raise BaselineError(f"baseline {str(path)!r} has a damaged matrix: {exc}") from None
+    if {c.id for c in cells} != set(data["cells"]):
+        raise BaselineError(f"baseline {str(path)!r} is inconsistent: its cells do not match its matrix")
+    return data
+
+
+# --- comparing
+
+
+def compare(cell: Cell, baseline: Measurement, now: Measurement) -> Verdict:
+    s = cell.settings
+    tolerance = baseline.final * s["rtol"] + s["atol"]
+    if now.status == "error":
+        return Verdict(cell.id, baseline, now, "error", "a run raised an error")
+    if now.status == "diverged" and baseline.status != "diverged":
+        return Verdict(cell.id, baseline, now, "diverges", "a run now diverges")
+    if now.final > baseline.final + tolerance:
+        return Verdict(cell.id, baseline, now, "worse", f"final {now.metric} beyond rtol {s['rtol']}, atol {s['atol']}")
+    base_steps, now_steps = baseline.steps_to_target, now.steps_to_target
+    if base_steps is not None and (now_steps is None or now_steps > base_steps * (1 + s["steps_rtol"])):
+        reached = "never reaches" if now_steps is None else "takes more steps to reach"
+        return Verdict(cell.id, baseline, now, "slower", f"{reached} the target (steps_rtol {s['steps_rtol']})")
+    better_steps = now_steps is not None and (base_steps is None or now_steps < base_steps)
+    if now.final < baseline.final - tolerance or better_steps:
+        return Verdict(cell.id, baseline, now, "improved", "better than the baseline")
+    return Verdict(cell.id, baseline, now, "ok", "within tolerance")
+
+
+def run_check(baseline: Mapping[str, Any]) -> list[Verdict]:
+    verdicts = []
+    for cell in expand(baseline["matrix"]):
+        stored = Measurement(**baseline["cells"][cell.id])
+        verdicts.append(compare(cell, stored, measure(cell)))
+    return verdicts
+
+
+def _fmt(value: float | None) -> str:
+    return "never" if value is None else f"{value:.4g}"
+
+
+def format_table(verdicts: list[Verdict]) -> str:
+    rows = [("cell", "metric", "baseline", "now", "change", "steps to target", "verdict")]
+    for v in verdicts:
+        base, now = v.baseline.final, v.now.final
+        change = (now - base) / base if base and math.isfinite(base) and math.isfinite(now) else math.nan
+        steps = f"{_fmt(v.baseline.steps_to_target)} -> {_fmt(v.now.steps_to_target)}"
+        verdict = v.verdict.upper() if v.failed else v.verdict
+        rows.append((v.cell, v.now.metric, f"{base:.4g}", f"{now:.4g}", f"{change:+.1%}", steps, verdict))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    failed = [v for v in verdicts if v.failed]
+    improved = sum(v.verdict == "improved" for v in verdicts)
+    lines.append(f"{len(verdicts)} cells: {len(failed)} failed, {improved} improved")
+    lines += [f"FAILED {v.cell}: {v.reason}" for v in failed]
+    return "\n".join(lines)
+
+
+def junit_xml(verdicts: list[Verdict]) -> str:
+    failures = sum(v.failed for v in verdicts)
+    out = [
+        f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="optbench check" tests="{len(verdicts)}" '
+        f'failures="{failures}">'
+    ]
+    for v in verdicts:
+        detail = f"{v.now.metric} {v.baseline.final:.6g} -> {v.now.final:.6g}; {v.reason}"
+        out.append(f'  <testcase classname="optbench.check" name={quoteattr(v.cell)}>')
+        if v.failed:
+            out.append(f"    <failure message={quoteattr(v.verdict + ': ' + detail)}/>")
+        out.append("  </testcase>")
+    out.append("</testsuite>\n")
+    return "\n".join(out)
+
+
+def verdicts_json(verdicts: list[Verdict]) -> list[dict[str, Any]]:
+    return [
+        {
+            "cell": v.cell,
+            "verdict": v.verdict,
+            "failed": v.failed,
+            "reason": v.reason,
+            "baseline": asdict(v.baseline),
+            "now": asdict(v.now),
+        }
+        for v in verdicts
+    ]
+
+
+def check_baseline(path: str | os.PathLike[str]) -> list[Verdict]:
+    """Python API: rerun a baseline file's matrix and return the verdicts (see :func:`format_table`)."""
+    return run_check(load_baseline(path))
