@@ -208,11 +208,11 @@ def train(
 
 
 def _record(out: Trajectory, problem: Any, epoch: float, step: int, elapsed: float) -> None:
-    with torch.no_grad():
-        out.loss.append(problem.loss().detach())
+    with torch.no_grad():  # so the recorded tensors hold no graph: no detach() needed
+        out.loss.append(problem.loss())
         metrics = problem.metrics() if hasattr(problem, "metrics") else {}  # optional in the contract
         for key, value in metrics.items():
-            out.metrics.setdefault(key, []).append(value.detach())
+            out.metrics.setdefault(key, []).append(value)
     out.epoch.append(epoch)
     out.step.append(step)
     out.time_s.append(elapsed)
@@ -220,12 +220,11 @@ def _record(out: Trajectory, problem: Any, epoch: float, step: int, elapsed: flo
 
 def _all_finite(out: Trajectory) -> bool:
     """Check the unchecked records (one host sync); on a non-finite loss, cut after it and mark diverged."""
-    pending = torch.stack(out.loss[out.checked :])
-    bad = (~torch.isfinite(pending)).nonzero()
-    if len(bad) == 0:
+    finite = torch.isfinite(torch.stack(out.loss[out.checked :]))
+    if finite.all():
         out.checked = len(out.loss) - 1
         return True
-    keep = out.checked + int(bad[0]) + 1  # keep the first non-finite point: it shows where it blew up
+    keep = out.checked + int(finite.logical_not().nonzero()[0]) + 1  # keep the first non-finite point
     for column in (out.epoch, out.step, out.time_s, out.loss, *out.metrics.values()):
         del column[keep:]
     out.status = "diverged"
