@@ -165,6 +165,7 @@ def deterministic() -> Iterator[None]:
 def measure(cell: Cell) -> Measurement:
     """Run ``cell`` on each of its seeds and summarize."""
     from optbench.registry import PROBLEMS
+    from optbench.results import objective, reach
     from optbench.runner import execute, prepare
 
     s = cell.settings
@@ -185,16 +186,13 @@ def measure(cell: Cell) -> Measurement:
                 hyperparameters=cell.opt,
             )
             df = execute(spec)
-            optimum = df["optimum"].iloc[0]
-            known = not math.isnan(optimum)
-            metric = "suboptimality" if known else "loss"
-            gap = df["loss"] - (optimum if known else 0.0)
+            metric = "loss" if math.isnan(df["optimum"].iloc[0]) else "suboptimality"
+            gap = objective(df)
             finite = gap[gap.map(math.isfinite)]
             finals.append(float(finite.iloc[-1]) if len(finite) else math.inf)
-            reached = gap <= s["target"] * gap.iloc[0]
-            hit = reached.to_numpy().argmax() if reached.any() else None
-            steps.append(math.inf if hit is None else float(df["step"].iloc[hit]))
-            seconds.append(math.inf if hit is None else float(df["time_s"].iloc[hit]))
+            step, second = reach(df, s["target"] * gap.iloc[0])
+            steps.append(step)
+            seconds.append(second)
             statuses.append(df["status"].iloc[0])
     worst = max(statuses, key=("ok", "diverged", "error").index)
     median_steps, median_seconds = statistics.median(steps), statistics.median(seconds)

@@ -8,7 +8,7 @@ recording never stalls the hot loop. The DataFrame is built once, after training
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,8 +125,12 @@ def run(
     return execute(spec)
 
 
-def execute(spec: RunSpec) -> pd.DataFrame:
-    """Run a prepared :class:`RunSpec`; the same spec always gives the same losses, bit for bit."""
+def execute(spec: RunSpec, on_record: Callable[[int, Any], None] | None = None) -> pd.DataFrame:
+    """Run a prepared :class:`RunSpec`; the same spec always gives the same losses, bit for bit.
+
+    ``on_record(step, problem)``, if given, is called at every recorded point (under no_grad), e.g.
+    to snapshot parameters for an animation.
+    """
     with torch.random.fork_rng(devices=[]):  # anything drawing from the global RNG is seeded too
         torch.manual_seed(spec.seed)
         problem = build(spec.problem, {"seed": spec.seed, **spec.problem_options})
@@ -139,7 +143,7 @@ def execute(spec: RunSpec) -> pd.DataFrame:
             )
         opt = build(spec.optimizer, spec.hyperparameters, list(problem.parameters()))
         shuffle = torch.Generator().manual_seed(spec.seed)
-        trajectory = train(problem, opt, spec.epochs, batch_size, spec.eval_every, shuffle)
+        trajectory = train(problem, opt, spec.epochs, batch_size, spec.eval_every, shuffle, on_record)
     return to_frame(spec, problem, batch_size, trajectory)
 
 
@@ -173,6 +177,7 @@ def train(
     batch_size: int,
     eval_every: int | None,
     shuffle: torch.Generator,
+    on_record: Callable[[int, Any], None] | None = None,
 ) -> Trajectory:
     """The training loop; records step 0, each epoch end and every ``eval_every`` steps."""
     n = problem.n_train
@@ -188,7 +193,7 @@ def train(
 
     out = Trajectory()
     step, elapsed = 0, 0.0
-    _record(out, problem, 0.0, 0, 0.0)
+    _record(out, problem, 0.0, 0, 0.0, on_record)
     try:
         for _ in range(epochs):
             batches = [None] if full_batch else torch.randperm(n, generator=shuffle).split(batch_size)
@@ -198,7 +203,7 @@ def train(
                 elapsed += time.perf_counter() - start
                 step += 1
                 if i == len(batches) or (eval_every and step % eval_every == 0):
-                    _record(out, problem, step / steps_per_epoch, step, elapsed)
+                    _record(out, problem, step / steps_per_epoch, step, elapsed, on_record)
                     if step - out.step[out.checked] >= CHECK_EVERY and not _all_finite(out):
                         return out
     except Exception as exc:  # a failing optimizer is a result of the run, reported with its message
@@ -207,12 +212,21 @@ def train(
     return out
 
 
-def _record(out: Trajectory, problem: Any, epoch: float, step: int, elapsed: float) -> None:
+def _record(
+    out: Trajectory,
+    problem: Any,
+    epoch: float,
+    step: int,
+    elapsed: float,
+    on_record: Callable[[int, Any], None] | None,
+) -> None:
     with torch.no_grad():  # so the recorded tensors hold no graph: no detach() needed
         out.loss.append(problem.loss())
         metrics = problem.metrics() if hasattr(problem, "metrics") else {}  # optional in the contract
         for key, value in metrics.items():
             out.metrics.setdefault(key, []).append(value)
+        if on_record is not None:
+            on_record(step, problem)
     out.epoch.append(epoch)
     out.step.append(step)
     out.time_s.append(elapsed)
