@@ -294,7 +294,6 @@ def test_plugin(name: str, lr: str | None, epochs: int, opts: tuple[str, ...]) -
 @plugin_option
 def baseline(config: str, out: str) -> None:
     """Run a matrix of problems x optimizers x settings x seeds and store a quality baseline."""
-    from pathlib import Path
 
     from optbench.regression import load_matrix, make_baseline, write_json
 
@@ -325,7 +324,6 @@ def baseline(config: str, out: str) -> None:
 @plugin_option
 def check(baseline_path: str, config: str | None, junit_xml: str | None, json_path: str | None) -> int:
     """Rerun a baseline's matrix; exit 1 if a cell got worse, now diverges or reaches its target later."""
-    from pathlib import Path
 
     from optbench.regression import (
         BaselineError,
