@@ -414,8 +414,8 @@ def animate(
 
     matplotlib.use("Agg")
     from optbench.options import parse_assignments, validate_lr
-    from optbench.reports.animate import animate as make_animation
-    from optbench.reports.animate import check_output, save
+    from optbench.reports.animation import animate as make_animation
+    from optbench.reports.animation import check_output, save
 
     check_output(out)  # before the work: a bad path or a missing ffmpeg costs nothing
     names = [name.strip() for name in optimizer.split(",") if name.strip()]

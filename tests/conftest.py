@@ -48,6 +48,13 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
+@pytest.fixture(autouse=True)
 def _restore_global_rng():
     """Tests must not leak global RNG state into each other."""
     state = torch.get_rng_state()

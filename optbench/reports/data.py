@@ -75,14 +75,15 @@ def _short(value: object) -> str:
 
 
 def finals(df: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
-    """One row per run: settings, final objective (last finite), status, steps/seconds to target."""
+    """One row per run: settings, final objective (inf for a diverged run), status, steps/seconds to target."""
     rows = []
     for _, run in df.groupby("run", sort=False):
         finite = run[run["objective"].map(math.isfinite)]
         steps, seconds = reach(run, target)
         row = run.iloc[0].drop(["epoch", "step", "loss", "time_s", "objective"]).to_dict()
+        blew_up = run["status"].iloc[0] == "diverged" or not len(finite)  # no meaningful final value
         row |= {
-            "final": float(finite["objective"].iloc[-1]) if len(finite) else math.inf,
+            "final": math.inf if blew_up else float(finite["objective"].iloc[-1]),
             "final_loss": float(finite["loss"].iloc[-1]) if len(finite) else math.inf,
             "steps_to_target": steps,
             "seconds_to_target": seconds,

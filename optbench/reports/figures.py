@@ -4,9 +4,11 @@ matplotlib figure and a caption that says what is drawn (and what a band means).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import matplotlib
 import matplotlib.figure
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -88,6 +90,8 @@ def loss_curves(df: pd.DataFrame, final: pd.DataFrame, colors: dict[str, Any], x
         y="plotted",
         hue="optimizer",
         col="problem_label",
+        col_order=sorted(data["problem_label"].unique()),
+        hue_order=sorted(data["optimizer"].unique()),
         kind="line",
         palette=colors,
         facet_kws={"sharey": False, "sharex": False},
@@ -119,6 +123,8 @@ def accuracy_curves(df: pd.DataFrame, final: pd.DataFrame, colors: dict[str, Any
         y="test_accuracy",
         hue="optimizer",
         col="problem_label",
+        col_order=sorted(data["problem_label"].unique()),
+        hue_order=sorted(data["optimizer"].unique()),
         kind="line",
         estimator="median",
         errorbar=errorbar,
@@ -147,8 +153,11 @@ def lr_sensitivity(final: pd.DataFrame, colors: dict[str, Any]) -> Figure | None
         y="plotted",
         hue="optimizer",
         col="problem_label",
+        col_order=sorted(best_per_lr["problem_label"].unique()),
+        hue_order=sorted(best_per_lr["optimizer"].unique()),
         kind="line",
         marker="o",
+        errorbar=None,  # one value per point: the median over seeds
         palette=colors,
         height=3.4,
         aspect=1.35,
@@ -174,21 +183,24 @@ def final_distribution(final: pd.DataFrame, colors: dict[str, Any]) -> Figure:
     best = best_configs(final)
     data = _chosen(final, best).assign(plotted=lambda d: _for_plot(d["final"]))
     order = sorted(data["optimizer"].unique())
-    grid = sns.catplot(
-        data=data,
-        x="optimizer",
-        y="plotted",
-        hue="optimizer",
-        col="problem_label",
-        kind="box",
-        order=order,
-        palette=colors,
-        sharey=False,
-        height=3.6,
-        aspect=1.3,
-        legend=False,
-        fliersize=0,
-    )
+    with warnings.catch_warnings():  # seaborn 0.13 hands matplotlib 3.11 a deprecated boxplot argument
+        warnings.simplefilter("ignore", matplotlib.MatplotlibDeprecationWarning)
+        grid = sns.catplot(
+            data=data,
+            x="optimizer",
+            y="plotted",
+            hue="optimizer",
+            col="problem_label",
+            col_order=sorted(data["problem_label"].unique()),
+            kind="box",
+            order=order,
+            palette=colors,
+            sharey=False,
+            height=3.6,
+            aspect=1.3,
+            legend=False,
+            fliersize=0,
+        )
     grid.map_dataframe(sns.stripplot, x="optimizer", y="plotted", order=order, color="black", size=3.5, alpha=0.7)
     grid.set(yscale="log")
     has_optimum = final.groupby("problem_label")["has_optimum"].first().to_dict()

@@ -18,7 +18,8 @@ figure { margin: 1.5rem 0; } figure img, figure video { max-width: 100%; height:
 figcaption { color: #444; font-size: 0.92rem; max-width: 60rem; }
 table { border-collapse: collapse; font-size: 0.85rem; margin: 1rem 0; }
 th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; }
-th { background: #f5f5f5; } td:first-child, td:nth-child(2), td:nth-child(3) { text-align: left; }
+th { background: #f5f5f5; } .wide { overflow-x: auto; }
+td:first-child, td:nth-child(2), td:nth-child(3) { text-align: left; }
 """
 
 
@@ -49,7 +50,7 @@ def render(
         f'<p class="meta">{html.escape(", ".join(sources))} · generated {dt.datetime.now():%Y-%m-%d %H:%M} · '
         f"target: {html.escape(target_text)}</p>",
         "<h2>Summary</h2>",
-        summary.to_html(index=False, float_format=_number, na_rep="-", border=0),
+        '<div class="wide">' + summary.to_html(index=False, float_format=_number, na_rep="-", border=0) + "</div>",
         "<h2>Figures</h2>",
     ]
     for path, caption in figures:

@@ -123,7 +123,8 @@ def _trace(problem, optimizer, lr, epochs, seed, batch_size, eval_every, problem
 def _grid(instance: Any) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     points = torch.cat([instance.x, getattr(instance, "x_test", instance.x)])
     low, high = points.min(0).values - 0.5, points.max(0).values + 0.5
-    xs, ys = np.linspace(low[0], high[0], GRID), np.linspace(low[1], high[1], GRID)
+    xs = np.linspace(float(low[0]), float(high[0]), GRID)
+    ys = np.linspace(float(low[1]), float(high[1]), GRID)
     mesh = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
     return torch.tensor(mesh, dtype=instance.x.dtype), xs, ys
 
