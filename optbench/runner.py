@@ -135,16 +135,22 @@ def execute(spec: RunSpec, on_record: Callable[[int, Any], None] | None = None) 
         torch.manual_seed(spec.seed)
         problem = build(spec.problem, {"seed": spec.seed, **spec.problem_options})
         n = check_problem(spec.problem, problem)
-        batch_size = spec.batch_size or spec.optimizer.batch_size or n
-        if batch_size > n:
-            raise InvalidValueError(
-                f"--batch-size {batch_size} is larger than the {n} training examples of "
-                f"{spec.problem.name!r}; expected 1 to {n}"
-            )
+        batch_size = resolve_batch_size(spec, n)
         opt = build(spec.optimizer, spec.hyperparameters, list(problem.parameters()))
         shuffle = torch.Generator().manual_seed(spec.seed)
         trajectory = train(problem, opt, spec.epochs, batch_size, spec.eval_every, shuffle, on_record)
     return to_frame(spec, problem, batch_size, trajectory)
+
+
+def resolve_batch_size(spec: RunSpec, n: int) -> int:
+    """The run's batch size: its own, else its optimizer's default, else the full training set."""
+    batch_size = spec.batch_size or spec.optimizer.batch_size or n
+    if batch_size > n:
+        raise InvalidValueError(
+            f"--batch-size {batch_size} is larger than the {n} training examples of "
+            f"{spec.problem.name!r}; expected 1 to {n}"
+        )
+    return batch_size
 
 
 def build(entry: Entry, settings: Mapping[str, Any], *args: Any) -> Any:
@@ -246,16 +252,21 @@ def _all_finite(out: Trajectory) -> bool:
     return False
 
 
-def to_frame(spec: RunSpec, problem: Any, batch_size: int, out: Trajectory) -> pd.DataFrame:
-    """The tidy table: run settings repeated on every row, then the recorded columns."""
-    rows = len(out.step)
+def run_settings(spec: RunSpec, batch_size: int) -> dict[str, Any]:
+    """The columns that describe a run, as table cells, in table order."""
     settings = {"problem": spec.problem.name, "optimizer": spec.optimizer.name, "seed": spec.seed}
     settings |= {"lr": spec.hyperparameters.get("lr", float("nan"))}
     settings |= {k: v for k, v in spec.hyperparameters.items() if k != "lr"}
     settings |= {f"problem_{k}": v for k, v in spec.problem_options.items()}
     settings |= {"batch_size": batch_size}
+    return {k: table_value(v) for k, v in settings.items()}
+
+
+def to_frame(spec: RunSpec, problem: Any, batch_size: int, out: Trajectory) -> pd.DataFrame:
+    """The tidy table: run settings repeated on every row, then the recorded columns."""
+    rows = len(out.step)
     optimum = problem.optimum if getattr(problem, "optimum", None) is not None else float("nan")
-    frame = {k: [table_value(v)] * rows for k, v in settings.items()}
+    frame = {k: [v] * rows for k, v in run_settings(spec, batch_size).items()}
     frame |= {
         "epoch": out.epoch,
         "step": out.step,
