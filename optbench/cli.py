@@ -435,4 +435,245 @@ def animate(
     click.echo(f"animation written to {out}")
 
 
+def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The grid flags of `sweep` and `tune`, defined once."""
+    options = [
+        click.option(
+            "--config",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="A TOML file with the grid (flags below are then not used).",
+        ),
+        click.option("--problem", "problems", default="linreg", show_default=True, help="Problems, comma-separated."),
+        click.option("--optimizer", "optimizers", default="gd", show_default=True, help="Optimizers, comma-separated."),
+        click.option("--lr", default=None, help="Learning rates: 0.01,0.1 or 1e-4:1:5 (log-spaced) [default: each's]."),
+        click.option("--seeds", default="0", show_default=True, help="Seeds: 0-9, 0,1,2 ..."),
+        click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None),
+        click.option("--eval-every", type=click.IntRange(min=1), default=None),
+        click.option(
+            "--opt",
+            "opts",
+            multiple=True,
+            metavar="KEY=VALUES",
+            help="Hyperparameter grid for the optimizers that take KEY, e.g. momentum=0,0.9.",
+        ),
+        click.option(
+            "--problem-opt",
+            "problem_opts",
+            multiple=True,
+            metavar="KEY=VALUES",
+            help="Problem option grid, e.g. shape=blobs,moons.",
+        ),
+        click.option("--out", type=click.Path(dir_okay=False), required=True, help="Results (.parquet or .csv)."),
+        click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes."),
+        click.option("--executor", default="local", show_default=True, help="local or dask."),
+        click.option("--scheduler", default=None, help="Dask scheduler address, tcp://HOST:PORT."),
+        click.option("--force", is_flag=True, help="Rerun everything instead of resuming."),
+        click.option("--no-vectorize", is_flag=True, help="Run one by one (same results, slower)."),
+        click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal]."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return plugin_option(func)
+
+
+def _grid(config, problems, optimizers, lr, seeds, epochs, batch_size, eval_every, opts, problem_opts):
+    from optbench.grid import Grid, load_grid_file, parse_shared_opts, parse_values
+
+    if config is not None:
+        return load_grid_file(config)
+    grid = Grid(
+        problems=[p.strip() for p in problems.split(",") if p.strip()],
+        optimizers=[o.strip() for o in optimizers.split(",") if o.strip()],
+        seeds=parse_values(seeds, "--seeds"),
+        epochs=epochs,
+        batch_size=batch_size,
+        eval_every=eval_every,
+        lr=None if lr is None else [_positive(v) for v in parse_values(lr, "--lr")],
+        shared_opt=parse_shared_opts(opts),
+        shared_problem_opt=parse_shared_opts(problem_opts, "--problem-opt"),
+    )
+    return grid, {}
+
+
+def _positive(value: Any) -> float:
+    from optbench.options import validate_lr
+
+    return validate_lr(value)
+
+
+def _sweep_call(
+    grid_args: dict[str, Any],
+    out: str,
+    jobs: int,
+    executor: str,
+    scheduler: str | None,
+    force: bool,
+    no_vectorize: bool,
+    progress: bool | None,
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    from optbench.plugins import _loaded_files
+    from optbench.results import check_writable
+
+    grid, tuning = _grid(**grid_args)
+    grid.jobs()  # validates names and --opt keys before any work
+    check_writable(out)
+    options = {
+        "jobs": jobs,
+        "executor": executor,
+        "scheduler": scheduler,
+        "force": force,
+        "vectorize": not no_vectorize,
+        "plugin_files": [str(p) for p in _loaded_files],
+        "progress": sys.stderr.isatty() if progress is None else progress,
+    }
+    return grid, tuning, options
+
+
+def _report_sweep(table: Any, out: str, seconds: float, new_rows: int | None = None) -> int:
+    runs = table.groupby("run_key")["status"].first() if len(table) else []
+    counts = {s: int((runs == s).sum()) for s in ("ok", "diverged", "error")} if len(table) else {}
+    click.echo(
+        f"{len(runs)} runs ({counts.get('ok', 0)} ok, {counts.get('diverged', 0)} diverged, "
+        f"{counts.get('error', 0)} errors) in {seconds:.2f} s -> {out}"
+    )
+    return EXIT_FAILED if counts.get("error") else EXIT_OK
+
+
+@cli.command()
+@sweep_options
+def sweep(
+    config,
+    problems,
+    optimizers,
+    lr,
+    seeds,
+    epochs,
+    batch_size,
+    eval_every,
+    opts,
+    problem_opts,
+    out,
+    jobs,
+    executor,
+    scheduler,
+    force,
+    no_vectorize,
+    progress,
+) -> int:
+    """Run a grid of problems x optimizers x hyperparameters x seeds into one results table.
+
+    \b
+    Values: lists 0.01,0.1; integer ranges 0-9; log-spaced START:STOP:COUNT (1e-4:1:5).
+    Finished runs are skipped when the same command runs again (resume); --force reruns all.
+    """
+    import time
+
+    from optbench.sweep import sweep as run_sweep
+
+    grid_args = dict(
+        config=config,
+        problems=problems,
+        optimizers=optimizers,
+        lr=lr,
+        seeds=seeds,
+        epochs=epochs,
+        batch_size=batch_size,
+        eval_every=eval_every,
+        opts=opts,
+        problem_opts=problem_opts,
+    )
+    grid, _, options = _sweep_call(grid_args, out, jobs, executor, scheduler, force, no_vectorize, progress)
+    start = time.perf_counter()
+    try:
+        table = run_sweep(grid, out, **options)
+    except KeyboardInterrupt:
+        click.echo(
+            f"optbench: interrupted; finished runs are saved in {out}: run the same command again to resume", err=True
+        )
+        return 130
+    return _report_sweep(table, out, time.perf_counter() - start)
+
+
+@cli.command()
+@sweep_options
+@click.option("--tune-seeds", default="0-2", show_default=True, help="Seeds the grid is searched on.")
+@click.option("--eval-seeds", default="100-104", show_default=True, help="Fresh seeds the winners are rerun on.")
+@click.option(
+    "--select", default="final", show_default=True, help="Pick by 'final' objective or by 'time' (steps to target)."
+)
+def tune(
+    config,
+    problems,
+    optimizers,
+    lr,
+    seeds,
+    epochs,
+    batch_size,
+    eval_every,
+    opts,
+    problem_opts,
+    out,
+    jobs,
+    executor,
+    scheduler,
+    force,
+    no_vectorize,
+    progress,
+    tune_seeds,
+    eval_seeds,
+    select,
+) -> int:
+    """Fair tuning: the same lr grid and budget for every optimizer, winners rerun on fresh seeds."""
+    import time
+
+    from optbench.sweep import tune as run_tune
+
+    grid_args = dict(
+        config=config,
+        problems=problems,
+        optimizers=optimizers,
+        lr=lr,
+        seeds=seeds,
+        epochs=epochs,
+        batch_size=batch_size,
+        eval_every=eval_every,
+        opts=opts,
+        problem_opts=problem_opts,
+    )
+    grid, tuning, options = _sweep_call(grid_args, out, jobs, executor, scheduler, force, no_vectorize, progress)
+    tune_seeds = tuning.get("tune_seeds", tune_seeds)
+    eval_seeds = tuning.get("eval_seeds", eval_seeds)
+    start = time.perf_counter()
+    try:
+        table, chosen = run_tune(
+            grid,
+            out,
+            tune_seeds=_seed_list(tune_seeds, "--tune-seeds"),
+            eval_seeds=_seed_list(eval_seeds, "--eval-seeds"),
+            select=tuning.get("select", select),
+            **options,
+        )
+    except KeyboardInterrupt:
+        click.echo(
+            f"optbench: interrupted; finished runs are saved in {out}: run the same command again to resume", err=True
+        )
+        return 130
+    click.echo("chosen settings (rerun on the evaluation seeds):")
+    for c in chosen:
+        job = c["job"]
+        settings = ", ".join(f"{k}={v}" for k, v in job["hyperparameters"].items()) or "defaults"
+        click.echo(
+            f"  {job['problem']:<15} {job['optimizer']:<14} {settings}  (median {c['select']}: {c['score']:.4g})"
+        )
+    return _report_sweep(table, out, time.perf_counter() - start)
+
+
+def _seed_list(value: Any, label: str) -> list[int]:
+    from optbench.grid import parse_values
+
+    return list(value) if isinstance(value, list) else parse_values(str(value), label)
+
+
 main = cli
