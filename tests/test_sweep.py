@@ -1,0 +1,331 @@
+"""Sweeps: grid syntax, the vectorized engine against single runs, executors, resume, tuning, bad input."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import optbench
+from optbench.cli import cli
+from optbench.engine import UPDATES, run_batch, supports
+from optbench.errors import InvalidValueError
+from optbench.grid import Grid, parse_values, run_key
+from optbench.runner import execute, prepare
+from optbench.sweep import sweep, tune
+
+BATCHED = [n for n in optbench.list_optimizers() if optbench.get_optimizer(n).target in UPDATES]
+SETTINGS = {  # every hyperparameter the engine handles, varied between the runs of one batch
+    "gd": [{}],
+    "sgd": [{}],
+    "torch-sgd": [
+        {},
+        {"momentum": 0.9},
+        {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01},
+        {"momentum": 0.5, "dampening": 0.3},
+    ],
+    "torch-adam": [{}, {"betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.01}],
+}
+
+
+def normalized(df):
+    return df.sort_values(["run_key", "step"]).reset_index(drop=True).drop(columns="time_s")
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("0.001,0.01,0.1", [0.001, 0.01, 0.1]),
+        ("0-3", [0, 1, 2, 3]),
+        ("0-2,10,20-21", [0, 1, 2, 10, 20, 21]),
+        ("1e-4:1:5", [1e-4, 1e-3, 1e-2, 1e-1, 1.0]),
+        ("0.5", [0.5]),
+        ("blobs,moons", ["blobs", "moons"]),
+    ],
+)
+def test_grid_values(text, values):
+    assert parse_values(text, "--x") == pytest.approx(values) if values and isinstance(values[0], float) else values
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("5-1", "runs backwards"), ("1,,2", "an empty item"), ("0:1:5", "START, STOP > 0"), ("1:x:3", "START:STOP:COUNT")],
+)
+def test_bad_grid_values(text, message):
+    with pytest.raises(InvalidValueError, match=message):
+        parse_values(text, "--lr")
+
+
+@pytest.mark.parametrize("optimizer", BATCHED)
+def test_the_engine_equals_single_runs(optimizer):
+    """Every optimizer the engine claims: each run of a batch equals that run alone, rtol 1e-5."""
+    specs = [
+        prepare("linreg", optimizer, lr=lr, epochs=12, seed=seed, hyperparameters=hp)
+        for hp in SETTINGS[optimizer]
+        for lr in (0.01, 0.2)
+        for seed in (0, 1, 2)
+    ]
+    assert all(supports(s) for s in specs)
+    batched = run_batch(specs)
+    alone = pd.concat([execute(s) for s in specs], ignore_index=True)
+    pd.testing.assert_frame_equal(
+        batched.drop(columns="time_s"), alone.drop(columns="time_s"), check_exact=False, rtol=1e-5, atol=0
+    )
+
+
+def test_a_run_that_diverges_in_a_batch_leaves_the_others_alone():
+    specs = [prepare("linreg", "gd", lr=lr, epochs=60, seed=s) for lr in (0.1, 300.0) for s in (0, 1)]
+    batched = run_batch(specs)
+    alone = pd.concat([execute(s) for s in specs], ignore_index=True)
+    statuses = batched.groupby(["lr", "seed"])["status"].first().to_dict()
+    assert statuses == {(0.1, 0): "ok", (0.1, 1): "ok", (300.0, 0): "diverged", (300.0, 1): "diverged"}
+    pd.testing.assert_frame_equal(
+        batched.drop(columns="time_s"), alone.drop(columns="time_s"), check_exact=False, rtol=1e-5
+    )
+    assert len(batched[batched["lr"] == 0.1]) == 2 * 61  # the healthy runs ran every epoch
+
+
+def test_unsupported_optimizers_fall_back_with_the_same_results(tmp_path):
+    grid = Grid(
+        problems=["linreg", "classification"],
+        optimizers=["gd", "torch-lbfgs", "torch-rmsprop"],
+        lr=[0.05, 0.5],
+        seeds=[0, 1],
+        epochs=8,
+    )
+    assert not supports(prepare("linreg", "torch-lbfgs"))
+    fast = sweep(grid, tmp_path / "a.parquet")
+    slow = sweep(grid, tmp_path / "b.parquet", vectorize=False)
+    pd.testing.assert_frame_equal(normalized(fast), normalized(slow), check_exact=False, rtol=1e-5)
+    assert fast["run_key"].nunique() == 2 * 3 * 2 * 2
+
+
+def test_every_executor_gives_the_same_table(tmp_path):
+    from distributed import LocalCluster
+
+    grid = Grid(
+        problems=["linreg"], optimizers=["gd", "sgd", "torch-adagrad"], lr=[0.01, 0.1], seeds=[0, 1, 2], epochs=10
+    )
+    local = normalized(sweep(grid, tmp_path / "local.parquet"))
+    processes = normalized(sweep(grid, tmp_path / "jobs.parquet", jobs=2))
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, processes=True
+    ) as cluster:
+        dask = normalized(sweep(grid, tmp_path / "dask.parquet", executor="dask", scheduler=cluster.scheduler_address))
+    pd.testing.assert_frame_equal(local, processes)
+    pd.testing.assert_frame_equal(local, dask)
+
+
+def test_results_match_the_grid_and_a_rerun_resumes(tmp_path):
+    out = tmp_path / "s.parquet"
+    args = [
+        "sweep",
+        "--problem",
+        "linreg",
+        "--optimizer",
+        "gd,torch-sgd",
+        "--lr",
+        "0.01,0.1",
+        "--seeds",
+        "0-2",
+        "--epochs",
+        "5",
+        "--opt",
+        "momentum=0,0.9",
+        "--out",
+        str(out),
+    ]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith("18 runs (18 ok, 0 diverged, 0 errors)")  # gd 2 lrs + torch-sgd 2 lrs x 2 momenta
+    table = optbench.load_results(out)
+    assert table["run_key"].nunique() == 18 and set(table["seed"]) == {0, 1, 2}
+    assert set(table[table["optimizer"] == "torch-sgd"]["momentum"]) == {0, 0.9}
+    before = out.stat().st_mtime_ns
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0 and out.stat().st_mtime_ns == before  # nothing to do, nothing rewritten
+    forced = CliRunner().invoke(cli, [*args, "--force"])
+    assert forced.exit_code == 0 and out.stat().st_mtime_ns != before
+
+
+def test_interrupting_a_real_sweep_keeps_what_finished_and_resume_completes(tmp_path):
+    """Ctrl-C (SIGINT) a sweep process half-way; rerunning the same command finishes the rest."""
+    out = tmp_path / "long.parquet"
+    exe = str(Path(sys.executable).with_name("optbench"))
+    command = [
+        exe,
+        "sweep",
+        "--problem",
+        "classification",
+        "--optimizer",
+        "torch-lbfgs",
+        "--seeds",
+        "0-59",
+        "--epochs",
+        "40",
+        "--problem-opt",
+        "model=mlp",
+        "--out",
+        str(out),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parts = tmp_path / "long.parquet.parts"
+    deadline = time.time() + 120
+    while not (parts.is_dir() and any(parts.iterdir())) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    assert process.poll() is None, "the sweep finished before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "finished runs are saved in" in stderr and "run the same command again to resume" in stderr
+    assert "Traceback" not in stderr
+    saved = optbench.load_results(out)
+    done = set(saved["run_key"])
+    assert 0 < len(done) < 60
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    final = optbench.load_results(out)
+    assert final["run_key"].nunique() == 60 and set(final["seed"]) == set(range(60))
+    assert final.groupby("run_key")["step"].apply(lambda s: (s == 0).sum()).eq(1).all()  # no run twice
+    kept = final[final["run_key"].isin(done)].sort_values(["run_key", "step"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, saved.sort_values(["run_key", "step"]).reset_index(drop=True))
+
+
+def test_an_erroring_run_is_recorded_and_the_sweep_goes_on(tmp_path):
+    plugin = tmp_path / "flaky.py"
+    plugin.write_text(
+        "import torch, optbench\n\n"
+        "@optbench.register_optimizer('test-flaky', override=True)\n"
+        "class Flaky(torch.optim.SGD):\n"
+        "    def step(self, closure=None):\n"
+        "        if self.defaults['lr'] > 0.05:\n"
+        "            raise RuntimeError('lr too hot')\n"
+        "        return super().step(closure)\n"
+    )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "sweep",
+            "--plugin",
+            str(plugin),
+            "--optimizer",
+            "test-flaky,gd",
+            "--lr",
+            "0.01,0.1",
+            "--epochs",
+            "3",
+            "--out",
+            str(tmp_path / "f.parquet"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith("4 runs (3 ok, 0 diverged, 1 errors)")
+    table = optbench.load_results(tmp_path / "f.parquet")
+    error = table[table["status"] == "error"]
+    assert set(error["lr"]) == {0.1} and error["message"].iloc[0] == "RuntimeError: lr too hot"
+
+
+def test_toml_grid_with_per_optimizer_settings(tmp_path):
+    config = tmp_path / "sweep.toml"
+    config.write_text(
+        'problems = ["linreg", "classification"]\noptimizers = ["gd", "torch-sgd"]\nseeds = "0-1"\nepochs = 4\n'
+        'lr = "0.01:0.1:2"\n[opt.torch-sgd]\nmomentum = [0, 0.9]\nlr = [0.05]\n'
+        '[problem_opt.classification]\nshape = ["blobs", "moons"]\n'
+    )
+    result = CliRunner().invoke(cli, ["sweep", "--config", str(config), "--out", str(tmp_path / "t.parquet")])
+    assert result.exit_code == 0, result.output
+    table = optbench.load_results(tmp_path / "t.parquet")
+    runs = table.groupby("run_key").first()
+    # linreg: gd 2 lrs + torch-sgd 1 lr x 2 momenta = 4 configs; classification twice that (2 shapes); x 2 seeds
+    assert len(runs) == (4 + 8) * 2
+    assert set(runs[runs["optimizer"] == "torch-sgd"]["lr"]) == {0.05}
+    assert set(runs[runs["optimizer"] == "gd"]["lr"]) == {0.01, 0.1}
+
+
+def test_tuning_picks_the_best_lr_on_tuning_seeds_and_evaluates_on_fresh_ones(tmp_path):
+    grid = Grid(problems=["linreg"], optimizers=["gd", "torch-adam"], lr=[0.001, 0.03, 0.3], epochs=20)
+    table, chosen = tune(grid, tmp_path / "tune.parquet", tune_seeds=[0, 1, 2], eval_seeds=[10, 11])
+    tuning = table[table["phase"] == "tune"]
+    evaluation = table[table["phase"] == "eval"]
+    assert set(tuning["seed"]) == {0, 1, 2} and set(evaluation["seed"]) == {10, 11}
+    for optimizer in ("gd", "torch-adam"):
+        finals = tuning[tuning["optimizer"] == optimizer].groupby(["lr", "seed"])[["loss", "optimum"]].last()
+        best_lr = (finals["loss"] - finals["optimum"]).groupby("lr").median().idxmin()  # by hand
+        pick = next(c for c in chosen if c["job"]["optimizer"] == optimizer)
+        assert pick["job"]["hyperparameters"]["lr"] == best_lr
+        assert set(evaluation[evaluation["optimizer"] == optimizer]["lr"]) == {best_lr}
+    with pytest.raises(InvalidValueError, match="overlap"):
+        tune(grid, tmp_path / "x.parquet", tune_seeds=[0, 1], eval_seeds=[1, 2])
+
+
+def test_tune_cli_prints_the_chosen_settings(tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        [
+            "tune",
+            "--optimizer",
+            "gd,sgd",
+            "--lr",
+            "0.01,0.1",
+            "--epochs",
+            "10",
+            "--tune-seeds",
+            "0-1",
+            "--eval-seeds",
+            "5-6",
+            "--out",
+            str(tmp_path / "t.csv"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "chosen settings" in result.output and "linreg          gd             lr=0.1" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--optimizer", ","], "--optimizer: the grid is empty"),
+        (["--seeds", "3-1"], "--seeds '3-1': the range runs backwards"),
+        (["--lr", "0,1"], "--lr 0 is out of range"),
+        (["--opt", "momentum=0.9"], "--opt momentum: none of the optimizers gd takes it"),
+        (["--problem-opt", "shape=moons"], "--problem-opt shape: none of the problems linreg takes it"),
+        (
+            ["--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"],
+            "--scheduler 'tcp://127.0.0.1:9' cannot be reached",
+        ),
+        (["--out", "/no/dir/s.parquet"], "folder '/no/dir' does not exist"),
+    ],
+)
+def test_bad_sweep_input_is_one_line(tmp_path, args, message):
+    result = CliRunner().invoke(cli, ["sweep", "--epochs", "2", "--out", str(tmp_path / "s.parquet"), *args])
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1 and message in result.output
+
+
+def test_unknown_toml_key(tmp_path):
+    config = tmp_path / "s.toml"
+    config.write_text('problems = "linreg"\noptimizers = "gd"\nepoch = 3\n')
+    result = CliRunner().invoke(cli, ["sweep", "--config", str(config), "--out", str(tmp_path / "s.parquet")])
+    assert result.exit_code == 2
+    assert "unknown key 'epoch' (did you mean 'epochs'?)" in result.output
+
+
+def test_run_keys_are_the_full_configuration():
+    job = {
+        "problem": "linreg",
+        "optimizer": "gd",
+        "problem_options": {},
+        "hyperparameters": {"lr": 0.1},
+        "seed": 0,
+        "epochs": 5,
+        "batch_size": None,
+        "eval_every": None,
+    }
+    assert run_key(job) == run_key(dict(job))
+    assert run_key(job) != run_key({**job, "seed": 1}) != run_key({**job, "epochs": 6})
+    assert os.environ.get("OPTBENCH_DISABLE_PLUGIN_AUTOLOAD") is None
