@@ -14,7 +14,7 @@ import time
 import pandas as pd
 
 from optbench.grid import Grid
-from optbench.sweep import sweep
+from optbench.sweeps import sweep
 
 GRID = {
     "problems": ["linreg"],
@@ -51,7 +51,7 @@ def test_vectorized_sweep_throughput(benchmark):
 def test_vectorized_sweep_peak_memory(benchmark):
     """The peak resident memory of a fresh process that imports optbench and runs the sweep."""
     code = (
-        "import resource; from optbench.grid import Grid; from optbench.sweep import sweep; "
+        "import resource; from optbench.grid import Grid; from optbench.sweeps import sweep; "
         f"sweep(Grid(**{GRID!r})); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     result = benchmark.pedantic(

@@ -27,6 +27,9 @@ _EXPORTS = {
     "get_problem": "optbench.registry",
     "get_optimizer": "optbench.registry",
     "OptbenchError": "optbench.errors",
+    "sweep": "optbench.sweeps",
+    "tune": "optbench.sweeps",
+    "Grid": "optbench.grid",
 }
 
 __all__ = sorted(_EXPORTS)

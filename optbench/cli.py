@@ -570,7 +570,7 @@ def sweep(
     """
     import time
 
-    from optbench.sweep import sweep as run_sweep
+    from optbench.sweeps import sweep as run_sweep
 
     grid_args = dict(
         config=config,
@@ -628,7 +628,7 @@ def tune(
     """Fair tuning: the same lr grid and budget for every optimizer, winners rerun on fresh seeds."""
     import time
 
-    from optbench.sweep import tune as run_tune
+    from optbench.sweeps import tune as run_tune
 
     grid_args = dict(
         config=config,

@@ -17,7 +17,7 @@ from optbench.engine import UPDATES, run_batch, supports
 from optbench.errors import InvalidValueError
 from optbench.grid import Grid, parse_values, run_key
 from optbench.runner import execute, prepare
-from optbench.sweep import sweep, tune
+from optbench.sweeps import sweep, tune
 
 BATCHED = [n for n in optbench.list_optimizers() if optbench.get_optimizer(n).target in UPDATES]
 SETTINGS = {  # every hyperparameter the engine handles, varied between the runs of one batch
@@ -329,3 +329,18 @@ def test_run_keys_are_the_full_configuration():
     assert run_key(job) == run_key(dict(job))
     assert run_key(job) != run_key({**job, "seed": 1}) != run_key({**job, "epochs": 6})
     assert os.environ.get("OPTBENCH_DISABLE_PLUGIN_AUTOLOAD") is None
+
+
+def test_python_api():
+    df = optbench.sweep(
+        problems="linreg",
+        optimizers=["gd", "torch-sgd"],
+        lr=[0.01, 0.1],
+        seeds=range(3),
+        epochs=6,
+        opt={"momentum": [0, 0.9]},
+    )
+    assert df["run_key"].nunique() == (2 + 2 * 2) * 3
+    alone = optbench.run("linreg", "torch-sgd", lr=0.1, momentum=0.9, epochs=6, seed=2)
+    row = df[(df["optimizer"] == "torch-sgd") & (df["lr"] == 0.1) & (df["momentum"] == 0.9) & (df["seed"] == 2)]
+    assert row["loss"].tolist() == pytest.approx(alone["loss"].tolist(), rel=1e-5)

@@ -170,9 +170,16 @@ def _dask(groups, files, vectorize, scheduler) -> Iterator[pd.DataFrame]:
 
 
 def sweep(
-    grid: Grid,
+    grid: Grid | None = None,
     out: str | Path | None = None,
     *,
+    problems: str | Sequence[str] | None = None,
+    optimizers: str | Sequence[str] | None = None,
+    lr: Sequence[float] | None = None,
+    seeds: Sequence[int] = (0,),
+    epochs: int = 100,
+    batch_size: int | None = None,
+    opt: dict[str, Sequence[Any]] | None = None,
     jobs: int = 1,
     executor: str = "local",
     scheduler: str | None = None,
@@ -182,10 +189,28 @@ def sweep(
     progress: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Run every run of ``grid`` not already in ``out``; return the whole table (old and new rows).
+    """Run every run of a grid not already in ``out``; return the whole table (old and new rows).
+
+    The grid is a :class:`~optbench.grid.Grid`, or made from ``problems``, ``optimizers``, ``lr``,
+    ``seeds``, ``epochs``, ``batch_size`` and ``opt`` (hyperparameter -> values, for the optimizers
+    that take it)::
+
+        df = optbench.sweep(problems="linreg", optimizers=["gd", "torch-sgd"], lr=[0.01, 0.1], seeds=range(10))
 
     ``extra`` columns (e.g. ``{"phase": "tune"}``) are added to the new rows.
     """
+    if grid is None:
+        if problems is None or optimizers is None:
+            raise InvalidValueError("sweep needs a grid, or problems and optimizers")
+        grid = Grid(
+            problems=[problems] if isinstance(problems, str) else list(problems),
+            optimizers=[optimizers] if isinstance(optimizers, str) else list(optimizers),
+            lr=None if lr is None else list(lr),
+            seeds=list(seeds),
+            epochs=epochs,
+            batch_size=batch_size,
+            shared_opt={k: list(v) for k, v in (opt or {}).items()},
+        )
     all_jobs = grid.jobs()
     run = _executor(executor, jobs, scheduler)
     out_path = Path(out) if out is not None else None
