@@ -478,53 +478,41 @@ def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return plugin_option(func)
 
 
-def _grid(config, problems, optimizers, lr, seeds, epochs, batch_size, eval_every, opts, problem_opts):
+def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     from optbench.grid import Grid, load_grid_file, parse_shared_opts, parse_values
+    from optbench.options import validate_lr
 
-    if config is not None:
-        return load_grid_file(config)
+    if params["config"] is not None:
+        return load_grid_file(params["config"])
     grid = Grid(
-        problems=[p.strip() for p in problems.split(",") if p.strip()],
-        optimizers=[o.strip() for o in optimizers.split(",") if o.strip()],
-        seeds=parse_values(seeds, "--seeds"),
-        epochs=epochs,
-        batch_size=batch_size,
-        eval_every=eval_every,
-        lr=None if lr is None else [_positive(v) for v in parse_values(lr, "--lr")],
-        shared_opt=parse_shared_opts(opts),
-        shared_problem_opt=parse_shared_opts(problem_opts, "--problem-opt"),
+        problems=[p.strip() for p in params["problems"].split(",") if p.strip()],
+        optimizers=[o.strip() for o in params["optimizers"].split(",") if o.strip()],
+        seeds=parse_values(params["seeds"], "--seeds"),
+        epochs=params["epochs"],
+        batch_size=params["batch_size"],
+        eval_every=params["eval_every"],
+        lr=None if params["lr"] is None else [validate_lr(v) for v in parse_values(params["lr"], "--lr")],
+        shared_opt=parse_shared_opts(params["opts"]),
+        shared_problem_opt=parse_shared_opts(params["problem_opts"], "--problem-opt"),
     )
     return grid, {}
 
 
-def _positive(value: Any) -> float:
-    from optbench.options import validate_lr
-
-    return validate_lr(value)
-
-
-def _sweep_call(
-    grid_args: dict[str, Any],
-    out: str,
-    jobs: int,
-    executor: str,
-    scheduler: str | None,
-    force: bool,
-    no_vectorize: bool,
-    progress: bool | None,
-) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+def _sweep_call(params: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The grid (validated), the tuning keys of a TOML file, and the sweep options, before any work."""
     from optbench.plugins import _loaded_files
     from optbench.results import check_writable
 
-    grid, tuning = _grid(**grid_args)
+    grid, tuning = _grid(params)
     grid.jobs()  # validates names and --opt keys before any work
-    check_writable(out)
+    check_writable(params["out"])
+    progress = params["progress"]
     options = {
-        "jobs": jobs,
-        "executor": executor,
-        "scheduler": scheduler,
-        "force": force,
-        "vectorize": not no_vectorize,
+        "jobs": params["jobs"],
+        "executor": params["executor"],
+        "scheduler": params["scheduler"],
+        "force": params["force"],
+        "vectorize": not params["no_vectorize"],
         "plugin_files": [str(p) for p in _loaded_files],
         "progress": sys.stderr.isatty() if progress is None else progress,
     }
@@ -543,25 +531,7 @@ def _report_sweep(table: Any, out: str, seconds: float, new_rows: int | None = N
 
 @cli.command()
 @sweep_options
-def sweep(
-    config,
-    problems,
-    optimizers,
-    lr,
-    seeds,
-    epochs,
-    batch_size,
-    eval_every,
-    opts,
-    problem_opts,
-    out,
-    jobs,
-    executor,
-    scheduler,
-    force,
-    no_vectorize,
-    progress,
-) -> int:
+def sweep(**params: Any) -> int:
     """Run a grid of problems x optimizers x hyperparameters x seeds into one results table.
 
     \b
@@ -572,28 +542,20 @@ def sweep(
 
     from optbench.sweeps import sweep as run_sweep
 
-    grid_args = dict(
-        config=config,
-        problems=problems,
-        optimizers=optimizers,
-        lr=lr,
-        seeds=seeds,
-        epochs=epochs,
-        batch_size=batch_size,
-        eval_every=eval_every,
-        opts=opts,
-        problem_opts=problem_opts,
-    )
-    grid, _, options = _sweep_call(grid_args, out, jobs, executor, scheduler, force, no_vectorize, progress)
+    grid, _, options = _sweep_call(params)
     start = time.perf_counter()
     try:
-        table = run_sweep(grid, out, **options)
+        table = run_sweep(grid, params["out"], **options)
     except KeyboardInterrupt:
-        click.echo(
-            f"optbench: interrupted; finished runs are saved in {out}: run the same command again to resume", err=True
-        )
-        return 130
-    return _report_sweep(table, out, time.perf_counter() - start)
+        return _interrupted(params["out"])
+    return _report_sweep(table, params["out"], time.perf_counter() - start)
+
+
+def _interrupted(out: str) -> int:
+    click.echo(
+        f"optbench: interrupted; finished runs are saved in {out}: run the same command again to resume", err=True
+    )
+    return 130
 
 
 @cli.command()
@@ -603,63 +565,25 @@ def sweep(
 @click.option(
     "--select", default="final", show_default=True, help="Pick by 'final' objective or by 'time' (steps to target)."
 )
-def tune(
-    config,
-    problems,
-    optimizers,
-    lr,
-    seeds,
-    epochs,
-    batch_size,
-    eval_every,
-    opts,
-    problem_opts,
-    out,
-    jobs,
-    executor,
-    scheduler,
-    force,
-    no_vectorize,
-    progress,
-    tune_seeds,
-    eval_seeds,
-    select,
-) -> int:
+def tune(**params: Any) -> int:
     """Fair tuning: the same lr grid and budget for every optimizer, winners rerun on fresh seeds."""
     import time
 
     from optbench.sweeps import tune as run_tune
 
-    grid_args = dict(
-        config=config,
-        problems=problems,
-        optimizers=optimizers,
-        lr=lr,
-        seeds=seeds,
-        epochs=epochs,
-        batch_size=batch_size,
-        eval_every=eval_every,
-        opts=opts,
-        problem_opts=problem_opts,
-    )
-    grid, tuning, options = _sweep_call(grid_args, out, jobs, executor, scheduler, force, no_vectorize, progress)
-    tune_seeds = tuning.get("tune_seeds", tune_seeds)
-    eval_seeds = tuning.get("eval_seeds", eval_seeds)
+    grid, tuning, options = _sweep_call(params)
     start = time.perf_counter()
     try:
         table, chosen = run_tune(
             grid,
-            out,
-            tune_seeds=_seed_list(tune_seeds, "--tune-seeds"),
-            eval_seeds=_seed_list(eval_seeds, "--eval-seeds"),
-            select=tuning.get("select", select),
+            params["out"],
+            tune_seeds=_seed_list(tuning.get("tune_seeds", params["tune_seeds"]), "--tune-seeds"),
+            eval_seeds=_seed_list(tuning.get("eval_seeds", params["eval_seeds"]), "--eval-seeds"),
+            select=tuning.get("select", params["select"]),
             **options,
         )
     except KeyboardInterrupt:
-        click.echo(
-            f"optbench: interrupted; finished runs are saved in {out}: run the same command again to resume", err=True
-        )
-        return 130
+        return _interrupted(params["out"])
     click.echo("chosen settings (rerun on the evaluation seeds):")
     for c in chosen:
         job = c["job"]
@@ -667,7 +591,7 @@ def tune(
         click.echo(
             f"  {job['problem']:<15} {job['optimizer']:<14} {settings}  (median {c['select']}: {c['score']:.4g})"
         )
-    return _report_sweep(table, out, time.perf_counter() - start)
+    return _report_sweep(table, params["out"], time.perf_counter() - start)
 
 
 def _seed_list(value: Any, label: str) -> list[int]:

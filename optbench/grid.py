@@ -15,7 +15,6 @@ import itertools
 import json
 import math
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,13 +170,9 @@ def run_key(job: Mapping[str, Any]) -> str:
 
 def load_grid_file(path: str | Path) -> tuple[Grid, dict[str, Any]]:
     """A sweep TOML file: the grid, and the tuning keys (tune_seeds, eval_seeds, select) if any."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidValueError(f"--config {str(path)!r} does not exist")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidValueError(f"--config {str(path)!r} is not valid TOML: {exc}") from None
+    from optbench.options import read_toml
+
+    raw = read_toml(path)
     for key in raw:
         if key not in TOML_KEYS:
             raise InvalidValueError(

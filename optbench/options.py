@@ -6,7 +6,9 @@ Torch-free, so the CLI can validate input before it imports anything heavy.
 from __future__ import annotations
 
 import math
+import tomllib
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from optbench.errors import InvalidValueError, did_you_mean
@@ -127,3 +129,14 @@ def validate_positive_int(value: Any, flag: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise InvalidValueError(f"{flag} {value!r} is out of range; expected a whole number >= 1")
     return value
+
+
+def read_toml(path: str | Path, flag: str = "--config") -> dict[str, Any]:
+    """A TOML file as a dict, or one line saying why it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidValueError(f"{flag} {str(path)!r} does not exist")
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidValueError(f"{flag} {str(path)!r} is not valid TOML: {exc}") from None

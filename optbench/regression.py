@@ -18,7 +18,6 @@ import os
 import platform
 import statistics
 import tempfile
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -87,14 +86,9 @@ class Verdict:
 
 def load_matrix(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate a matrix TOML file; returns its normalized form."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidValueError(f"--config {str(path)!r} does not exist")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidValueError(f"--config {str(path)!r} is not valid TOML: {exc}") from None
-    return normalize_matrix(raw, str(path))
+    from optbench.options import read_toml
+
+    return normalize_matrix(read_toml(path), str(path))
 
 
 def normalize_matrix(raw: Mapping[str, Any], where: str = "matrix") -> dict[str, Any]:

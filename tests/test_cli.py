@@ -173,7 +173,7 @@ def test_out_path_that_is_a_directory(invoke, tmp_path):
     assert result.exit_code == 2 and "is a directory" in result.output
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["list"]])
+@pytest.mark.parametrize("command", [[], *([name] for name in sorted(cli.commands))])
 def test_every_help(invoke, command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0
@@ -190,8 +190,24 @@ def test_every_help(invoke, command):
             "--problem-opt",
             "--out",
             "--eval-every",
+            "--plugin",
         ]:
             assert flag in result.output
+
+
+def test_every_command_is_listed():
+    assert set(cli.commands) == {
+        "run",
+        "list",
+        "describe",
+        "test-plugin",
+        "baseline",
+        "check",
+        "report",
+        "animate",
+        "sweep",
+        "tune",
+    }
 
 
 def test_help_does_not_import_torch():

@@ -344,3 +344,9 @@ def test_python_api():
     alone = optbench.run("linreg", "torch-sgd", lr=0.1, momentum=0.9, epochs=6, seed=2)
     row = df[(df["optimizer"] == "torch-sgd") & (df["lr"] == 0.1) & (df["momentum"] == 0.9) & (df["seed"] == 2)]
     assert row["loss"].tolist() == pytest.approx(alone["loss"].tolist(), rel=1e-5)
+
+
+def test_progress_bar(capsys):
+    sweep(Grid(problems=["linreg"], optimizers=["gd", "torch-rprop"], seeds=[0, 1], epochs=3), progress=True)
+    err = capsys.readouterr().err
+    assert "sweep [" in err and "4/4 runs" in err and "ETA" in err
