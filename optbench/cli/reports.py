@@ -1,0 +1,86 @@
+"""`report` and `animate`."""
+
+from __future__ import annotations
+
+import click
+
+from optbench.cli.app import cli, run_options
+
+
+@cli.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for the figures and index.html.")
+@click.option(
+    "--target",
+    type=float,
+    default=None,
+    help="Objective (loss - f*, or loss) that counts as reached [default: 10% of each run's start].",
+)
+@click.option("--svg", is_flag=True, help="Also write each figure as SVG.")
+@click.option(
+    "--animation",
+    "animations",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A .gif or .mp4 (from `optbench animate`) to embed in index.html (repeatable).",
+)
+def report(results: tuple[str, ...], out: str, target: float | None, svg: bool, animations: tuple[str, ...]) -> None:
+    """Figures, a summary table and a self-contained index.html from RESULTS (files or folders)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: no display needed
+    from optbench.reports import report as make_report
+
+    index = make_report(list(results), out, target=target, svg=svg, animations=animations)
+    click.echo(f"report written to {index}")
+
+
+@cli.command()
+@run_options
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="fit.gif, fit.mp4 or fit.html.")
+@click.option("--fps", type=click.IntRange(min=1, max=60), default=12, show_default=True, help="Frames per second.")
+@click.option(
+    "--max-frames",
+    type=click.IntRange(min=2),
+    default=100,
+    show_default=True,
+    help="Frames at most (recorded points are subsampled).",
+)
+def animate(
+    problem: str,
+    optimizer: str,
+    lr: str | None,
+    epochs: int,
+    batch_size: int | None,
+    seed: int,
+    opts: tuple[str, ...],
+    problem_opts: tuple[str, ...],
+    eval_every: int | None,
+    out: str,
+    fps: int,
+    max_frames: int,
+) -> None:
+    """Animate the fit: the lesson's line, decision regions, or a race (--optimizer gd,torch-sgd,torch-adam)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optbench.options import parse_assignments, validate_lr
+    from optbench.reports.animation import animate as make_animation
+    from optbench.reports.animation import check_output, save
+
+    check_output(out)  # before the work: a bad path or a missing ffmpeg costs nothing
+    names = [name.strip() for name in optimizer.split(",") if name.strip()]
+    anim = make_animation(
+        problem,
+        names,
+        lr=None if lr is None else validate_lr(lr),
+        epochs=epochs,
+        seed=seed,
+        batch_size=batch_size,
+        eval_every=eval_every,
+        problem_options=parse_assignments(problem_opts, "--problem-opt"),
+        hyperparameters=parse_assignments(opts, "--opt"),
+        max_frames=max_frames,
+    )
+    save(anim, out, fps=fps)
+    click.echo(f"animation written to {out}")

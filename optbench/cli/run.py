@@ -1,0 +1,150 @@
+"""`run`, `list`, `describe`, `test-plugin`: one run and the registries."""
+
+from __future__ import annotations
+
+import click
+
+from optbench.cli.app import EXIT_FAILED, EXIT_OK, _warn, cli, plugin_option, run_options
+
+
+@cli.command()
+@run_options
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Save the table (.parquet or .csv).")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def run(
+    problem: str,
+    optimizer: str,
+    lr: str | None,
+    epochs: int,
+    batch_size: int | None,
+    seed: int,
+    opts: tuple[str, ...],
+    problem_opts: tuple[str, ...],
+    eval_every: int | None,
+    out: str | None,
+    quiet: bool,
+) -> int:
+    """Run one optimizer on one problem and print a summary."""
+    from optbench.options import parse_assignments
+    from optbench.results import check_writable, save_results, summarize
+    from optbench.runner import execute, prepare
+
+    spec = prepare(
+        problem,
+        optimizer,
+        lr=lr,
+        epochs=epochs,
+        seed=seed,
+        batch_size=batch_size,
+        eval_every=eval_every,
+        problem_options=parse_assignments(problem_opts, "--problem-opt"),
+        hyperparameters=parse_assignments(opts, "--opt"),
+    )
+    if out is not None:
+        check_writable(out)  # before the work, so a bad path costs nothing
+    df = execute(spec)
+    if out is not None:
+        save_results(df, out)
+    if not quiet:
+        click.echo(summarize(df))
+        if out is not None:
+            click.echo(f"  saved        {out} ({len(df)} rows)")
+    return EXIT_FAILED if (df["status"] == "error").any() else EXIT_OK
+
+
+@cli.command("list")
+@click.argument("pattern", required=False)
+@plugin_option
+def list_(pattern: str | None) -> None:
+    """List problems and optimizers, optionally filtered by a glob PATTERN such as 'torch-*'.
+
+    Plugins are imported to show their descriptions; one that cannot be is reported on stderr.
+    """
+    from optbench.errors import PluginError
+    from optbench.registry import OPTIMIZERS, PROBLEMS
+
+    for title, registry in (("Problems", PROBLEMS), ("Optimizers", OPTIMIZERS)):
+        names = registry.names(pattern)
+        if not names:
+            continue
+        click.echo(f"{title}:")
+        width = max(len(n) for n in names)
+        for name in names:
+            try:
+                click.echo(f"  {name:<{width}}  {registry.get(name).description}")
+            except PluginError:
+                click.echo(f"  {name:<{width}}  [cannot be loaded: see the warning below]")
+        for message in registry.broken.values():
+            _warn(message)
+    if pattern and not (PROBLEMS.names(pattern) or OPTIMIZERS.names(pattern)):
+        raise click.UsageError(f"no problem or optimizer matches {pattern!r}; try `optbench list` for all names")
+
+
+@cli.command()
+@click.argument("name")
+@plugin_option
+def describe(name: str) -> None:
+    """Describe a problem or optimizer: settings, defaults, batch size and where it comes from."""
+    from optbench.errors import PluginError, UnknownNameError
+    from optbench.registry import OPTIMIZERS, PROBLEMS, REQUIRED
+
+    found, errors = [], []
+    for registry in (PROBLEMS, OPTIMIZERS):
+        try:
+            found.append(registry.get(name))
+        except PluginError as exc:  # e.g. an import path that is an optimizer, not a problem
+            errors.append(exc)
+        except UnknownNameError:
+            continue
+    if not found:
+        if errors:
+            raise errors[-1]
+        raise UnknownNameError("problem or optimizer", name, PROBLEMS.names() + OPTIMIZERS.names())
+    for entry in found:
+        click.echo(f"{entry.name} ({entry.kind})")
+        click.echo(f"  {entry.description}")
+        click.echo(f"  source      {entry.source}")
+        if entry.kind == "optimizer":
+            click.echo(f"  batch size  {entry.batch_size or 'full batch'} (default; --batch-size changes it)")
+        settings = entry.hyperparameters()
+        annotations = entry.annotations()
+        title = "hyperparameters" if entry.kind == "optimizer" else "options"
+        click.echo(f"  {title}:" if settings else f"  {title}: none")
+        rows = [
+            (key, annotations.get(key) or ("" if default is None else type(default).__name__), default)
+            for key, default in settings.items()
+        ]
+        key_width = max((len(r[0]) for r in rows), default=0)
+        type_width = max((len(r[1]) for r in rows), default=0)
+        for key, kind, default in rows:
+            shown = "(required)" if default is REQUIRED else repr(default)
+            click.echo(f"    {key:<{key_width}}  {kind:<{type_width}}  {shown}")
+
+
+@cli.command("test-plugin")
+@click.argument("name")
+@click.option("--lr", default=None, help="Learning rate for the checks [default: the optimizer's].")
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=100, show_default=True, help="Budget of the lowers-the-loss checks."
+)
+@click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE", help="Optimizer hyperparameter (repeatable).")
+@plugin_option
+def test_plugin(name: str, lr: str | None, epochs: int, opts: tuple[str, ...]) -> int:
+    """Run the conformance suite on optimizer NAME (a name or an import path)."""
+    from optbench.options import parse_assignments, validate_lr
+    from optbench.registry import OPTIMIZERS
+    from optbench.testing import check_optimizer, format_checks
+
+    entry = OPTIMIZERS.get(name)
+    checks = check_optimizer(
+        entry.name,
+        lr=None if lr is None else validate_lr(lr),
+        epochs=epochs,
+        hyperparameters=parse_assignments(opts, "--opt"),
+        raise_on_failure=False,
+    )
+    click.echo(f"{entry.name} ({entry.source})")
+    click.echo(format_checks(checks))
+    failed = sum(not c.passed for c in checks)
+    click.echo(f"{len(checks) - failed} passed, {failed} failed")
+    return EXIT_FAILED if failed else EXIT_OK
