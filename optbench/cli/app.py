@@ -109,6 +109,22 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return plugin_option(func)
 
 
+def run_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """Take the @run_options flags (but --problem and --optimizer) out of ``params`` as
+    :func:`optbench.runner.prepare` keywords."""
+    from optbench.options import parse_assignments
+
+    return {
+        "lr": params.pop("lr"),
+        "epochs": params.pop("epochs"),
+        "seed": params.pop("seed"),
+        "batch_size": params.pop("batch_size"),
+        "eval_every": params.pop("eval_every"),
+        "problem_options": parse_assignments(params.pop("problem_opts"), "--problem-opt"),
+        "hyperparameters": parse_assignments(params.pop("opts"), "--opt"),
+    }
+
+
 def _load_plugin_files(ctx: click.Context, param: click.Parameter, paths: tuple[str, ...]) -> None:
     from optbench.plugins import load_file
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from optbench.cli.app import cli, run_options
+from optbench.cli.app import cli, run_options, run_settings
 
 
 @cli.command()
@@ -46,41 +48,17 @@ def report(results: tuple[str, ...], out: str, target: float | None, svg: bool, 
     show_default=True,
     help="Frames at most (recorded points are subsampled).",
 )
-def animate(
-    problem: str,
-    optimizer: str,
-    lr: str | None,
-    epochs: int,
-    batch_size: int | None,
-    seed: int,
-    opts: tuple[str, ...],
-    problem_opts: tuple[str, ...],
-    eval_every: int | None,
-    out: str,
-    fps: int,
-    max_frames: int,
-) -> None:
+def animate(**params: Any) -> None:
     """Animate the fit: the lesson's line, decision regions, or a race (--optimizer gd,torch-sgd,torch-adam)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from optbench.options import parse_assignments, validate_lr
     from optbench.reports.animation import animate as make_animation
     from optbench.reports.animation import check_output, save
 
+    out, fps, max_frames = params.pop("out"), params.pop("fps"), params.pop("max_frames")
     check_output(out)  # before the work: a bad path or a missing ffmpeg costs nothing
-    names = [name.strip() for name in optimizer.split(",") if name.strip()]
-    anim = make_animation(
-        problem,
-        names,
-        lr=None if lr is None else validate_lr(lr),
-        epochs=epochs,
-        seed=seed,
-        batch_size=batch_size,
-        eval_every=eval_every,
-        problem_options=parse_assignments(problem_opts, "--problem-opt"),
-        hyperparameters=parse_assignments(opts, "--opt"),
-        max_frames=max_frames,
-    )
+    names = [name.strip() for name in params.pop("optimizer").split(",") if name.strip()]
+    anim = make_animation(params.pop("problem"), names, max_frames=max_frames, **run_settings(params))
     save(anim, out, fps=fps)
     click.echo(f"animation written to {out}")

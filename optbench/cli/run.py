@@ -2,44 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from optbench.cli.app import EXIT_FAILED, EXIT_OK, _warn, cli, plugin_option, run_options
+from optbench.cli.app import EXIT_FAILED, EXIT_OK, _warn, cli, plugin_option, run_options, run_settings
 
 
 @cli.command()
 @run_options
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Save the table (.parquet or .csv).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
-def run(
-    problem: str,
-    optimizer: str,
-    lr: str | None,
-    epochs: int,
-    batch_size: int | None,
-    seed: int,
-    opts: tuple[str, ...],
-    problem_opts: tuple[str, ...],
-    eval_every: int | None,
-    out: str | None,
-    quiet: bool,
-) -> int:
+def run(**params: Any) -> int:
     """Run one optimizer on one problem and print a summary."""
-    from optbench.options import parse_assignments
     from optbench.results import check_writable, save_results, summarize
     from optbench.runner import execute, prepare
 
-    spec = prepare(
-        problem,
-        optimizer,
-        lr=lr,
-        epochs=epochs,
-        seed=seed,
-        batch_size=batch_size,
-        eval_every=eval_every,
-        problem_options=parse_assignments(problem_opts, "--problem-opt"),
-        hyperparameters=parse_assignments(opts, "--opt"),
-    )
+    out, quiet = params.pop("out"), params.pop("quiet")
+    spec = prepare(params.pop("problem"), params.pop("optimizer"), **run_settings(params))
     if out is not None:
         check_writable(out)  # before the work, so a bad path costs nothing
     df = execute(spec)

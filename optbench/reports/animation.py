@@ -20,7 +20,7 @@ from matplotlib.animation import FFMpegWriter, FuncAnimation, PillowWriter
 
 from optbench.errors import InvalidValueError, OptbenchError
 from optbench.reports.figures import palette
-from optbench.runner import execute, prepare
+from optbench.runner import RunSpec, execute, prepare
 
 FORMATS = (".gif", ".mp4", ".html")
 GRID = 120  # decision-region resolution (points per side)
@@ -51,10 +51,17 @@ def animate(
         raise InvalidValueError("--optimizer: name at least one optimizer")
     if max_frames < 2:
         raise InvalidValueError(f"--max-frames {max_frames!r} is out of range; expected 2 or more")
-    traces = [
-        _trace(problem, name, lr, epochs, seed, batch_size, eval_every, problem_options, hyperparameters)
-        for name in names
-    ]
+    settings = {
+        "lr": lr,
+        "epochs": epochs,
+        "seed": seed,
+        "batch_size": batch_size,
+        "eval_every": eval_every,
+        "problem_options": problem_options,
+        "hyperparameters": hyperparameters,
+    }
+    specs = [prepare(problem, name, **settings) for name in names]  # every name checked before any run
+    traces = [_trace(spec) for spec in specs]
     instance = traces[0]["problem"]
     if hasattr(instance, "true_a"):
         return _linreg(traces, max_frames, interval_ms)
@@ -92,19 +99,8 @@ def save(animation: FuncAnimation, path: str | os.PathLike[str], fps: int = 12) 
     return path
 
 
-def _trace(problem, optimizer, lr, epochs, seed, batch_size, eval_every, problem_options, hyperparameters):
+def _trace(spec: RunSpec) -> dict[str, Any]:
     """One run plus what the animation draws at each recorded point: parameters, or class predictions."""
-    spec = prepare(
-        problem,
-        optimizer,
-        lr=lr,
-        epochs=epochs,
-        seed=seed,
-        batch_size=batch_size,
-        eval_every=eval_every,
-        problem_options=problem_options,
-        hyperparameters=hyperparameters,
-    )
     snapshots: list[Any] = []
     seen: dict[str, Any] = {}
 
@@ -117,7 +113,7 @@ def _trace(problem, optimizer, lr, epochs, seed, batch_size, eval_every, problem
             snapshots.append(instance.model(grid[0]).argmax(dim=1).reshape(GRID, GRID).numpy())
 
     df = execute(spec, on_record=snapshot)
-    return {"name": optimizer, "df": df, "snapshots": snapshots[: len(df)], **seen}
+    return {"name": spec.optimizer.name, "df": df, "snapshots": snapshots[: len(df)], **seen}
 
 
 def _grid(instance: Any) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:

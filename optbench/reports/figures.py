@@ -61,6 +61,20 @@ def _best_note(best: pd.DataFrame) -> str:
     return f" Each optimizer is shown at its best setting by median final value ({picks})."
 
 
+def _lines(data: pd.DataFrame, colors: dict[str, Any]) -> dict[str, Any]:
+    """What every line figure shares: a facet per problem, a color per optimizer, both in sorted order."""
+    return {
+        "kind": "line",
+        "hue": "optimizer",
+        "col": "problem_label",
+        "col_order": sorted(data["problem_label"].unique()),
+        "hue_order": sorted(data["optimizer"].unique()),
+        "palette": colors,
+        "height": 3.4,
+        "aspect": 1.35,
+    }
+
+
 def _finish(grid: sns.FacetGrid, ylabel: Any, xlabel: str) -> matplotlib.figure.Figure:
     for problem, ax in zip(grid.col_names, grid.axes.flat, strict=True):
         ax.set_title(problem)
@@ -88,15 +102,8 @@ def loss_curves(df: pd.DataFrame, final: pd.DataFrame, colors: dict[str, Any], x
         data=data,
         x=x,
         y="plotted",
-        hue="optimizer",
-        col="problem_label",
-        col_order=sorted(data["problem_label"].unique()),
-        hue_order=sorted(data["optimizer"].unique()),
-        kind="line",
-        palette=colors,
+        **_lines(data=data, colors=colors),
         facet_kws={"sharey": False, "sharex": False},
-        height=3.4,
-        aspect=1.35,
         **kwargs,
     )
     grid.set(yscale="log")
@@ -121,16 +128,9 @@ def accuracy_curves(df: pd.DataFrame, final: pd.DataFrame, colors: dict[str, Any
         data=data,
         x="step",
         y="test_accuracy",
-        hue="optimizer",
-        col="problem_label",
-        col_order=sorted(data["problem_label"].unique()),
-        hue_order=sorted(data["optimizer"].unique()),
-        kind="line",
+        **_lines(data=data, colors=colors),
         estimator="median",
         errorbar=errorbar,
-        palette=colors,
-        height=3.4,
-        aspect=1.35,
         facet_kws={"sharex": False},
     )
     grid.set(ylim=(0, 1.02))
@@ -151,16 +151,9 @@ def lr_sensitivity(final: pd.DataFrame, colors: dict[str, Any]) -> Figure | None
         data=best_per_lr,
         x="lr",
         y="plotted",
-        hue="optimizer",
-        col="problem_label",
-        col_order=sorted(best_per_lr["problem_label"].unique()),
-        hue_order=sorted(best_per_lr["optimizer"].unique()),
-        kind="line",
+        **_lines(data=best_per_lr, colors=colors),
         marker="o",
         errorbar=None,  # one value per point: the median over seeds
-        palette=colors,
-        height=3.4,
-        aspect=1.35,
         facet_kws={"sharey": False},
     )
     grid.set(xscale="log", yscale="log")
