@@ -1,18 +1,37 @@
-"""The problem contract: what the runner needs from a problem.
+"""The problem contract: what the training core needs from a problem.
 
-A problem is a class registered with :func:`optbench.register_problem`. The runner builds it as
+A problem is a class registered with :func:`optbench.register_problem`. The core builds it as
 ``ProblemClass(seed=seed, **options)``; its keyword-only arguments with defaults are its options
-(settable with ``--problem-opt KEY=VALUE``). The instance provides:
+(settable with ``--problem-opt KEY=VALUE``). Data must be a pure function of the seed: draw them
+from a ``torch.Generator`` seeded with it.
 
-- ``n_train`` (int): the number of training examples; batches index ``range(n_train)``.
-- ``parameters()``: the tensors to optimize (``requires_grad=True``), initialised from the seed.
-- ``loss(idx=None)``: the mean training loss over the rows ``idx`` (a LongTensor), or over the whole
-  training set when ``idx`` is None. This is the objective the runner records.
-- ``optimum`` (float or None): the minimum of ``loss()`` when it is known in closed form.
-- ``metrics()``: extra evaluation numbers as 0-d tensors, e.g. ``{"test_accuracy": ...}``; the
-  runner calls it under ``torch.no_grad()`` at each recorded point. Optional.
+**The functional form** (what :class:`Problem` subclasses provide; it makes runs *batchable*: K runs
+of one problem, one per seed, are evaluated together with ``torch.func.vmap``):
 
-Data must be a pure function of the seed: build them with a ``torch.Generator`` seeded from it.
+- ``params``: ``dict[str, Tensor]``, the tensors to optimize, initialised from the seed.
+- ``data``: ``dict[str, Tensor]``, everything else the loss reads that depends on the seed
+  (training and test data). Two seeds of the same options must give tensors of the same shapes.
+- ``loss_fn(params, data, idx=None)``: the mean training loss over rows ``idx`` (a 1-D LongTensor)
+  or over all ``n_train`` rows when ``idx`` is None. It must read per-seed values *only* from its
+  arguments (never ``self.x``), change none of them in place, and use no data-dependent Python
+  control flow (no ``.item()``), so that ``vmap`` can map it over stacked parameters and data.
+  Structure shared by every seed (an ``nn.Module`` skeleton, a constant) may live on ``self``:
+  problems built on a module call it with ``torch.func.functional_call(module, params, x)``.
+- ``metrics_fn(params, data)``: optional extra numbers as 0-d tensors (e.g. ``test_accuracy``),
+  recorded at every point, under the same rules.
+- ``n_train`` (int): the number of training rows; batches index ``range(n_train)``.
+- ``optimum`` (float or None): f*, the minimum of the full training loss, where it is known.
+
+The core moves ``params`` and ``data`` to the run's device (``--device``), so a problem builds them
+on the CPU. From the functional form :class:`Problem` derives the object form below.
+
+**The object form** (all a problem *must* offer; one that offers only this runs one run at a time,
+on the CPU): ``n_train``, ``parameters()`` (the leaf tensors to optimize, ``requires_grad=True``),
+``loss(idx=None)``, optional ``optimum`` and ``metrics()``.
+
+The core checks, before it batches, that the vmapped loss of each seed equals that seed's own
+``loss()``; a problem whose ``loss_fn`` reads per-seed state from ``self`` fails that check and its
+runs go one by one (still correct, just not batched).
 """
 
 from __future__ import annotations
@@ -21,6 +40,7 @@ from collections.abc import Iterator
 
 import torch
 
+Tensor = torch.Tensor
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -34,16 +54,48 @@ def resolve_dtype(name: str) -> torch.dtype:
 
 
 class Problem:
-    """Base class with the contract's defaults; subclassing it is optional."""
+    """Base class: subclasses set ``params``, ``data`` and ``n_train`` and define ``loss_fn``.
+
+    >>> class Mean(Problem):
+    ...     def __init__(self, seed=0, *, n=4):
+    ...         self.data = {"y": torch.arange(float(n))}
+    ...         self.params = {"m": torch.zeros((), requires_grad=True)}
+    ...         self.n_train, self.optimum = n, float(torch.arange(float(n)).var(unbiased=False))
+    ...
+    ...     def loss_fn(self, params, data, idx=None):
+    ...         y = data["y"] if idx is None else data["y"][idx]
+    ...         return ((y - params["m"]) ** 2).mean()
+    >>> Mean().loss().item()
+    3.5
+    """
 
     n_train: int
     optimum: float | None = None
+    params: dict[str, Tensor]
+    data: dict[str, Tensor]
 
-    def parameters(self) -> Iterator[torch.Tensor]:
+    def loss_fn(self, params: dict[str, Tensor], data: dict[str, Tensor], idx: Tensor | None = None) -> Tensor:
         raise NotImplementedError
 
-    def loss(self, idx: torch.Tensor | None = None) -> torch.Tensor:
-        raise NotImplementedError
-
-    def metrics(self) -> dict[str, torch.Tensor]:
+    def metrics_fn(self, params: dict[str, Tensor], data: dict[str, Tensor]) -> dict[str, Tensor]:
         return {}
+
+    # The object form, derived from the functional one.
+    def parameters(self) -> Iterator[Tensor]:
+        return iter(self.params.values())
+
+    def loss(self, idx: Tensor | None = None) -> Tensor:
+        return self.loss_fn(self.params, self.data, idx)
+
+    def metrics(self) -> dict[str, Tensor]:
+        return self.metrics_fn(self.params, self.data)
+
+
+def is_functional(problem: object) -> bool:
+    """True when ``problem`` offers the functional form (and so can be batched and moved to a device)."""
+    return (
+        callable(getattr(problem, "loss_fn", None))
+        and isinstance(getattr(problem, "params", None), dict)
+        and isinstance(getattr(problem, "data", None), dict)
+        and type(problem).loss_fn is not Problem.loss_fn
+    )

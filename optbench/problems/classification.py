@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from optbench.errors import InvalidValueError
 from optbench.problems.base import Problem, resolve_dtype
@@ -82,8 +81,12 @@ class Classification(Problem):
         points, labels = make_data(shape, n, classes, noise, gen)
         order = torch.randperm(n, generator=gen)
         train, test = order[n_test:], order[:n_test]
-        self.x, self.y = points[train].to(dt), labels[train]
-        self.x_test, self.y_test = points[test].to(dt), labels[test]
+        self.data = {
+            "x": points[train].to(dt),
+            "y": labels[train],
+            "x_test": points[test].to(dt),
+            "y_test": labels[test],
+        }
         with torch.random.fork_rng(devices=[]):  # model initialisation from the seed, global RNG untouched
             torch.manual_seed(seed)
             if model == "softmax":
@@ -91,22 +94,29 @@ class Classification(Problem):
             else:
                 self.model = nn.Sequential(nn.Linear(2, hidden), nn.Tanh(), nn.Linear(hidden, classes))
         self.model.to(dt)
+        self.params = dict(self.model.named_parameters())  # the module's own leaves: it stays in sync
         self.n_train = len(train)
         self.classes = classes
 
-    def parameters(self) -> Iterator[torch.Tensor]:
-        return self.model.parameters()
+    x = property(lambda self: self.data["x"], doc="Training points, (n_train, 2).")
+    y = property(lambda self: self.data["y"], doc="Training labels, (n_train,).")
+    x_test = property(lambda self: self.data["x_test"], doc="Test points.")
+    y_test = property(lambda self: self.data["y_test"], doc="Test labels.")
 
-    def loss(self, idx: torch.Tensor | None = None) -> torch.Tensor:
-        x, y = (self.x, self.y) if idx is None else (self.x[idx], self.y[idx])
-        return nn.functional.cross_entropy(self.model(x), y)
+    def loss_fn(self, params: dict[str, torch.Tensor], data: dict[str, torch.Tensor], idx=None) -> torch.Tensor:
+        x, y = (data["x"], data["y"]) if idx is None else (data["x"][idx], data["y"][idx])
+        return nn.functional.cross_entropy(functional_call(self.model, params, (x,)), y)
 
-    def metrics(self) -> dict[str, torch.Tensor]:
-        logits = self.model(self.x_test)
+    def metrics_fn(self, params: dict[str, torch.Tensor], data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        logits = functional_call(self.model, params, (data["x_test"],))
         return {
-            "test_loss": nn.functional.cross_entropy(logits, self.y_test),
-            "test_accuracy": (logits.argmax(dim=1) == self.y_test).to(logits.dtype).mean(),
+            "test_loss": nn.functional.cross_entropy(logits, data["y_test"]),
+            "test_accuracy": (logits.argmax(dim=-1) == data["y_test"]).to(logits.dtype).mean(),
         }
+
+    def predict(self, points: torch.Tensor) -> torch.Tensor:
+        """Class predictions at ``points`` with the current parameters (for decision-region plots)."""
+        return functional_call(self.model, self.params, (points.to(self.data["x"]),)).argmax(dim=-1)
 
 
 def _choice(option: str, value: str, valid: tuple[str, ...]) -> None:

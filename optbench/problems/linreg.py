@@ -37,39 +37,24 @@ class LinearRegression(Problem):
         _validate(n, noise, a, start)
         dt = resolve_dtype(dtype)
         self.true_a = torch.tensor(a, dtype=torch.float64)
-        self.x, self.y = make_data(seed, n, noise, self.true_a)
-        self.solution, optimum = least_squares(self.x, self.y)
+        x, y = make_data(seed, n, noise, self.true_a)
+        self.solution, optimum = least_squares(x, y)
         self.optimum = float(optimum)
-        self.x, self.y = self.x.to(dt), self.y.to(dt)
-        self.a = torch.tensor(start, dtype=dt, requires_grad=True)
+        self.data = {"x": x.to(dt), "y": y.to(dt)}
+        self.params = {"a": torch.tensor(start, dtype=dt, requires_grad=True)}
         self.n_train = n
 
-    def parameters(self) -> Iterator[torch.Tensor]:
-        yield self.a
+    x = property(lambda self: self.data["x"], doc="The inputs [u, 1], (n, 2).")
+    y = property(lambda self: self.data["y"], doc="The targets, (n,).")
 
-    def loss(self, idx: torch.Tensor | None = None) -> torch.Tensor:
-        x, y = (self.x, self.y) if idx is None else (self.x[idx], self.y[idx])
-        return ((x @ self.a - y) ** 2).mean()
+    @property
+    def a(self) -> torch.Tensor:
+        """The fitted (slope, intercept): what the lesson's animation draws."""
+        return self.params["a"]
 
-    @classmethod
-    def stack(
-        cls,
-        seeds: list[int],
-        *,
-        n: int = 100,
-        noise: float = 1.0,
-        a: tuple[float, float] = (3.0, 2.0),
-        start: tuple[float, float] = (-1.0, 1.0),
-        dtype: str = "float32",
-    ) -> StackedLinearRegression:
-        """K instances (one per seed, the same data as each alone) as one batched problem."""
-        _validate(n, noise, a, start)
-        true_a = torch.tensor(a, dtype=torch.float64)
-        pairs = [make_data(seed, n, noise, true_a) for seed in seeds]
-        x, y = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
-        _, optimum = least_squares(x, y)
-        dt = resolve_dtype(dtype)
-        return StackedLinearRegression(x.to(dt), y.to(dt), torch.tensor(start, dtype=dt), optimum.tolist())
+    def loss_fn(self, params: dict[str, torch.Tensor], data: dict[str, torch.Tensor], idx=None) -> torch.Tensor:
+        x, y = (data["x"], data["y"]) if idx is None else (data["x"][idx], data["y"][idx])
+        return ((x @ params["a"] - y) ** 2).mean()
 
 
 def _validate(n: int, noise: float, a: tuple[float, float], start: tuple[float, float]) -> None:
@@ -94,31 +79,3 @@ def least_squares(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch
     """The least-squares solution and its mean squared error; batched over leading dimensions."""
     solution = torch.linalg.lstsq(x, y.unsqueeze(-1)).solution
     return solution.squeeze(-1), ((x @ solution).squeeze(-1) - y).pow(2).mean(-1)
-
-
-class StackedLinearRegression:
-    """K linear regressions side by side: data (K, n, 2), parameters (K, 2), per-run losses (K,).
-
-    Each run's loss is computed from its own rows only, so the runs never mix: the gradient of the
-    summed losses with respect to run k's parameters is run k's own gradient.
-    """
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor, optimum: list[float]):
-        self.x, self.y, self.optimum = x, y, optimum
-        self.a = start.expand(len(x), 2).clone().requires_grad_(True)
-        self.n_train = x.shape[1]
-
-    def parameters(self) -> list[torch.Tensor]:
-        return [self.a]
-
-    def losses(self, idx: torch.Tensor | None = None) -> torch.Tensor:
-        """Per-run mean squared error over rows ``idx`` ((K, b) indices, one row of them per run) or all."""
-        if idx is None:
-            x, y = self.x, self.y
-        else:
-            x = torch.gather(self.x, 1, idx.unsqueeze(-1).expand(-1, -1, 2))
-            y = torch.gather(self.y, 1, idx)
-        return ((torch.bmm(x, self.a.unsqueeze(-1)).squeeze(-1) - y) ** 2).mean(dim=1)
-
-    def metrics(self) -> dict[str, torch.Tensor]:
-        return {}

@@ -110,7 +110,7 @@ def _trace(spec: RunSpec) -> dict[str, Any]:
             snapshots.append(instance.a.detach().double().clone())
         else:
             grid = seen.setdefault("grid", _grid(instance))
-            snapshots.append(instance.model(grid[0]).argmax(dim=1).reshape(GRID, GRID).numpy())
+            snapshots.append(instance.predict(grid[0]).reshape(GRID, GRID).numpy())
 
     df = execute(spec, on_record=snapshot)
     return {"name": spec.optimizer.name, "df": df, "snapshots": snapshots[: len(df)], **seen}
