@@ -30,6 +30,9 @@ TOML_KEYS = {
     "epochs",
     "batch_size",
     "eval_every",
+    "device",
+    "schedule",
+    "warmup_steps",
     "lr",
     "opt",
     "problem_opt",
@@ -98,6 +101,9 @@ class Grid:
     epochs: int = 100
     batch_size: int | None = None
     eval_every: int | None = None
+    device: str = "cpu"
+    schedule: str = "constant"
+    warmup_steps: int = 0
     lr: list[float] | None = None  # None: each optimizer's default
     opt: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # optimizer -> setting -> values
     problem_opt: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
@@ -140,6 +146,9 @@ class Grid:
                                         "epochs": self.epochs,
                                         "batch_size": self.batch_size,
                                         "eval_every": self.eval_every,
+                                        "device": self.device,
+                                        "schedule": self.schedule,
+                                        "warmup_steps": self.warmup_steps,
                                     }
                                 )
         unused = [
@@ -192,6 +201,9 @@ def load_grid_file(path: str | Path) -> tuple[Grid, dict[str, Any]]:
         epochs=raw.get("epochs", 100),
         batch_size=raw.get("batch_size"),
         eval_every=raw.get("eval_every"),
+        device=raw.get("device", "cpu"),
+        schedule=raw.get("schedule", "constant"),
+        warmup_steps=raw.get("warmup_steps", 0),
         lr=None if "lr" not in raw else [float(v) for v in _as_values(raw["lr"], "lr")],
         opt={
             o: {k: _as_values(v, f"opt.{o}.{k}") for k, v in table.items()} for o, table in raw.get("opt", {}).items()

@@ -37,7 +37,10 @@ class Entry:
 
     ``target`` is the class (or factory) that builds it; ``defaults`` override the defaults of its
     signature; ``batch_size`` is the default batch size of an optimizer's runs (None: full batch);
-    ``source`` says where it came from (built-in, an entry point and its distribution, a file...).
+    ``source`` says where it came from (built-in, an entry point and its distribution, a file...);
+    ``elementwise`` says whether an optimizer treats every element on its own, so that runs stacked
+    into one tensor may share it (None: :func:`optbench.optimizers.protocol.is_elementwise` probes it;
+    a class may also say so with an ``optbench_elementwise`` attribute).
     """
 
     name: str
@@ -47,6 +50,7 @@ class Entry:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     batch_size: int | None = None
     source: str = "built-in"
+    elementwise: bool | None = None  # runs may share one optimizer over stacked tensors; None: probe it
 
     def _parameters(self) -> list[inspect.Parameter]:
         try:
@@ -133,6 +137,7 @@ class Registry:
         batch_size: int | None = None,
         source: str | None = None,
         override: bool = False,
+        elementwise: bool | None = None,
     ) -> Entry:
         """Register ``target`` under ``name``; a second registration must say ``override=True``.
 
@@ -156,6 +161,7 @@ class Registry:
             defaults=MappingProxyType(dict(defaults or {})),
             batch_size=batch_size,
             source=source,
+            elementwise=elementwise if elementwise is not None else getattr(target, "optbench_elementwise", None),
         )
         self._entries[name] = entry
         self._pending.pop(name, None)
@@ -235,15 +241,23 @@ def register_optimizer(
     defaults: Mapping[str, Any] | None = None,
     batch_size: int | None = None,
     override: bool = False,
+    elementwise: bool | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register a torch.optim.Optimizer-shaped class under ``name``.
 
     ``description`` defaults to the docstring's first sentence; ``defaults`` override the
     constructor's hyperparameter defaults; ``batch_size`` is the default batch size of its runs
-    (None: full batch); ``override=True`` replaces an entry of the same name.
+    (None: full batch); ``override=True`` replaces an entry of the same name; ``elementwise=True``
+    declares that it updates every element on its own (runs stacked into one tensor may then share
+    it), ``False`` that it must not be stacked; None lets optbench probe it.
     """
     return OPTIMIZERS.register(
-        name, description=description, defaults=defaults, batch_size=batch_size, override=override
+        name,
+        description=description,
+        defaults=defaults,
+        batch_size=batch_size,
+        override=override,
+        elementwise=elementwise,
     )
 
 

@@ -144,7 +144,11 @@ def expand(matrix: Mapping[str, Any]) -> list[Cell]:
 @contextlib.contextmanager
 def deterministic() -> Iterator[None]:
     """Deterministic torch for the duration: deterministic algorithms, one thread."""
+    import os
+
     import torch
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs on a GPU
 
     was_deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
@@ -156,8 +160,8 @@ def deterministic() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def measure(cell: Cell) -> Measurement:
-    """Run ``cell`` on each of its seeds and summarize."""
+def measure(cell: Cell, device: str = "cpu") -> Measurement:
+    """Run ``cell`` on each of its seeds (on ``device``) and summarize."""
     from optbench.registry import PROBLEMS
     from optbench.results import objective, reach
     from optbench.runner import execute, prepare
@@ -178,6 +182,7 @@ def measure(cell: Cell) -> Measurement:
                 batch_size=s["batch_size"],
                 problem_options=problem_opt,
                 hyperparameters=cell.opt,
+                device=device,
             )
             df = execute(spec)
             metric = "loss" if math.isnan(df["optimum"].iloc[0]) else "suboptimality"
@@ -263,11 +268,11 @@ def compare(cell: Cell, baseline: Measurement, now: Measurement) -> Verdict:
     return Verdict(cell.id, baseline, now, "ok", "within tolerance")
 
 
-def run_check(baseline: Mapping[str, Any]) -> list[Verdict]:
+def run_check(baseline: Mapping[str, Any], device: str = "cpu") -> list[Verdict]:
     verdicts = []
     for cell in expand(baseline["matrix"]):
         stored = Measurement(**baseline["cells"][cell.id])
-        verdicts.append(compare(cell, stored, measure(cell)))
+        verdicts.append(compare(cell, stored, measure(cell, device)))
     return verdicts
 
 

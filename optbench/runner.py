@@ -1,27 +1,24 @@
 """The runner: (problem, optimizer, settings) -> one tidy trajectory table.
 
-Training records into lists of 0-d tensors and Python numbers; the only host syncs are a
-non-finite check every ``CHECK_EVERY`` steps (at a recorded point) and one at the end, so
-recording never stalls the hot loop. The DataFrame is built once, after training.
+:func:`prepare` validates a run's settings into a :class:`RunSpec` without running anything;
+:func:`execute` runs specs through the training core (:mod:`optbench.engine`), where a single run
+is a batch of one; :func:`run` does both.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-import torch
 
 from optbench.errors import InvalidValueError, OptbenchError, PluginError
 from optbench.options import resolve_settings, validate_lr, validate_positive_int
 from optbench.plugins import one_line
 from optbench.registry import OPTIMIZERS, PROBLEMS, Entry
 from optbench.results import table_value
-
-CHECK_EVERY = 32  # steps between non-finite checks: a diverged run wastes at most this many steps
+from optbench.schedules import validate_schedule
 
 
 @dataclass(frozen=True)
@@ -36,18 +33,9 @@ class RunSpec:
     epochs: int = 100
     batch_size: int | None = None  # None: the optimizer's default (full batch unless it declares one)
     eval_every: int | None = None
-
-
-@dataclass
-class Trajectory:
-    epoch: list[float] = field(default_factory=list)
-    step: list[int] = field(default_factory=list)
-    time_s: list[float] = field(default_factory=list)
-    loss: list[torch.Tensor] = field(default_factory=list)
-    metrics: dict[str, list[torch.Tensor]] = field(default_factory=dict)
-    status: str = "ok"
-    message: str = ""
-    checked: int = 0  # records already known to be finite
+    device: str = "cpu"
+    schedule: str = "constant"
+    warmup_steps: int = 0
 
 
 def prepare(
@@ -62,6 +50,9 @@ def prepare(
     problem_options: Mapping[str, Any] | None = None,
     hyperparameters: Mapping[str, Any] | None = None,
     flags: Mapping[str, str] | None = None,
+    device: str = "cpu",
+    schedule: str = "constant",
+    warmup_steps: int = 0,
 ) -> RunSpec:
     """Validate a run's settings without running it; raises :class:`optbench.errors.OptbenchError`.
 
@@ -85,7 +76,41 @@ def prepare(
         validate_positive_int(batch_size, "--batch-size")
     if eval_every is not None:
         validate_positive_int(eval_every, "--eval-every")
-    return RunSpec(problem_entry, optimizer_entry, options, settings, seed, epochs, batch_size, eval_every)
+    validate_schedule(schedule, warmup_steps)
+    return RunSpec(
+        problem_entry,
+        optimizer_entry,
+        options,
+        settings,
+        seed,
+        epochs,
+        batch_size,
+        eval_every,
+        validate_device(device),
+        schedule,
+        warmup_steps,
+    )
+
+
+def validate_device(device: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` for a GPU that exists here; its canonical name."""
+    if device == "cpu":
+        return device
+    if not isinstance(device, str) or not (device == "cuda" or device.startswith("cuda:")):
+        raise InvalidValueError(f"--device {device!r} is not valid; valid: cpu, cuda, cuda:N")
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = device.partition(":")[2] or "0"
+    if not index.isdigit():
+        raise InvalidValueError(f"--device {device!r} is not valid; valid: cpu, cuda, cuda:N")
+    if count == 0:
+        raise InvalidValueError(f"--device {device!r}: no CUDA GPU is available here; use --device cpu")
+    if int(index) >= count:
+        raise InvalidValueError(
+            f"--device {device!r}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}"
+        )
+    return f"cuda:{index}"
 
 
 def run(
@@ -98,12 +123,17 @@ def run(
     batch_size: int | None = None,
     eval_every: int | None = None,
     problem_options: Mapping[str, Any] | None = None,
+    device: str = "cpu",
+    schedule: str = "constant",
+    warmup_steps: int = 0,
     **hyperparameters: Any,
 ) -> pd.DataFrame:
     """Run one optimizer on one problem and return its trajectory, one row per recorded point.
 
     ``lr`` and any other ``hyperparameters`` go to the optimizer (its defaults fill the rest);
-    ``problem_options`` go to the problem. Step 0 and every epoch end are recorded, plus every
+    ``problem_options`` go to the problem. ``device`` is ``cpu`` or ``cuda[:N]``; ``schedule``
+    (constant, cosine, linear, step) and ``warmup_steps`` shape the learning rate over the run
+    (:mod:`optbench.schedules`). Step 0 and every epoch end are recorded, plus every
     ``eval_every`` steps. A run whose loss becomes NaN or infinite stops with status ``diverged``;
     an exception during training gives status ``error`` and its ``message``. Neither raises.
 
@@ -121,25 +151,32 @@ def run(
         eval_every=eval_every,
         problem_options=problem_options,
         hyperparameters=hyperparameters,
+        device=device,
+        schedule=schedule,
+        warmup_steps=warmup_steps,
     )
     return execute(spec)
 
 
-def execute(spec: RunSpec, on_record: Callable[[int, Any], None] | None = None) -> pd.DataFrame:
-    """Run a prepared :class:`RunSpec`; the same spec always gives the same losses, bit for bit.
+def execute(
+    spec: RunSpec | Sequence[RunSpec],
+    on_record: Callable[[int, Any], None] | None = None,
+    *,
+    stack: bool = True,
+) -> pd.DataFrame:
+    """Run prepared :class:`RunSpec` (one or many) through the training core; one table, runs in order.
 
-    ``on_record(step, problem)``, if given, is called at every recorded point (under no_grad), e.g.
-    to snapshot parameters for an animation.
+    The same spec always gives the same losses, bit for bit. Many specs are stacked where they can
+    be (:mod:`optbench.engine`); ``stack=False`` trains each alone. A single spec whose problem or
+    optimizer rejects its settings raises :class:`~optbench.errors.OptbenchError`; in a list, that
+    run gets an ``error`` row and the others go on. ``on_record(step, problem)``, if
+    given, is called at every recorded point of each run (trained alone), e.g. to snapshot
+    parameters for an animation.
     """
-    with torch.random.fork_rng(devices=[]):  # anything drawing from the global RNG is seeded too
-        torch.manual_seed(spec.seed)
-        problem = build(spec.problem, {"seed": spec.seed, **spec.problem_options})
-        n = check_problem(spec.problem, problem)
-        batch_size = resolve_batch_size(spec, n)
-        opt = build(spec.optimizer, spec.hyperparameters, list(problem.parameters()))
-        shuffle = torch.Generator().manual_seed(spec.seed)
-        trajectory = train(problem, opt, spec.epochs, batch_size, spec.eval_every, shuffle, on_record)
-    return to_frame(spec, problem, batch_size, trajectory)
+    from optbench.engine import run_specs
+
+    single = isinstance(spec, RunSpec)
+    return run_specs([spec] if single else list(spec), on_record, stack=stack, strict=single)
 
 
 def resolve_batch_size(spec: RunSpec, n: int) -> int:
@@ -176,103 +213,12 @@ def check_problem(entry: Entry, problem: Any) -> int:
     return n
 
 
-def train(
-    problem: Any,
-    opt: torch.optim.Optimizer,
-    epochs: int,
-    batch_size: int,
-    eval_every: int | None,
-    shuffle: torch.Generator,
-    on_record: Callable[[int, Any], None] | None = None,
-) -> Trajectory:
-    """The training loop; records step 0, each epoch end and every ``eval_every`` steps."""
-    n = problem.n_train
-    full_batch = batch_size >= n
-    steps_per_epoch = -(-n // batch_size)
-    batch: torch.Tensor | None = None
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = problem.loss(batch)
-        loss.backward()
-        return loss
-
-    out = Trajectory()
-    step, elapsed = 0, 0.0
-    _record(out, problem, 0.0, 0, 0.0, on_record)
-    try:
-        for _ in range(epochs):
-            batches = [None] if full_batch else torch.randperm(n, generator=shuffle).split(batch_size)
-            for i, batch in enumerate(batches, start=1):  # noqa: B007 (closure reads `batch`)
-                start = time.perf_counter()
-                opt.step(closure)
-                elapsed += time.perf_counter() - start
-                step += 1
-                if i == len(batches) or (eval_every and step % eval_every == 0):
-                    _record(out, problem, step / steps_per_epoch, step, elapsed, on_record)
-                    if step - out.step[out.checked] >= CHECK_EVERY and not _all_finite(out):
-                        return out
-    except Exception as exc:  # a failing optimizer is a result of the run, reported with its message
-        out.status, out.message = "error", f"{type(exc).__name__}: {exc}"
-    _all_finite(out)
-    return out
-
-
-def _record(
-    out: Trajectory,
-    problem: Any,
-    epoch: float,
-    step: int,
-    elapsed: float,
-    on_record: Callable[[int, Any], None] | None,
-) -> None:
-    with torch.no_grad():  # so the recorded tensors hold no graph: no detach() needed
-        out.loss.append(problem.loss())
-        metrics = problem.metrics() if hasattr(problem, "metrics") else {}  # optional in the contract
-        for key, value in metrics.items():
-            out.metrics.setdefault(key, []).append(value)
-        if on_record is not None:
-            on_record(step, problem)
-    out.epoch.append(epoch)
-    out.step.append(step)
-    out.time_s.append(elapsed)
-
-
-def _all_finite(out: Trajectory) -> bool:
-    """Check the unchecked records (one host sync); on a non-finite loss, cut after it and mark diverged."""
-    finite = torch.isfinite(torch.stack(out.loss[out.checked :]))
-    if finite.all():
-        out.checked = len(out.loss) - 1
-        return True
-    keep = out.checked + int(finite.logical_not().nonzero()[0]) + 1  # keep the first non-finite point
-    for column in (out.epoch, out.step, out.time_s, out.loss, *out.metrics.values()):
-        del column[keep:]
-    out.status = "diverged"
-    out.message = f"loss became {float(out.loss[-1])} at step {out.step[-1]}"
-    return False
-
-
 def run_settings(spec: RunSpec, batch_size: int) -> dict[str, Any]:
     """The columns that describe a run, as table cells, in table order."""
     settings = {"problem": spec.problem.name, "optimizer": spec.optimizer.name, "seed": spec.seed}
     settings |= {"lr": spec.hyperparameters.get("lr", float("nan"))}
     settings |= {k: v for k, v in spec.hyperparameters.items() if k != "lr"}
     settings |= {f"problem_{k}": v for k, v in spec.problem_options.items()}
-    settings |= {"batch_size": batch_size}
+    settings |= {"batch_size": batch_size, "schedule": spec.schedule, "warmup_steps": spec.warmup_steps}
+    settings |= {"device": spec.device}
     return {k: table_value(v) for k, v in settings.items()}
-
-
-def to_frame(spec: RunSpec, problem: Any, batch_size: int, out: Trajectory) -> pd.DataFrame:
-    """The tidy table: run settings repeated on every row, then the recorded columns."""
-    rows = len(out.step)
-    optimum = problem.optimum if getattr(problem, "optimum", None) is not None else float("nan")
-    frame = {k: [v] * rows for k, v in run_settings(spec, batch_size).items()}
-    frame |= {
-        "epoch": out.epoch,
-        "step": out.step,
-        "loss": torch.stack(out.loss).double().tolist(),
-        "optimum": [float(optimum)] * rows,
-    }
-    frame |= {k: torch.stack(v).double().tolist() for k, v in out.metrics.items()}
-    frame |= {"time_s": out.time_s, "status": [out.status] * rows, "message": [out.message] * rows}
-    return pd.DataFrame(frame)

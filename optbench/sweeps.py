@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from optbench.errors import InvalidValueError, OptbenchError
@@ -27,18 +28,26 @@ EXECUTORS = ("local", "dask")
 
 
 def plan(jobs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Groups of jobs: runs the vectorized engine can batch together, else small chunks of single runs."""
-    from optbench.engine import group_key, supports
+    """Groups of jobs: one tensor program of the core each (runs that differ in seed and
+    hyperparameters only) cut at BATCH_LIMIT runs; runs that will go one by one (an optimizer that
+    cannot be stacked, invalid settings) in chunks of SINGLE_CHUNK, so that results stream."""
+    from optbench.engine import group_key
+    from optbench.optimizers.protocol import is_elementwise
 
-    batches: dict[Any, list[dict[str, Any]]] = {}
-    singles: list[dict[str, Any]] = []
+    groups: dict[Any, list[dict[str, Any]]] = {}
     for job, spec in zip(jobs, _specs(jobs), strict=True):
-        if not isinstance(spec, OptbenchError) and supports(spec):
-            batches.setdefault(group_key(spec), []).append(job)
+        if isinstance(spec, OptbenchError):
+            groups.setdefault("invalid", []).append(job)
+        elif not is_elementwise(spec.optimizer, dict(spec.hyperparameters)):
+            groups.setdefault(("alone", *group_key(spec)), []).append(job)
         else:
-            singles.append(job)
-    groups = [g[i : i + BATCH_LIMIT] for g in batches.values() for i in range(0, len(g), BATCH_LIMIT)]
-    return groups + [singles[i : i + SINGLE_CHUNK] for i in range(0, len(singles), SINGLE_CHUNK)]
+            groups.setdefault(group_key(spec), []).append(job)
+    return [
+        g[i : i + size]
+        for key, g in groups.items()
+        for size in [SINGLE_CHUNK if key == "invalid" or key[0] == "alone" else BATCH_LIMIT]
+        for i in range(0, len(g), size)
+    ]
 
 
 def _specs(jobs: Iterable[dict[str, Any]]) -> Iterator[Any]:
@@ -61,6 +70,9 @@ def _specs(jobs: Iterable[dict[str, Any]]) -> Iterator[Any]:
                     eval_every=job["eval_every"],
                     problem_options=job["problem_options"],
                     hyperparameters=job["hyperparameters"],
+                    device=job.get("device", "cpu"),
+                    schedule=job.get("schedule", "constant"),
+                    warmup_steps=job.get("warmup_steps", 0),
                 )
             except OptbenchError as exc:
                 cache[config] = exc
@@ -69,27 +81,20 @@ def _specs(jobs: Iterable[dict[str, Any]]) -> Iterator[Any]:
 
 
 def run_group(jobs: list[dict[str, Any]], plugin_files: Sequence[str] = (), vectorize: bool = True) -> pd.DataFrame:
-    """Run one group (in this process or a worker): batched where possible, else one by one."""
-    from optbench.engine import run_batch, supports
+    """Run one group (in this process or a worker) through the core: stacked where possible."""
     from optbench.plugins import load_file
     from optbench.runner import execute
 
     for path in plugin_files:
         load_file(path)
     specs = list(_specs(jobs))
-    if vectorize and len(jobs) > 1 and all(not isinstance(s, OptbenchError) and supports(s) for s in specs):
-        frame = run_batch(specs)
-    else:
-        frames = []
-        for job, spec in zip(jobs, specs, strict=True):
-            try:
-                frames.append(_error_row(job, str(spec)) if isinstance(spec, OptbenchError) else execute(spec))
-            except OptbenchError as exc:
-                frames.append(_error_row(job, str(exc)))
-        frame = pd.concat(frames, ignore_index=True)
-    keys = [run_key(job) for job in jobs]
+    bad = [isinstance(s, OptbenchError) for s in specs]
+    ordered = [j for j, b in zip(jobs, bad, strict=True) if not b] + [j for j, b in zip(jobs, bad, strict=True) if b]
+    frames = [execute([s for s, b in zip(specs, bad, strict=True) if not b], stack=vectorize)] if not all(bad) else []
+    frames += [_error_row(j, str(s)) for j, s, b in zip(jobs, specs, bad, strict=True) if b]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     counts = frame.groupby((frame["step"] == 0).cumsum(), sort=False).size().to_numpy()  # rows per run, in order
-    frame["run_key"] = [k for k, c in zip(keys, counts, strict=True) for _ in range(c)]
+    frame["run_key"] = np.repeat([run_key(job) for job in ordered], counts)
     return frame
 
 

@@ -16,7 +16,12 @@ pytest fixture (installed with optbench). The checks, at the optimizer's default
 - ``deterministic``: the same seed gives bit-identical losses;
 - ``state-dict`` (full batch, MLP): stopping half-way, saving ``state_dict()`` and loading it into a fresh optimizer on
   a fresh copy of the parameters continues the same trajectory, bit for bit;
-- ``own-params-only``: given only the last layer of an MLP, it leaves the other layer and the data alone.
+- ``own-params-only``: given only the last layer of an MLP, it leaves the other layer and the data alone;
+- ``stacking``: whether runs stacked into one tensor may share it (``stacked equals separate``); fails
+  when a registration declares ``elementwise=True`` and the probe disagrees.
+
+Gradients reach the optimizer as the core gives them: ``backward()`` first, then ``step(closure)``
+(or ``step()``), so an optimizer that reads ``p.grad`` and one that calls the closure both train.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ def check_optimizer(
     if checks[0].passed:  # the rest need an optimizer that builds
         checks += [_lowers_loss(name, problem, lr, epochs, settings) for problem in ("linreg", "classification")]
         checks += [_deterministic(name, lr, settings), _state_dict(name, lr, settings), _own_params(name, lr, settings)]
+        checks.append(_stacking(name, lr, settings))
     if raise_on_failure and not all(c.passed for c in checks):
         raise ConformanceError(f"optimizer {name!r} fails conformance:\n{format_checks(checks)}")
     return checks
@@ -109,6 +115,10 @@ def _lowers_loss(name: str, problem: str, lr: float | None, epochs: int, setting
         df = run(problem, name, lr=lr, epochs=epochs, batch_size=None, **settings)
         first, last = df["loss"].iloc[0], df["loss"].iloc[-1]
         assert df["status"].iloc[-1] == "ok", f"status {df['status'].iloc[-1]}: {df['message'].iloc[-1]}"
+        assert (df["loss"] != first).any(), (
+            f"the parameters never moved in {epochs} epochs (loss {first:.4g} throughout): step() changed "
+            "nothing; it must update each p in place from p.grad (or from the closure's gradients)"
+        )
         assert last < 0.99 * first, f"loss {first:.4g} -> {last:.4g} in {epochs} epochs: not lowered by 1%"
         return f"loss {first:.4g} -> {last:.4g} in {epochs} epochs"
 
@@ -125,6 +135,9 @@ def _deterministic(name: str, lr: float | None, settings: dict[str, Any]) -> Che
 
 
 def _steps(problem: Any, opt: Any, n: int) -> list[float]:
+    """``n`` steps the way the core takes them: gradients first, then step(closure) or step()."""
+    from optbench.optimizers.protocol import step_takes_closure
+
     def closure() -> torch.Tensor:
         opt.zero_grad()
         loss = problem.loss()
@@ -133,7 +146,9 @@ def _steps(problem: Any, opt: Any, n: int) -> list[float]:
 
     losses = []
     for _ in range(n):
-        opt.step(closure)
+        with torch.enable_grad():
+            closure()
+        opt.step(closure) if step_takes_closure(opt) else opt.step()
         with torch.no_grad():
             losses.append(problem.loss().item())
     return losses
@@ -182,3 +197,21 @@ def _own_params(name: str, lr: float | None, settings: dict[str, Any]) -> Check:
         return "updated only the parameters it was given"
 
     return _check("own-params-only", body)
+
+
+def _stacking(name: str, lr: float | None, settings: dict[str, Any]) -> Check:
+    def body() -> str:
+        from optbench.optimizers.protocol import stacked_equals_separate
+
+        spec = _spec(name, "linreg", lr, settings)
+        probed = stacked_equals_separate(spec.optimizer.target, dict(spec.hyperparameters))
+        declared = spec.optimizer.elementwise
+        assert not (declared and not probed), (
+            "declared elementwise=True, but 3 runs stacked in one tensor differ from the same runs apart: "
+            "it mixes elements (a norm, a mean); declare elementwise=False"
+        )
+        if probed:
+            return "stacked equals separate: runs of one setting share one optimizer"
+        return "stacked differs from separate (or needs a closure): each run trains alone"
+
+    return _check("stacking", body)

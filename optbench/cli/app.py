@@ -59,6 +59,31 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+# Where and how runs train: `run`, `sweep`, `tune` and `check` share these (@core_options).
+_CORE_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+    click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N."),
+    click.option(
+        "--schedule",
+        default="constant",
+        show_default=True,
+        help="Learning-rate schedule: constant, cosine, linear or step (torch.optim.lr_scheduler).",
+    ),
+    click.option(
+        "--warmup-steps",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Linear learning-rate warm-up over this many steps.",
+    ),
+]
+
+
+def core_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_CORE_OPTIONS):
+        func = option(func)
+    return func
+
+
 # Options shared by every command that runs something: defined once, applied with @run_options.
 _RUN_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--problem", default="linreg", show_default=True, help="Problem name (see `optbench list`)."),
@@ -106,7 +131,7 @@ _RUN_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(_RUN_OPTIONS):
         func = option(func)
-    return plugin_option(func)
+    return plugin_option(core_options(func))
 
 
 def run_settings(params: dict[str, Any]) -> dict[str, Any]:
@@ -122,6 +147,9 @@ def run_settings(params: dict[str, Any]) -> dict[str, Any]:
         "eval_every": params.pop("eval_every"),
         "problem_options": parse_assignments(params.pop("problem_opts"), "--problem-opt"),
         "hyperparameters": parse_assignments(params.pop("opts"), "--opt"),
+        "device": params.pop("device"),
+        "schedule": params.pop("schedule"),
+        "warmup_steps": params.pop("warmup_steps"),
     }
 
 

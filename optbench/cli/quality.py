@@ -42,8 +42,9 @@ def baseline(config: str, out: str) -> None:
 )
 @click.option("--junit-xml", type=click.Path(dir_okay=False), default=None, help="Write a JUnit XML report.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the verdicts as JSON.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @plugin_option
-def check(baseline_path: str, config: str | None, junit_xml: str | None, json_path: str | None) -> int:
+def check(baseline_path: str, config: str | None, junit_xml: str | None, json_path: str | None, device: str) -> int:
     """Rerun a baseline's matrix; exit 1 if a cell got worse, now diverges or reaches its target later."""
 
     from optbench.regression import (
@@ -58,7 +59,9 @@ def check(baseline_path: str, config: str | None, junit_xml: str | None, json_pa
     from optbench.regression import (
         junit_xml as to_junit,
     )
+    from optbench.runner import validate_device
 
+    device = validate_device(device)
     stored = load_baseline(baseline_path)
     if config is not None and load_matrix(config) != stored["matrix"]:
         raise BaselineError(
@@ -68,7 +71,7 @@ def check(baseline_path: str, config: str | None, junit_xml: str | None, json_pa
     for path in (junit_xml, json_path):
         if path is not None and not Path(path).parent.is_dir():
             raise click.BadParameter(f"folder {str(Path(path).parent)!r} does not exist for {path!r}")
-    verdicts = run_check(stored)
+    verdicts = run_check(stored, device=device)
     click.echo(format_table(verdicts))
     if junit_xml:
         Path(junit_xml).write_text(to_junit(verdicts))

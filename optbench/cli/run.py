@@ -66,6 +66,7 @@ def list_(pattern: str | None) -> None:
 def describe(name: str) -> None:
     """Describe a problem or optimizer: settings, defaults, batch size and where it comes from."""
     from optbench.errors import PluginError, UnknownNameError
+    from optbench.optimizers.protocol import gradient_protocol, stacking
     from optbench.registry import OPTIMIZERS, PROBLEMS, REQUIRED
 
     found, errors = [], []
@@ -86,6 +87,8 @@ def describe(name: str) -> None:
         click.echo(f"  source      {entry.source}")
         if entry.kind == "optimizer":
             click.echo(f"  batch size  {entry.batch_size or 'full batch'} (default; --batch-size changes it)")
+            click.echo(f"  gradients   {gradient_protocol(entry.target)}")
+            click.echo(f"  stacking    {stacking(entry)}")
         settings = entry.hyperparameters()
         annotations = entry.annotations()
         title = "hyperparameters" if entry.kind == "optimizer" else "options"

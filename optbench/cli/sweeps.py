@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from optbench.cli.app import EXIT_FAILED, EXIT_OK, cli, plugin_option
+from optbench.cli.app import EXIT_FAILED, EXIT_OK, cli, core_options, plugin_option
 
 
 def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -51,15 +51,18 @@ def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         func = option(func)
-    return plugin_option(func)
+    return plugin_option(core_options(func))
 
 
 def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     from optbench.grid import Grid, load_grid_file, parse_shared_opts, parse_values
     from optbench.options import validate_lr
+    from optbench.runner import validate_device
+    from optbench.schedules import validate_schedule
 
     if params["config"] is not None:
         return load_grid_file(params["config"])
+    validate_schedule(params["schedule"], params["warmup_steps"])
     grid = Grid(
         problems=[p.strip() for p in params["problems"].split(",") if p.strip()],
         optimizers=[o.strip() for o in params["optimizers"].split(",") if o.strip()],
@@ -67,6 +70,9 @@ def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         epochs=params["epochs"],
         batch_size=params["batch_size"],
         eval_every=params["eval_every"],
+        device=validate_device(params["device"]),
+        schedule=params["schedule"],
+        warmup_steps=params["warmup_steps"],
         lr=None if params["lr"] is None else [validate_lr(v) for v in parse_values(params["lr"], "--lr")],
         shared_opt=parse_shared_opts(params["opts"]),
         shared_problem_opt=parse_shared_opts(params["problem_opts"], "--problem-opt"),

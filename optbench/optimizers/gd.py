@@ -28,24 +28,35 @@ class GradientDescent(torch.optim.Optimizer):
             raise ValueError(f"Invalid learning rate: {lr}")
         super().__init__(params, {"lr": lr})
 
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        # torch's own method without its dynamo guard, whose first call imports torch._dynamo (about
+        # 1 s): the lesson's optimizer should start at once.
+        torch.optim.Optimizer.add_param_group.__wrapped__(self, param_group)
+
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        params, grads, lrs = [], [], []
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    p.sub_(group["lr"] * p.grad)
+                    params.append(p)
+                    grads.append(p.grad)
+                    lrs.append(group["lr"])
+        if params:  # every group at once: one fused update on a GPU, however many lrs a sweep stacks
+            torch._foreach_sub_(params, torch._foreach_mul(grads, lrs))
         return loss
 
 
-register_optimizer("gd", description="Hand-written full-batch gradient descent, p -= lr * grad (lr 0.1)")(
-    GradientDescent
-)
+register_optimizer(
+    "gd", description="Hand-written full-batch gradient descent, p -= lr * grad (lr 0.1)", elementwise=True
+)(GradientDescent)
 register_optimizer(
     "sgd",
     description="Hand-written minibatch SGD, p -= lr * grad; batches of 10 reshuffled every epoch (lr 0.1)",
     batch_size=10,
+    elementwise=True,
 )(GradientDescent)

@@ -26,5 +26,5 @@ TORCH_OPTIMIZERS = {
 }
 
 for _name, (_cls, _description) in TORCH_OPTIMIZERS.items():
-    if hasattr(torch.optim, _cls):
-        register_optimizer(_name, description=_description)(getattr(torch.optim, _cls))
+    if hasattr(torch.optim, _cls):  # every one updates each element on its own, but LBFGS (dot products, line search)
+        register_optimizer(_name, description=_description, elementwise=_cls != "LBFGS")(getattr(torch.optim, _cls))

@@ -1,6 +1,9 @@
 """Problems: data, parameters and a loss. Importing this package registers the built-ins."""
 
-from optbench.problems import classification, linreg
-from optbench.problems.base import Problem
+from optbench.registry import registering_from
+
+with registering_from("built-in"):  # whichever import reaches this package first
+    from optbench.problems import classification, linreg
+    from optbench.problems.base import Problem
 
 __all__ = ["Problem", "classification", "linreg"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+
 import torch
 from torch import nn
 from torch.func import functional_call
@@ -88,7 +89,7 @@ class Classification(Problem):
             "y_test": labels[test],
         }
         with torch.random.fork_rng(devices=[]):  # model initialisation from the seed, global RNG untouched
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)
             if model == "softmax":
                 self.model = nn.Linear(2, classes)
             else:
