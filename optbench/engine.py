@@ -283,10 +283,10 @@ class Stacked:
     def _attach_grads(self) -> None:
         """Give each view its rows of the stacked gradient (again only if that tensor or a view's grad changed)."""
         fresh = any(self._grads.get(name) is not p.grad for name, p in self.params.items())
-        for view, name, rows in self.views:
-            if fresh or view.grad is None:  # e.g. an optimizer that calls zero_grad() itself
+        if fresh or any(view.grad is None for view, _, _ in self.views):  # e.g. a step that calls zero_grad()
+            for view, name, rows in self.views:
                 view.grad = self.params[name].grad[rows]
-        self._grads = {name: p.grad for name, p in self.params.items()}
+            self._grads = {name: p.grad for name, p in self.params.items()}
 
     def evaluate(self) -> tuple[Tensor, dict[str, Tensor]]:
         losses = self._full_loss(self.params, self.data)
@@ -338,7 +338,9 @@ def _train_stacked(runs: list[_Run]) -> pd.DataFrame:
         try:  # the real constructor, so its own validation applies to every setting
             opt = build(spec.optimizer, dict(spec.hyperparameters), form.views_of(start, stop))
             if optimizers and can_share_optimizer(optimizers[0], opt, spec.hyperparameters):
-                optimizers[0].add_param_group(opt.param_groups[0])
+                # a complete group of the same class over fresh views: add_param_group's checks (all
+                # defaults present, no parameter twice) hold already, and cost O(groups^2)
+                optimizers[0].param_groups.append(opt.param_groups[0])
             else:
                 optimizers.append(opt)
         except OptbenchError as exc:

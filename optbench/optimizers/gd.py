@@ -39,15 +39,10 @@ class GradientDescent(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        params, grads, lrs = [], [], []
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    params.append(p)
-                    grads.append(p.grad)
-                    lrs.append(group["lr"])
-        if params:  # every group at once: one fused update on a GPU, however many lrs a sweep stacks
-            torch._foreach_sub_(params, torch._foreach_mul(grads, lrs))
+        pairs = [(p, group["lr"]) for group in self.param_groups for p in group["params"] if p.grad is not None]
+        if pairs:  # every group at once: one fused update on a GPU, however many lrs a sweep stacks
+            params, lrs = zip(*pairs, strict=True)
+            torch._foreach_sub_(params, torch._foreach_mul([p.grad for p in params], list(lrs)))
         return loss
 
 
