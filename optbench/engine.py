@@ -39,7 +39,7 @@ import torch
 from optbench.errors import OptbenchError
 from optbench.optimizers.protocol import can_share_optimizer, is_elementwise, step_takes_closure
 from optbench.plugins import one_line
-from optbench.problems.base import is_functional
+from optbench.problems.base import Problem, is_functional
 from optbench.runner import RunSpec, build, check_problem, resolve_batch_size, run_settings
 from optbench.schedules import make_scheduler
 
@@ -258,7 +258,7 @@ class Stacked:
         self.data = {k: torch.stack([p.data[k] for p in problems]) for k in first.data}
         self._loss = torch.func.vmap(first.loss_fn, in_dims=(0, 0, 0))
         self._full_loss = torch.func.vmap(lambda p, d: first.loss_fn(p, d, None))
-        self._metrics = torch.func.vmap(first.metrics_fn) if callable(getattr(first, "metrics_fn", None)) else None
+        self._metrics = torch.func.vmap(first.metrics_fn) if _has_metrics(first) else None
         self.views: list[tuple[Tensor, str, slice]] = []  # (view of a stacked parameter, its name, its rows)
         self._grads: dict[str, Tensor | None] = {}  # the gradients the views were last attached to
 
@@ -299,6 +299,12 @@ class Stacked:
 
 # --------------------------------------------------------------------------------------------
 # Training a group
+
+
+def _has_metrics(problem: Any) -> bool:
+    """Whether ``metrics_fn`` is the problem's own (the base class's returns {}: no vmap call for nothing)."""
+    own = getattr(type(problem), "metrics_fn", None)
+    return callable(own) and own is not Problem.metrics_fn
 
 
 def _train_alone(run: _Run, on_record: Callable[[int, Any], None] | None, strict: bool = False) -> pd.DataFrame:
