@@ -1,0 +1,370 @@
+"""`optbench bench`: a fair verdict on new optimizers against baselines, over a suite of problems.
+
+The protocol, the same for every optimizer, candidates and baselines alike:
+
+1. **Tune**: on every problem of the suite, each optimizer searches the suite's learning-rate grid
+   with the same step budget on the tuning seeds; the setting with the lowest median final objective
+   wins (:func:`optbench.sweeps.tune`).
+2. **Evaluate**: each winner is rerun on fresh evaluation seeds. A seed fixes a run's data split,
+   initialisation and shuffling, so seed ``s`` of a candidate and seed ``s`` of a baseline face the
+   same draw: the comparison is paired.
+3. **Judge**, per problem: each optimizer's final objective (suboptimality where f* is known, else
+   the loss; values below the run's float resolution, its dtype's epsilon x its starting loss, count
+   as that resolution, so rounding noise never decides a verdict) as a median with a 95% bootstrap
+   interval over evaluation seeds, test accuracy where the problem has it, steps and seconds to the
+   target; each candidate against each baseline by a two-sided Wilcoxon signed-rank test over the
+   paired seeds, Holm-corrected across the problems of the suite: ``better`` / ``worse`` at
+   adjusted p < 0.05, else ``no significant difference``.
+
+A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or your own)::
+
+    description = "what it is for"
+    lr = "1e-4:1:9"            # the learning-rate grid every optimizer searches
+    tune_seeds = "0-2"
+    eval_seeds = "100-109"     # 6 or more: below that no Wilcoxon p-value can reach 0.05
+    [[problems]]
+    problem = "linreg"
+    epochs = 50
+    target = 0.01              # steps/seconds to objective <= target x its starting value
+    options = { n = 100 }      # problem options (optional); batch_size = 32 (optional)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from optbench.errors import InvalidValueError
+
+SUITES = ("quick", "standard")
+DEFAULT_BASELINES = ("gd", "torch-sgd", "torch-adam")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One problem of a suite: the problem with its options, its budget and its target."""
+
+    problem: str
+    epochs: int
+    target: float = 0.01
+    options: dict[str, Any] = field(default_factory=dict)
+    batch_size: int | None = None
+
+    @property
+    def label(self) -> str:
+        shown = " ".join(f"{k}={v}" for k, v in self.options.items())
+        return f"{self.problem} {shown}".strip()
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    lr: list[float]
+    tune_seeds: list[int]
+    eval_seeds: list[int]
+    entries: list[Entry]
+
+
+def load_suite(name: str) -> Suite:
+    """A built-in suite by name, or a TOML file by path."""
+    from optbench.grid import parse_values
+    from optbench.options import read_toml
+
+    if name in SUITES:
+        path = resources.files("optbench.suites") / f"{name}.toml"
+        with resources.as_file(path) as file:
+            raw = read_toml(file)
+    elif Path(name).suffix == ".toml":
+        raw = read_toml(name)
+    else:
+        from optbench.errors import did_you_mean
+
+        raise InvalidValueError(
+            f"--suite {name!r} is not a suite{did_you_mean(name, SUITES)}; valid: {', '.join(SUITES)} or a .toml file"
+        )
+    known = {"description", "lr", "tune_seeds", "eval_seeds", "problems"}
+    unknown = set(raw) - known
+    if unknown:
+        raise InvalidValueError(
+            f"suite {name!r}: unknown key {sorted(unknown)[0]!r}; valid: {', '.join(sorted(known))}"
+        )
+    entries = []
+    for i, item in enumerate(raw.get("problems", [])):
+        if not isinstance(item, dict) or "problem" not in item or "epochs" not in item:
+            raise InvalidValueError(f"suite {name!r}: problems[{i}] needs a problem and epochs")
+        extra = set(item) - {"problem", "epochs", "target", "options", "batch_size"}
+        if extra:
+            raise InvalidValueError(f"suite {name!r}: problems[{i}] has an unknown key {sorted(extra)[0]!r}")
+        entries.append(
+            Entry(
+                item["problem"],
+                item["epochs"],
+                item.get("target", 0.01),
+                item.get("options", {}),
+                item.get("batch_size"),
+            )
+        )
+    if not entries:
+        raise InvalidValueError(f"suite {name!r} has no [[problems]]")
+    lr = [float(v) for v in parse_values(raw.get("lr", "1e-4:1:9"), "lr")]
+    return Suite(
+        name=Path(name).stem,
+        description=raw.get("description", ""),
+        lr=lr,
+        tune_seeds=parse_values(raw.get("tune_seeds", "0-2"), "tune_seeds"),
+        eval_seeds=parse_values(raw.get("eval_seeds", "100-109"), "eval_seeds"),
+        entries=entries,
+    )
+
+
+def bench(
+    candidates: list[str],
+    baselines: tuple[str, ...] | list[str] = DEFAULT_BASELINES,
+    suite: str | Suite = "quick",
+    out: str | Path | None = None,
+    **sweep_options: Any,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run the protocol; return (the results of every run, the leaderboard: one row per problem x optimizer).
+
+    ``out``, if given, is a folder that receives ``runs/`` (the results, one file a problem; a rerun
+    resumes), ``leaderboard.md``, ``leaderboard.csv`` and ``report/`` (the HTML report).
+    ``sweep_options`` go to :func:`optbench.sweeps.sweep` (``device``-less: put it in the suite
+    grid with ``device=``; ``jobs``, ``executor``, ``scheduler``, ``plugin_files``, ``progress``).
+    """
+    from optbench.grid import Grid
+    from optbench.sweeps import tune
+
+    baselines = list(baselines)
+    suite = load_suite(suite) if isinstance(suite, str) else suite
+    overlap = sorted(set(candidates) & set(baselines))
+    if overlap:
+        raise InvalidValueError(f"--optimizer {overlap[0]!r} is also a baseline; compare it against the others")
+    device = sweep_options.pop("device", "cpu")
+    if len(suite.eval_seeds) < 6:
+        raise InvalidValueError(
+            f"suite {suite.name!r} has {len(suite.eval_seeds)} evaluation seeds; a paired test needs at least 6 "
+            "to reach p < 0.05"
+        )
+    folder = Path(out) if out is not None else None
+    frames, chosen_all = [], []
+    for entry in suite.entries:
+        grid = Grid(
+            problems=[entry.problem],
+            optimizers=[*candidates, *baselines],
+            seeds=suite.tune_seeds,
+            epochs=entry.epochs,
+            batch_size=entry.batch_size,
+            lr=suite.lr,
+            device=device,
+            problem_opt={entry.problem: {k: [v] for k, v in entry.options.items()}},
+        )
+        runs = None if folder is None else folder / "runs" / f"{_slug(entry.label)}.parquet"
+        if runs is not None:
+            runs.parent.mkdir(parents=True, exist_ok=True)
+        table, chosen = tune(grid, runs, tune_seeds=suite.tune_seeds, eval_seeds=suite.eval_seeds, **sweep_options)
+        frames.append(table.assign(suite_problem=entry.label))
+        chosen_all += [dict(c, entry=entry) for c in chosen]
+    results = pd.concat(frames, ignore_index=True)
+    board = leaderboard(results, suite, candidates, baselines, chosen_all)
+    if folder is not None:
+        write_outputs(results, board, suite, candidates, baselines, folder)
+    return results, board
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80]
+
+
+def finals_per_seed(results: pd.DataFrame, entry: Entry) -> pd.DataFrame:
+    """One row per evaluation run: problem, optimizer, seed, final objective, accuracy, steps/seconds to target."""
+    from optbench.results import objective, reach
+
+    rows = []
+    for (label, optimizer, seed), run in results[results["phase"] == "eval"].groupby(
+        ["suite_problem", "optimizer", "seed"], sort=False
+    ):
+        if label != entry.label:
+            continue
+        run = run.sort_values("step")
+        values = objective(run)
+        status = run["status"].iloc[0]
+        final = float(values.iloc[-1]) if status == "ok" and math.isfinite(values.iloc[-1]) else math.inf
+        final = max(final, resolution(run))  # below it, differences are rounding noise: ties
+        steps, seconds = reach(run, entry.target * float(values.iloc[0]))
+        accuracy = float(run["test_accuracy"].iloc[-1]) if "test_accuracy" in run and status == "ok" else math.nan
+        rows.append(
+            {
+                "problem": label,
+                "optimizer": optimizer,
+                "seed": seed,
+                "final": final,
+                "test_accuracy": accuracy,
+                "steps_to_target": steps,
+                "seconds_to_target": seconds,
+                "status": status,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def resolution(run: pd.DataFrame) -> float:
+    """The smallest objective a run can tell from zero: its dtype's machine epsilon x its starting loss.
+
+    A float32 loss near f* carries rounding noise of that size (suboptimalities even come out
+    negative), so a bench never calls an optimizer better for a difference below it.
+    """
+    import numpy as np
+
+    dtype = run["problem_dtype"].iloc[0] if "problem_dtype" in run else "float32"
+    eps = np.finfo(np.float64 if dtype == "float64" else np.float32).eps
+    return float(eps * abs(run["loss"].iloc[0]))
+
+
+def leaderboard(
+    results: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str], chosen: list[dict[str, Any]]
+) -> pd.DataFrame:
+    """Per problem x optimizer: the chosen lr (and whether it sits on the grid's edge), the median final
+    objective with its 95% bootstrap interval, accuracy, time to target, and each candidate's verdict
+    against each baseline (Holm-corrected across the suite's problems)."""
+    from optbench.stats import holm, median_interval, paired_p_value, verdict
+
+    lrs = {(c["entry"].label, c["job"]["optimizer"]): c["job"]["hyperparameters"].get("lr") for c in chosen}
+    per_seed = {e.label: finals_per_seed(results, e) for e in suite.entries}
+    rows = []
+    for entry in suite.entries:
+        table = per_seed[entry.label]
+        f_star_known = results.loc[results["suite_problem"] == entry.label, "optimum"].notna().any()
+        for optimizer in [*candidates, *baselines]:
+            mine = table[table["optimizer"] == optimizer].sort_values("seed")
+            median, low, high = median_interval(mine["final"].tolist())
+            lr = lrs.get((entry.label, optimizer))
+            rows.append(
+                {
+                    "problem": entry.label,
+                    "optimizer": optimizer,
+                    "role": "candidate" if optimizer in candidates else "baseline",
+                    "lr": lr,
+                    "lr_on_edge": lr is not None and (lr <= min(suite.lr) or lr >= max(suite.lr)),
+                    "metric": "suboptimality" if f_star_known else "loss",
+                    "final_median": median,
+                    "final_low": low,
+                    "final_high": high,
+                    "test_accuracy": float(mine["test_accuracy"].median()) if len(mine) else math.nan,
+                    "steps_to_target": float(mine["steps_to_target"].median()) if len(mine) else math.inf,
+                    "seconds_to_target": float(mine["seconds_to_target"].median()) if len(mine) else math.inf,
+                    "seeds": len(mine),
+                }
+            )
+    board = pd.DataFrame(rows)
+    for candidate in candidates:
+        for baseline in baselines:
+            pairs = []
+            for entry in suite.entries:
+                table = per_seed[entry.label]
+                a = table[table["optimizer"] == candidate].set_index("seed")["final"]
+                b = table[table["optimizer"] == baseline].set_index("seed")["final"]
+                common = a.index.intersection(b.index)
+                pairs.append((entry.label, a[common].tolist(), b[common].tolist()))
+            raw = [paired_p_value(a, b) if len(a) else 1.0 for _, a, b in pairs]
+            for (label, a, b), adjusted in zip(pairs, holm(raw), strict=True):
+                judged = verdict(a, b, adjusted, lower_is_better=True)
+                where = (board["problem"] == label) & (board["optimizer"] == candidate)
+                board.loc[where, f"vs {baseline}"] = judged.word
+                board.loc[where, f"p vs {baseline}"] = judged.p_value
+    return board
+
+
+def summary(board: pd.DataFrame, candidates: list[str], baselines: list[str]) -> pd.DataFrame:
+    """Wins / ties / losses of each candidate against each baseline across the suite."""
+    rows = []
+    for candidate in candidates:
+        mine = board[board["optimizer"] == candidate]
+        for baseline in baselines:
+            words = mine[f"vs {baseline}"]
+            rows.append(
+                {
+                    "candidate": candidate,
+                    "baseline": baseline,
+                    "better": int((words == "better").sum()),
+                    "no significant difference": int((words == "no significant difference").sum()),
+                    "worse": int((words == "worse").sum()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str]) -> str:
+    """The leaderboard as Markdown, ready to paste into a README or a paper."""
+    lines = [
+        f"# optbench bench: {', '.join(candidates)} vs {', '.join(baselines)} (suite `{suite.name}`)",
+        "",
+        f"Every optimizer searched lr in {{{', '.join(f'{v:g}' for v in suite.lr)}}} on seeds "
+        f"{_seeds(suite.tune_seeds)} with the same budget; the best setting (lowest median final objective) was "
+        f"rerun on seeds {_seeds(suite.eval_seeds)}. Final: median [95% bootstrap interval] over those seeds. "
+        "Verdicts: two-sided Wilcoxon signed-rank test over paired seeds, Holm-corrected across problems, "
+        "alpha 0.05.",
+        "",
+    ]
+    for problem, part in board.groupby("problem", sort=False):
+        metric = part["metric"].iloc[0]
+        lines += [f"## {problem}", ""]
+        header = ["optimizer", "lr", f"final {metric}", "test acc.", "steps to target", "s to target"]
+        header += [f"vs {b}" for b in baselines]
+        lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        for row in part.to_dict("records"):
+            lr = "default" if row["lr"] is None or _nan(row["lr"]) else f"{row['lr']:g}"
+            if row["lr_on_edge"]:
+                lr += " (grid edge)"
+            cells = [
+                f"**{row['optimizer']}**" if row["role"] == "candidate" else row["optimizer"],
+                lr,
+                f"{row['final_median']:.3g} [{row['final_low']:.3g}, {row['final_high']:.3g}]",
+                "" if _nan(row["test_accuracy"]) else f"{row['test_accuracy']:.1%}",
+                _count(row["steps_to_target"]),
+                "never" if math.isinf(row["seconds_to_target"]) else f"{row['seconds_to_target']:.3g}",
+            ]
+            for b in baselines:
+                word = row.get(f"vs {b}")
+                cells.append("" if not isinstance(word, str) else f"{word} (p={row[f'p vs {b}']:.2g})")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["## Across the suite", "", "| candidate | baseline | better | no sig. difference | worse |"]
+    lines.append("| --- | --- | --- | --- | --- |")
+    for row in summary(board, candidates, baselines).itertuples(index=False):
+        lines.append(f"| {row[0]} | {row[1]} | {row[2]} | {row[3]} | {row[4]} |")
+    edges = board[board["lr_on_edge"]]
+    if len(edges):
+        lines += ["", "Chosen learning rates on the edge of the grid (widen `lr` in the suite to be sure):"]
+        lines += [f"- {r.optimizer} on {r.problem}: lr = {r.lr:g}" for r in edges.itertuples()]
+    return "\n".join(lines) + "\n"
+
+
+def _seeds(seeds: list[int]) -> str:
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ",".join(map(str, seeds))
+
+
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _count(value: float) -> str:
+    return "never" if math.isinf(value) else f"{value:g}"
+
+
+def write_outputs(
+    results: pd.DataFrame, board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str], folder: Path
+) -> None:
+    from optbench.reports.report import report
+    from optbench.results import save_results
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "leaderboard.md").write_text(to_markdown(board, suite, candidates, baselines), encoding="utf-8")
+    board.to_csv(folder / "leaderboard.csv", index=False)
+    save_results(results.drop(columns="suite_problem"), folder / "results.parquet")
+    report([folder / "results.parquet"], folder / "report")

@@ -1,0 +1,67 @@
+"""`bench`: a fair verdict on new optimizers against baselines over a suite (see :mod:`optbench.bench`)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from optbench.cli.app import EXIT_OK, cli, plugin_option
+
+
+@cli.command()
+@click.option("--optimizer", "optimizers", required=True, help="Candidates, comma-separated (names or import paths).")
+@click.option("--baselines", default="gd,torch-sgd,torch-adam", show_default=True, help="Baselines, comma-separated.")
+@click.option("--suite", default="quick", show_default=True, help="quick, standard, or a suite .toml file.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Folder for runs/, leaderboard.md, leaderboard.csv, results.parquet and report/.",
+)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes.")
+@click.option("--executor", default="local", show_default=True, help="local or dask.")
+@click.option("--scheduler", default=None, help="Dask scheduler address, tcp://HOST:PORT.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
+@plugin_option
+def bench(**params: Any) -> int:
+    """Tune every optimizer the same way on each problem of a suite, rerun the winners on fresh seeds,
+    and print a leaderboard with 95% intervals and paired-test verdicts against each baseline.
+
+    \b
+    Example:
+      optbench bench --optimizer torch-adamw,torch-nadam --suite quick --out bench/
+    """
+    from pathlib import Path
+
+    from optbench.bench import bench as run_bench
+    from optbench.bench import load_suite, to_markdown
+    from optbench.plugins import _loaded_files
+    from optbench.registry import OPTIMIZERS
+    from optbench.runner import validate_device
+
+    candidates = [o.strip() for o in params["optimizers"].split(",") if o.strip()]
+    baselines = [b.strip() for b in params["baselines"].split(",") if b.strip()]
+    for name in [*candidates, *baselines]:
+        OPTIMIZERS.get(name)  # an unknown name fails here, in one line, before any work
+    suite = load_suite(params["suite"])
+    progress = params["progress"]
+    _, board = run_bench(
+        candidates,
+        baselines,
+        suite,
+        params["out"],
+        device=validate_device(params["device"]),
+        jobs=params["jobs"],
+        executor=params["executor"],
+        scheduler=params["scheduler"],
+        plugin_files=[str(p) for p in _loaded_files],
+        progress=sys.stderr.isatty() if progress is None else progress,
+    )
+    click.echo(to_markdown(board, suite, candidates, baselines))
+    click.echo(
+        f"written: {Path(params['out']) / 'leaderboard.md'}, leaderboard.csv, results.parquet, report/index.html"
+    )
+    return EXIT_OK

@@ -1,0 +1,95 @@
+"""The statistics behind a verdict: bootstrap intervals, a paired test over seeds, Holm's correction.
+
+Everything is deterministic (the bootstrap draws from a fixed seed), so the same results give the
+same leaderboard.
+
+>>> round(median_interval([1.0, 2.0, 3.0, 4.0, 100.0])[0], 3)
+3.0
+>>> holm([0.01, 0.04, 0.03])
+[0.03, 0.06, 0.06]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+BOOTSTRAP_DRAWS = 10_000
+BOOTSTRAP_SEED = 0
+ALPHA = 0.05
+
+
+def median_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Median and its percentile-bootstrap interval (``BOOTSTRAP_DRAWS`` resamples, fixed seed).
+
+    Non-finite values (a diverged run: inf) are kept: they sort last, so the median of a set with
+    a few diverged runs stays finite while the interval's top end may become inf.
+    """
+    x = np.asarray(values, dtype=float)
+    if len(x) == 0:
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    draws = np.median(x[rng.integers(0, len(x), size=(BOOTSTRAP_DRAWS, len(x)))], axis=1)
+    low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], method="lower")
+    return float(np.median(x)), float(low), float(high)
+
+
+def paired_p_value(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided Wilcoxon signed-rank p-value for paired samples (same seeds); 1.0 when a == b.
+
+    Exact where scipy can be (small samples, no ties); infinite values (diverged runs) are ranked as
+    the largest differences by replacing them with a value beyond every finite one.
+    """
+    from scipy.stats import wilcoxon
+
+    x, y = _finite_ranked(np.asarray(a, float), np.asarray(b, float))
+    diff = x - y
+    if not np.any(diff != 0):
+        return 1.0
+    return float(wilcoxon(x, y, zero_method="wilcox", alternative="two-sided").pvalue)
+
+
+def _finite_ranked(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    both = np.concatenate([x, y])
+    finite = both[np.isfinite(both)]
+    big = (np.abs(finite).max() if len(finite) else 1.0) * 10 + 1
+    return np.where(np.isfinite(x), x, big), np.where(np.isfinite(y), y, big)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input's order (monotone, capped at 1)."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty_like(p)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adjusted[i] = running
+    return [round(float(v), 12) for v in adjusted]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    word: str  # "better", "worse" or "no significant difference"
+    p_value: float  # Holm-adjusted
+    median_difference: float  # candidate minus baseline, paired by seed
+
+
+def verdict(candidate: Sequence[float], baseline: Sequence[float], adjusted_p: float, lower_is_better: bool) -> Verdict:
+    """The word for a paired comparison, given its adjusted p-value."""
+    diff = np.asarray(candidate, float) - np.asarray(baseline, float)
+    finite = diff[np.isfinite(diff)]
+    median = float(np.median(finite)) if len(finite) else math.nan
+    if adjusted_p >= ALPHA or not np.any(diff != 0):
+        return Verdict("no significant difference", adjusted_p, median)
+    # the direction as the test sees it: the sign of the signed-rank sum (diverged runs ranked largest)
+    from scipy.stats import rankdata
+
+    x, y = _finite_ranked(np.asarray(candidate, float), np.asarray(baseline, float))
+    d = (x - y)[x != y]
+    lower = float(np.sum(np.sign(d) * rankdata(np.abs(d)))) < 0
+    better = lower if lower_is_better else not lower
+    return Verdict("better" if better else "worse", adjusted_p, median)

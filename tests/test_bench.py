@@ -1,0 +1,168 @@
+"""`optbench bench`: the statistics by hand, a planted better optimizer, an exact copy of a baseline."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from optbench.bench import Entry, Suite, leaderboard, load_suite, to_markdown
+from optbench.cli import cli
+from optbench.errors import InvalidValueError
+from optbench.stats import holm, median_interval, paired_p_value, verdict
+
+PLANTED = """
+import optbench
+from optbench.optimizers.gd import GradientDescent
+
+
+@optbench.register_optimizer("boosted-gd", elementwise=True)
+class BoostedGD(GradientDescent):
+    '''gd with a better learning rate hidden inside: it steps 4x what it is told.'''
+
+    def step(self, closure=None):
+        for group in self.param_groups:
+            group["lr"] *= 4
+        try:
+            return super().step(closure)
+        finally:
+            for group in self.param_groups:
+                group["lr"] /= 4
+
+
+@optbench.register_optimizer("gd-copy", elementwise=True)
+class CopyGD(GradientDescent):
+    '''An exact copy of gd.'''
+"""
+
+TINY_SUITE = """
+description = "two problems, where gd's best lr lies beyond the grid"
+lr = "0.01,0.02,0.04"
+tune_seeds = "0"
+eval_seeds = "10-17"
+
+[[problems]]
+problem = "linreg"
+epochs = 15
+target = 0.5
+
+[[problems]]
+problem = "classification"
+epochs = 15
+target = 0.9
+options = { shape = "blobs", n = 120 }
+"""
+
+
+def test_a_planted_better_optimizer_is_better_and_an_exact_copy_is_not(tmp_path):
+    plugin, suite = tmp_path / "planted.py", tmp_path / "tiny.toml"
+    plugin.write_text(PLANTED)
+    suite.write_text(TINY_SUITE)
+    out = tmp_path / "bench"
+    args = ["bench", "--plugin", str(plugin), "--optimizer", "boosted-gd,gd-copy", "--baselines", "gd,torch-adam"]
+    result = CliRunner().invoke(cli, [*args, "--suite", str(suite), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    board = pd.read_csv(out / "leaderboard.csv")
+    boosted = board[board["optimizer"] == "boosted-gd"].set_index("problem")
+    copy = board[board["optimizer"] == "gd-copy"].set_index("problem")
+    assert set(boosted["vs gd"]) == {"better"}  # on both problems, all 8 seeds: p = 2/2^8, x2 by Holm
+    assert boosted["p vs gd"].tolist() == pytest.approx([2 * 2 / 2**8] * 2)
+    assert set(copy["vs gd"]) == {"no significant difference"}
+    assert copy["p vs gd"].tolist() == [1.0, 1.0]
+    gd = board[board["optimizer"] == "gd"].set_index("problem")
+    pd.testing.assert_series_equal(copy["final_median"], gd["final_median"], check_names=False)
+    assert gd["lr_on_edge"].all() and gd["lr"].eq(0.04).all()  # said: gd would want a larger lr
+    text = (out / "leaderboard.md").read_text()
+    assert "| **boosted-gd** | 0.04 (grid edge) |" in text and "better (p=0.016)" in text
+    assert "| boosted-gd | gd | 2 | 0 | 0 |" in text and "| gd-copy | gd | 0 | 2 | 0 |" in text
+    assert (out / "report" / "index.html").is_file() and (out / "results.parquet").is_file()
+    # the same command again: the same leaderboard (seconds to target aside: they are measured)
+    again = CliRunner().invoke(cli, [*args, "--suite", str(suite), "--out", str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    second = pd.read_csv(tmp_path / "again" / "leaderboard.csv")
+    pd.testing.assert_frame_equal(board.drop(columns="seconds_to_target"), second.drop(columns="seconds_to_target"))
+
+
+def test_the_paired_test_and_holm_by_hand():
+    below = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    above = [v + 1 for v in below]
+    assert paired_p_value(below, above) == pytest.approx(2 / 2**8)  # every sign the same: 2 of 256 sign patterns
+    # one pair the other way with the smallest |difference|: W+ = 1; P(W+ <= 1) = 2/256; two-sided 4/256
+    mixed = [b + (0.5 if i == 0 else -1.0 - i) for i, b in enumerate(below)]
+    assert paired_p_value(mixed, below) == pytest.approx(4 / 2**8)
+    assert paired_p_value(below, below) == 1.0
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert verdict(below, above, 0.0078, lower_is_better=True).word == "better"
+    assert verdict(above, below, 0.0078, lower_is_better=True).word == "worse"
+    assert verdict(above, below, 0.06, lower_is_better=True).word == "no significant difference"
+    # a diverged run (inf) counts as the worst outcome, not as a missing one
+    assert verdict([math.inf, *below[1:]], above, 0.01, lower_is_better=True).word == "better"
+
+
+def test_the_bootstrap_interval_matches_the_exact_bootstrap():
+    """For 4 values the bootstrap distribution of the median can be enumerated: 4^4 resamples."""
+    values = [1.0, 2.0, 4.0, 8.0]
+    medians = sorted(float(np.median(s)) for s in itertools.product(values, repeat=4))
+    exact_low, exact_high = medians[int(0.025 * len(medians))], medians[int(0.975 * len(medians)) - 1]
+    median, low, high = median_interval(values)
+    assert median == 3.0
+    assert (low, high) == (exact_low, exact_high)
+    assert median_interval([5.0] * 6) == (5.0, 5.0, 5.0)
+
+
+def fixed_table() -> tuple[pd.DataFrame, Suite]:
+    """Eval runs of two optimizers on one problem, 6 seeds, two recorded points each: final objectives by hand."""
+    finals = {"new": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "gd": [1.1, 1.2, 1.3, 1.4, 1.5, 1.6]}
+    rows = []
+    for optimizer, values in finals.items():
+        for seed, final in enumerate(values):
+            for step, loss in ((0, 10.0), (5, final)):
+                rows.append(
+                    {
+                        "problem": "linreg",
+                        "optimizer": optimizer,
+                        "seed": seed,
+                        "step": step,
+                        "loss": loss,
+                        "optimum": 0.0,
+                        "time_s": step * 0.01,
+                        "status": "ok",
+                        "phase": "eval",
+                        "suite_problem": "linreg",
+                        "problem_dtype": "float64",
+                    }
+                )
+    suite = Suite("fixed", "", [0.1, 1.0], [0], list(range(6)), [Entry("linreg", 5, target=0.1)])
+    return pd.DataFrame(rows), suite
+
+
+def test_the_leaderboard_of_a_fixed_table_by_hand():
+    results, suite = fixed_table()
+    chosen = [
+        {"entry": suite.entries[0], "job": {"optimizer": o, "hyperparameters": {"lr": 0.1}}} for o in ("new", "gd")
+    ]
+    board = leaderboard(results, suite, ["new"], ["gd"], chosen).set_index("optimizer")
+    assert board.loc["new", "final_median"] == pytest.approx(0.35)
+    assert board.loc["gd", "final_median"] == pytest.approx(1.35)
+    low, high = board.loc["new", ["final_low", "final_high"]]
+    assert 0.1 <= low <= 0.35 <= high <= 0.6
+    assert board.loc["new", "vs gd"] == "better"
+    assert board.loc["new", "p vs gd"] == pytest.approx(2 / 2**6)  # all 6 lower: 2 of 64 sign patterns
+    assert board.loc["new", "steps_to_target"] == 5  # 10 -> <= 1.0 at the last point
+    assert math.isinf(board.loc["gd", "steps_to_target"])  # 1.1 .. 1.6 never reach 1.0
+    assert board.loc["new", "lr_on_edge"]  # 0.1 is the grid's lower end
+    assert "| **new** | 0.1 (grid edge) | 0.35 [" in to_markdown(board.reset_index(), suite, ["new"], ["gd"])
+
+
+def test_bad_suites_are_one_line_errors(tmp_path):
+    with pytest.raises(InvalidValueError, match="--suite 'quik' is not a suite \\(did you mean 'quick'\\?\\)"):
+        load_suite("quik")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('lr = "0.1"\n[[problems]]\nproblem = "linreg"\n')
+    with pytest.raises(InvalidValueError, match="problems\\[0\\] needs a problem and epochs"):
+        load_suite(str(bad))
+    assert [e.problem for e in load_suite("quick").entries]
