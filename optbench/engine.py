@@ -70,12 +70,15 @@ def run_specs(
     stack: bool = True,
     strict: bool = False,
     timings: dict[str, float] | None = None,
+    progress: Callable[[int, int, Tensor], None] | None = None,
 ) -> pd.DataFrame:
     """Run every spec (stacking those that can be) and return one table, runs in the order given.
 
     ``timings``, if given, receives the seconds spent in each phase: ``build`` (problems from their
     seeds), ``train`` (the loops, device work included), ``calibrate`` (timing one run alone for a
-    stacked group's ``time_s``) and ``table``.
+    stacked group's ``time_s``) and ``table``. ``progress(step, steps, losses)``, if given, is
+    called at every recorded point of every group (``losses``: the runs' losses there, a tensor not
+    yet copied to the host: read it only when you show it).
 
     A run whose problem or optimizer cannot be built gets one ``error`` row (with ``strict``, the
     :class:`~optbench.errors.OptbenchError` is raised instead: a single run's bad input).
@@ -85,6 +88,7 @@ def run_specs(
     alone (same loop, same numbers up to the rounding noted in the module docstring).
     """
     token = _TIMINGS.set(timings)
+    listener = _PROGRESS.set(progress)
     try:
         groups: dict[tuple[Any, ...], list[int]] = {}
         for i, spec in enumerate(specs):
@@ -101,8 +105,12 @@ def run_specs(
             return table.drop(columns="_run")
     finally:
         _TIMINGS.reset(token)
+        _PROGRESS.reset(listener)
 
 
+_PROGRESS: contextvars.ContextVar[Callable[[int, int, Tensor], None] | None] = contextvars.ContextVar(
+    "optbench_progress", default=None
+)
 _TIMINGS: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("optbench_timings", default=None)
 
 
@@ -486,6 +494,8 @@ def train(
     schedulers = [s for s in schedulers if s is not None]
     out = Record()
     step = checked_at = 0
+    total = spec.epochs * steps_per_epoch
+    progress = _PROGRESS.get() if max_steps is None else None  # a calibration run is not shown
     out.add(form, 0.0, 0)
     if on_record:
         on_record(0)
@@ -513,6 +523,8 @@ def train(
                     out.add(form, step / steps_per_epoch, step)
                     if on_record:
                         on_record(step)
+                    if progress:
+                        progress(step, total, out.loss[-1])
                     if step - checked_at >= CHECK_EVERY:
                         checked_at = step
                         if out.all_diverged():

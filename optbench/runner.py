@@ -163,6 +163,7 @@ def execute(
     on_record: Callable[[int, Any], None] | None = None,
     *,
     stack: bool = True,
+    progress: Callable[[int, int, Any], None] | None = None,
 ) -> pd.DataFrame:
     """Run prepared :class:`RunSpec` (one or many) through the training core; one table, runs in order.
 
@@ -171,12 +172,13 @@ def execute(
     optimizer rejects its settings raises :class:`~optbench.errors.OptbenchError`; in a list, that
     run gets an ``error`` row and the others go on. ``on_record(step, problem)``, if
     given, is called at every recorded point of each run (trained alone), e.g. to snapshot
-    parameters for an animation.
+    parameters for an animation. ``progress(step, steps, losses)`` is called at every recorded
+    point (see :func:`optbench.engine.run_specs`).
     """
     from optbench.engine import run_specs
 
     single = isinstance(spec, RunSpec)
-    return run_specs([spec] if single else list(spec), on_record, stack=stack, strict=single)
+    return run_specs([spec] if single else list(spec), on_record, stack=stack, strict=single, progress=progress)
 
 
 def resolve_batch_size(spec: RunSpec, n: int) -> int:

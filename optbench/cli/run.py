@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import Any
 
 import click
@@ -22,7 +24,8 @@ def run(**params: Any) -> int:
     spec = prepare(params.pop("problem"), params.pop("optimizer"), **run_settings(params))
     if out is not None:
         check_writable(out)  # before the work, so a bad path costs nothing
-    df = execute(spec)
+    with StepProgress(enabled=not quiet and sys.stderr.isatty()) as progress:
+        df = execute(spec, progress=progress)
     if out is not None:
         save_results(df, out)
     if not quiet:
@@ -30,6 +33,39 @@ def run(**params: Any) -> int:
         if out is not None:
             click.echo(f"  saved        {out} ({len(df)} rows)")
     return EXIT_FAILED if (df["status"] == "error").any() else EXIT_OK
+
+
+class StepProgress:
+    """A progress line on stderr (steps, loss, ETA) for a run that lasts more than a couple of seconds.
+
+    Silent when stderr is not a terminal. The loss is copied from the device only when the line is
+    redrawn (at most 5 times a second), so the progress line costs the loop nothing.
+    """
+
+    DELAY_S, REFRESH_S = 2.0, 0.2
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.bar, self.start, self.drawn = enabled, None, time.perf_counter(), 0.0
+
+    def __enter__(self) -> StepProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __call__(self, step: int, steps: int, losses: Any) -> None:
+        now = time.perf_counter()
+        if not self.enabled or now - self.start < self.DELAY_S or now - self.drawn < self.REFRESH_S:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=steps, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True)
+        self.drawn = now
+        self.bar.n = step
+        self.bar.set_postfix_str(f"loss {float(losses.max()):.4g}", refresh=False)
+        self.bar.refresh()
 
 
 @cli.command("list")
