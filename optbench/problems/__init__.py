@@ -1,6 +1,15 @@
 """Problems: data, parameters and a loss. Importing this package registers the built-ins."""
 
-from optbench.problems import classification, linreg
+from optbench.problems import (
+    classification,
+    linreg,
+    quadratic,
+)
 from optbench.problems.base import Problem
 
-__all__ = ["Problem", "classification", "linreg"]
+__all__ = [
+    "Problem",
+    "classification",
+    "linreg",
+    "quadratic",
+]
