@@ -2,6 +2,7 @@
 
 from optbench.problems import (
     classification,
+    landscapes,
     linreg,
     quadratic,
 )
@@ -10,6 +11,7 @@ from optbench.problems.base import Problem
 __all__ = [
     "Problem",
     "classification",
+    "landscapes",
     "linreg",
     "quadratic",
 ]
