@@ -3,6 +3,7 @@
 from optbench.problems import (
     classification,
     landscapes,
+    linear_models,
     linreg,
     quadratic,
 )
@@ -12,6 +13,7 @@ __all__ = [
     "Problem",
     "classification",
     "landscapes",
+    "linear_models",
     "linreg",
     "quadratic",
 ]
