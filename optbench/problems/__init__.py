@@ -2,6 +2,7 @@
 
 from optbench.problems import (
     classification,
+    digits,
     landscapes,
     linear_models,
     linreg,
@@ -12,6 +13,7 @@ from optbench.problems.base import Problem
 __all__ = [
     "Problem",
     "classification",
+    "digits",
     "landscapes",
     "linear_models",
     "linreg",
