@@ -6,6 +6,7 @@ from optbench.problems import (
     landscapes,
     linear_models,
     linreg,
+    matrix_factorization,
     quadratic,
 )
 from optbench.problems.base import Problem
@@ -17,5 +18,6 @@ __all__ = [
     "landscapes",
     "linear_models",
     "linreg",
+    "matrix_factorization",
     "quadratic",
 ]
