@@ -1,4 +1,4 @@
-"""A local-file plugin: `optbench run --plugin examples/my_plugins.py --problem rosenbrock --optimizer heavy-ball`.
+"""A local-file plugin: `optbench run --plugin examples/my_plugins.py --problem my-rosenbrock --optimizer heavy-ball`.
 
 It adds one problem and one optimizer with optbench's decorators. Nothing else is needed: the
 file is imported for that command and its names work like built-in ones.
@@ -13,12 +13,14 @@ import torch
 import optbench
 
 
-@optbench.register_problem("rosenbrock")
+@optbench.register_problem("my-rosenbrock")
 class Rosenbrock:
     """Rosenbrock's banana valley f(x, y) = (a - x)^2 + b (y - x^2)^2, minimum 0 at (a, a^2).
 
     The problem contract in full: ``n_train`` (here 1: there is no data, every batch is the whole
-    problem), ``parameters()``, ``loss(idx=None)`` and the known optimum ``optimum = 0``.
+    problem), ``parameters()``, ``loss(idx=None)`` and the known optimum ``optimum = 0``. optbench
+    has a built-in ``rosenbrock``; this one is written by hand, with no base class, so it needs a
+    name of its own.
     """
 
     n_train = 1

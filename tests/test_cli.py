@@ -115,7 +115,7 @@ def test_list_shows_names_and_descriptions(invoke):
     [
         (
             ["run", "--problem", "linreg2"],
-            "unknown problem 'linreg2' (did you mean 'linreg'?); valid problems: classification, linreg",
+            "unknown problem 'linreg2' (did you mean 'linreg'?); valid problems: beale, classification, ",
         ),
         (["run", "--optimizer", "sdg"], "unknown optimizer 'sdg' (did you mean 'sgd'?); valid optimizers: gd, "),
         (

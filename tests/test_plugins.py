@@ -151,7 +151,7 @@ def test_local_file_plugin_adds_a_problem_and_an_optimizer():
             "--plugin",
             str(MY_PLUGINS),
             "--problem",
-            "rosenbrock",
+            "my-rosenbrock",
             "--optimizer",
             "heavy-ball",
             "--epochs",
@@ -159,8 +159,8 @@ def test_local_file_plugin_adds_a_problem_and_an_optimizer():
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "heavy-ball on rosenbrock: 2000 steps" in result.output
-    df = optbench.run("rosenbrock", "heavy-ball", epochs=2000)
+    assert "heavy-ball on my-rosenbrock: 2000 steps" in result.output
+    df = optbench.run("my-rosenbrock", "heavy-ball", epochs=2000)
     assert df["loss"].iloc[0] == pytest.approx(2.5**2 + 100 * (2 - 2.25) ** 2)  # at the start (-1.5, 2)
     assert df["loss"].iloc[-1] < 1e-6  # into the valley's bottom at (1, 1)
 
@@ -276,8 +276,8 @@ def test_describe_an_entry_point_plugin():
 def test_describe_an_import_path_and_a_file_and_a_problem():
     out = CliRunner().invoke(cli, ["describe", "torch.optim:RMSprop"]).output
     assert "source      import path torch.optim:RMSprop" in out and "alpha" in out
-    out = CliRunner().invoke(cli, ["describe", "--plugin", str(MY_PLUGINS), "rosenbrock"]).output
-    assert "rosenbrock (problem)" in out and f"source      file {MY_PLUGINS}" in out and "start" in out
+    out = CliRunner().invoke(cli, ["describe", "--plugin", str(MY_PLUGINS), "my-rosenbrock"]).output
+    assert "my-rosenbrock (problem)" in out and f"source      file {MY_PLUGINS}" in out and "start" in out
     bad = CliRunner().invoke(cli, ["describe", "adamw"])
     assert bad.exit_code == 2 and "did you mean 'torch-adamw'?" in bad.output
 
