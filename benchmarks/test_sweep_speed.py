@@ -107,3 +107,16 @@ def test_torch_threads_are_left_alone():
     before = torch.get_num_threads()
     execute(prepare("linreg", "gd", epochs=2))
     assert torch.get_num_threads() == before
+
+
+def test_bench_quick_suite_with_two_candidates_and_three_baselines(benchmark, tmp_path):
+    """`optbench bench --suite quick`, 2 candidates x 3 baselines, start to finish: under 2 minutes."""
+    exe = str(Path(sys.executable).with_name("optbench"))
+    command = [exe, "bench", "--optimizer", "torch-adamw,torch-nadam", "--suite", "quick", "--out", str(tmp_path)]
+    seconds, peak_mb = _timed_command(command)
+    benchmark.extra_info.update(command_s=seconds, peak_rss_mb=peak_mb)
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert board["problem"].nunique() == 5 and board["optimizer"].nunique() == 5
+    print(f"\noptbench bench --suite quick, 2 candidates x 3 baselines: {seconds:.1f} s, peak RSS {peak_mb:.0f} MB")
+    assert seconds <= 120

@@ -191,6 +191,9 @@ def test_every_help(invoke, command):
             "--out",
             "--eval-every",
             "--plugin",
+            "--device",
+            "--schedule",
+            "--warmup-steps",
         ]:
             assert flag in result.output
 
@@ -207,6 +210,7 @@ def test_every_command_is_listed():
         "animate",
         "sweep",
         "tune",
+        "bench",
     }
 
 

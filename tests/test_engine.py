@@ -414,3 +414,10 @@ def test_a_bad_problem_option_mid_sweep_gives_error_rows_and_the_sweep_completes
     assert set(status.loc[1]) == {"error"} and len(status.loc[1]) == 6
     assert set(status.loc[50]) == {"ok"} and len(status.loc[50]) == 6
     assert "linreg n=1 is out of range" in table[table["problem_n"] == 1]["message"].iloc[0]
+
+
+def test_an_optimizers_default_batch_shrinks_to_a_small_problem_but_an_explicit_one_does_not():
+    table = optbench.run("rosenbrock", "sgd", epochs=3)  # sgd's default 10 > rosenbrock's single row
+    assert set(table["batch_size"]) == {1} and table["step"].max() == 3
+    with pytest.raises(InvalidValueError, match="--batch-size 10 is larger than the 1 training examples"):
+        optbench.run("rosenbrock", "gd", batch_size=10)
