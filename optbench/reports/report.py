@@ -11,7 +11,6 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from optbench.errors import InvalidValueError
-from optbench.reports import figures as fg
 from optbench.reports.data import finals, label_runs, read_results, settings_of, summary
 from optbench.reports.html import render
 from optbench.results import DEFAULT_TARGET
@@ -30,6 +29,8 @@ def report(
     ``target`` is the objective (loss - f*, or loss) a run must reach for "time to target"; the
     default is 10% of each run's starting value. Returns the path of ``index.html``.
     """
+    from optbench.reports import figures as fg  # seaborn (and scipy): a second that animations need not pay
+
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InvalidValueError(f"--out {str(out)!r} is a file; expected a folder for the report")
