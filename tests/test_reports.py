@@ -5,6 +5,7 @@ through files existing; each check was seen to fail with the feature it guards b
 """
 
 import math
+import re
 
 import matplotlib
 import matplotlib.collections
@@ -17,7 +18,9 @@ from click.testing import CliRunner
 import optbench
 from optbench.cli import cli
 from optbench.reports import figures as fg
+from optbench.reports import html as page
 from optbench.reports.data import (
+    best_settings,
     finals,
     float_floor,
     label_runs,
@@ -108,6 +111,44 @@ def test_report_writes_every_figure_a_summary_and_a_page(written):
     assert "band spans min to max over 3 seed(s)" in html
     summary_csv = pd.read_csv(written / "summary.csv")
     assert len(summary_csv) == 2 * len(OPTIMIZERS) * len(LRS)
+
+
+def test_the_page_opens_with_the_best_settings_then_the_main_figure(written):
+    html = (written / "index.html").read_text()
+    best, first_figure, summary_at = html.index('id="best"'), html.index("<figure"), html.index('id="summary"')
+    assert best < first_figure < summary_at  # what the reader came for, then figures, then the long tables
+    assert re.search(r'<figure id="loss_vs_step">', html[first_figure : first_figure + 40])  # the main figure
+    cards = html[best:first_figure]
+    assert cards.count('class="card"') == 2  # a card per problem
+    for optimizer in OPTIMIZERS:  # each optimizer named with its colour swatch
+        assert f"background:{color(optimizer)}'></span>{optimizer}" in cards
+    assert "lr=0.3" in cards and "of 3</td>" in cards  # its best setting and how many seeds reached the target
+    assert html.count('<div class="wide">') >= 4  # every table scrolls in its own box
+
+
+def test_best_settings_by_hand(table):
+    """linreg, torch-adam: of its three lrs the one with the lowest median final gap, with min and max."""
+    runs = table[(table["problem"] == "linreg") & (table["optimizer"] == "torch-adam")]
+    gaps = runs.groupby(["lr", "seed"])["objective"].last()
+    lr = gaps.groupby("lr").median().idxmin()
+    row = best_settings(finals(table)).set_index(["problem", "optimizer"]).loc[("linreg", "torch-adam")]
+    assert row["setting"] == f"lr={lr:g}" and row["seeds"] == 3
+    assert row["final"] == pytest.approx(gaps[lr].median())
+    assert (row["low"], row["high"]) == (pytest.approx(gaps[lr].min()), pytest.approx(gaps[lr].max()))
+    assert row["reached"] == 3 and row["diverged"] == 0
+
+
+def test_a_long_summary_starts_collapsed(table, tmp_path):
+    png = tmp_path / "f.png"
+    png.write_bytes(b"\x89PNG")
+    final = finals(table)
+    best, short = best_settings(final), summary(final)
+    long = pd.concat([short] * 3, ignore_index=True)  # 36 rows
+    settings = pd.DataFrame({"setting": ["lr"], "values": ["0.1"]})
+    opened = page.render([(png, "c")], best, short, settings, [], ["r"], "t")
+    collapsed = page.render([(png, "c")], best, long, settings, [], ["r"], "t")
+    assert "<details open><summary>The summary table: 12 rows" in opened
+    assert "<details><summary>The summary table: 36 rows" in collapsed
 
 
 def test_summary_numbers_match_the_table(table):

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from optbench.errors import InvalidValueError
-from optbench.reports.data import finals, float_floor, label_runs, read_results, settings_of, summary
+from optbench.reports.data import best_settings, finals, float_floor, label_runs, read_results, settings_of, summary
 from optbench.reports.html import render
 from optbench.results import DEFAULT_TARGET
 
@@ -73,7 +73,9 @@ def report(
         if movie.resolve() != (out / movie.name).resolve():
             shutil.copy(movie, out / movie.name)
         copied.append(out / movie.name)
-    page = render(pages, table, _settings_table(df), copied, [str(r) for r in results], target_text)
+    page = render(
+        pages, best_settings(final), table, _settings_table(df), copied, [str(r) for r in results], target_text
+    )
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
