@@ -114,6 +114,17 @@ def test_a_race_draws_each_path_over_the_contour_with_a_colour_bar(race):
     assert legend == ["gd", "torch-sgd (same path as gd)", "torch-adam"]
 
 
+def test_the_gif_keeps_each_optimizer_colour(race, tmp_path):
+    """256 colours for a whole GIF: the palette starts with the moving artists' own colours, so an
+    optimizer's line is its colour in the GIF too, not the nearest grey of the contour."""
+    with Image.open(save(race, tmp_path / "race.gif")) as gif:
+        gif.seek(gif.n_frames - 1)
+        pixels = np.asarray(gif.convert("RGB")).astype(int)
+    for name in RACE:
+        rgb = np.array([int(style(name).color[i : i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(pixels - rgb).max(axis=-1) < 24).sum() > 150, name
+
+
 def test_classification_regions_have_a_class_legend(regions, tmp_path):
     first, second = regions._fig.axes[:2]
     regions._func(10)

@@ -25,8 +25,9 @@ from matplotlib import font_manager
 from matplotlib.animation import FuncAnimation
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_rgba
+from matplotlib.colors import to_hex, to_rgb, to_rgba
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from PIL import Image, ImageDraw, ImageFont
 
@@ -89,14 +90,19 @@ class Animation(FuncAnimation):
                 yield render(k)
 
     def paletted(self) -> Iterator[Image.Image]:
-        """Every frame as a 256-colour image, all sharing the palette of the first, middle and last frames."""
+        """Every frame as a 256-colour image, all sharing one palette: the exact colours of the moving
+        artists (an optimizer's colour is its name's, in a GIF too), then the first, middle and last
+        frames' most common colours."""
+        exact = sorted({to_hex(c) for artist in self.moving for c in _colors(artist)})
         with self._blitting() as render:
             numbers = self.frame_numbers
             samples = [render(k) for k in (numbers[0], numbers[len(numbers) // 2], numbers[-1])]
             mosaic = Image.new("RGB", (samples[0].width, 3 * samples[0].height))
             for i, sample in enumerate(samples):
                 mosaic.paste(sample, (0, i * sample.height))
-            palette = mosaic.quantize(255, method=Image.Quantize.MEDIANCUT)
+            common = mosaic.quantize(256 - len(exact), method=Image.Quantize.MEDIANCUT).getpalette() or []
+            palette = Image.new("P", (1, 1))
+            palette.putpalette([round(255 * v) for c in exact for v in to_rgb(c)] + common[: 3 * (256 - len(exact))])
             for k in numbers:
                 yield render(k).quantize(palette=palette, dither=Image.Dither.NONE)
 
@@ -105,6 +111,12 @@ class Animation(FuncAnimation):
 
     def _repr_html_(self) -> str:
         return self.to_jshtml()
+
+
+def _colors(artist: Artist) -> list[Any]:
+    if isinstance(artist, Line2D):
+        return [artist.get_color(), artist.get_markerfacecolor()]
+    return [artist.get_color()] if isinstance(artist, Text) else []
 
 
 def _pillow_can_draw(text: Text) -> bool:
