@@ -212,6 +212,9 @@ def test_identical_runs_stay_visible_and_are_named(coinciding):
     assert gd.get_markevery() != twin.get_markevery()  # markers at different points: neither hides the other
     legend = [t.get_text() for t in figure.figure.legends[0].get_texts()]
     assert legend == ["gd", "sgd", "torch-sgd (= gd)"]
+    assert "torch-sgd (= gd)" not in [
+        t.get_text() for t in fg.loss_curves(df, final, "time_s").figure.legends[0].get_texts()
+    ]
     assert "Identical runs (losses equal to 1e-5 at every record): torch-sgd and gd on linreg" in figure.caption
 
 

@@ -1,7 +1,7 @@
 """Figures of a results table. Each function returns a :class:`Figure`: a name, the matplotlib
 figure and a caption that says what is drawn (what a band, a floor, a coinciding line means).
 
-What every figure shares, so that a reader learns it once:
+What every figure shares (``facets.py``), so that a reader learns it once:
 
 - an optimizer's look comes from :func:`~optbench.reports.styles.style` (colour, dashes, marker),
   so two optimizers with identical runs stay visible, and the caption says they coincide;
@@ -21,33 +21,26 @@ from typing import Any
 import matplotlib
 import matplotlib.figure
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.lines import Line2D
 from matplotlib.ticker import (
     FixedLocator,
-    FuncFormatter,
-    LogLocator,
-    NullFormatter,
     NullLocator,
     ScalarFormatter,
 )
 
+from optbench.reports import facets
 from optbench.reports.data import (
-    batch_sizes_differ,
     best_configs,
     cost_unit,
     float_floor,
     identical,
     performance_profile,
 )
+from optbench.reports.facets import COLUMNS, WIDTH
 from optbench.reports.styles import colors, style
 
-COLUMNS = 2  # facets per row: two 4.6-inch facets fit the page (about 1,000 px at the report's 110 dpi)
-WIDTH, HEIGHT = 4.6, 3.2  # inches per facet
 SEEDS_FOR_CI = 5  # with fewer seeds a band shows the spread (min to max), not a bootstrap interval
-TINY = 1e-300  # a log axis cannot show 0: a loss of exactly 0 (no f* known) is drawn here
 
 
 @dataclass
@@ -55,74 +48,6 @@ class Figure:
     name: str
     figure: matplotlib.figure.Figure
     caption: str
-
-
-def _facets(n: int, width: float = WIDTH, height: float = HEIGHT) -> tuple[matplotlib.figure.Figure, list[Any]]:
-    cols = min(n, COLUMNS)
-    rows = math.ceil(n / cols)
-    fig = plt.figure(figsize=(cols * width, rows * height + 0.5), layout="constrained")
-    axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
-    for ax in axes[n:]:
-        ax.remove()
-    return fig, axes[:n]
-
-
-def _legend(fig: matplotlib.figure.Figure, names: list[str], notes: dict[str, str] | None = None) -> None:
-    """One legend above the facets: each optimizer's line, with a note such as " (= gd)" where it has one."""
-    handles = [Line2D([], [], **_look(name, 1)) for name in names]
-    labels = [name + (notes or {}).get(name, "") for name in names]
-    fig.legend(handles, labels, loc="outside upper center", ncols=min(len(names), 4), frameon=False)
-
-
-def _same_notes(same: dict[str, list[tuple[str, str]]], data: pd.DataFrame) -> dict[str, str]:
-    """Legend notes for optimizers whose runs equal an earlier one's: " (= gd)", or where, if not everywhere."""
-    notes = {}
-    present = data.groupby("problem_label")["optimizer"].agg(set)
-    for name, earlier in sorted({pair for pairs in same.values() for pair in pairs}):
-        shared = sum({name, earlier} <= names for names in present)
-        where = sum((name, earlier) in pairs for pairs in same.values())
-        notes[name] = f" (= {earlier})" if where == shared else f" (= {earlier} on {where} of {shared} problems)"
-    return notes
-
-
-def _coinciding(points: dict[str, list[tuple[float, ...]]]) -> dict[str, str]:
-    """ " (= gd)" for an optimizer whose drawn points equal an earlier one's: its line lies on that one."""
-    notes = {}
-    names = sorted(points)
-    for i, name in enumerate(names):
-        for earlier in names[:i]:
-            a, b = np.array(points[name], dtype=float), np.array(points[earlier], dtype=float)
-            if a.shape == b.shape and np.allclose(a, b, rtol=1e-5, equal_nan=True):
-                notes[name] = f" (= {earlier})"
-                break
-    return notes
-
-
-def _log_labels(axis: Any) -> None:
-    """Tick labels on a log axis that neither collide nor vanish: decades where two or more are in
-    view, else 1-2-5 steps in plain numbers (matplotlib labels every minor tick there, in 3x10^-2 form)."""
-    low, high = axis.get_view_interval()
-    axis.set_minor_formatter(NullFormatter())
-    if math.floor(math.log10(high)) - math.ceil(math.log10(low)) < 1:
-        axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
-
-
-def _look(name: str, n_points: int) -> dict[str, Any]:
-    look = style(name).line(n_points)
-    if n_points <= 1:
-        look.pop("markevery")
-    return look
-
-
-def _same_note(same: dict[str, list[tuple[str, str]]]) -> str:
-    if not same:
-        return ""
-    parts = [f"{name} and {earlier} on {problem}" for problem, pairs in same.items() for name, earlier in pairs]
-    return (
-        f" Identical runs (losses equal to 1e-5 at every record): {'; '.join(parts)}. Their lines coincide;"
-        " the dashes and markers of each stay visible."
-    )
 
 
 def _band(n_seeds: int) -> tuple[Any, str]:
@@ -145,55 +70,6 @@ def _best_note(best: pd.DataFrame) -> str:
     return " Each optimizer is shown at its best setting by median final value (listed in the report's first table)."
 
 
-def _clip(values: pd.Series, floor: float | None) -> pd.Series:
-    """Log-axis ready: non-finite (diverged) values become gaps; below ``floor``, values sit at it."""
-    return values.where(values.map(math.isfinite)).clip(lower=floor or TINY)
-
-
-def _mark_floor(ax: Any, floor: float | None, lowest: float, axis: str = "y") -> bool:
-    """Stop the log axis at the float floor (when some value reaches it) and draw it; True if drawn."""
-    if not floor or not lowest <= floor:
-        return False
-    line = ax.axhline if axis == "y" else ax.axvline
-    line(floor, color="0.45", linewidth=0.9, linestyle=(0, (1, 2)), zorder=1)
-    if axis == "y":
-        ax.set_ylim(bottom=floor / 2)
-        ax.annotate(
-            "float resolution",
-            (1, floor),
-            xycoords=("axes fraction", "data"),
-            xytext=(-3, 3),
-            textcoords="offset points",
-            ha="right",
-            va="bottom",
-            fontsize=7.5,
-            color="0.35",
-        )
-    else:
-        ax.set_xlim(left=floor / 2)
-    return True
-
-
-def _floor_note(floors: dict[str, float], marked: list[str], df: pd.DataFrame) -> str:
-    if not marked:
-        return ""
-    dtypes = sorted({str(d) for d in df.get("problem_dtype", pd.Series(["float64"])).unique()})
-    where = ", ".join(f"{p} {floors[p]:.1e}" for p in marked)
-    return (
-        f" The axis stops at each problem's float resolution, machine epsilon of its dtype ({', '.join(dtypes)}) "
-        f"times its starting loss ({where}): suboptimality below it is rounding noise, drawn at the dotted line."
-    )
-
-
-def _x(part: pd.DataFrame, x: str) -> tuple[str, str]:
-    """The column and label of a facet's x axis: epochs where batch sizes differ, else steps (or seconds)."""
-    if x == "time_s":
-        return "time_s", "optimizer wall time (s, evaluation excluded)"
-    if batch_sizes_differ(part):
-        return "epoch", "epochs (passes over the training data)"
-    return "step", "optimizer steps"
-
-
 def _n_seeds(final: pd.DataFrame) -> int:
     return int(final.groupby("config")["seed"].nunique().min())
 
@@ -203,23 +79,23 @@ def _curves(
 ) -> tuple[matplotlib.figure.Figure, list[Any], list[str], str]:
     """A line per optimizer (the median over seeds and a band; every seed where x is time) per problem."""
     problems = sorted(data["problem_label"].unique())
-    fig, axes = _facets(len(problems))
+    fig, axes = facets.grid(len(problems))
     marked, epochs = [], []
     errorbar, band = _band(n_seeds)
     for problem, ax in zip(problems, axes, strict=True):
         part = data[data["problem_label"] == problem]
-        column, xlabel = _x(part, x)
+        column, xlabel = facets.x_axis(part, x)
         if column == "epoch":
             epochs.append(problem)
         floor = (floors or {}).get(problem)
-        plotted = _clip(part[y], floor) if floors is not None else part[y]
+        plotted = facets.clip(part[y], floor) if floors is not None else part[y]
         part = part.assign(plotted=plotted)
         for name, runs in part.groupby("optimizer", sort=True):
             points = runs[column].nunique() if x != "time_s" else runs.groupby("seed").size().max()
             if x == "time_s":  # wall times differ between seeds: every seed is its own line
                 for i, (_, run) in enumerate(runs.groupby("seed")):
                     label = name if i == 0 else "_nolegend_"
-                    ax.plot(run[column], run["plotted"], **_look(name, points), alpha=0.85, label=label)
+                    ax.plot(run[column], run["plotted"], **facets.look(name, points), alpha=0.85, label=label)
             else:
                 sns.lineplot(
                     data=runs,
@@ -230,13 +106,13 @@ def _curves(
                     ax=ax,
                     legend=False,
                     label=name,
-                    **_look(name, points),
+                    **facets.look(name, points),
                 )
         if floors is not None:
             ax.set_yscale("log")
-            if _mark_floor(ax, floor, float(plotted.min())):
+            if facets.mark_floor(ax, floor, float(plotted.min())):
                 marked.append(problem)
-            _log_labels(ax.yaxis)
+            facets.log_labels(ax.yaxis)
         ax.set_title(problem, fontsize=10)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel(problem) if callable(ylabel) else ylabel)
@@ -269,11 +145,14 @@ def loss_curves(df: pd.DataFrame, final: pd.DataFrame, x: str = "step") -> Figur
         floors,
     )
     same = identical(df, best) if x != "time_s" else {}  # wall times never coincide
-    _legend(fig, sorted(data["optimizer"].unique()), _same_notes(same, data))
+    facets.legend(fig, sorted(data["optimizer"].unique()), facets.same_notes(same, data))
     against = "wall time" if x == "time_s" else "optimizer steps (epochs where batch sizes differ)"
     caption = (
         f"Training objective against {against}, log scale: suboptimality loss - f* where the problem knows "
-        f"its optimum f*, else the loss. {what}" + _floor_note(floors, marked, df) + _same_note(same) + _best_note(best)
+        f"its optimum f*, else the loss. {what}"
+        + facets.floor_note(floors, marked, df)
+        + facets.same_note(same)
+        + _best_note(best)
     )
     return Figure("loss_vs_step" if x == "step" else "loss_vs_time", fig, caption)
 
@@ -286,8 +165,13 @@ def accuracy_curves(df: pd.DataFrame, final: pd.DataFrame) -> Figure | None:
     fig, axes, _, what = _curves(data, "test_accuracy", "step", _n_seeds(final), "test accuracy")
     for ax in axes:
         ax.set_ylim(0, 1.02)
-    _legend(fig, sorted(data["optimizer"].unique()))
-    caption = f"Test accuracy against optimizer steps (epochs where batch sizes differ). {what}" + _best_note(best)
+    same = {p: pairs for p, pairs in identical(df, best).items() if p in set(data["problem_label"])}
+    facets.legend(fig, sorted(data["optimizer"].unique()), facets.same_notes(same, data))
+    caption = (
+        f"Test accuracy against optimizer steps (epochs where batch sizes differ). {what}"
+        + facets.same_note(same)
+        + _best_note(best)
+    )
     return Figure("test_accuracy", fig, caption)
 
 
@@ -300,21 +184,21 @@ def lr_sensitivity(final: pd.DataFrame, floors: dict[str, float] | None = None) 
     best_per_lr = medians.sort_values("final").drop_duplicates(["problem_label", "optimizer", "lr"]).sort_values("lr")
     has_optimum = final.groupby("problem_label")["has_optimum"].first().to_dict()
     problems = sorted(best_per_lr["problem_label"].unique())
-    fig, axes = _facets(len(problems))
+    fig, axes = facets.grid(len(problems))
     marked, drawn = [], {}
     for j, (problem, ax) in enumerate(zip(problems, axes, strict=True)):
         part = best_per_lr[best_per_lr["problem_label"] == problem]
-        plotted = _clip(part["final"], floors.get(problem))
+        plotted = facets.clip(part["final"], floors.get(problem))
         for name, points in part.assign(plotted=plotted).groupby("optimizer", sort=True):
-            ax.plot(points["lr"], points["plotted"], **_look(name, 1), label=name)
+            ax.plot(points["lr"], points["plotted"], **facets.look(name, 1), label=name)
             drawn.setdefault(name, []).extend(
                 (j, lr, final) for lr, final in zip(points["lr"], points["final"], strict=True)
             )
         ax.set_xscale("log")
         ax.set_yscale("log")
-        if _mark_floor(ax, floors.get(problem), float(plotted.min())):
+        if facets.mark_floor(ax, floors.get(problem), float(plotted.min())):
             marked.append(problem)
-        _log_labels(ax.yaxis)
+        facets.log_labels(ax.yaxis)
         top = ax.get_ylim()[1]
         for row in part[~part["final"].map(math.isfinite)].itertuples():
             ax.scatter([row.lr], [top], marker="x", s=60, color=style(row.optimizer).color, clip_on=False, zorder=5)
@@ -322,11 +206,11 @@ def lr_sensitivity(final: pd.DataFrame, floors: dict[str, float] | None = None) 
         ax.set_xlabel("learning rate")
         ax.set_ylabel("final " + _objective_label(has_optimum.get(problem, False)))
         ax.grid(True, which="major", alpha=0.3)
-    _legend(fig, sorted(best_per_lr["optimizer"].unique()), _coinciding(drawn))
+    facets.legend(fig, sorted(best_per_lr["optimizer"].unique()), facets.coinciding(drawn))
     caption = (
         "Learning-rate sensitivity: the final objective (median over seeds; at each lr the best of the "
         "other settings) against the learning rate, log-log. An x on the top edge marks an lr where the "
-        "runs diverged." + _floor_note(floors, marked, final)
+        "runs diverged." + facets.floor_note(floors, marked, final)
     )
     return Figure("lr_sensitivity", fig, caption)
 
@@ -338,12 +222,12 @@ def final_distribution(final: pd.DataFrame, floors: dict[str, float] | None = No
     data = _chosen(final, best)
     problems = sorted(data["problem_label"].unique())
     order = sorted(data["optimizer"].unique())
-    fig, axes = _facets(len(problems), height=0.5 + 0.42 * len(order))
+    fig, axes = facets.grid(len(problems), height=0.5 + 0.42 * len(order))
     has_optimum = final.groupby("problem_label")["has_optimum"].first().to_dict()
     marked = []
     for problem, ax in zip(problems, axes, strict=True):
         part = data[data["problem_label"] == problem]
-        part = part.assign(plotted=_clip(part["final"], floors.get(problem)))
+        part = part.assign(plotted=facets.clip(part["final"], floors.get(problem)))
         with warnings.catch_warnings():  # seaborn 0.13 hands matplotlib 3.11 a deprecated boxplot argument
             warnings.simplefilter("ignore", matplotlib.MatplotlibDeprecationWarning)
             sns.boxplot(
@@ -362,9 +246,9 @@ def final_distribution(final: pd.DataFrame, floors: dict[str, float] | None = No
                 width=0.6,
             )
         sns.stripplot(data=part, x="plotted", y="optimizer", order=order, color="black", size=3.5, alpha=0.7, ax=ax)
-        if _mark_floor(ax, floors.get(problem), float(part["plotted"].min()), axis="x"):
+        if facets.mark_floor(ax, floors.get(problem), float(part["plotted"].min()), axis="x"):
             marked.append(problem)
-        _log_labels(ax.xaxis)
+        facets.log_labels(ax.xaxis)
         ax.set_title(problem, fontsize=10)
         ax.set_xlabel("final " + _objective_label(has_optimum.get(problem, False)))
         ax.set_ylabel("")
@@ -373,7 +257,7 @@ def final_distribution(final: pd.DataFrame, floors: dict[str, float] | None = No
     caption = (
         "Final objective per optimizer at its best setting: a box over seeds with each seed as a dot."
         + (f" {n_div} diverged run(s) have no final value and are not drawn." if n_div else "")
-        + _floor_note(floors, marked, final)
+        + facets.floor_note(floors, marked, final)
     )
     return Figure("final_distribution", fig, caption)
 
@@ -449,9 +333,10 @@ def profile(final: pd.DataFrame) -> Figure | None:
     for name in names:
         part = prof[prof["optimizer"] == name].sort_values("tau")
         curves[name] = ([*part["tau"], right], [*part["fraction"], part["fraction"].iloc[-1]])
-    notes = _coinciding({name: list(zip(*xy, strict=True)) for name, xy in curves.items()})
+    notes = facets.coinciding({name: list(zip(*xy, strict=True)) for name, xy in curves.items()})
     for name in names:
-        ax.step(*curves[name], where="post", **_look(name, len(curves[name][0])), label=name + notes.get(name, ""))
+        look = facets.look(name, len(curves[name][0]))
+        ax.step(*curves[name], where="post", **look, label=name + notes.get(name, ""))
     ax.set_xscale("log", base=2)
     ax.set_xlim(1, right)
     ticks = [2.0**i for i in range(int(math.log2(right)) + 1)]

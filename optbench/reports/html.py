@@ -34,6 +34,7 @@ th { background: #f5f5f5; } td.text, th.text { text-align: left; }
 .card h3 { font-size: 0.95rem; margin: 0.6rem 0 0; } .card table { margin: 0.3rem 0; }
 .card th { white-space: normal; vertical-align: bottom; } .card th:nth-child(n+3) { max-width: 6.5rem; }
 #best p { margin: 0.3rem 0; } #best tr.winner td { font-weight: 600; }
+.nowrap { white-space: nowrap; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.35em; border-radius: 2px; }
 table.settings td, table.settings th { text-align: left; }
 table.settings td:last-child { white-space: normal; min-width: 20rem; }
@@ -56,7 +57,7 @@ def _best_block(best: pd.DataFrame, target_text: str) -> str:
     diverged = bool(best["diverged"].any())
     cards = []
     for problem, part in best.groupby("problem", sort=True):
-        measure = "loss&nbsp;-&nbsp;f*" if part["has_optimum"].iloc[0] else "loss"
+        measure = "<span class=nowrap>loss - f*</span>" if part["has_optimum"].iloc[0] else "loss"
         rows = [
             "<tr><th class='text'>optimizer</th><th class='text'>best setting</th>"
             f"<th>final {measure} (median)</th><th>min &ndash; max over seeds</th><th>reached target</th>"
