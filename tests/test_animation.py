@@ -1,4 +1,4 @@
-"""Animations: frames, what they draw, the three formats, bad input."""
+"""Animations: frames, what they draw, the blitted frames against a full redraw, the three formats, bad input."""
 
 import os
 
@@ -7,22 +7,47 @@ import pytest
 import torch
 from click.testing import CliRunner
 from matplotlib.animation import FuncAnimation
+from matplotlib.colors import to_hex
+from matplotlib.text import Text
 from PIL import Image
 
 import optbench
 from optbench.cli import cli
 from optbench.problems.linreg import LinearRegression
-from optbench.reports import animate, save
-from optbench.reports import animation as animation_module
+from optbench.reports import animate, save, style
+from optbench.reports import movie as movie_module
+
+RACE = ["gd", "torch-sgd", "torch-adam"]
 
 
-def test_the_lesson_animation_draws_the_fitted_line():
-    anim = animate("linreg", "gd", lr=0.1, epochs=20)
-    assert isinstance(anim, FuncAnimation)  # a notebook shows it inline
-    frames = list(anim._iter_gen())
-    assert frames == list(range(21))  # step 0 and 20 epochs of one step
-    anim._func(20)
-    line = next(ln for ln in anim._fig.axes[0].get_lines() if ln.get_label() == "gd")
+@pytest.fixture(scope="module")
+def lesson():
+    return animate("linreg", "gd", lr=0.1, epochs=20)
+
+
+@pytest.fixture(scope="module")
+def race():
+    return animate("linreg", RACE, lr=0.1, epochs=15)
+
+
+@pytest.fixture(scope="module")
+def regions():
+    options = {"shape": "moons", "model": "mlp"}
+    return animate("classification", ["gd", "torch-adam"], lr=0.1, epochs=10, problem_options=options)
+
+
+def _full_redraw(anim, k):
+    """Frame k as matplotlib draws it without any shortcut: the whole figure."""
+    anim._func(k)
+    anim._fig.canvas.draw()
+    return np.asarray(anim._fig.canvas.buffer_rgba())[..., :3].astype(int)
+
+
+def test_the_lesson_animation_draws_the_fitted_line(lesson):
+    assert isinstance(lesson, FuncAnimation)  # a notebook shows it inline
+    assert list(lesson._iter_gen()) == list(range(21))  # step 0 and 20 epochs of one step
+    lesson._func(20)
+    line = next(ln for ln in lesson._fig.axes[0].get_lines() if ln.get_label() == "gd")
     p = LinearRegression(seed=0)  # the lesson's loop by hand: the last frame shows its line
     for _ in range(20):
         ((p.x @ p.a - p.y) ** 2).mean().backward()
@@ -32,54 +57,113 @@ def test_the_lesson_animation_draws_the_fitted_line():
     slope, intercept = p.a.tolist()
     u = line.get_xdata()
     np.testing.assert_allclose(line.get_ydata(), slope * u + intercept, rtol=1e-6)
+    assert to_hex(line.get_color()) == style("gd").color
     final_loss = optbench.run("linreg", "gd", lr=0.1, epochs=20)["loss"].iloc[-1]
-    assert f"step 20, loss {final_loss:.4g}" in anim._fig._suptitle.get_text()
+    assert lesson._fig._suptitle.get_text() == f"gd: step 20, loss {final_loss:.4g}"
+
+
+@pytest.mark.parametrize("which", ["lesson", "race", "regions"])
+def test_blitted_frames_are_the_full_redraw(request, which):
+    """The fast path (still parts drawn once, moving artists and Pillow text per frame) draws the
+    picture matplotlib draws from scratch: the same pixels outside the moving texts, the same ink in them."""
+    anim = request.getfixturevalue(which)
+    frames = list(anim.frames())
+    assert len(frames) == len(anim.frame_numbers)
+    texts = [a for a in anim.moving if isinstance(a, Text)]
+    for i in (0, len(frames) // 2, -1):
+        fast = np.asarray(frames[i]).astype(int)
+        slow = _full_redraw(anim, anim.frame_numbers[i])
+        assert fast.shape == slow.shape
+        in_text = np.zeros(fast.shape[:2], bool)
+        for text in texts:  # Pillow places glyphs to the pixel, Agg to a fraction of one
+            box = text.get_window_extent().padded(3)
+            rows = slice(max(0, int(fast.shape[0] - box.y1)), int(fast.shape[0] - box.y0) + 1)
+            in_text[rows, max(0, int(box.x0)) : int(box.x1) + 1] = True
+            ink_fast, ink_slow = (255 - fast[in_text]).sum(), (255 - slow[in_text]).sum()
+            assert ink_fast == pytest.approx(ink_slow, rel=0.25), text.get_text()
+        differ = np.abs(fast - slow).max(axis=-1) > 40
+        assert differ[~in_text].mean() < 0.0005, f"{which} frame {i}: {differ[~in_text].mean():.3%} differ"
+    assert np.abs(np.asarray(frames[0]).astype(int) - np.asarray(frames[-1]).astype(int)).max() > 100  # it moves
 
 
 def test_gif_frames_are_subsampled_to_max_frames(tmp_path):
     path = save(animate("linreg", "sgd", epochs=30, max_frames=12), tmp_path / "fit.gif")
     with Image.open(path) as gif:
         assert gif.n_frames == 12  # 31 recorded points, 12 kept (the first and the last among them)
+        assert gif.info["duration"] == 80  # 12 frames per second, in the GIF's hundredths of a second
 
 
-def test_a_race_draws_each_path_over_the_contour(tmp_path):
-    anim = animate("linreg", ["gd", "torch-sgd", "torch-adam"], lr=0.1, epochs=15)
-    path_ax, fit_ax = anim._fig.axes[:2]
-    anim._func(15)
-    paths = {ln.get_label(): ln for ln in path_ax.get_lines() if ln.get_label() in ("gd", "torch-sgd", "torch-adam")}
-    assert set(paths) == {"gd", "torch-sgd", "torch-adam"}
+def test_a_race_draws_each_path_over_the_contour_with_a_colour_bar(race):
+    path_ax, fit_ax = race._fig.axes[:2]
+    race._func(15)
+    paths = {ln.get_label(): ln for ln in path_ax.get_lines() if ln.get_label() in RACE}
+    assert set(paths) == set(RACE)
     assert all(len(line.get_xdata()) == 16 for line in paths.values())  # the whole path up to step 15
     assert paths["gd"].get_xdata()[0] == -1.0 and paths["gd"].get_ydata()[0] == 1.0  # from the start (-1, 1)
-    assert path_ax.collections  # the loss contour
-    assert {ln.get_label() for ln in fit_ax.get_lines()} >= {"gd", "torch-sgd", "torch-adam"}
-    save(anim, tmp_path / "race.html")
-    assert "<script" in (tmp_path / "race.html").read_text()
+    assert {name: to_hex(line.get_color()) for name, line in paths.items()} == {n: style(n).color for n in RACE}
+    assert paths["gd"].get_linestyle() != paths["torch-sgd"].get_linestyle()  # gd's path shows under torch-sgd's
+    assert {ln.get_label() for ln in fit_ax.get_lines()} >= set(RACE)  # and each fitted line beside
+    assert path_ax.collections  # the loss contour ...
+    bar = race._fig.axes[2]
+    assert bar.get_ylabel() == "mean squared error (log scale)"  # ... and its colour bar
+    assert [t.get_text() for t in bar.get_yticklabels()] == ["0.1", "1"]  # plain numbers, not 1.28269x10^0
+    title = race._fig._suptitle.get_text()
+    assert "\n" not in title and title.startswith("epoch 15 of 15; loss: gd ")  # one readable line
+    assert all(f"{name} " in title for name in RACE)
+    legend = [t.get_text() for t in race._fig.legends[0].get_texts()]
+    assert legend == ["gd", "torch-sgd (same path as gd)", "torch-adam"]
 
 
-def test_classification_regions(tmp_path):
-    anim = animate(
-        "classification", ["gd", "torch-adam"], lr=0.1, epochs=10, problem_options={"shape": "moons", "model": "mlp"}
-    )
-    first, second = anim._fig.axes[:2]
-    anim._func(10)
+def test_the_gif_keeps_each_optimizer_colour(race, tmp_path):
+    """256 colours for a whole GIF: the palette starts with the moving artists' own colours, so an
+    optimizer's line is its colour in the GIF too, not the nearest grey of the contour."""
+    with Image.open(save(race, tmp_path / "race.gif")) as gif:
+        gif.seek(gif.n_frames - 1)
+        pixels = np.asarray(gif.convert("RGB")).astype(int)
+    for name in RACE:
+        rgb = np.array([int(style(name).color[i : i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(pixels - rgb).max(axis=-1) < 24).sum() > 150, name
+
+
+def test_classification_regions_have_a_class_legend(regions, tmp_path):
+    first, second = regions._fig.axes[:2]
+    regions._func(10)
     df = optbench.run(
         "classification", "torch-adam", lr=0.1, epochs=10, problem_options={"shape": "moons", "model": "mlp"}
     )
     assert f"test acc. {df['test_accuracy'].iloc[-1]:.1%}" in second.get_title()
-    regions = first.images[0].get_array()
-    assert regions.shape == (120, 120) and set(np.unique(regions)) <= {0, 1}
-    save(anim, tmp_path / "regions.gif")
+    assert "\n" not in second.get_title()
+    region = first.images[0].get_array()
+    assert region.shape == (120, 120) and set(np.unique(region)) <= {0, 1}
+    legend = regions._fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["class 0", "class 1"]
+    assert legend.get_title().get_text() == "predicted region (background), training points (dots)"
+    save(regions, tmp_path / "regions.gif")
     with Image.open(tmp_path / "regions.gif") as gif:
         assert gif.n_frames == 11
 
 
+def test_the_html_player_is_offline_and_small(tmp_path):
+    """The lesson's 100 frames as a page that works without a network: no CDN (matplotlib's own
+    player loads Font Awesome from one), under 3 MB."""
+    anim = animate("linreg", "gd", lr=0.1, epochs=100)
+    path = save(anim, tmp_path / "fit.html")
+    html = path.read_text()
+    assert "http://" not in html and "https://" not in html and "//cdn" not in html
+    assert path.stat().st_size < 3_000_000
+    assert html.count("data:image/png;base64,") == 100 + 1  # every frame, and the first once more in <img>
+    assert ">play</button>" not in html and ">pause</button>" in html and 'type="range"' in html
+    inline = anim._repr_html_()  # what a notebook shows: the same player, not matplotlib's
+    assert inline.startswith('<div class="optbench-player"') and "https://" not in inline
+
+
 def test_mp4_with_ffmpeg_and_a_clear_error_without(tmp_path, monkeypatch):
     if os.environ.get("OPTBENCH_REQUIRE_TOOLS") == "1":  # CI installs ffmpeg: the MP4 must be made there
-        assert animation_module.shutil.which("ffmpeg"), "OPTBENCH_REQUIRE_TOOLS=1 but no ffmpeg on PATH"
-    if animation_module.shutil.which("ffmpeg"):
+        assert movie_module.shutil.which("ffmpeg"), "OPTBENCH_REQUIRE_TOOLS=1 but no ffmpeg on PATH"
+    if movie_module.shutil.which("ffmpeg"):
         path = save(animate("linreg", "gd", epochs=5), tmp_path / "fit.mp4")
         assert path.read_bytes()[4:8] == b"ftyp"  # an MP4 container
-    monkeypatch.setattr(animation_module.shutil, "which", lambda name: None)
+    monkeypatch.setattr(movie_module.shutil, "which", lambda name: None)
     result = CliRunner().invoke(cli, ["animate", "--epochs", "3", "--out", str(tmp_path / "no.mp4")])
     assert result.exit_code == 2
     assert result.output.strip() == (

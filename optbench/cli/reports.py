@@ -54,7 +54,7 @@ def animate(**params: Any) -> None:
 
     matplotlib.use("Agg")
     from optbench.reports.animation import animate as make_animation
-    from optbench.reports.animation import check_output, save
+    from optbench.reports.movie import check_output, save
 
     out, fps, max_frames = params.pop("out"), params.pop("fps"), params.pop("max_frames")
     check_output(out)  # before the work: a bad path or a missing ffmpeg costs nothing

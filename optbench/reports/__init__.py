@@ -5,9 +5,13 @@
     >>> anim = animate("linreg", "gd", epochs=40)                   # doctest: +SKIP
 
 Only the results table flows into :func:`report`; :func:`animate` runs the optimizers it draws.
+:func:`style` (and :func:`color`) give an optimizer's look, the same in every figure and animation.
+Nothing imported here pulls in seaborn (and with it scipy, a second): only ``report()`` needs it.
 """
 
-from optbench.reports.animation import animate, save
+from optbench.reports.animation import animate
+from optbench.reports.movie import save
 from optbench.reports.report import report
+from optbench.reports.styles import color, style
 
-__all__ = ["animate", "report", "save"]
+__all__ = ["animate", "color", "report", "save", "style"]

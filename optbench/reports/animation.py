@@ -1,29 +1,39 @@
 """Fit animations: the lesson's line being fitted, decision regions evolving, optimizers racing.
 
 >>> anim = animate("linreg", ["gd"], lr=0.1, epochs=100)   # doctest: +SKIP
->>> HTML(anim.to_jshtml())                                 # in a notebook   # doctest: +SKIP
+>>> anim                                                   # a notebook shows the offline player   # doctest: +SKIP
+>>> save(anim, "fit.gif")                                  # doctest: +SKIP
+
+Each builder draws the still parts (data, contour, axes) once and hands :class:`Animation` the
+artists that move, so a frame costs a few artists, not a whole figure (see ``movie.py``).
+Only matplotlib's object API is used (no pyplot, no seaborn): nothing to close, quick to import.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
 import torch
-from matplotlib.animation import FFMpegWriter, FuncAnimation, PillowWriter
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import ListedColormap, LogNorm, to_rgb
+from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, NullLocator
 
-from optbench.errors import InvalidValueError, OptbenchError
-from optbench.reports.figures import palette
+from optbench.errors import InvalidValueError
+from optbench.reports.movie import Animation, check_output, save
+from optbench.reports.styles import style
 from optbench.runner import RunSpec, execute, prepare
 
-FORMATS = (".gif", ".mp4", ".html")
+__all__ = ["Animation", "animate", "check_output", "save"]
+
 GRID = 120  # decision-region resolution (points per side)
+DPI = 90  # pixels per inch of every frame: the lesson is 576 x 414 px
+CLASS_COLORS = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#56b4e9", "#949494")
 
 
 def animate(
@@ -39,12 +49,12 @@ def animate(
     hyperparameters: Mapping[str, Any] | None = None,
     max_frames: int = 100,
     interval_ms: int = 80,
-) -> FuncAnimation:
+) -> Animation:
     """Run each optimizer and animate it, one frame per recorded point (at most ``max_frames``).
 
     linreg: the data and the fitted line; with several optimizers, a race of their paths over the
-    loss contour of (slope, intercept) beside their lines. A problem with a 2-D ``x`` and a ``model``
-    (classification): the decision regions over the training data, one panel per optimizer.
+    loss contour of (slope, intercept) beside their lines. A problem with a 2-D ``x`` and a
+    ``predict`` (classification): the decision regions over the training data, one panel per optimizer.
     """
     names = [optimizers] if isinstance(optimizers, str) else list(optimizers)
     if not names:
@@ -65,38 +75,9 @@ def animate(
     instance = traces[0]["problem"]
     if hasattr(instance, "true_a"):
         return _linreg(traces, max_frames, interval_ms)
-    if hasattr(instance, "model") and getattr(instance, "x", torch.empty(0, 0)).shape[-1] == 2:
+    if hasattr(instance, "predict") and getattr(instance, "x", torch.empty(0, 0)).shape[-1] == 2:
         return _regions(traces, max_frames, interval_ms)
     raise InvalidValueError(f"problem {problem!r} cannot be animated: animations draw linreg and 2-D classification")
-
-
-def check_output(path: str | os.PathLike[str]) -> Path:
-    """Fail before any work when an animation could not be written to ``path``."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise InvalidValueError(f"--out {str(path)!r}: expected a file ending in {', '.join(FORMATS)}")
-    if not path.parent.is_dir():
-        raise InvalidValueError(f"--out {str(path)!r}: folder {str(path.parent)!r} does not exist")
-    if suffix == ".mp4" and shutil.which("ffmpeg") is None:
-        raise OptbenchError(
-            "writing .mp4 needs ffmpeg, which is not installed: install it (apt-get install ffmpeg, "
-            "brew install ffmpeg or conda install ffmpeg) or write a .gif or .html instead"
-        )
-    return path
-
-
-def save(animation: FuncAnimation, path: str | os.PathLike[str], fps: int = 12) -> Path:
-    """Write a .gif (Pillow), .mp4 (ffmpeg) or .html (self-contained jshtml)."""
-    path = check_output(path)
-    suffix = path.suffix.lower()
-    if suffix == ".html":
-        path.write_text(animation.to_jshtml(fps=fps), encoding="utf-8")
-    else:
-        writer = PillowWriter(fps=fps) if suffix == ".gif" else FFMpegWriter(fps=fps)
-        animation.save(path, writer=writer, dpi=90)
-    plt.close(animation._fig)
-    return path
 
 
 def _trace(spec: RunSpec) -> dict[str, Any]:
@@ -107,13 +88,15 @@ def _trace(spec: RunSpec) -> dict[str, Any]:
     def snapshot(step: int, instance: Any) -> None:
         seen["problem"] = instance
         if hasattr(instance, "true_a"):
-            snapshots.append(instance.a.detach().double().clone())
+            snapshots.append(instance.a.detach().double().tolist())
         else:
             grid = seen.setdefault("grid", _grid(instance))
             snapshots.append(instance.predict(grid[0]).reshape(GRID, GRID).numpy())
 
     df = execute(spec, on_record=snapshot)
-    return {"name": spec.optimizer.name, "df": df, "snapshots": snapshots[: len(df)], **seen}
+    shown = [c for c in ("epoch", "step", "loss", "test_accuracy") if c in df]
+    records = df[shown].to_dict("records")  # what the titles print, looked up per frame without pandas
+    return {"name": spec.optimizer.name, "records": records, "snapshots": snapshots[: len(df)], **seen}
 
 
 def _grid(instance: Any) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
@@ -127,64 +110,107 @@ def _grid(instance: Any) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
 
 def _frames(traces: list[dict[str, Any]], max_frames: int) -> list[int]:
     """Frame k shows each run's k-th record (its last once it has no more); subsampled, last kept."""
-    longest = max(len(t["df"]) for t in traces)
+    longest = max(len(t["records"]) for t in traces)
     if longest <= max_frames:
         return list(range(longest))
     return sorted({round(i * (longest - 1) / (max_frames - 1)) for i in range(max_frames)})
 
 
-def _title(traces: list[dict[str, Any]], k: int) -> str:
-    parts = []
-    for t in traces:
-        row = t["df"].iloc[min(k, len(t["df"]) - 1)]
-        extra = f", test acc. {row['test_accuracy']:.1%}" if "test_accuracy" in row else ""
-        parts.append(f"{t['name']}: step {int(row['step'])}, loss {row['loss']:.4g}{extra}")
-    return "\n".join(parts)
+def _at(trace: dict[str, Any], k: int) -> tuple[int, dict[str, float]]:
+    """The record frame ``k`` shows of a run (its last once it has no more) and its measures."""
+    i = min(k, len(trace["records"]) - 1)
+    return i, trace["records"][i]
 
 
-def _linreg(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> FuncAnimation:
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _linreg(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> Animation:
     problem = traces[0]["problem"]
     u, y = problem.x[:, 0].double().numpy(), problem.y.double().numpy()
-    colors = palette([t["name"] for t in traces])
     race = len(traces) > 1
-    fig, axes = plt.subplots(1, 2 if race else 1, figsize=(11 if race else 6, 4.6), squeeze=False)
-    fit_ax = axes[0][-1]
+    fig = _figure(11, 4.9) if race else _figure(6.4, 4.6)
+    path_ax, fit_ax = fig.subplots(1, 2) if race else (None, fig.subplots())
     fit_ax.scatter(u, y, s=12, color="gray", alpha=0.7, label="data")
     fit_ax.set_xlabel("u (x = [u, 1])")
     fit_ax.set_ylabel("y")
     line_u = np.array([u.min(), u.max()])
-    lines = {t["name"]: fit_ax.plot([], [], color=colors[t["name"]], linewidth=2.5, label=t["name"])[0] for t in traces}
-    fit_ax.legend(loc="upper left", frameon=False)
-    paths, heads = {}, {}
+    params = {t["name"]: np.array(t["snapshots"]) for t in traces}
+    lines, paths, heads = {}, {}, {}
+    for t in traces:
+        look = style(t["name"])
+        lines[t["name"]] = fit_ax.plot([], [], color=look.color, linestyle=look.linestyle, linewidth=2.5)[0]
+        lines[t["name"]].set_label(t["name"])
     if race:
-        path_ax = axes[0][0]
-        _contour(path_ax, problem, traces)
+        _contour(path_ax, problem, params)
         for t in traces:
-            paths[t["name"]] = path_ax.plot([], [], color=colors[t["name"]], linewidth=2, label=t["name"])[0]
-            heads[t["name"]] = path_ax.plot([], [], "o", color=colors[t["name"]], markersize=6)[0]
-        path_ax.legend(loc="upper left", frameon=False)
-    frames = _frames(traces, max_frames)
+            look = style(t["name"])
+            paths[t["name"]] = path_ax.plot([], [], color=look.color, linestyle=look.linestyle, linewidth=2)[0]
+            heads[t["name"]] = path_ax.plot([], [], look.marker, color=look.color, markersize=7)[0]
+            paths[t["name"]].set_label(t["name"])
+        fit_ax.set_title("the data and each optimizer's fitted line", fontsize=10)
+        fit_ax.legend(handles=[fit_ax.collections[0]], loc="upper left", frameon=False)
+        same = _same_as(traces, params)
+        fig.legend(
+            handles=[*lines.values()],
+            labels=[t["name"] + same.get(t["name"], "") for t in traces],
+            loc="outside lower center",
+            ncols=min(len(traces), 4),
+            frameon=False,
+        )
+    else:
+        fit_ax.legend(loc="upper left", frameon=False)
+    # One line of text: a legend redrawn per frame cost 50 ms a frame, and N stacked title lines were unreadable.
+    title = fig.suptitle(" ", fontsize=11)
+    epochs = max(t["records"][-1]["epoch"] for t in traces)
 
     def draw(k: int) -> list[Any]:
         for t in traces:
-            i = min(k, len(t["snapshots"]) - 1)
-            slope, intercept = t["snapshots"][i].tolist()
+            i, _ = _at(t, k)
+            slope, intercept = params[t["name"]][i]
             lines[t["name"]].set_data(line_u, slope * line_u + intercept)
             if race:
-                path = np.array([s.tolist() for s in t["snapshots"][: i + 1]])
-                paths[t["name"]].set_data(path[:, 0], path[:, 1])
+                paths[t["name"]].set_data(params[t["name"]][: i + 1, 0], params[t["name"]][: i + 1, 1])
                 heads[t["name"]].set_data([slope], [intercept])
-        fig.suptitle(_title(traces, k), fontsize=10)
-        return [*lines.values(), *paths.values(), *heads.values()]
+        if race:
+            epoch = max(_at(t, k)[1]["epoch"] for t in traces)
+            losses = ", ".join(f"{t['name']} {_at(t, k)[1]['loss']:.4g}" for t in traces)
+            title.set_text(f"epoch {epoch:g} of {epochs:g}; loss: {losses}")
+        else:
+            title.set_text(_status(traces[0], k))
+        return moving
 
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.045 * (len(traces) + 1)))  # room for one title line per optimizer
-    return FuncAnimation(fig, draw, frames=frames, interval=interval_ms, blit=False)
+    moving = [*lines.values(), *paths.values(), *heads.values(), title]
+    draw(0)
+    return Animation(fig, draw, _frames(traces, max_frames), moving, interval_ms)
 
 
-def _contour(ax: Any, problem: Any, traces: list[dict[str, Any]]) -> None:
-    """The loss over (slope, intercept), around every path and the optimum, log-spaced levels."""
+def _same_as(traces: list[dict[str, Any]], params: dict[str, np.ndarray]) -> dict[str, str]:
+    """`` (same path as gd)`` for an optimizer whose path equals an earlier one's: its line hides under it."""
+    notes = {}
+    for i, t in enumerate(traces):
+        for earlier in traces[:i]:
+            a, b = params[t["name"]], params[earlier["name"]]
+            if a.shape == b.shape and np.allclose(a, b, rtol=1e-6, atol=0):
+                notes[t["name"]] = f" (same path as {earlier['name']})"
+                break
+    return notes
+
+
+def _status(trace: dict[str, Any], k: int) -> str:
+    _, row = _at(trace, k)
+    accuracy = f", test acc. {row['test_accuracy']:.1%}" if "test_accuracy" in row else ""
+    return f"{trace['name']}: step {int(row['step'])}, loss {row['loss']:.4g}{accuracy}"
+
+
+def _contour(ax: Any, problem: Any, params: dict[str, np.ndarray]) -> None:
+    """The loss over (slope, intercept), around every path and the optimum, log-spaced levels, a colour bar."""
     x, y = problem.x.double(), problem.y.double()
-    points = torch.stack([s for t in traces for s in t["snapshots"] if torch.isfinite(s).all()] + [problem.solution])
+    finite = [p[np.isfinite(p).all(axis=1)] for p in params.values()]
+    points = torch.tensor(np.concatenate([*finite, [problem.solution.tolist()]]))
     low, high = points.min(0).values, points.max(0).values
     pad = (high - low).clamp(min=0.5) * 0.15
     slopes = torch.linspace(float(low[0] - pad[0]), float(high[0] + pad[0]), 160, dtype=torch.float64)
@@ -192,61 +218,73 @@ def _contour(ax: Any, problem: Any, traces: list[dict[str, Any]]) -> None:
     a = torch.stack(torch.meshgrid(slopes, intercepts, indexing="xy"), dim=-1)  # (160, 160, 2)
     loss = ((a @ x.T - y) ** 2).mean(-1).numpy()
     levels = np.geomspace(max(loss.min(), 1e-6), loss.max(), 18)
-    ax.contourf(
-        slopes.numpy(),
-        intercepts.numpy(),
-        loss,
-        levels=levels,
-        cmap="Greys_r",
-        alpha=0.55,
-        locator=None,
-        norm=plt.matplotlib.colors.LogNorm(),
+    filled = ax.contourf(
+        slopes.numpy(), intercepts.numpy(), loss, levels=levels, cmap="Greys_r", alpha=0.55, norm=LogNorm()
     )
+    bar = ax.figure.colorbar(filled, ax=ax, label="mean squared error (log scale)", pad=0.02)
+    decades = 10.0 ** np.arange(np.floor(np.log10(levels[0])), np.ceil(np.log10(levels[-1])) + 1)
+    bar.set_ticks([d for d in decades if levels[0] <= d <= levels[-1]], labels=None)
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    bar.ax.yaxis.set_minor_locator(NullLocator())
     ax.plot(*problem.solution.tolist(), marker="*", color="black", markersize=12, linestyle="none")
     ax.annotate("least squares", problem.solution.tolist(), textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.set_xlabel("slope a[0]")
     ax.set_ylabel("intercept a[1]")
-    ax.set_title("MSE over (slope, intercept) (log-spaced contours)", fontsize=9)
+    ax.set_title("each optimizer's path over the loss", fontsize=10)
 
 
-def _regions(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> FuncAnimation:
+def _regions(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> Animation:
     problem = traces[0]["problem"]
     _, xs, ys = _grid(problem)
     n = len(traces)
-    fig, axes = plt.subplots(1, n, figsize=(4.8 * n, 4.6), squeeze=False)
-    cmap = plt.matplotlib.colors.ListedColormap(sns.color_palette("pastel", problem.classes))
-    points, labels = problem.x.double().numpy(), problem.y.numpy()
-    images = []
-    for ax, t in zip(axes[0], traces, strict=True):
+    labels = problem.y.numpy()
+    classes = int(max(labels.max(), getattr(problem, "y_test", problem.y).max())) + 1
+    dark = [CLASS_COLORS[c % len(CLASS_COLORS)] for c in range(classes)]
+    light = [tuple(0.35 * np.array(to_rgb(c)) + 0.65) for c in dark]  # the class colour, faded towards white
+    fig = _figure(4.6 * n, 4.9)
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    points = problem.x.double().numpy()
+    images, dots, titles = [], [], []
+    for ax, t in zip(axes, traces, strict=True):
         images.append(
             ax.imshow(
                 t["snapshots"][0],
                 origin="lower",
                 extent=(xs[0], xs[-1], ys[0], ys[-1]),
-                cmap=cmap,
+                cmap=ListedColormap(light),
                 vmin=-0.5,
-                vmax=problem.classes - 0.5,
+                vmax=classes - 0.5,
                 aspect="auto",
                 interpolation="nearest",
             )
         )
-        dots = plt.matplotlib.colors.ListedColormap(sns.color_palette("dark", problem.classes))
-        ax.scatter(points[:, 0], points[:, 1], c=labels, cmap=dots, s=10, edgecolors="white", linewidths=0.3)
+        for c in range(classes):  # a Line2D of markers per class: Agg stamps one marker, 10x a scatter's speed
+            mine = points[labels == c]
+            dots += ax.plot(mine[:, 0], mine[:, 1], "o", color=dark[c], markersize=3.2, markeredgewidth=0)
         ax.set_xlabel("x[0]")
         ax.set_ylabel("x[1]")
-    frames = _frames(traces, max_frames)
+        titles.append(ax.set_title(" ", fontsize=9))
+    fig.legend(
+        handles=[
+            (Patch(color=light[c]), Line2D([], [], marker="o", linestyle="none", color=dark[c])) for c in range(classes)
+        ],
+        labels=[f"class {c}" for c in range(classes)],
+        handler_map={tuple: HandlerTuple(ndivide=None)},
+        loc="outside lower center",
+        ncols=classes,
+        title="predicted region (background), training points (dots)",
+        title_fontsize=9,
+        frameon=False,
+    )
 
     def draw(k: int) -> list[Any]:
-        for image, ax, t in zip(images, axes[0], traces, strict=True):
-            i = min(k, len(t["snapshots"]) - 1)
+        for image, title, t in zip(images, titles, traces, strict=True):
+            i, _ = _at(t, k)
             image.set_data(t["snapshots"][i])
-            row = t["df"].iloc[i]
-            ax.set_title(
-                f"{t['name']}: step {int(row['step'])}\nloss {row['loss']:.4g}, test acc. {row['test_accuracy']:.1%}",
-                fontsize=9,
-            )
-        return images
+            title.set_text(_status(t, k))
+        return moving
 
-    fig.suptitle("decision regions (background) and training data (dots)", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
-    return FuncAnimation(fig, draw, frames=frames, interval=interval_ms, blit=False)
+    # the dots and the frame do not move, but lie over the regions that do, so they are drawn after them
+    moving = [*images, *dots, *(spine for ax in axes for spine in ax.spines.values()), *titles]
+    draw(0)
+    return Animation(fig, draw, _frames(traces, max_frames), moving, interval_ms)

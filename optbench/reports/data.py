@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from optbench.errors import ResultsFileError
@@ -81,11 +82,13 @@ def finals(df: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
         finite = run[run["objective"].map(math.isfinite)]
         steps, seconds = reach(run, target)
         row = run.iloc[0].drop(["epoch", "step", "loss", "time_s", "objective"]).to_dict()
+        epochs = float(run["epoch"][run["step"] == steps].iloc[0]) if math.isfinite(steps) else math.inf
         blew_up = run["status"].iloc[0] == "diverged" or not len(finite)  # no meaningful final value
         row |= {
             "final": math.inf if blew_up else float(finite["objective"].iloc[-1]),
             "final_loss": float(finite["loss"].iloc[-1]) if len(finite) else math.inf,
             "steps_to_target": steps,
+            "epochs_to_target": epochs,
             "seconds_to_target": seconds,
             "steps": int(run["step"].iloc[-1]),
             "has_optimum": not math.isnan(run["optimum"].iloc[0]),
@@ -96,11 +99,86 @@ def finals(df: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def batch_sizes_differ(runs: pd.DataFrame) -> bool:
+    """Whether the runs take steps of different sizes, so that steps are no common clock (epochs are)."""
+    return runs["batch_size"].nunique() > 1
+
+
+def cost_unit(final: pd.DataFrame) -> str:
+    """``"epochs"`` where the best configs of some problem differ in batch size, else ``"steps"``:
+    a minibatch step sees less data than a full-batch one, so counting steps would favour full batches."""
+    chosen = final.merge(best_configs(final)[["problem_label", "optimizer", "config"]])
+    differ = chosen.groupby("problem_label")["batch_size"].nunique().gt(1).any()
+    return "epochs" if differ else "steps"
+
+
+def float_floor(df: pd.DataFrame) -> dict[str, float]:
+    """Per problem whose optimum is known: the smallest suboptimality its arithmetic can resolve,
+    machine epsilon of its dtype times its (median) starting loss. A loss computed in float32 is
+    only known to about eps * loss, so ``loss - f*`` below that is rounding noise, not progress."""
+    floors = {}
+    for problem, part in df[df["optimum"].notna()].groupby("problem_label"):
+        dtype = part["problem_dtype"].iloc[0] if "problem_dtype" in part else "float64"
+        eps = float(np.finfo(str(dtype)).eps) if str(dtype) in ("float16", "float32", "float64") else 0.0
+        start = part.groupby("run")["loss"].first().abs().median()
+        floors[problem] = eps * float(start)
+    return floors
+
+
+def identical(df: pd.DataFrame, best: pd.DataFrame, rtol: float = 1e-5) -> dict[str, list[tuple[str, str]]]:
+    """Per problem, pairs (optimizer, earlier optimizer) whose best-config runs are the same: the same
+    seeds and recorded steps, losses equal to ``rtol`` (gd and full-batch torch-sgd, for one)."""
+    chosen = df.merge(best[["problem_label", "optimizer", "config"]])
+    pairs: dict[str, list[tuple[str, str]]] = {}
+    for problem, part in chosen.groupby("problem_label", sort=True):
+        runs = {name: r.sort_values(["seed", "step"]) for name, r in part.groupby("optimizer", sort=True)}
+        names = list(runs)
+        for i, name in enumerate(names):
+            for earlier in names[:i]:
+                a, b = runs[name], runs[earlier]
+                if (
+                    len(a) == len(b)
+                    and (a[["seed", "step"]].to_numpy() == b[["seed", "step"]].to_numpy()).all()
+                    and np.allclose(a["loss"], b["loss"], rtol=rtol, atol=0, equal_nan=True)
+                ):
+                    pairs.setdefault(problem, []).append((name, earlier))
+                    break
+    return pairs
+
+
 def best_configs(final: pd.DataFrame) -> pd.DataFrame:
     """Per problem and optimizer, the config with the lowest median final objective (diverged = inf)."""
     medians = final.groupby(["problem_label", "optimizer", "config"], sort=False)["final"].median().reset_index()
     medians = medians.sort_values("final", kind="stable")
     return medians.drop_duplicates(["problem_label", "optimizer"]).reset_index(drop=True)
+
+
+def best_settings(final: pd.DataFrame) -> pd.DataFrame:
+    """What a reader came for, per problem: each optimizer at its best setting, its final value (median
+    over seeds, and the spread) and how many of its runs reached the target; best first."""
+    best = best_configs(final)
+    chosen = final.merge(best[["problem_label", "optimizer", "config"]])
+    rows = []
+    for (problem, optimizer), part in chosen.groupby(["problem_label", "optimizer"], sort=False):
+        config = part["config"].iloc[0]
+        setting = config[len(optimizer) + 2 : -1] if config != optimizer else f"lr={_short(part['lr'].iloc[0])}"
+        finite = part["final"][part["final"].map(math.isfinite)]
+        rows.append(
+            {
+                "problem": problem,
+                "optimizer": optimizer,
+                "setting": setting,
+                "has_optimum": bool(part["has_optimum"].iloc[0]),
+                "seeds": len(part),
+                "final": float(part["final"].median()),
+                "low": float(finite.min()) if len(finite) else math.inf,
+                "high": float(finite.max()) if len(finite) else math.inf,
+                "reached": int(part["steps_to_target"].map(math.isfinite).sum()),
+                "diverged": int((part["status"] == "diverged").sum()),
+            }
+        )
+    table = pd.DataFrame(rows)
+    return table.sort_values(["problem", "final", "optimizer"], kind="stable").reset_index(drop=True)
 
 
 def summary(final: pd.DataFrame) -> pd.DataFrame:
@@ -121,6 +199,7 @@ def summary(final: pd.DataFrame) -> pd.DataFrame:
         final_std=("final", finite_std),
         final_best=("final", "min"),
         steps_to_target=("steps_to_target", "median"),  # a run that never reaches it counts as inf
+        epochs_to_target=("epochs_to_target", "median"),
         seconds_to_target=("seconds_to_target", "median"),
         reached_target=("steps_to_target", lambda x: int(x.map(math.isfinite).sum())),
         diverged=("status", lambda x: int((x == "diverged").sum())),

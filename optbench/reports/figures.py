@@ -1,5 +1,15 @@
-"""Seaborn figures of a results table. Each function returns a :class:`Figure`: a name, the
-matplotlib figure and a caption that says what is drawn (and what a band means)."""
+"""Figures of a results table. Each function returns a :class:`Figure`: a name, the matplotlib
+figure and a caption that says what is drawn (what a band, a floor, a coinciding line means).
+
+What every figure shares (``facets.py``), so that a reader learns it once:
+
+- an optimizer's look comes from :func:`~optbench.reports.styles.style` (colour, dashes, marker),
+  so two optimizers with identical runs stay visible, and the caption says they coincide;
+- a facet per problem (name + the options that vary), at most ``COLUMNS`` to a row;
+- on a log axis of suboptimality, nothing below the problem's float resolution
+  (:func:`~optbench.reports.data.float_floor`): smaller values are drawn at it, and it is marked;
+- x counts epochs, not steps, in a facet whose runs take steps of different batch sizes.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +23,23 @@ import matplotlib.figure
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import (
+    FixedLocator,
+    NullLocator,
+    ScalarFormatter,
+)
 
-from optbench.reports.data import best_configs, performance_profile
+from optbench.reports import facets
+from optbench.reports.data import (
+    best_configs,
+    cost_unit,
+    float_floor,
+    identical,
+    performance_profile,
+)
+from optbench.reports.facets import COLUMNS, WIDTH
+from optbench.reports.styles import colors, style
 
-FLOOR = 1e-12  # suboptimality below this is drawn at it: a log axis cannot show 0 or float noise below f*
 SEEDS_FOR_CI = 5  # with fewer seeds a band shows the spread (min to max), not a bootstrap interval
 
 
@@ -25,13 +48,6 @@ class Figure:
     name: str
     figure: matplotlib.figure.Figure
     caption: str
-
-
-def palette(optimizers: list[str]) -> dict[str, Any]:
-    """One color per optimizer, the same in every figure of a report."""
-    names = sorted(set(optimizers))
-    colors = sns.color_palette("colorblind" if len(names) <= 10 else "husl", len(names))
-    return dict(zip(names, colors, strict=True))
 
 
 def _band(n_seeds: int) -> tuple[Any, str]:
@@ -44,251 +60,298 @@ def _objective_label(has_optimum: bool) -> str:
     return "suboptimality  loss - f*" if has_optimum else "training loss"
 
 
-def _for_plot(values: pd.Series) -> pd.Series:
-    """Log-axis ready: non-finite (diverged) values become gaps, tiny ones sit at FLOOR."""
-    return values.where(values.map(math.isfinite)).clip(lower=FLOOR)
-
-
 def _chosen(df: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
     return df.merge(best[["problem_label", "optimizer", "config"]], on=["problem_label", "optimizer", "config"])
 
 
 def _best_note(best: pd.DataFrame) -> str:
-    tuned = best[best["config"] != best["optimizer"]]
-    if tuned.empty:
-        return ""
-    picks = "; ".join(f"{r.problem_label}: {r.config}" for r in tuned.itertuples())
-    return f" Each optimizer is shown at its best setting by median final value ({picks})."
+    if (best["config"] == best["optimizer"]).all():
+        return ""  # one setting per optimizer: nothing was chosen
+    return " Each optimizer is shown at its best setting by median final value (listed in the report's first table)."
 
 
-def _lines(data: pd.DataFrame, colors: dict[str, Any]) -> dict[str, Any]:
-    """What every line figure shares: a facet per problem, a color per optimizer, both in sorted order."""
-    return {
-        "kind": "line",
-        "hue": "optimizer",
-        "col": "problem_label",
-        "col_order": sorted(data["problem_label"].unique()),
-        "hue_order": sorted(data["optimizer"].unique()),
-        "palette": colors,
-        "height": 3.4,
-        "aspect": 1.35,
-    }
+def _n_seeds(final: pd.DataFrame) -> int:
+    return int(final.groupby("config")["seed"].nunique().min())
 
 
-def _finish(grid: sns.FacetGrid, ylabel: Any, xlabel: str) -> matplotlib.figure.Figure:
-    for problem, ax in zip(grid.col_names, grid.axes.flat, strict=True):
-        ax.set_title(problem)
+def _curves(
+    data: pd.DataFrame, y: str, x: str, n_seeds: int, ylabel: Any, floors: dict[str, float] | None = None
+) -> tuple[matplotlib.figure.Figure, list[Any], list[str], str]:
+    """A line per optimizer (the median over seeds and a band; every seed where x is time) per problem."""
+    problems = sorted(data["problem_label"].unique())
+    fig, axes = facets.grid(len(problems))
+    marked, epochs = [], []
+    errorbar, band = _band(n_seeds)
+    for problem, ax in zip(problems, axes, strict=True):
+        part = data[data["problem_label"] == problem]
+        column, xlabel = facets.x_axis(part, x)
+        if column == "epoch":
+            epochs.append(problem)
+        floor = (floors or {}).get(problem)
+        plotted = facets.clip(part[y], floor) if floors is not None else part[y]
+        part = part.assign(plotted=plotted)
+        for name, runs in part.groupby("optimizer", sort=True):
+            points = runs[column].nunique() if x != "time_s" else runs.groupby("seed").size().max()
+            if x == "time_s":  # wall times differ between seeds: every seed is its own line
+                for i, (_, run) in enumerate(runs.groupby("seed")):
+                    label = name if i == 0 else "_nolegend_"
+                    ax.plot(run[column], run["plotted"], **facets.look(name, points), alpha=0.85, label=label)
+            else:
+                sns.lineplot(
+                    data=runs,
+                    x=column,
+                    y="plotted",
+                    estimator="median",
+                    errorbar=errorbar,
+                    ax=ax,
+                    legend=False,
+                    label=name,
+                    **facets.look(name, points),
+                )
+        if floors is not None:
+            ax.set_yscale("log")
+            if facets.mark_floor(ax, floor, float(plotted.min())):
+                marked.append(problem)
+            facets.log_labels(ax.yaxis)
+        ax.set_title(problem, fontsize=10)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel(problem) if callable(ylabel) else ylabel)
         ax.grid(True, which="major", alpha=0.3)
-    grid.tight_layout()  # the grid's own layout keeps room for its legend, outside the axes
-    return grid.figure
+    what = (
+        f"Each of the {n_seeds} seed(s) is drawn as its own line."
+        if x == "time_s"
+        else f"The line is the median over seeds; {band}."
+    )
+    if epochs:
+        what += (
+            f" On {', '.join(epochs)} the optimizers take steps of different batch sizes, so x counts epochs "
+            "(passes over the data) rather than steps."
+        )
+    return fig, axes, marked, what
 
 
-def loss_curves(df: pd.DataFrame, final: pd.DataFrame, colors: dict[str, Any], x: str = "step") -> Figure:
-    """The objective against steps or wall time, log y, one line per optimizer, a facet per problem."""
+def loss_curves(df: pd.DataFrame, final: pd.DataFrame, x: str = "step") -> Figure:
+    """The objective against steps (epochs where batch sizes differ) or wall time, log y, a facet per problem."""
     best = best_configs(final)
-    data = _chosen(df, best).assign(plotted=lambda d: _for_plot(d["objective"]))
+    data = _chosen(df, best)
     has_optimum = final.groupby("problem_label")["has_optimum"].first().to_dict()
-    n_seeds = int(final.groupby("config")["seed"].nunique().min())
-    if x == "step":
-        errorbar, band = _band(n_seeds)
-        kwargs: dict[str, Any] = {"estimator": "median", "errorbar": errorbar}
-        what = f"The line is the median over seeds; {band}."
-    else:  # wall times differ between seeds: draw every seed
-        kwargs = {"units": "seed", "estimator": None, "alpha": 0.8, "linewidth": 1}
-        what = f"Each of the {n_seeds} seed(s) is drawn as its own line."
-    grid = sns.relplot(
-        data=data,
-        x=x,
-        y="plotted",
-        **_lines(data=data, colors=colors),
-        facet_kws={"sharey": False, "sharex": False},
-        **kwargs,
+    floors = float_floor(df)
+    fig, _, marked, what = _curves(
+        data.assign(value=data["objective"]),
+        "value",
+        x,
+        _n_seeds(final),
+        lambda p: _objective_label(has_optimum.get(p, False)),
+        floors,
     )
-    grid.set(yscale="log")
-    xlabel = "optimizer steps" if x == "step" else "optimizer wall time (s, evaluation excluded)"
-    figure = _finish(grid, lambda p: _objective_label(has_optimum.get(p, False)), xlabel)
-    name = "loss_vs_step" if x == "step" else "loss_vs_time"
+    same = identical(df, best) if x != "time_s" else {}  # wall times never coincide
+    facets.legend(fig, sorted(data["optimizer"].unique()), facets.same_notes(same, data))
+    against = "wall time" if x == "time_s" else "optimizer steps (epochs where batch sizes differ)"
     caption = (
-        f"Training objective against {xlabel} (log scale): suboptimality loss - f* where the problem "
-        f"knows its optimum f*, else the loss. Values below {FLOOR:g} are drawn at {FLOOR:g}. {what}" + _best_note(best)
+        f"Training objective against {against}, log scale: suboptimality loss - f* where the problem knows "
+        f"its optimum f*, else the loss. {what}"
+        + facets.floor_note(floors, marked, df)
+        + facets.same_note(same)
+        + _best_note(best)
     )
-    return Figure(name, figure, caption)
+    return Figure("loss_vs_step" if x == "step" else "loss_vs_time", fig, caption)
 
 
-def accuracy_curves(df: pd.DataFrame, final: pd.DataFrame, colors: dict[str, Any]) -> Figure | None:
+def accuracy_curves(df: pd.DataFrame, final: pd.DataFrame) -> Figure | None:
     if "test_accuracy" not in df or df["test_accuracy"].isna().all():
         return None
     best = best_configs(final)
     data = _chosen(df[df["test_accuracy"].notna()], best)
-    n_seeds = int(final.groupby("config")["seed"].nunique().min())
-    errorbar, band = _band(n_seeds)
-    grid = sns.relplot(
-        data=data,
-        x="step",
-        y="test_accuracy",
-        **_lines(data=data, colors=colors),
-        estimator="median",
-        errorbar=errorbar,
-        facet_kws={"sharex": False},
+    fig, axes, _, what = _curves(data, "test_accuracy", "step", _n_seeds(final), "test accuracy")
+    for ax in axes:
+        ax.set_ylim(0, 1.02)
+    same = {p: pairs for p, pairs in identical(df, best).items() if p in set(data["problem_label"])}
+    facets.legend(fig, sorted(data["optimizer"].unique()), facets.same_notes(same, data))
+    caption = (
+        f"Test accuracy against optimizer steps (epochs where batch sizes differ). {what}"
+        + facets.same_note(same)
+        + _best_note(best)
     )
-    grid.set(ylim=(0, 1.02))
-    figure = _finish(grid, "test accuracy", "optimizer steps")
-    caption = f"Test accuracy against steps. The line is the median over seeds; {band}." + _best_note(best)
-    return Figure("test_accuracy", figure, caption)
+    return Figure("test_accuracy", fig, caption)
 
 
-def lr_sensitivity(final: pd.DataFrame, colors: dict[str, Any]) -> Figure | None:
+def lr_sensitivity(final: pd.DataFrame, floors: dict[str, float] | None = None) -> Figure | None:
     """Final objective against learning rate, when some optimizer was run at several."""
     if final.groupby(["problem_label", "optimizer"])["lr"].nunique().max() < 2:
         return None
+    floors = floors or {}
     medians = final.groupby(["problem_label", "optimizer", "config", "lr"], as_index=False)["final"].median()
-    best_per_lr = medians.sort_values("final").drop_duplicates(["problem_label", "optimizer", "lr"])
-    best_per_lr = best_per_lr.assign(plotted=lambda d: _for_plot(d["final"])).sort_values("lr")
-    diverged = best_per_lr[~best_per_lr["final"].map(math.isfinite)]
-    grid = sns.relplot(
-        data=best_per_lr,
-        x="lr",
-        y="plotted",
-        **_lines(data=best_per_lr, colors=colors),
-        marker="o",
-        errorbar=None,  # one value per point: the median over seeds
-        facet_kws={"sharey": False},
-    )
-    grid.set(xscale="log", yscale="log")
-    for problem, ax in zip(grid.col_names, grid.axes.flat, strict=True):
-        bad = diverged[diverged["problem_label"] == problem]
-        top = ax.get_ylim()[1]
-        for row in bad.itertuples():
-            ax.scatter([row.lr], [top], marker="x", s=60, color=colors[row.optimizer], clip_on=False, zorder=5)
+    best_per_lr = medians.sort_values("final").drop_duplicates(["problem_label", "optimizer", "lr"]).sort_values("lr")
     has_optimum = final.groupby("problem_label")["has_optimum"].first().to_dict()
-    figure = _finish(grid, lambda p: "final " + _objective_label(has_optimum.get(p, False)), "learning rate")
+    problems = sorted(best_per_lr["problem_label"].unique())
+    fig, axes = facets.grid(len(problems))
+    marked, drawn = [], {}
+    for j, (problem, ax) in enumerate(zip(problems, axes, strict=True)):
+        part = best_per_lr[best_per_lr["problem_label"] == problem]
+        plotted = facets.clip(part["final"], floors.get(problem))
+        for name, points in part.assign(plotted=plotted).groupby("optimizer", sort=True):
+            ax.plot(points["lr"], points["plotted"], **facets.look(name, 1), label=name)
+            drawn.setdefault(name, []).extend(
+                (j, lr, final) for lr, final in zip(points["lr"], points["final"], strict=True)
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        if facets.mark_floor(ax, floors.get(problem), float(plotted.min())):
+            marked.append(problem)
+        facets.log_labels(ax.yaxis)
+        top = ax.get_ylim()[1]
+        for row in part[~part["final"].map(math.isfinite)].itertuples():
+            ax.scatter([row.lr], [top], marker="x", s=60, color=style(row.optimizer).color, clip_on=False, zorder=5)
+        ax.set_title(problem, fontsize=10)
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("final " + _objective_label(has_optimum.get(problem, False)))
+        ax.grid(True, which="major", alpha=0.3)
+    facets.legend(fig, sorted(best_per_lr["optimizer"].unique()), facets.coinciding(drawn))
     caption = (
         "Learning-rate sensitivity: the final objective (median over seeds; at each lr the best of the "
         "other settings) against the learning rate, log-log. An x on the top edge marks an lr where the "
-        "runs diverged."
+        "runs diverged." + facets.floor_note(floors, marked, final)
     )
-    return Figure("lr_sensitivity", figure, caption)
+    return Figure("lr_sensitivity", fig, caption)
 
 
-def final_distribution(final: pd.DataFrame, colors: dict[str, Any]) -> Figure:
-    best = best_configs(final)
-    data = _chosen(final, best).assign(plotted=lambda d: _for_plot(d["final"]))
-    order = sorted(data["optimizer"].unique())
-    with warnings.catch_warnings():  # seaborn 0.13 hands matplotlib 3.11 a deprecated boxplot argument
-        warnings.simplefilter("ignore", matplotlib.MatplotlibDeprecationWarning)
-        grid = sns.catplot(
-            data=data,
-            x="optimizer",
-            y="plotted",
-            hue="optimizer",
-            col="problem_label",
-            col_order=sorted(data["problem_label"].unique()),
-            kind="box",
-            order=order,
-            palette=colors,
-            sharey=False,
-            height=3.6,
-            aspect=1.3,
-            legend=False,
-            fliersize=0,
-        )
-    grid.map_dataframe(sns.stripplot, x="optimizer", y="plotted", order=order, color="black", size=3.5, alpha=0.7)
-    grid.set(yscale="log")
-    has_optimum = final.groupby("problem_label")["has_optimum"].first().to_dict()
-    figure = _finish(grid, lambda p: "final " + _objective_label(has_optimum.get(p, False)), "")
-    for ax in grid.axes.flat:
-        ax.tick_params(axis="x", labelrotation=40)
-        for label in ax.get_xticklabels():
-            label.set_horizontalalignment("right")
-    grid.tight_layout()
-    n_div = int((data["status"] == "diverged").sum())
-    caption = "Final objective per optimizer at its best setting: a box over seeds with each seed as a dot." + (
-        f" {n_div} diverged run(s) have no final value and are not drawn." if n_div else ""
-    )
-    return Figure("final_distribution", figure, caption)
-
-
-def time_to_target(final: pd.DataFrame, colors: dict[str, Any], target_text: str) -> Figure:
+def final_distribution(final: pd.DataFrame, floors: dict[str, float] | None = None) -> Figure:
+    """A horizontal box per optimizer (its best setting) over seeds, each seed a dot, a facet per problem."""
+    floors = floors or {}
     best = best_configs(final)
     data = _chosen(final, best)
-    long = data.melt(
-        id_vars=["problem_label", "optimizer", "seed"],
-        value_vars=["steps_to_target", "seconds_to_target"],
-        var_name="measure",
-        value_name="cost",
-    )
-    long["measure"] = long["measure"].map({"steps_to_target": "steps", "seconds_to_target": "seconds"})
-    solved = long[long["cost"].map(math.isfinite)]
-    order = sorted(data["optimizer"].unique())
     problems = sorted(data["problem_label"].unique())
-    fig, axes = plt.subplots(2, len(problems), figsize=(4.6 * len(problems), 6.4), squeeze=False)
-    for j, problem in enumerate(problems):
-        for i, measure in enumerate(("steps", "seconds")):
-            ax = axes[i][j]
-            part = solved[(solved["problem_label"] == problem) & (solved["measure"] == measure)]
-            if len(part):
-                sns.barplot(
-                    data=part,
-                    x="optimizer",
-                    y="cost",
-                    hue="optimizer",
-                    order=order,
-                    palette=colors,
-                    ax=ax,
-                    estimator="median",
-                    errorbar=(lambda v: (v.min(), v.max())),
-                    legend=False,
-                )
-            ax.set_xticks(range(len(order)), order, rotation=40, ha="right")
-            ax.set_xlim(-0.5, len(order) - 0.5)
-            missing = long[(long["problem_label"] == problem) & (long["measure"] == measure)]
-            for k, optimizer in enumerate(order):
-                costs = missing[missing["optimizer"] == optimizer]["cost"]
-                if len(costs) and not costs.map(math.isfinite).any():
-                    ax.text(
-                        k,
-                        0.02,
-                        "never",
-                        rotation=90,
-                        ha="center",
-                        va="bottom",
-                        transform=ax.get_xaxis_transform(),
-                        color="dimgray",
-                        fontsize=9,
-                    )
-            ax.set_title(problem if i == 0 else "")
-            ax.set_xlabel("")
-            ax.set_ylabel("steps to target" if measure == "steps" else "seconds to target")
-            ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
+    order = sorted(data["optimizer"].unique())
+    fig, axes = facets.grid(len(problems), height=0.5 + 0.42 * len(order))
+    has_optimum = final.groupby("problem_label")["has_optimum"].first().to_dict()
+    marked = []
+    for problem, ax in zip(problems, axes, strict=True):
+        part = data[data["problem_label"] == problem]
+        part = part.assign(plotted=facets.clip(part["final"], floors.get(problem)))
+        with warnings.catch_warnings():  # seaborn 0.13 hands matplotlib 3.11 a deprecated boxplot argument
+            warnings.simplefilter("ignore", matplotlib.MatplotlibDeprecationWarning)
+            sns.boxplot(
+                data=part,
+                x="plotted",
+                y="optimizer",
+                hue="optimizer",
+                order=order,
+                hue_order=order,
+                palette=colors(order),
+                saturation=1,  # the optimizer's own colour, not seaborn's faded one
+                ax=ax,
+                showfliers=False,
+                legend=False,
+                log_scale=True,
+                width=0.6,
+            )
+        sns.stripplot(data=part, x="plotted", y="optimizer", order=order, color="black", size=3.5, alpha=0.7, ax=ax)
+        if facets.mark_floor(ax, floors.get(problem), float(part["plotted"].min()), axis="x"):
+            marked.append(problem)
+        facets.log_labels(ax.xaxis)
+        ax.set_title(problem, fontsize=10)
+        ax.set_xlabel("final " + _objective_label(has_optimum.get(problem, False)))
+        ax.set_ylabel("")
+        ax.grid(True, axis="x", which="major", alpha=0.3)
+    n_div = int((data["status"] == "diverged").sum())
     caption = (
-        f"Time to target ({target_text}): median steps (top) and optimizer seconds (bottom) over the seeds "
+        "Final objective per optimizer at its best setting: a box over seeds with each seed as a dot."
+        + (f" {n_div} diverged run(s) have no final value and are not drawn." if n_div else "")
+        + facets.floor_note(floors, marked, final)
+    )
+    return Figure("final_distribution", fig, caption)
+
+
+def time_to_target(final: pd.DataFrame, target_text: str) -> Figure:
+    """Per problem, two bar panels: epochs or steps, and seconds, until the target (median over seeds)."""
+    best = best_configs(final)
+    data = _chosen(final, best)
+    unit = cost_unit(final)
+    measures = ((f"{unit}_to_target", f"{unit} to target"), ("seconds_to_target", "seconds to target"))
+    problems = sorted(data["problem_label"].unique())
+    order = sorted(data["optimizer"].unique())
+    cols = min(len(problems), COLUMNS)
+    rows = math.ceil(len(problems) / cols)
+    height = 1.0 + 0.38 * len(order)
+    fig = plt.figure(figsize=(cols * WIDTH, rows * height), layout="constrained")
+    panels = fig.subfigures(rows, cols, squeeze=False).ravel()
+    for panel in panels[len(problems) :]:
+        panel.set_visible(False)
+    for problem, panel in zip(problems, panels, strict=False):
+        part = data[data["problem_label"] == problem]
+        panel.suptitle(problem, fontsize=10)
+        reached = part[part[measures[0][0]].map(math.isfinite)]
+        if reached.empty:  # say so in words, not with two empty axes
+            panel.text(0.5, 0.45, "no run reached the target", ha="center", va="center", fontsize=11, color="0.25")
+            continue
+        axes = panel.subplots(1, 2, sharey=True)
+        for ax, (column, label) in zip(axes, measures, strict=True):
+            sns.barplot(
+                data=reached,
+                x=column,
+                y="optimizer",
+                hue="optimizer",
+                order=order,
+                hue_order=order,
+                palette=colors(order),
+                saturation=1,  # the optimizer's own colour, not seaborn's faded one
+                ax=ax,
+                estimator="median",
+                errorbar=(lambda v: (v.min(), v.max())),
+                legend=False,
+                orient="h",
+            )
+            right = ax.get_xlim()[1]
+            for k, name in enumerate(order):
+                if reached[reached["optimizer"] == name].empty:
+                    ax.text(0.02 * right, k, "not reached", va="center", fontsize=8.5, color="0.3")
+            ax.set_xlabel(label)
+            ax.set_ylabel("")
+            ax.grid(True, axis="x", alpha=0.3)
+    caption = (
+        f"Time to target ({target_text}): median {unit} (left) and optimizer seconds (right) over the seeds "
         "that reached it, measured at recorded points (--eval-every K records more often); whiskers span min "
-        "to max. 'never' marks an optimizer none of whose runs reached "
-        "the target (diverged runs included)." + _best_note(best)
+        "to max. 'not reached' marks an optimizer none of whose runs reached the target (diverged runs included)."
+        + (" Steps differ in batch size between optimizers here, so the count is epochs." if unit == "epochs" else "")
+        + _best_note(best)
     )
     return Figure("time_to_target", fig, caption)
 
 
-def profile(final: pd.DataFrame, colors: dict[str, Any]) -> Figure | None:
-    if final["problem_label"].nunique() < 2:
+def profile(final: pd.DataFrame) -> Figure | None:
+    """Dolan-Moré performance profile over the problems (a problem per name and options), log2 x."""
+    problems = sorted(final["problem_label"].unique())
+    if len(problems) < 2:
         return None
-    prof = performance_profile(final)
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    for optimizer, part in prof.groupby("optimizer"):
-        ax.step(part["tau"], part["fraction"], where="post", label=optimizer, color=colors[optimizer], linewidth=2)
-    ax.set_xscale("log")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("τ (steps to target / the best optimizer's)")
-    ax.set_ylabel("fraction of problems solved")
+    unit = cost_unit(final)
+    prof = performance_profile(final, f"{unit}_to_target")
+    finite = prof.loc[prof["tau"].map(math.isfinite), "tau"]
+    right = 2.0 ** max(1, math.ceil(math.log2(finite.max() * 1.05)))  # room past the last step, at least 2
+    fig, ax = plt.subplots(figsize=(6.6, 3.6), layout="constrained")
+    names = sorted(prof["optimizer"].unique())
+    curves = {}
+    for name in names:
+        part = prof[prof["optimizer"] == name].sort_values("tau")
+        curves[name] = ([*part["tau"], right], [*part["fraction"], part["fraction"].iloc[-1]])
+    notes = facets.coinciding({name: list(zip(*xy, strict=True)) for name, xy in curves.items()})
+    for name in names:
+        look = facets.look(name, len(curves[name][0]))
+        ax.step(*curves[name], where="post", **look, label=name + notes.get(name, ""))
+    ax.set_xscale("log", base=2)
+    ax.set_xlim(1, right)
+    ticks = [2.0**i for i in range(int(math.log2(right)) + 1)]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel(f"τ ({unit} to target / the fastest optimizer's)")
+    ax.set_ylabel(f"fraction of the {len(problems)} problems")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
-    fig.tight_layout()
     caption = (
-        "Performance profile (Dolan & Moré): for each optimizer at its best setting, the fraction of the "
-        f"{final['problem_label'].nunique()} problems it brings to the target within τ times the steps of the "
-        "fastest optimizer on that problem (median over seeds). A problem it never solves never counts."
+        f"Performance profile (Dolan & Moré): for each optimizer at its best setting, the fraction of the "
+        f"{len(problems)} problems ({'; '.join(problems)}) it brings to the target within τ times the {unit} "
+        "of the fastest optimizer on that problem (median over seeds). A problem it never solves never counts. "
+        "A problem with different options counts once per setting of them."
     )
     return Figure("performance_profile", fig, caption)

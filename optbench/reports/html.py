@@ -1,45 +1,109 @@
-"""One self-contained index.html: every image embedded, inline CSS, no script, no network."""
+"""One self-contained index.html: every image embedded, inline CSS, no script, no network.
+
+The page is ordered by what a reader came for: each optimizer's best setting and final value, the
+main figure, then the other figures, then the long tables (collapsed when long). A wide table
+scrolls inside its own box; the page itself never scrolls sideways.
+"""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import html
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from optbench.reports.styles import color
+
 MIME = {".png": "image/png", ".svg": "image/svg+xml", ".gif": "image/gif", ".mp4": "video/mp4"}
+OPEN_ROWS = 25  # a summary longer than this starts collapsed
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; padding: 0 1rem; }
-h1 { margin-bottom: 0.2rem; } .meta { color: #666; margin-top: 0; }
-figure { margin: 1.5rem 0; } figure img, figure video { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { color: #444; font-size: 0.92rem; max-width: 60rem; }
-table { border-collapse: collapse; font-size: 0.85rem; margin: 1rem 0; }
-th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; }
-th { background: #f5f5f5; } .wide { overflow-x: auto; }
-td:first-child, td:nth-child(2), td:nth-child(3) { text-align: left; }
+body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1200px; color: #222; padding: 0 1rem; }
+h1 { margin: 0 0 0.2rem; } h2 { margin: 1.6rem 0 0.4rem; } #best h2 { margin-top: 0.8rem; }
+.meta { color: #666; margin-top: 0; overflow-wrap: anywhere; } nav a { margin-right: 1rem; }
+figure { margin: 1.2rem 0; } figure img, figure video { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { color: #444; font-size: 0.92rem; max-width: 62rem; }
+.wide { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0.6rem 0; }
+th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; white-space: nowrap; }
+th { background: #f5f5f5; } td.text, th.text { text-align: left; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 32rem), 1fr)); gap: 0 1.5rem; }
+.card h3 { font-size: 0.95rem; margin: 0.6rem 0 0; } .card table { margin: 0.3rem 0; }
+.card th { white-space: normal; vertical-align: bottom; } .card th:nth-child(n+3) { max-width: 6.5rem; }
+#best p { margin: 0.3rem 0; } #best tr.winner td { font-weight: 600; }
+.nowrap { white-space: nowrap; }
+.swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.35em; border-radius: 2px; }
+table.settings td, table.settings th { text-align: left; }
+table.settings td:last-child { white-space: normal; min-width: 20rem; }
+table.summary td:nth-child(-n+3) { text-align: left; }
+details > summary { cursor: pointer; color: #0a58ca; margin: 0.4rem 0; }
 """
 
 
 def _number(value: float) -> str:
-    return "never" if value == float("inf") else f"{value:.4g}"
+    return "never" if value == math.inf else f"{value:.4g}"
 
 
 def data_uri(path: Path) -> str:
     return f"data:{MIME[path.suffix.lower()]};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
+def _best_block(best: pd.DataFrame, target_text: str) -> str:
+    """A card per problem (two to a row, as the facets below): a row per optimizer with its best
+    setting, final value (median, and min to max over seeds) and how many runs reached the target."""
+    diverged = bool(best["diverged"].any())
+    cards = []
+    for problem, part in best.groupby("problem", sort=True):
+        measure = "<span class=nowrap>loss - f*</span>" if part["has_optimum"].iloc[0] else "loss"
+        rows = [
+            "<tr><th class='text'>optimizer</th><th class='text'>best setting</th>"
+            f"<th>final {measure} (median)</th><th>min &ndash; max over seeds</th><th>reached target</th>"
+            + ("<th>diverged</th>" if diverged else "")
+            + "</tr>"
+        ]
+        for i, r in enumerate(part.itertuples()):
+            final = "diverged" if r.final == math.inf else f"{r.final:.3g}"
+            spread = "-" if r.seeds < 2 or r.low == math.inf else f"{r.low:.3g} &ndash; {r.high:.3g}"
+            rows.append(
+                f"<tr{' class=winner' if i == 0 else ''}>"
+                f"<td class='text'><span class='swatch' style='background:{color(r.optimizer)}'></span>"
+                f"{html.escape(r.optimizer)}</td><td class='text'>{html.escape(r.setting)}</td>"
+                f"<td>{final}</td><td>{spread}</td><td>{r.reached} of {r.seeds}</td>"
+                + (f"<td>{r.diverged}</td>" if diverged else "")
+                + "</tr>"
+            )
+        table = f'<div class="wide"><table>{"".join(rows)}</table></div>'
+        cards.append(f'<div class="card"><h3>{html.escape(problem)}</h3>{table}</div>')
+    return (
+        '<section id="best"><h2>Best setting per optimizer</h2>'
+        "<p>Each optimizer at its setting with the lowest median final value, best first; lower is better. "
+        f"Target: {html.escape(target_text)}.</p>"
+        f'<div class="cards">{"".join(cards)}</div></section>'
+    )
+
+
+def _figure(path: Path, caption: str) -> str:
+    return (
+        f'<figure id="{html.escape(path.stem)}"><img src="{data_uri(path)}" alt="{html.escape(path.stem)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
 def render(
     figures: Sequence[tuple[Path, str]],
+    best: pd.DataFrame,
     summary: pd.DataFrame,
     settings: pd.DataFrame,
     animations: Sequence[Path],
     sources: Sequence[str],
     target_text: str,
 ) -> str:
-    """The page: figures (file, caption), summary table, run settings, animations."""
+    """The page: best settings and the main (first) figure, the other figures, animations, then the tables."""
+    main, *rest = figures
+    table = summary.to_html(index=False, float_format=_number, na_rep="-", border=0, classes="summary")
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -49,22 +113,30 @@ def render(
         "<h1>optbench report</h1>",
         f'<p class="meta">{html.escape(", ".join(sources))} · generated {dt.datetime.now():%Y-%m-%d %H:%M} · '
         f"target: {html.escape(target_text)}</p>",
-        "<h2>Summary</h2>",
-        '<div class="wide">' + summary.to_html(index=False, float_format=_number, na_rep="-", border=0) + "</div>",
-        "<h2>Figures</h2>",
+        '<nav><a href="#best">Best settings</a><a href="#figures">Figures</a>'
+        + ('<a href="#animations">Animations</a>' if animations else "")
+        + '<a href="#summary">Every setting</a><a href="#settings">Run settings</a></nav>',
+        _best_block(best, target_text),
+        _figure(*main),
+        '<h2 id="figures">Figures</h2>',
+        *(_figure(path, caption) for path, caption in rest),
     ]
-    for path, caption in figures:
-        parts.append(
-            f'<figure id="{html.escape(path.stem)}"><img src="{data_uri(path)}" alt="{html.escape(path.stem)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
     if animations:
-        parts.append("<h2>Animations</h2>")
+        parts.append('<h2 id="animations">Animations</h2>')
         for path in animations:
             if path.suffix.lower() == ".mp4":
                 media = f'<video src="{data_uri(path)}" controls loop muted></video>'
             else:
                 media = f'<img src="{data_uri(path)}" alt="{html.escape(path.name)}">'
             parts.append(f"<figure>{media}<figcaption>{html.escape(path.name)}</figcaption></figure>")
-    parts += ["<h2>Run settings</h2>", settings.to_html(index=False, border=0), "</body></html>"]
+    opened = " open" if len(summary) <= OPEN_ROWS else ""
+    parts += [
+        '<h2 id="summary">Every setting</h2>',
+        f"<details{opened}><summary>The summary table: {len(summary)} rows, one per problem, optimizer and "
+        "setting (also in summary.csv)</summary>",
+        f'<div class="wide">{table}</div></details>',
+        '<h2 id="settings">Run settings</h2>',
+        f'<div class="wide">{settings.to_html(index=False, border=0, classes="settings")}</div>',
+        "</body></html>",
+    ]
     return "\n".join(parts)

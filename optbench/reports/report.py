@@ -11,10 +11,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from optbench.errors import InvalidValueError
-from optbench.reports import figures as fg
-from optbench.reports.data import finals, label_runs, read_results, settings_of, summary
+from optbench.reports.data import best_settings, finals, float_floor, label_runs, read_results, settings_of, summary
 from optbench.reports.html import render
 from optbench.results import DEFAULT_TARGET
+
+DPI = 110  # a 2-facet figure is about 1,000 px wide: the page shows it at its own size
 
 
 def report(
@@ -30,6 +31,8 @@ def report(
     ``target`` is the objective (loss - f*, or loss) a run must reach for "time to target"; the
     default is 10% of each run's starting value. Returns the path of ``index.html``.
     """
+    from optbench.reports import figures as fg  # seaborn (and scipy): a second that animations need not pay
+
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InvalidValueError(f"--out {str(out)!r} is a file; expected a folder for the report")
@@ -41,24 +44,24 @@ def report(
             raise InvalidValueError(f"--animation {str(movie)!r}: expected an existing .gif or .mp4 file")
     df = label_runs(read_results([Path(r) for r in results]))
     final = finals(df, target)
-    colors = fg.palette(list(df["optimizer"]))
+    floors = float_floor(df)
     target_text = (
         f"objective <= {target:g}" if target is not None else f"{DEFAULT_TARGET:.0%} of each run's starting objective"
     )
     drawn = [
-        fg.loss_curves(df, final, colors, "step"),
-        fg.loss_curves(df, final, colors, "time_s"),
-        fg.accuracy_curves(df, final, colors),
-        fg.lr_sensitivity(final, colors),
-        fg.final_distribution(final, colors),
-        fg.time_to_target(final, colors, target_text),
-        fg.profile(final, colors),
+        fg.loss_curves(df, final, "step"),  # the main figure: the page shows it beside the best settings
+        fg.loss_curves(df, final, "time_s"),
+        fg.accuracy_curves(df, final),
+        fg.lr_sensitivity(final, floors),
+        fg.final_distribution(final, floors),
+        fg.time_to_target(final, target_text),
+        fg.profile(final),
     ]
     out.mkdir(parents=True, exist_ok=True)
     pages = []
     for figure in filter(None, drawn):
         png = out / f"{figure.name}.png"
-        figure.figure.savefig(png, dpi=110)
+        figure.figure.savefig(png, dpi=DPI)
         if svg:
             figure.figure.savefig(out / f"{figure.name}.svg")
         plt.close(figure.figure)
@@ -70,7 +73,9 @@ def report(
         if movie.resolve() != (out / movie.name).resolve():
             shutil.copy(movie, out / movie.name)
         copied.append(out / movie.name)
-    page = render(pages, table, _settings_table(df), copied, [str(r) for r in results], target_text)
+    page = render(
+        pages, best_settings(final), table, _settings_table(df), copied, [str(r) for r in results], target_text
+    )
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index

@@ -1,0 +1,109 @@
+"""One look per optimizer name, the same in every figure, animation and notebook.
+
+A reader who learns on one page that gd is the solid blue line with dots must find it so on the
+next page and in next week's report. So the look depends on the name alone: the built-in
+optimizers have fixed entries, any other name is hashed (stably: not Python's salted ``hash``) into
+the same palette. Colours alone cannot tell two coinciding lines apart (gd and full-batch torch-sgd
+draw the same curve), so each name also gets a line style, a marker and a marker phase.
+
+No seaborn or pyplot here: the animations import this module and must start quickly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+# seaborn's "colorblind" palette without its yellow (unreadable on white), then Paul Tol's muted
+# colours: 16 hues a reader can tell apart on a white page.
+PALETTE = (
+    "#0173b2",
+    "#de8f05",
+    "#029e73",
+    "#d55e00",
+    "#cc78bc",
+    "#ca9161",
+    "#56b4e9",
+    "#949494",
+    "#332288",
+    "#882255",
+    "#117733",
+    "#999933",
+    "#44aa99",
+    "#aa4499",
+    "#661100",
+    "#fbafe4",
+)
+LINESTYLES: tuple[Any, ...] = ("-", "--", "-.", ":", (0, (6, 2)), (0, (3, 1, 1, 1, 1, 1)))
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+# The built-in optimizers (and the example plugin) in a fixed order: entry i gets colour i. gd and
+# torch-sgd (identical full-batch runs) get different colours, dashes and markers.
+KNOWN = (
+    "gd",
+    "sgd",
+    "torch-adam",
+    "torch-sgd",
+    "torch-adamw",
+    "torch-rmsprop",
+    "torch-adagrad",
+    "torch-lbfgs",
+    "torch-nadam",
+    "torch-radam",
+    "torch-adamax",
+    "torch-adadelta",
+    "torch-asgd",
+    "torch-rprop",
+    "lion",
+)
+
+
+@dataclass(frozen=True)
+class Style:
+    """How an optimizer is drawn: ``color``, ``linestyle``, ``marker`` and ``phase`` (0-1: where along
+    a line its markers start, so that the markers of two coinciding lines do not cover each other)."""
+
+    color: str
+    linestyle: Any
+    marker: str
+    phase: float
+
+    def line(self, n_points: int, markers: int = 8) -> dict[str, Any]:
+        """Keyword arguments for ``ax.plot`` of a line of ``n_points``: about ``markers`` markers on it."""
+        every = max(1, n_points // markers)
+        return {
+            "color": self.color,
+            "linestyle": self.linestyle,
+            "marker": self.marker,
+            "markevery": (int(self.phase * every), every),
+            "markersize": 5,
+            "linewidth": 1.8,
+        }
+
+
+def _index(name: str) -> int:
+    if name in KNOWN:
+        return KNOWN.index(name)
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
+
+
+def style(name: str) -> Style:
+    """The look of optimizer ``name``: fixed for the built-ins, a stable hash for any other name."""
+    i = _index(name)
+    return Style(
+        color=PALETTE[i % len(PALETTE)],
+        linestyle=LINESTYLES[i % 4] if name in KNOWN else LINESTYLES[(i // 7) % len(LINESTYLES)],
+        marker=MARKERS[i % len(MARKERS)] if name in KNOWN else MARKERS[(i // 11) % len(MARKERS)],
+        # known names: gd and torch-sgd, which coincide, are a half-turn apart; others spread by their hash
+        phase=((i % 4) / 4 + (i // 4) / 16) % 1.0 if name in KNOWN else (i % 1000) / 1000,
+    )
+
+
+def color(name: str) -> str:
+    """The colour of optimizer ``name`` (a hex string), the same in every figure."""
+    return style(name).color
+
+
+def colors(names: Any) -> dict[str, str]:
+    """``{name: colour}`` for seaborn's ``palette=``."""
+    return {name: color(name) for name in sorted(set(names))}
