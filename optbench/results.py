@@ -53,6 +53,8 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES:
         raise InvalidValueError(f"--out {str(path)!r}: expected a file ending in .parquet or .csv")
+    if "\x00" in str(path):
+        raise InvalidValueError(f"--out {str(path)!r}: a path cannot hold a NUL character")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise InvalidValueError(f"--out {str(path)!r}: folder {str(parent)!r} does not exist")

@@ -47,6 +47,9 @@ def animate(
     eval_every: int | None = None,
     problem_options: Mapping[str, Any] | None = None,
     hyperparameters: Mapping[str, Any] | None = None,
+    device: str = "cpu",
+    schedule: str = "constant",
+    warmup_steps: int = 0,
     max_frames: int = 100,
     interval_ms: int = 80,
 ) -> Animation:
@@ -69,6 +72,9 @@ def animate(
         "eval_every": eval_every,
         "problem_options": problem_options,
         "hyperparameters": hyperparameters,
+        "device": device,
+        "schedule": schedule,
+        "warmup_steps": warmup_steps,
     }
     specs = [prepare(problem, name, **settings) for name in names]  # every name checked before any run
     traces = [_trace(spec) for spec in specs]
@@ -91,7 +97,7 @@ def _trace(spec: RunSpec) -> dict[str, Any]:
             snapshots.append(instance.a.detach().double().tolist())
         else:
             grid = seen.setdefault("grid", _grid(instance))
-            snapshots.append(instance.predict(grid[0]).reshape(GRID, GRID).numpy())
+            snapshots.append(instance.predict(grid[0]).reshape(GRID, GRID).cpu().numpy())
 
     df = execute(spec, on_record=snapshot)
     shown = [c for c in ("epoch", "step", "loss", "test_accuracy") if c in df]
