@@ -13,15 +13,19 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PLUGIN = ROOT / "examples" / "optbench-lion"
 
 
+def _example_plugin_folder() -> Path:
+    files = sorted(p for p in EXAMPLE_PLUGIN.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    digest = hashlib.sha1(b"".join(p.read_bytes() for p in files)).hexdigest()[:12]
+    return ROOT / ".pytest_cache" / "example-plugins" / digest
+
+
 def _install_example_plugin() -> Path:
     """Install examples/optbench-lion into a folder on sys.path (and PYTHONPATH, for subprocesses).
 
     A real `pip install` of the example distribution, so its entry point is found the way a user's
     would be; cached by the example's content so repeated test runs skip the install.
     """
-    files = sorted(p for p in EXAMPLE_PLUGIN.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    digest = hashlib.sha1(b"".join(p.read_bytes() for p in files)).hexdigest()[:12]
-    target = ROOT / ".pytest_cache" / "example-plugins" / digest
+    target = _example_plugin_folder()
     if not (target / "optbench_lion").is_dir():
         subprocess.run(
             [
@@ -46,7 +50,9 @@ def pytest_configure(config):
     # their spinning makes each small kernel up to 20x slower. One thread here and in subprocesses.
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    site = str(_install_example_plugin())
+    # pytest-xdist: the controller installs the example plugin before its workers start; a worker
+    # only puts the same folder on its path (a pip install per worker would race on one folder).
+    site = str(_example_plugin_folder() if hasattr(config, "workerinput") else _install_example_plugin())
     sys.path.insert(0, site)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [site, os.environ.get("PYTHONPATH")]))
 
@@ -68,16 +74,22 @@ def _restore_global_rng():
 
 @pytest.fixture(autouse=True)
 def _restore_registries():
-    """Names a test registers from classes written inline in a test module do not outlive the test
-    (plugin files and entry points stay: their loaders remember what they imported)."""
+    """Names a test registers, from classes written in a test module or from --plugin files it loads,
+    do not outlive it (entry points stay: discovery finds them in every process alike)."""
+    from optbench import plugins
     from optbench.registry import OPTIMIZERS, PROBLEMS
 
     before = {r: dict(r._entries) for r in (OPTIMIZERS, PROBLEMS) if r._loaded}
+    files = set(plugins._loaded_files)
     yield
     for registry, entries in before.items():
         for name, entry in list(registry._entries.items()):
-            if entries.get(name) is not entry and getattr(entry.target, "__module__", "").startswith("test_"):
+            if entries.get(name) is entry:
+                continue
+            from_test = getattr(entry.target, "__module__", "").startswith(("test_", "optbench_plugin_"))
+            if from_test or entry.source.startswith("file "):
                 if name in entries:
                     registry._entries[name] = entries[name]
                 else:
                     del registry._entries[name]
+    plugins._loaded_files.intersection_update(files)  # a file loaded by this test loads again in the next
