@@ -11,11 +11,8 @@ from its seed, and trains each group through the same :func:`train` loop, in one
   hyperparameter in its param groups. The real optimizer class does every update.
 - **alone** (one run, or runs that cannot be stacked): the problem's own tensors and ``loss()``.
 
-Every step zeroes the gradients, computes the loss, calls ``backward()`` and then ``step(closure)``
-(``step()`` where it takes no argument). The closure returns that loss without recomputing it
-unless the optimizer moved the parameters or touched the gradients since, so optimizers that ignore
-the closure, call it once (torch.optim) or call it repeatedly (LBFGS, SAM-style) all see the right
-gradients, and none pays for a second backward.
+The forms are :mod:`optbench.forms`, the loop (and its gradient protocol) :mod:`optbench.loop`;
+this module decides, builds, falls back and writes the table.
 
 Runs never mix: each run's loss reads only its own slice of the stack, so a run's numbers do not
 depend on its neighbours. Stacked and alone are bit-identical on linreg; where vmap turns a matrix
@@ -29,7 +26,7 @@ import contextvars
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,14 +34,15 @@ import pandas as pd
 import torch
 
 from optbench.errors import OptbenchError
-from optbench.optimizers.protocol import can_share_optimizer, is_elementwise, step_takes_closure
+from optbench.forms import Alone, Stacked
+from optbench.loop import PROGRESS, Record, train
+from optbench.optimizers.protocol import can_share_optimizer, is_elementwise
 from optbench.plugins import one_line
-from optbench.problems.base import Problem, is_functional
+from optbench.problems.base import is_functional
 from optbench.runner import RunSpec, build, check_problem, resolve_batch_size, run_settings
 from optbench.schedules import make_scheduler
 
 Tensor = torch.Tensor
-CHECK_EVERY = 32  # steps between non-finite checks: a diverged run wastes at most this many steps
 CALIBRATION_STEPS = 30  # a stacked group times this many steps of one run alone to give time_s its meaning
 
 
@@ -88,7 +86,7 @@ def run_specs(
     alone (same loop, same numbers up to the rounding noted in the module docstring).
     """
     token = _TIMINGS.set(timings)
-    listener = _PROGRESS.set(progress)
+    listener = PROGRESS.set(progress)
     try:
         groups: dict[tuple[Any, ...], list[int]] = {}
         for i, spec in enumerate(specs):
@@ -105,12 +103,9 @@ def run_specs(
             return table.drop(columns="_run")
     finally:
         _TIMINGS.reset(token)
-        _PROGRESS.reset(listener)
+        PROGRESS.reset(listener)
 
 
-_PROGRESS: contextvars.ContextVar[Callable[[int, int, Tensor], None] | None] = contextvars.ContextVar(
-    "optbench_progress", default=None
-)
 _TIMINGS: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("optbench_timings", default=None)
 
 
@@ -219,103 +214,7 @@ def _error_frame(run: _Run) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------
-# The two forms of a group: what the loop asks of each
-
-
-class Alone:
-    """One run on the problem's own tensors."""
-
-    k = 1
-    passes_closure = True  # to a step that takes one; it costs nothing unless the optimizer moved first
-
-    def __init__(self, problem: Any):
-        self.problem = problem
-        self.leaves = [p for p in problem.parameters()]
-        self.n_train = problem.n_train
-        self.loss: Tensor | None = None
-
-    def gradients(self, idx: Tensor | None) -> Tensor:
-        """Zero the gradients, compute the batch loss and backward; return the loss, shape (1,)."""
-        for p in self.leaves:
-            p.grad = None
-        loss = self.problem.loss(None if idx is None else idx[0])
-        loss.backward()
-        return loss.detach().reshape(1)
-
-    def losses(self) -> Tensor:
-        return self.problem.loss().reshape(1)
-
-    def metrics(self) -> dict[str, Tensor]:
-        metrics = self.problem.metrics() if hasattr(self.problem, "metrics") else {}  # optional in the contract
-        return {k: v.reshape(1) for k, v in metrics.items()}
-
-    def versions(self) -> tuple[int, ...]:
-        return tuple(t._version for p in self.leaves for t in (p, p.grad) if t is not None)
-
-
-class Stacked:
-    """K runs as one program: parameters and data stacked on a leading axis, ``vmap(loss_fn)``."""
-
-    # Stacked optimizers passed the elementwise probe, which steps without a closure; several optimizers
-    # share one stack, so a closure could not tell whose parameters moved.
-    passes_closure = False
-
-    def __init__(self, problems: list[Any]):
-        first = problems[0]
-        self.k = len(problems)
-        self.n_train = first.n_train
-        self.params = {k: torch.stack([p.params[k].detach() for p in problems]).requires_grad_() for k in first.params}
-        self.data = {k: torch.stack([p.data[k] for p in problems]) for k in first.data}
-        self._loss = torch.func.vmap(first.loss_fn, in_dims=(0, 0, 0))
-        self._full_loss = torch.func.vmap(lambda p, d: first.loss_fn(p, d, None))
-        self._metrics = torch.func.vmap(first.metrics_fn) if _has_metrics(first) else None
-        self.views: list[tuple[Tensor, str, slice]] = []  # (view of a stacked parameter, its name, its rows)
-        self._grads: dict[str, Tensor | None] = {}  # the gradients the views were last attached to
-
-    def views_of(self, start: int, stop: int) -> list[Tensor]:
-        """The parameters of runs ``start:stop`` as leaf views an optimizer can own (shape (stop-start, ...))."""
-        out = []
-        for name, p in self.params.items():
-            view = p.detach()[start:stop]  # shares storage and version counter with the stacked leaf
-            self.views.append((view, name, slice(start, stop)))
-            out.append(view)
-        return out
-
-    def gradients(self, idx: Tensor | None) -> Tensor:
-        for p in self.params.values():
-            if p.grad is not None:
-                p.grad.zero_()  # in place, so the views' gradients stay views of it
-        losses = self._full_loss(self.params, self.data) if idx is None else self._loss(self.params, self.data, idx)
-        losses.sum().backward()
-        self._attach_grads()
-        return losses.detach()
-
-    def _attach_grads(self) -> None:
-        """Give each view its rows of the stacked gradient (again only if that tensor or a view's grad changed)."""
-        fresh = any(self._grads.get(name) is not p.grad for name, p in self.params.items())
-        if fresh or any(view.grad is None for view, _, _ in self.views):  # e.g. a step that calls zero_grad()
-            for view, name, rows in self.views:
-                view.grad = self.params[name].grad[rows]
-            self._grads = {name: p.grad for name, p in self.params.items()}
-
-    def losses(self) -> Tensor:
-        return self._full_loss(self.params, self.data)
-
-    def metrics(self) -> dict[str, Tensor]:
-        return self._metrics(self.params, self.data) if self._metrics is not None else {}
-
-    def versions(self) -> tuple[int, ...]:
-        return tuple(t._version for p in self.params.values() for t in (p, p.grad) if t is not None)
-
-
-# --------------------------------------------------------------------------------------------
 # Training a group
-
-
-def _has_metrics(problem: Any) -> bool:
-    """Whether ``metrics_fn`` is the problem's own (the base class's returns {}: no vmap call for nothing)."""
-    own = getattr(type(problem), "metrics_fn", None)
-    return callable(own) and own is not Problem.metrics_fn
 
 
 def _train_alone(run: _Run, on_record: Callable[[int, Any], None] | None, strict: bool = False) -> pd.DataFrame:
@@ -424,161 +323,6 @@ def _calibrated_times(run: _Run, batch_size: int, steps: list[int]) -> list[floa
 def _optimum(problem: Any) -> float:
     value = getattr(problem, "optimum", None)
     return math.nan if value is None else float(value)
-
-
-@dataclass
-class Record:
-    """What :func:`train` recorded: one entry per recorded point, losses and metrics as (K,) tensors."""
-
-    epoch: list[float] = field(default_factory=list)
-    step: list[int] = field(default_factory=list)
-    loss: list[Tensor] = field(default_factory=list)
-    metrics: dict[str, list[Tensor]] = field(default_factory=dict)
-    step_times: list[float] = field(default_factory=list)  # wall time of each optimizer step
-    time_s: list[float] | None = None  # per record; None: the cumulative step times up to it
-    status: str = "ok"
-    message: str = ""
-    checked: int = 0  # records already checked for non-finite losses
-    dead: Tensor | None = None  # (K,) which runs have had a non-finite loss
-
-    def add(self, form: Any, epoch: float, step: int, losses: Tensor | None = None) -> None:
-        """Record the runs' full training losses (``losses`` when the loop has them already) and metrics."""
-        with torch.no_grad():  # the recorded tensors hold no graph
-            loss = form.losses() if losses is None else losses
-            metrics = form.metrics()
-        self.loss.append(loss)
-        for key, value in metrics.items():
-            self.metrics.setdefault(key, []).append(value)
-        self.epoch.append(epoch)
-        self.step.append(step)
-
-    def all_diverged(self) -> bool:
-        """One host sync: has every run's loss been non-finite at some point? (Every CHECK_EVERY steps.)"""
-        bad = (~torch.isfinite(torch.stack(self.loss[self.checked :]))).any(dim=0)
-        self.dead = bad if self.dead is None else self.dead | bad
-        self.checked = len(self.loss)
-        return bool(self.dead.all())
-
-    def times(self) -> list[float]:
-        """time_s at each record: the optimizer time of the steps before it."""
-        if self.time_s is not None:
-            return self.time_s
-        elapsed = np.concatenate([[0.0], np.cumsum(self.step_times)])
-        return elapsed[np.minimum(self.step, len(self.step_times))].tolist()
-
-
-def train(
-    form: Alone | Stacked,
-    optimizers: list[Any],
-    schedulers: list[Any],
-    spec: RunSpec,
-    batch_size: int,
-    seeds: list[int],
-    on_record: Callable[[int], None] | None,
-    max_steps: int | None = None,
-) -> Record:
-    """The training loop; records step 0, each epoch end and every ``eval_every`` steps."""
-    n = form.n_train
-    steps_per_epoch = -(-n // batch_size)
-    shufflers = [torch.Generator().manual_seed(s) for s in seeds] if batch_size < n else []
-    clock = _Clock(spec.device)
-    state: dict[str, Any] = {"idx": None, "losses": None, "versions": ()}
-    # Full batch: the loss recorded after a step is the loss the next step's backward computes, at the
-    # same parameters. Computing that backward at record time (inside the step's clock) saves one
-    # forward pass a step; the recorded numbers are the same bits.
-    full_batch = batch_size >= n
-    ready = False  # the gradients at the current parameters are computed already
-
-    def gradients(idx: Tensor | None) -> None:
-        state["idx"] = idx
-        state["losses"] = form.gradients(idx)
-        state["versions"] = form.versions()
-
-    def closure() -> Tensor:
-        if form.versions() != state["versions"]:  # the optimizer moved since the core's own backward
-            with torch.enable_grad():
-                gradients(state["idx"])
-        return state["losses"].sum()
-
-    steppers = [
-        (lambda o=opt: o.step(closure)) if form.passes_closure and step_takes_closure(opt) else opt.step
-        for opt in optimizers
-    ]
-    schedulers = [s for s in schedulers if s is not None]
-    out = Record()
-    step = checked_at = 0
-    total = spec.epochs * steps_per_epoch
-    progress = _PROGRESS.get() if max_steps is None else None  # a calibration run is not shown
-    out.add(form, 0.0, 0)
-    if on_record:
-        on_record(0)
-    try:
-        for _ in range(spec.epochs):
-            if shufflers:
-                order = torch.stack([torch.randperm(n, generator=g) for g in shufflers]).to(spec.device)
-                batches: list[Tensor | None] = list(order.split(batch_size, dim=1))
-            else:
-                batches = [None]
-            for i, idx in enumerate(batches, start=1):
-                clock.start()
-                if not ready:
-                    gradients(idx)
-                for step_once in steppers:
-                    step_once()
-                for scheduler in schedulers:
-                    scheduler.step()
-                if full_batch:
-                    gradients(None)
-                ready = full_batch
-                clock.stop()
-                step += 1
-                if max_steps is not None and step >= max_steps:
-                    return out
-                if i == len(batches) or (spec.eval_every and step % spec.eval_every == 0):
-                    out.add(form, step / steps_per_epoch, step, state["losses"] if full_batch else None)
-                    if on_record:
-                        on_record(step)
-                    if progress:
-                        progress(step, total, out.loss[-1])
-                    if step - checked_at >= CHECK_EVERY:
-                        checked_at = step
-                        if out.all_diverged():
-                            return out
-    except Exception as exc:  # a failing optimizer is a result of the run, reported with its message
-        out.status, out.message = "error", f"{type(exc).__name__}: {exc}"
-    finally:
-        out.step_times = clock.seconds()
-    return out
-
-
-class _Clock:
-    """Wall time of each optimizer step (evaluation excluded). On CUDA, events: one sync, at the end."""
-
-    def __init__(self, device: str):
-        self.cuda = device.startswith("cuda")
-        self.spans: list[Any] = []
-        self._start: Any = None
-
-    def start(self) -> None:
-        if self.cuda:
-            self._start = torch.cuda.Event(enable_timing=True)
-            self._start.record()
-        else:
-            self._start = time.perf_counter()
-
-    def stop(self) -> None:
-        if self.cuda:
-            end = torch.cuda.Event(enable_timing=True)
-            end.record()
-            self.spans.append((self._start, end))
-        else:
-            self.spans.append(time.perf_counter() - self._start)
-
-    def seconds(self) -> list[float]:
-        if not self.cuda:
-            return self.spans
-        torch.cuda.synchronize()
-        return [a.elapsed_time(b) / 1000 for a, b in self.spans]
 
 
 # --------------------------------------------------------------------------------------------

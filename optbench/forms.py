@@ -1,0 +1,112 @@
+"""The two forms of a group of runs, and what the training loop asks of each.
+
+- :class:`Alone`: one run on the problem's own tensors and ``loss()`` (any problem, any optimizer).
+- :class:`Stacked`: K runs of a problem with the functional form, their parameters and data stacked
+  on a leading axis and the loss ``vmap(loss_fn)``; optimizers own (K_s, ...) views of the stack.
+
+Both offer ``gradients(idx)`` (zero, loss on the batch, backward; the per-run losses), ``losses()``
+and ``metrics()`` (the full training loss and the problem's metrics, per run) and ``versions()``
+(what changes when an optimizer moves the parameters or touches their gradients).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from optbench.problems.base import Problem
+
+Tensor = torch.Tensor
+
+
+class Alone:
+    """One run on the problem's own tensors."""
+
+    k = 1
+    passes_closure = True  # to a step that takes one; it costs nothing unless the optimizer moved first
+
+    def __init__(self, problem: Any):
+        self.problem = problem
+        self.leaves = [p for p in problem.parameters()]
+        self.n_train = problem.n_train
+        self.loss: Tensor | None = None
+
+    def gradients(self, idx: Tensor | None) -> Tensor:
+        """Zero the gradients, compute the batch loss and backward; return the loss, shape (1,)."""
+        for p in self.leaves:
+            p.grad = None
+        loss = self.problem.loss(None if idx is None else idx[0])
+        loss.backward()
+        return loss.detach().reshape(1)
+
+    def losses(self) -> Tensor:
+        return self.problem.loss().reshape(1)
+
+    def metrics(self) -> dict[str, Tensor]:
+        metrics = self.problem.metrics() if hasattr(self.problem, "metrics") else {}  # optional in the contract
+        return {k: v.reshape(1) for k, v in metrics.items()}
+
+    def versions(self) -> tuple[int, ...]:
+        return tuple(t._version for p in self.leaves for t in (p, p.grad) if t is not None)
+
+
+class Stacked:
+    """K runs as one program: parameters and data stacked on a leading axis, ``vmap(loss_fn)``."""
+
+    # Stacked optimizers passed the elementwise probe, which steps without a closure; several optimizers
+    # share one stack, so a closure could not tell whose parameters moved.
+    passes_closure = False
+
+    def __init__(self, problems: list[Any]):
+        first = problems[0]
+        self.k = len(problems)
+        self.n_train = first.n_train
+        self.params = {k: torch.stack([p.params[k].detach() for p in problems]).requires_grad_() for k in first.params}
+        self.data = {k: torch.stack([p.data[k] for p in problems]) for k in first.data}
+        self._loss = torch.func.vmap(first.loss_fn, in_dims=(0, 0, 0))
+        self._full_loss = torch.func.vmap(lambda p, d: first.loss_fn(p, d, None))
+        self._metrics = torch.func.vmap(first.metrics_fn) if _has_metrics(first) else None
+        self.views: list[tuple[Tensor, str, slice]] = []  # (view of a stacked parameter, its name, its rows)
+        self._grads: dict[str, Tensor | None] = {}  # the gradients the views were last attached to
+
+    def views_of(self, start: int, stop: int) -> list[Tensor]:
+        """The parameters of runs ``start:stop`` as leaf views an optimizer can own (shape (stop-start, ...))."""
+        out = []
+        for name, p in self.params.items():
+            view = p.detach()[start:stop]  # shares storage and version counter with the stacked leaf
+            self.views.append((view, name, slice(start, stop)))
+            out.append(view)
+        return out
+
+    def gradients(self, idx: Tensor | None) -> Tensor:
+        for p in self.params.values():
+            if p.grad is not None:
+                p.grad.zero_()  # in place, so the views' gradients stay views of it
+        losses = self._full_loss(self.params, self.data) if idx is None else self._loss(self.params, self.data, idx)
+        losses.sum().backward()
+        self._attach_grads()
+        return losses.detach()
+
+    def _attach_grads(self) -> None:
+        """Give each view its rows of the stacked gradient (again only if that tensor or a view's grad changed)."""
+        fresh = any(self._grads.get(name) is not p.grad for name, p in self.params.items())
+        if fresh or any(view.grad is None for view, _, _ in self.views):  # e.g. a step that calls zero_grad()
+            for view, name, rows in self.views:
+                view.grad = self.params[name].grad[rows]
+            self._grads = {name: p.grad for name, p in self.params.items()}
+
+    def losses(self) -> Tensor:
+        return self._full_loss(self.params, self.data)
+
+    def metrics(self) -> dict[str, Tensor]:
+        return self._metrics(self.params, self.data) if self._metrics is not None else {}
+
+    def versions(self) -> tuple[int, ...]:
+        return tuple(t._version for p in self.params.values() for t in (p, p.grad) if t is not None)
+
+
+def _has_metrics(problem: Any) -> bool:
+    """Whether ``metrics_fn`` is the problem's own (the base class's returns {}: no vmap call for nothing)."""
+    own = getattr(type(problem), "metrics_fn", None)
+    return callable(own) and own is not Problem.metrics_fn

@@ -1,0 +1,187 @@
+"""The training loop: one for every run, alone or stacked (see :mod:`optbench.engine`).
+
+Every step zeroes the gradients, computes the loss, calls ``backward()`` and then ``step(closure)``
+(``step()`` where it takes no argument). The closure returns that loss without recomputing it
+unless the optimizer moved the parameters or touched the gradients since, so optimizers that ignore
+the closure, call it once (torch.optim) or call it repeatedly (LBFGS, SAM-style) all see the right
+gradients, and none pays for a second backward. The only host syncs are the non-finite check every
+``CHECK_EVERY`` steps and the end.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from optbench.forms import Alone, Stacked
+from optbench.optimizers.protocol import step_takes_closure
+from optbench.runner import RunSpec
+
+Tensor = torch.Tensor
+CHECK_EVERY = 32  # steps between non-finite checks: a diverged run wastes at most this many steps
+
+# Who hears of each recorded point: set by :func:`optbench.engine.run_specs` for its call.
+PROGRESS: contextvars.ContextVar[Callable[[int, int, Tensor], None] | None] = contextvars.ContextVar(
+    "optbench_progress", default=None
+)
+
+
+@dataclass
+class Record:
+    """What :func:`train` recorded: one entry per recorded point, losses and metrics as (K,) tensors."""
+
+    epoch: list[float] = field(default_factory=list)
+    step: list[int] = field(default_factory=list)
+    loss: list[Tensor] = field(default_factory=list)
+    metrics: dict[str, list[Tensor]] = field(default_factory=dict)
+    step_times: list[float] = field(default_factory=list)  # wall time of each optimizer step
+    time_s: list[float] | None = None  # per record; None: the cumulative step times up to it
+    status: str = "ok"
+    message: str = ""
+    checked: int = 0  # records already checked for non-finite losses
+    dead: Tensor | None = None  # (K,) which runs have had a non-finite loss
+
+    def add(self, form: Any, epoch: float, step: int, losses: Tensor | None = None) -> None:
+        """Record the runs' full training losses (``losses`` when the loop has them already) and metrics."""
+        with torch.no_grad():  # the recorded tensors hold no graph
+            loss = form.losses() if losses is None else losses
+            metrics = form.metrics()
+        self.loss.append(loss)
+        for key, value in metrics.items():
+            self.metrics.setdefault(key, []).append(value)
+        self.epoch.append(epoch)
+        self.step.append(step)
+
+    def all_diverged(self) -> bool:
+        """One host sync: has every run's loss been non-finite at some point? (Every CHECK_EVERY steps.)"""
+        bad = (~torch.isfinite(torch.stack(self.loss[self.checked :]))).any(dim=0)
+        self.dead = bad if self.dead is None else self.dead | bad
+        self.checked = len(self.loss)
+        return bool(self.dead.all())
+
+    def times(self) -> list[float]:
+        """time_s at each record: the optimizer time of the steps before it."""
+        if self.time_s is not None:
+            return self.time_s
+        elapsed = np.concatenate([[0.0], np.cumsum(self.step_times)])
+        return elapsed[np.minimum(self.step, len(self.step_times))].tolist()
+
+
+def train(
+    form: Alone | Stacked,
+    optimizers: list[Any],
+    schedulers: list[Any],
+    spec: RunSpec,
+    batch_size: int,
+    seeds: list[int],
+    on_record: Callable[[int], None] | None,
+    max_steps: int | None = None,
+) -> Record:
+    """The training loop; records step 0, each epoch end and every ``eval_every`` steps."""
+    n = form.n_train
+    steps_per_epoch = -(-n // batch_size)
+    shufflers = [torch.Generator().manual_seed(s) for s in seeds] if batch_size < n else []
+    clock = _Clock(spec.device)
+    state: dict[str, Any] = {"idx": None, "losses": None, "versions": ()}
+    # Full batch: the loss recorded after a step is the loss the next step's backward computes, at the
+    # same parameters. Computing that backward at record time (inside the step's clock) saves one
+    # forward pass a step; the recorded numbers are the same bits.
+    full_batch = batch_size >= n
+    ready = False  # the gradients at the current parameters are computed already
+
+    def gradients(idx: Tensor | None) -> None:
+        state["idx"] = idx
+        state["losses"] = form.gradients(idx)
+        state["versions"] = form.versions()
+
+    def closure() -> Tensor:
+        if form.versions() != state["versions"]:  # the optimizer moved since the core's own backward
+            with torch.enable_grad():
+                gradients(state["idx"])
+        return state["losses"].sum()
+
+    steppers = [
+        (lambda o=opt: o.step(closure)) if form.passes_closure and step_takes_closure(opt) else opt.step
+        for opt in optimizers
+    ]
+    schedulers = [s for s in schedulers if s is not None]
+    out = Record()
+    step = checked_at = 0
+    total = spec.epochs * steps_per_epoch
+    progress = PROGRESS.get() if max_steps is None else None  # a calibration run is not shown
+    out.add(form, 0.0, 0)
+    if on_record:
+        on_record(0)
+    try:
+        for _ in range(spec.epochs):
+            if shufflers:
+                order = torch.stack([torch.randperm(n, generator=g) for g in shufflers]).to(spec.device)
+                batches: list[Tensor | None] = list(order.split(batch_size, dim=1))
+            else:
+                batches = [None]
+            for i, idx in enumerate(batches, start=1):
+                clock.start()
+                if not ready:
+                    gradients(idx)
+                for step_once in steppers:
+                    step_once()
+                for scheduler in schedulers:
+                    scheduler.step()
+                if full_batch:
+                    gradients(None)
+                ready = full_batch
+                clock.stop()
+                step += 1
+                if max_steps is not None and step >= max_steps:
+                    return out
+                if i == len(batches) or (spec.eval_every and step % spec.eval_every == 0):
+                    out.add(form, step / steps_per_epoch, step, state["losses"] if full_batch else None)
+                    if on_record:
+                        on_record(step)
+                    if progress:
+                        progress(step, total, out.loss[-1])
+                    if step - checked_at >= CHECK_EVERY:
+                        checked_at = step
+                        if out.all_diverged():
+                            return out
+    except Exception as exc:  # a failing optimizer is a result of the run, reported with its message
+        out.status, out.message = "error", f"{type(exc).__name__}: {exc}"
+    finally:
+        out.step_times = clock.seconds()
+    return out
+
+
+class _Clock:
+    """Wall time of each optimizer step (evaluation excluded). On CUDA, events: one sync, at the end."""
+
+    def __init__(self, device: str):
+        self.cuda = device.startswith("cuda")
+        self.spans: list[Any] = []
+        self._start: Any = None
+
+    def start(self) -> None:
+        if self.cuda:
+            self._start = torch.cuda.Event(enable_timing=True)
+            self._start.record()
+        else:
+            self._start = time.perf_counter()
+
+    def stop(self) -> None:
+        if self.cuda:
+            end = torch.cuda.Event(enable_timing=True)
+            end.record()
+            self.spans.append((self._start, end))
+        else:
+            self.spans.append(time.perf_counter() - self._start)
+
+    def seconds(self) -> list[float]:
+        if not self.cuda:
+            return self.spans
+        torch.cuda.synchronize()
+        return [a.elapsed_time(b) / 1000 for a, b in self.spans]
