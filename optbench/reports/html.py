@@ -14,6 +14,7 @@ MIME = {".png": "image/png", ".svg": "image/svg+xml", ".gif": "image/gif", ".mp4
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; padding: 0 1rem; }
 h1 { margin-bottom: 0.2rem; } .meta { color: #666; margin-top: 0; }
+.note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.5rem 0.8rem; }
 figure { margin: 1.5rem 0; } figure img, figure video { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.92rem; max-width: 60rem; }
 table { border-collapse: collapse; font-size: 0.85rem; margin: 1rem 0; }
@@ -38,8 +39,10 @@ def render(
     animations: Sequence[Path],
     sources: Sequence[str],
     target_text: str,
+    notes: Sequence[str] = (),
 ) -> str:
-    """The page: figures (file, caption), summary table, run settings, animations."""
+    """The page: notes (what could not be drawn), summary table, figures (file, caption), run settings,
+    animations."""
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -49,9 +52,10 @@ def render(
         "<h1>optbench report</h1>",
         f'<p class="meta">{html.escape(", ".join(sources))} · generated {dt.datetime.now():%Y-%m-%d %H:%M} · '
         f"target: {html.escape(target_text)}</p>",
+        *(f'<p class="note">{html.escape(note)}</p>' for note in notes),
         "<h2>Summary</h2>",
         '<div class="wide">' + summary.to_html(index=False, float_format=_number, na_rep="-", border=0) + "</div>",
-        "<h2>Figures</h2>",
+        "<h2>Figures</h2>" if figures else "",
     ]
     for path, caption in figures:
         parts.append(
@@ -66,5 +70,7 @@ def render(
             else:
                 media = f'<img src="{data_uri(path)}" alt="{html.escape(path.name)}">'
             parts.append(f"<figure>{media}<figcaption>{html.escape(path.name)}</figcaption></figure>")
-    parts += ["<h2>Run settings</h2>", settings.to_html(index=False, border=0), "</body></html>"]
+    if len(settings):
+        parts += ["<h2>Run settings</h2>", settings.to_html(index=False, border=0)]
+    parts.append("</body></html>")
     return "\n".join(parts)
