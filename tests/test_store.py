@@ -115,21 +115,20 @@ def test_sigkill_at_a_random_moment_then_resume_gives_the_uninterrupted_table(tm
     assert not list(parts.glob("part-*.parquet"))  # all merged (a killed write's temporary file is no result)
 
 
-def test_two_concurrent_sweeps_to_one_out_keep_both_grids(tmp_path, slow):
+def test_two_concurrent_sweeps_to_one_out_keep_both_grids(tmp_path, slow, monkeypatch):
+    """One sweep in a process of its own, the other in this one, both writing and merging at once."""
     out = tmp_path / "shared.parquet"
-    grids = [
-        ["--optimizer", "test-slow", "--lr", "0.1,0.5", "--seeds", "0-3", "--epochs", "3"],
-        ["--optimizer", "gd,test-slow", "--lr", "0.2", "--seeds", "0-3", "--epochs", "3"],
-    ]
-    processes = [  # slowed so that the parts and merges of the two interleave
-        subprocess.Popen(command("sweep", "--plugin", slow, *g, "--out", out, "--no-progress"), env=slowed(0.02))
-        for g in grids
-    ]
-    for p in processes:
-        p.wait(timeout=120)
-        assert p.returncode == 0
+    mine = ["--optimizer", "gd,test-slow", "--lr", "0.2", "--seeds", "0-5", "--epochs", "3"]
+    theirs = ["--optimizer", "test-slow", "--lr", "0.1,0.5", "--seeds", "0-5", "--epochs", "3"]
+    other = subprocess.Popen(
+        command("sweep", "--plugin", slow, *theirs, "--out", out, "--no-progress"), env=slowed(0.02)
+    )
+    wait_for_parts(other, tmp_path / "shared.parquet.parts")
+    monkeypatch.setenv("OPTBENCH_TEST_SLOW", "0.02")  # slowed so that the parts and merges of the two interleave
+    assert invoke("sweep", "--plugin", slow, *mine, "--out", out).exit_code == 0
+    assert other.wait(timeout=120) == 0
     table = optbench.load_results(out)
-    assert table["run_key"].nunique() == 8 + 8
+    assert table["run_key"].nunique() == 12 + 12
     assert table.groupby("run_key")["step"].apply(lambda s: (s == 0).sum()).eq(1).all()  # no run twice
     assert set(table[table["lr"] == 0.2]["optimizer"]) == {"gd", "test-slow"}
 
@@ -269,3 +268,15 @@ def test_stale_temporary_files_of_dead_processes_are_cleaned(tmp_path):
     Store(out).write_part(optbench.sweep(problems="linreg", optimizers="gd", seeds=[5], epochs=1))
     Store(out).merge()
     assert not parts.exists() and optbench.load_results(out)["run_key"].nunique() == 3
+
+
+def test_ctrl_c_before_any_run_says_what_is_stored(tmp_path, monkeypatch):
+    def pressed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("optbench.sweeps.keyed", pressed)
+    result = invoke("sweep", "--epochs", "1", "--out", tmp_path / "s.parquet")
+    assert result.exit_code == EXIT_INTERRUPTED
+    assert (
+        f"{tmp_path / 's.parquet'} holds 0 runs; to go on, run the same command again without --force" in result.output
+    )

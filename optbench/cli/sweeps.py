@@ -170,10 +170,15 @@ def sweep(**params: Any) -> int:
 
 def _interrupted(info: Any, out: str) -> int:
     """A true account of what Ctrl-C left on disk, and only a safe way on."""
-    if info is None:  # interrupted while saving: nothing merged is lost, parts stay for the next run
+    if info is None:  # before the runs, or while saving: say what is on disk now
+        from optbench.store import Store
+
+        store = Store(out)
+        stored, pending = len(store.index()), store.pending()
+        waiting = f"; {pending} part file(s) in {store.parts} are merged by the next sweep to it" if pending else ""
         message = (
-            f"interrupted while saving; finished runs not yet in {out} stay in {out}.parts and are merged "
-            "by the next sweep to it"
+            f"interrupted; {out} holds {stored} runs{waiting}; to go on, run the same command again "
+            "without --force (stored runs are skipped)"
         )
     elif info.forced:
         message = (
