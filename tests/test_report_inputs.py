@@ -85,3 +85,11 @@ def test_a_report_into_its_own_results_folder_ignores_its_outputs(tmp_path):
     second, _ = report([folder], folder)  # summary.csv from the first is not read as results
     pd.testing.assert_frame_equal(first, second)
     assert first["runs"].tolist() == [2, 2]
+
+
+@pytest.mark.parametrize("out", ["/proc/optbench-report", "/proc/self"])
+def test_an_unwritable_out_is_one_line_before_drawing(tmp_path, out):
+    results = tmp_path / "one.csv"
+    assert invoke("run", "--epochs", "1", "--out", results).exit_code == 0
+    result = invoke("report", results, "--out", out)
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output

@@ -47,7 +47,11 @@ def report(
         if not movie.is_file() or movie.suffix.lower() not in (".gif", ".mp4"):
             raise InvalidValueError(f"--animation {str(movie)!r}: expected an existing .gif or .mp4 file")
     table = read_results([Path(r) for r in results], ignore=[out / name for name in ("summary.csv", "index.html")])
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidValueError(f"--out {str(out)!r} cannot be made: {exc.strerror or exc}") from None
+    files.check_writable(out / "index.html")  # a real temporary file there: read-only places fail before drawing
     written: list[str] = []
 
     def save(name: str, write: Callable[[Path], None]) -> Path:
