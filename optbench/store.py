@@ -61,12 +61,15 @@ class Store:
         return sorted(self.parts.glob("part-*.parquet")) if self.parts.is_dir() else []
 
     def index(self) -> dict[str, str]:
-        """run_key -> status of every stored run (OUT and parts; the newest result of each)."""
+        """run_key -> status of every stored run (OUT and parts; the newest result of each).
+
+        Read under the lock: a concurrent merge would otherwise remove a part between listing and reading it.
+        """
         statuses: dict[str, str] = {}
-        sources = ([self.out] if self.out.exists() else []) + self._part_files()
-        for path in sources:
-            for key, status in _keys(path, self.out).items():
-                statuses[key] = status
+        with self.locked():
+            sources = ([self.out] if self.out.exists() else []) + self._part_files()
+            for path in sources:
+                statuses |= _keys(path, self.out)
         return statuses
 
     def check(self) -> None:
