@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 
 import optbench
 from optbench.cli import EXIT_INTERRUPTED, EXIT_WRITE, cli
+from optbench.store import Store
 
 SLOW = """
 import os, time, torch, optbench
@@ -67,8 +69,6 @@ def comparable(df):
 
 
 def stored_keys(out):
-    from optbench.store import Store
-
     return set(Store(out).index())
 
 
@@ -124,9 +124,26 @@ def test_two_concurrent_sweeps_to_one_out_keep_both_grids(tmp_path, slow, monkey
         command("sweep", "--plugin", slow, *theirs, "--out", out, "--no-progress"), env=slowed(0.02)
     )
     wait_for_parts(other, tmp_path / "shared.parquet.parts")
+    seen, failures, done = [], [], threading.Event()
+
+    def watch():  # a third reader, all along: parts are merged and removed under its feet
+        while not done.is_set():
+            try:
+                seen.append(len(Store(out).index()))
+            except Exception as exc:
+                failures.append(exc)
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     monkeypatch.setenv("OPTBENCH_TEST_SLOW", "0.02")  # slowed so that the parts and merges of the two interleave
-    assert invoke("sweep", "--plugin", slow, *mine, "--out", out).exit_code == 0
-    assert other.wait(timeout=120) == 0
+    try:
+        assert invoke("sweep", "--plugin", slow, *mine, "--out", out).exit_code == 0
+        assert other.wait(timeout=120) == 0
+    finally:
+        done.set()
+        watcher.join()
+    assert failures == [] and seen == sorted(seen)  # a stored run never disappears, even for a moment
     table = optbench.load_results(out)
     assert table["run_key"].nunique() == 12 + 12
     assert table.groupby("run_key")["step"].apply(lambda s: (s == 0).sum()).eq(1).all()  # no run twice
@@ -254,8 +271,6 @@ def test_a_sweep_into_a_file_that_is_not_a_store_is_refused(tmp_path):
 
 
 def test_stale_temporary_files_of_dead_processes_are_cleaned(tmp_path):
-    from optbench.store import Store
-
     out = tmp_path / "c.parquet"
     assert invoke("sweep", "--epochs", "1", "--seeds", "0-1", "--out", out).exit_code == 0
     parts = Path(f"{out}.parts")
