@@ -28,7 +28,7 @@ _EXPORTS = {
     "get_optimizer": "optbench.registry",
     "OptbenchError": "optbench.errors",
     "sweep": "optbench.sweeps",
-    "tune": "optbench.sweeps",
+    "tune": "optbench.tuning",
     "Grid": "optbench.grid",
 }
 

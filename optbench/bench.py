@@ -138,7 +138,7 @@ def bench(
     grid with ``device=``; ``jobs``, ``executor``, ``scheduler``, ``plugin_files``, ``progress``).
     """
     from optbench.grid import Grid
-    from optbench.sweeps import tune
+    from optbench.tuning import tune
 
     baselines = list(baselines)
     suite = load_suite(suite) if isinstance(suite, str) else suite

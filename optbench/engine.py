@@ -204,6 +204,11 @@ class _StackFailed(Exception):
     """A stacked group cannot go on as one program; its runs are trained alone instead."""
 
 
+def error_rows(spec: RunSpec, message: str) -> pd.DataFrame:
+    """The ``error`` row of a run that failed outside the loop's own error handling."""
+    return _error_frame(_Run(0, spec, error=message)).drop(columns="_run")
+
+
 def _error_frame(run: _Run) -> pd.DataFrame:
     """One row with status ``error`` for a run that could not start."""
     spec = run.spec

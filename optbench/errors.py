@@ -5,9 +5,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+EXIT_USAGE = 2  # bad input
+EXIT_WRITE = 74  # results could not be written (disk full, a read-only file system): EX_IOERR
+
 
 class OptbenchError(Exception):
-    """Base class for every error optbench reports to a user."""
+    """Base class for every error optbench reports to a user; ``exit_code`` is the CLI's exit code."""
+
+    exit_code = EXIT_USAGE
 
 
 class UnknownNameError(OptbenchError, KeyError):
@@ -44,3 +49,9 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 
 class PluginError(OptbenchError):
     """A plugin that cannot be imported, has the wrong shape, or fails to build."""
+
+
+class WriteError(OptbenchError):
+    """A file that could not be written after the work (disk full, the file system went read-only)."""
+
+    exit_code = EXIT_WRITE

@@ -1,6 +1,6 @@
-"""Sweep grids: value syntax, TOML files, and expansion into runs.
+"""Sweep grids: value syntax, the grid, its size (counted before it is built) and its runs.
 
-Values, in flags and in TOML strings:
+Values, in flags and in TOML strings (:mod:`optbench.config` reads the TOML files):
 
 - a list: ``0.001,0.01,0.1``
 - an integer range, both ends included: ``0-9``
@@ -10,59 +10,68 @@ Values, in flags and in TOML strings:
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from optbench.errors import InvalidValueError, did_you_mean
+from optbench import validate
+from optbench.errors import InvalidValueError
+from optbench.schedules import validate_schedule
+from optbench.validate import MAX_RUNS
 
 _INT_RANGE = re.compile(r"^(\d+)-(\d+)$")
-TOML_KEYS = {
-    "problems",
-    "optimizers",
-    "seeds",
-    "epochs",
-    "batch_size",
-    "eval_every",
-    "device",
-    "schedule",
-    "warmup_steps",
-    "lr",
-    "opt",
-    "problem_opt",
-    "tune_seeds",
-    "eval_seeds",
-    "select",
-}
 
 
-def parse_values(text: str, label: str) -> list[Any]:
-    """Expand a grid value (see the module docs) into a list of ints, floats or strings."""
+def parse_values(text: str, label: str, limit: int | None = MAX_RUNS) -> list[Any]:
+    """Expand a grid value (see the module docs) into a list of ints, floats or strings.
+
+    The values are counted before any list is built: more than ``limit`` (a grid's run limit) is
+    refused at once, so ``0-999999999`` costs nothing.
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    count = 0
+    for part in parts:
+        count += _size(part, label, text)
+    if limit is not None and count > limit:
+        raise InvalidValueError(
+            f"{label} {text!r} gives {count:,} values, so more than the limit of {limit:,} runs; "
+            f"pass --max-runs {count} to allow it"
+        )
     values: list[Any] = []
-    for part in (p.strip() for p in str(text).split(",")):
-        if not part:
-            raise InvalidValueError(f"{label} {text!r}: an empty item; expected e.g. 0.01,0.1 or 0-9 or 1e-4:1:5")
+    for part in parts:
         if match := _INT_RANGE.match(part):
-            start, stop = int(match[1]), int(match[2])
-            if stop < start:
-                raise InvalidValueError(
-                    f"{label} {part!r}: the range runs backwards; expected START-STOP with START <= STOP"
-                )
-            values += range(start, stop + 1)
-        elif part.count(":") == 2 and not part.startswith(("-", ":")):
+            values += range(int(match[1]), int(match[2]) + 1)
+        elif _is_logspace(part):
             values += _logspace(part, label)
         else:
             values.append(_scalar(part))
     return values
 
 
-def _logspace(part: str, label: str) -> list[float]:
+def _is_logspace(part: str) -> bool:
+    return part.count(":") == 2 and not part.startswith(("-", ":"))
+
+
+def _size(part: str, label: str, text: str) -> int:
+    """How many values one comma-separated item gives (checked, not expanded)."""
+    if not part:
+        raise InvalidValueError(f"{label} {text!r}: an empty item; expected e.g. 0.01,0.1 or 0-9 or 1e-4:1:5")
+    if match := _INT_RANGE.match(part):
+        start, stop = int(match[1]), int(match[2])
+        if stop < start:
+            raise InvalidValueError(
+                f"{label} {part!r}: the range runs backwards; expected START-STOP with START <= STOP"
+            )
+        return stop - start + 1
+    if _is_logspace(part):
+        return _logspace_count(part, label)
+    return 1
+
+
+def _logspace_count(part: str, label: str) -> int:
     start_text, stop_text, count_text = part.split(":")
     try:
         start, stop, count = float(start_text), float(stop_text), int(count_text)
@@ -70,6 +79,12 @@ def _logspace(part: str, label: str) -> list[float]:
         raise InvalidValueError(f"{label} {part!r}: expected START:STOP:COUNT such as 1e-4:1:5") from None
     if not (start > 0 and stop > 0 and count >= 2 and math.isfinite(start) and math.isfinite(stop)):
         raise InvalidValueError(f"{label} {part!r}: log spacing needs START, STOP > 0 and COUNT >= 2")
+    return count
+
+
+def _logspace(part: str, label: str) -> list[float]:
+    count = _logspace_count(part, label)
+    start, stop = (float(x) for x in part.split(":")[:2])
     ratio = (stop / start) ** (1 / (count - 1))
     return [float(f"{start * ratio**i:.12g}") for i in range(count)]
 
@@ -83,11 +98,17 @@ def _scalar(text: str) -> Any:
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
-def _as_values(value: Any, label: str) -> list[Any]:
+def as_values(value: Any, label: str, limit: int | None = MAX_RUNS) -> list[Any]:
+    """A TOML value as a grid: a list (whose strings may be grid syntax), grid syntax, or one value."""
     if isinstance(value, list):
-        return [v for item in value for v in (parse_values(item, label) if isinstance(item, str) else [item])]
+        out = [v for item in value for v in (parse_values(item, label, limit) if isinstance(item, str) else [item])]
+        if limit is not None and len(out) > limit:
+            raise InvalidValueError(f"{label}: {len(out):,} values, more than the limit of {limit:,} runs")
+        return out
     if isinstance(value, str):
-        return parse_values(value, label)
+        return parse_values(value, label, limit)
+    if isinstance(value, dict):
+        raise InvalidValueError(f"{label}: a table is not a value; expected a value or a list of values")
     return [value]
 
 
@@ -109,48 +130,43 @@ class Grid:
     problem_opt: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     shared_opt: dict[str, list[Any]] = field(default_factory=dict)  # for every optimizer that takes it
     shared_problem_opt: dict[str, list[Any]] = field(default_factory=dict)  # for every problem that takes it
+    source: str = ""  # the TOML file it came from, for messages ("" for flags and Python)
+
+    def label(self, key: str) -> str:
+        """How messages name a setting: ``--batch-size`` for flags, ``sweep.toml: batch_size`` for a file."""
+        return f"{self.source}: {key}" if self.source else f"--{key.replace('_', '-')}"
 
     def __post_init__(self) -> None:
-        for label, values in (("--problem", self.problems), ("--optimizer", self.optimizers), ("--seeds", self.seeds)):
+        for key, values in (("problem", self.problems), ("optimizer", self.optimizers), ("seeds", self.seeds)):
             if not values:
-                raise InvalidValueError(f"{label}: the grid is empty; give at least one value")
-        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise InvalidValueError(f"--seeds {self.seeds!r}: expected whole numbers >= 0, e.g. 0-9")
+                raise InvalidValueError(f"{self.label(key)}: the grid is empty; give at least one value")
+        for seed in self.seeds:
+            validate.seed(seed, self.label("seeds"))
+        self.epochs = validate.whole(self.epochs, self.label("epochs"))
+        self.batch_size = validate.optional_whole(self.batch_size, self.label("batch_size"))
+        self.eval_every = validate.optional_whole(self.eval_every, self.label("eval_every"))
+        self.warmup_steps = validate.whole(self.warmup_steps, self.label("warmup_steps"), minimum=0)
+        validate_schedule(self.schedule, self.warmup_steps)
+        if self.lr is not None:
+            if not self.lr:
+                raise InvalidValueError(f"{self.label('lr')}: the grid is empty; give at least one value")
+            self.lr = [validate.lr(v, self.label("lr")) for v in self.lr]
+        for key, grids in (("opt", self.opt), ("problem_opt", self.problem_opt)):
+            for name, table in grids.items():
+                for setting, values in table.items():
+                    if not values:
+                        raise InvalidValueError(f"{self.label(f'{key}.{name}.{setting}')}: the grid is empty")
+        for flag, table in (("--opt", self.shared_opt), ("--problem-opt", self.shared_problem_opt)):
+            for key, values in table.items():
+                if not values:
+                    raise InvalidValueError(f"{flag} {key}: the grid is empty; give at least one value")
+        if self.lr is not None and "lr" in self.shared_opt:
+            raise InvalidValueError("--lr and --opt lr= both set the learning rate; give only one of them")
 
-    def jobs(self) -> list[dict[str, Any]]:
-        """Every run of the grid as plain data (picklable, hashable by :func:`run_key`)."""
+    def _slots(self) -> Iterator[tuple[str, dict[str, list[Any]], str, dict[str, list[Any]], list[Any]]]:
+        """(problem, its option grid, optimizer, its hyperparameter grid, its lrs) for every pair."""
         from optbench.registry import OPTIMIZERS, PROBLEMS
 
-        out = []
-        for problem in self.problems:
-            accepts = PROBLEMS.get(problem).hyperparameters()
-            option_grid = {k: v for k, v in self.shared_problem_opt.items() if k in accepts}
-            option_grid |= self.problem_opt.get(problem, {})
-            for options in _product(option_grid):
-                for optimizer in self.optimizers:
-                    takes = OPTIMIZERS.get(optimizer).hyperparameters()
-                    grid = {k: v for k, v in self.shared_opt.items() if k in takes}
-                    grid |= self.opt.get(optimizer, {})
-                    lrs = grid.pop("lr", self.lr)
-                    for settings in _product(grid):
-                        for lr in lrs if lrs is not None else [None]:
-                            hp = settings | ({} if lr is None else {"lr": lr})
-                            for seed in self.seeds:
-                                out.append(
-                                    {
-                                        "problem": problem,
-                                        "optimizer": optimizer,
-                                        "problem_options": options,
-                                        "hyperparameters": hp,
-                                        "seed": seed,
-                                        "epochs": self.epochs,
-                                        "batch_size": self.batch_size,
-                                        "eval_every": self.eval_every,
-                                        "device": self.device,
-                                        "schedule": self.schedule,
-                                        "warmup_steps": self.warmup_steps,
-                                    }
-                                )
         unused = [
             k for k in self.shared_opt if not any(k in OPTIMIZERS.get(o).hyperparameters() for o in self.optimizers)
         ]
@@ -163,6 +179,50 @@ class Grid:
             raise InvalidValueError(
                 f"--problem-opt {unused[0]}: none of the problems {', '.join(self.problems)} takes it"
             )
+        for problem in self.problems:
+            accepts = PROBLEMS.get(problem).hyperparameters()
+            option_grid = {k: v for k, v in self.shared_problem_opt.items() if k in accepts}
+            option_grid |= self.problem_opt.get(problem, {})
+            for optimizer in self.optimizers:
+                takes = OPTIMIZERS.get(optimizer).hyperparameters()
+                grid = {k: v for k, v in self.shared_opt.items() if k in takes}
+                grid |= self.opt.get(optimizer, {})
+                lrs = grid.pop("lr", self.lr)
+                yield problem, option_grid, optimizer, grid, [None] if lrs is None else list(lrs)
+
+    def count(self) -> int:
+        """How many runs :meth:`jobs` would give, without building them."""
+        total = 0
+        for _, options, _, settings, lrs in self._slots():
+            total += (
+                math.prod(len(v) for v in options.values()) * math.prod(len(v) for v in settings.values()) * len(lrs)
+            )
+        return total * len(self.seeds)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every run of the grid as plain data (picklable; :func:`optbench.schema.run_key` names it)."""
+        out = []
+        for problem, option_grid, optimizer, grid, lrs in self._slots():
+            for options in _product(option_grid):
+                for settings in _product(grid):
+                    for lr in lrs:
+                        hp = settings | ({} if lr is None else {"lr": lr})
+                        for seed in self.seeds:
+                            out.append(
+                                {
+                                    "problem": problem,
+                                    "optimizer": optimizer,
+                                    "problem_options": options,
+                                    "hyperparameters": hp,
+                                    "seed": seed,
+                                    "epochs": self.epochs,
+                                    "batch_size": self.batch_size,
+                                    "eval_every": self.eval_every,
+                                    "device": self.device,
+                                    "schedule": self.schedule,
+                                    "warmup_steps": self.warmup_steps,
+                                }
+                            )
         return out
 
 
@@ -171,54 +231,8 @@ def _product(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
-def run_key(job: Mapping[str, Any]) -> str:
-    """A run's identity: a hash of its full configuration (what resume matches on)."""
-    text = json.dumps(job, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def load_grid_file(path: str | Path) -> tuple[Grid, dict[str, Any]]:
-    """A sweep TOML file: the grid, and the tuning keys (tune_seeds, eval_seeds, select) if any."""
-    from optbench.options import read_toml
-
-    raw = read_toml(path)
-    for key in raw:
-        if key not in TOML_KEYS:
-            raise InvalidValueError(
-                f"{path}: unknown key {key!r}{did_you_mean(key, TOML_KEYS)}; valid keys: {', '.join(sorted(TOML_KEYS))}"
-            )
-    if "problems" not in raw or "optimizers" not in raw:
-        raise InvalidValueError(f"{path}: needs problems and optimizers")
-
-    def names(key: str) -> list[str]:
-        value = raw[key]
-        return [value] if isinstance(value, str) else list(value)
-
-    grid = Grid(
-        problems=names("problems"),
-        optimizers=names("optimizers"),
-        seeds=_as_values(raw.get("seeds", [0]), "seeds"),
-        epochs=raw.get("epochs", 100),
-        batch_size=raw.get("batch_size"),
-        eval_every=raw.get("eval_every"),
-        device=raw.get("device", "cpu"),
-        schedule=raw.get("schedule", "constant"),
-        warmup_steps=raw.get("warmup_steps", 0),
-        lr=None if "lr" not in raw else [float(v) for v in _as_values(raw["lr"], "lr")],
-        opt={
-            o: {k: _as_values(v, f"opt.{o}.{k}") for k, v in table.items()} for o, table in raw.get("opt", {}).items()
-        },
-        problem_opt={
-            p: {k: _as_values(v, f"problem_opt.{p}.{k}") for k, v in table.items()}
-            for p, table in raw.get("problem_opt", {}).items()
-        },
-    )
-    tuning = {k: raw[k] for k in ("tune_seeds", "eval_seeds", "select") if k in raw}
-    return grid, tuning
-
-
-def parse_shared_opts(items: Sequence[str], flag: str = "--opt") -> dict[str, list[Any]]:
+def parse_shared_opts(items: Sequence[str], flag: str = "--opt", limit: int | None = MAX_RUNS) -> dict[str, list[Any]]:
     """``--opt momentum=0,0.9`` -> ``{"momentum": [0, 0.9]}``."""
     from optbench.options import parse_assignments
 
-    return {k: parse_values(v, f"{flag} {k}") for k, v in parse_assignments(items, flag).items()}
+    return {k: parse_values(v, f"{flag} {k}", limit) for k, v in parse_assignments(items, flag).items()}

@@ -19,7 +19,7 @@ _FALSE = {"false", "no", "0", "off"}
 
 
 def parse_assignments(items: Iterable[str], flag: str) -> dict[str, str]:
-    """``["momentum=0.9"]`` -> ``{"momentum": "0.9"}``; a malformed item names ``flag``."""
+    """``["momentum=0.9"]`` -> ``{"momentum": "0.9"}``; a malformed or repeated item names ``flag``."""
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -27,6 +27,11 @@ def parse_assignments(items: Iterable[str], flag: str) -> dict[str, str]:
         if not sep or not key.isidentifier() or not value.strip():
             raise InvalidValueError(
                 f"{flag} {item!r} is malformed: expected KEY=VALUE with a Python-style name, e.g. {flag} momentum=0.9"
+            )
+        if key in out:
+            raise InvalidValueError(
+                f"{flag} {key} is given twice ({out[key]} and {value.strip()}); give it once "
+                f"(a sweep takes several values in one: {flag} {key}={out[key]},{value.strip()})"
             )
         out[key] = value.strip()
     return out
@@ -36,22 +41,34 @@ def resolve_settings(entry: Entry, given: Mapping[str, Any], flag: str) -> dict[
     """Merge ``given`` into ``entry``'s defaults, converting text by each default's type.
 
     Raises :class:`InvalidValueError` for a name the entry does not take or a value of the wrong type.
+    Names are checked against the constructor's named parameters (and declared ``defaults``) even
+    when it also takes ``**kwargs``, so a typo is an error, not a new column. Text, numbers and
+    bools are all converted from their text, so a TOML value gets exactly the checks of a flag's.
     """
     known = entry.hyperparameters()
     annotations = entry.annotations()
-    if not entry.accepts_any_keyword():
-        for key in given:
-            if key not in known:
-                valid = ", ".join(sorted(known)) or "none"
-                raise InvalidValueError(
-                    f"{entry.kind} {entry.name!r} takes no setting {key!r}"
-                    f"{did_you_mean(key, known)}; valid settings: {valid}"
-                )
+    for key in given:
+        if key not in known:
+            valid = ", ".join(sorted(known)) or "none"
+            extra = (
+                "; its **kwargs are not open to unnamed settings: declare one with "
+                f"register_{entry.kind}(..., defaults={{{key!r}: ...}})"
+                if entry.accepts_any_keyword()
+                else ""
+            )
+            raise InvalidValueError(
+                f"{flag} {key}: {entry.kind} {entry.name!r} takes no setting {key!r}"
+                f"{did_you_mean(key, known)}; valid settings: {valid}{extra}"
+            )
     settings = {k: v for k, v in known.items() if v is not REQUIRED}
     for key, value in given.items():
         default = known.get(key, REQUIRED)
-        label = f"{flag} {key}={value}"
-        settings[key] = convert(value, default, annotations.get(key, ""), label) if isinstance(value, str) else value
+        label = f"{flag} {key}={_text(value)}"
+        sequence_for_typed = isinstance(value, tuple | list) and isinstance(default, bool | int | float | str | tuple)
+        if isinstance(value, str | bool | int | float) or sequence_for_typed:
+            settings[key] = convert(_text(value), default, annotations.get(key, ""), label)
+        else:
+            settings[key] = value
     missing = [k for k, v in known.items() if v is REQUIRED and k not in settings]
     if missing:
         needed = ", ".join(missing)
@@ -110,25 +127,26 @@ def _literal(text: str) -> Any:
     return text
 
 
+def _text(value: Any) -> str:
+    """A scalar as a flag would spell it: ``true``, ``3``, ``0.1`` (repr: exact for floats)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, tuple | list):
+        return ",".join(_text(v) for v in value)
+    return str(value)
+
+
 def _show(value: Any) -> str:
     return ",".join(str(v) for v in value) if isinstance(value, tuple | list) else str(value)
 
 
-def validate_lr(lr: Any) -> float:
-    """A learning rate must be a finite number > 0."""
-    try:
-        value = float(lr)
-    except (TypeError, ValueError):
-        raise InvalidValueError(f"--lr {lr!r} is not a number; expected a positive number such as 0.1") from None
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidValueError(f"--lr {lr!r} is out of range; expected a positive finite number such as 0.1")
-    return value
+def validate_lr(lr: Any, label: str = "--lr") -> float:
+    """A learning rate must be a finite number > 0 (:func:`optbench.validate.lr`)."""
+    from optbench import validate
 
-
-def validate_positive_int(value: Any, flag: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidValueError(f"{flag} {value!r} is out of range; expected a whole number >= 1")
-    return value
+    return validate.lr(lr, label)
 
 
 def read_toml(path: str | Path, flag: str = "--config") -> dict[str, Any]:

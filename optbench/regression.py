@@ -11,51 +11,29 @@ problem has a ``dtype`` option, torch's deterministic algorithms and one thread.
 from __future__ import annotations
 
 import contextlib
-import itertools
+import dataclasses
 import json
 import math
 import os
 import platform
 import statistics
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from optbench.errors import InvalidValueError, OptbenchError, did_you_mean
+from optbench import files
+from optbench.errors import OptbenchError
+from optbench.matrix import SETTINGS as SETTINGS  # re-exported: the matrix lives in optbench.matrix
+from optbench.matrix import Cell, _as_list, expand, normalize_matrix
+from optbench.matrix import load_matrix as load_matrix
 
 FORMAT = 1
-# Matrix keys: settings any level may give, and what only a [[cells]] table holds.
-SETTINGS = {
-    "epochs": 50,
-    "seeds": [0, 1],
-    "float64": True,
-    "rtol": 0.05,
-    "atol": 1e-9,
-    "steps_rtol": 0.1,
-    "target": 0.1,
-    "batch_size": None,
-}
-CELL_KEYS = {"problems", "optimizers", "lr", "opt", "problem_opt"}
 
 
 class BaselineError(OptbenchError):
     """A baseline file that is missing, corrupt, or made from another matrix."""
-
-
-@dataclass
-class Cell:
-    """One problem x optimizer x settings combination, run over several seeds."""
-
-    id: str
-    problem: str
-    optimizer: str
-    lr: float | None
-    opt: dict[str, Any]
-    problem_opt: dict[str, Any]
-    settings: dict[str, Any]
 
 
 @dataclass
@@ -81,63 +59,6 @@ class Verdict:
         return self.verdict in ("worse", "diverges", "slower", "error")
 
 
-# --- the matrix
-
-
-def load_matrix(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and validate a matrix TOML file; returns its normalized form."""
-    from optbench.options import read_toml
-
-    return normalize_matrix(read_toml(path), str(path))
-
-
-def normalize_matrix(raw: Mapping[str, Any], where: str = "matrix") -> dict[str, Any]:
-    _known(raw, set(SETTINGS) | {"cells"}, where)
-    cells = raw.get("cells")
-    if not isinstance(cells, list) or not cells:
-        raise InvalidValueError(f"{where}: needs at least one [[cells]] table with problems and optimizers")
-    defaults = {**SETTINGS, **{k: v for k, v in raw.items() if k != "cells"}}
-    out = []
-    for i, cell in enumerate(cells, start=1):
-        label = f"{where} [[cells]] #{i}"
-        _known(cell, set(SETTINGS) | CELL_KEYS, label)
-        for key in ("problems", "optimizers"):
-            if not cell.get(key):
-                raise InvalidValueError(f"{label}: needs {key} (a name or a list of names)")
-        out.append({**defaults, **cell})
-    return {"cells": out}
-
-
-def _known(table: Mapping[str, Any], valid: set[str], where: str) -> None:
-    for key in table:
-        if key not in valid:
-            raise InvalidValueError(
-                f"{where}: unknown key {key!r}{did_you_mean(key, valid)}; valid keys: {', '.join(sorted(valid))}"
-            )
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def expand(matrix: Mapping[str, Any]) -> list[Cell]:
-    """Every problem x optimizer x lr of every [[cells]] table, with a readable unique id."""
-    cells: dict[str, Cell] = {}
-    for table in matrix["cells"]:
-        settings = {k: table[k] for k in SETTINGS}
-        for problem, optimizer, lr in itertools.product(
-            _as_list(table["problems"]), _as_list(table["optimizers"]), _as_list(table.get("lr"))
-        ):
-            opt, problem_opt = dict(table.get("opt", {})), dict(table.get("problem_opt", {}))
-            parts = [problem, optimizer] + ([f"lr={lr}"] if lr is not None else [])
-            parts += [f"{k}={v}" for k, v in {**opt, **problem_opt}.items()]
-            cell_id = "/".join(str(p) for p in parts)
-            if cell_id in cells:
-                raise InvalidValueError(f"matrix: cell {cell_id!r} is declared twice")
-            cells[cell_id] = Cell(cell_id, problem, optimizer, lr, opt, problem_opt, settings)
-    return list(cells.values())
-
-
 # --- measuring
 
 
@@ -160,31 +81,45 @@ def deterministic() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def measure(cell: Cell, device: str = "cpu") -> Measurement:
-    """Run ``cell`` on each of its seeds (on ``device``) and summarize."""
+def prepare_cell(cell: Cell, seed: int, device: str = "cpu") -> Any:
+    """The cell's run at ``seed`` as a :class:`~optbench.runner.RunSpec` (float64 where asked and possible)."""
     from optbench.registry import PROBLEMS
-    from optbench.results import objective, reach
-    from optbench.runner import execute, prepare
+    from optbench.runner import prepare
 
     s = cell.settings
     problem_opt = dict(cell.problem_opt)
     if s["float64"] and "dtype" in PROBLEMS.get(cell.problem).hyperparameters():
         problem_opt.setdefault("dtype", "float64")
+    return prepare(
+        cell.problem,
+        cell.optimizer,
+        lr=cell.lr,
+        epochs=s["epochs"],
+        seed=seed,
+        batch_size=s["batch_size"],
+        problem_options=problem_opt,
+        hyperparameters=cell.opt,
+        flags={"opt": f"cell {cell.id!r}: opt", "problem_opt": f"cell {cell.id!r}: problem_opt"},
+        device=device,
+    )
+
+
+def check_cells(cells: list[Cell], device: str = "cpu") -> None:
+    """Every cell's settings checked (names, keys, types) before any run: one line for the first bad one."""
+    for cell in cells:
+        prepare_cell(cell, _as_list(cell.settings["seeds"])[0], device)
+
+
+def measure(cell: Cell, device: str = "cpu") -> Measurement:
+    """Run ``cell`` on each of its seeds (on ``device``) and summarize."""
+    from optbench.results import objective, reach
+    from optbench.runner import execute
+
+    s = cell.settings
     finals, steps, seconds, statuses, metric = [], [], [], [], "loss"
     with deterministic():
         for seed in _as_list(s["seeds"]):
-            spec = prepare(
-                cell.problem,
-                cell.optimizer,
-                lr=cell.lr,
-                epochs=s["epochs"],
-                seed=seed,
-                batch_size=s["batch_size"],
-                problem_options=problem_opt,
-                hyperparameters=cell.opt,
-                device=device,
-            )
-            df = execute(spec)
+            df = execute(prepare_cell(cell, seed, device))
             metric = "loss" if math.isnan(df["optimum"].iloc[0]) else "suboptimality"
             gap = objective(df)
             finite = gap[gap.map(math.isfinite)]
@@ -209,6 +144,7 @@ def make_baseline(matrix: Mapping[str, Any]) -> dict[str, Any]:
     import torch
 
     cells = expand(matrix)
+    check_cells(cells)
     return {
         "optbench_baseline": FORMAT,
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()},
@@ -218,16 +154,23 @@ def make_baseline(matrix: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_json(data: Any, path: str | os.PathLike[str]) -> None:
-    """Atomic write: a temporary file renamed over ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=1, allow_nan=True)
-        handle.write("\n")
-    os.replace(tmp, path)
+    """Strict JSON, written atomically: a non-finite number becomes the string "inf", "-inf" or "nan"."""
+    files.write_text(path, json.dumps(strict(data), indent=1, allow_nan=False) + "\n")
 
 
-def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
+def strict(data: Any) -> Any:
+    """``data`` with every non-finite float as a string, so that strict JSON readers accept it."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return str(data)  # "inf", "-inf", "nan": read back by _number()
+    if isinstance(data, Mapping):
+        return {k: strict(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [strict(v) for v in data]
+    return data
+
+
+def load_baseline(path: str | os.PathLike[str], **checks: Any) -> dict[str, Any]:
+    """A baseline file, every value checked (``checks``: :func:`normalize_matrix`'s) before any run."""
     path = Path(path)
     if not path.is_file():
         raise BaselineError(f"baseline {str(path)!r} does not exist; make one with `optbench baseline`")
@@ -238,12 +181,53 @@ def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("optbench_baseline") != FORMAT or "cells" not in data:
         raise BaselineError(f"baseline {str(path)!r} is not an optbench baseline (format {FORMAT})")
     try:
-        cells = expand(normalize_matrix(data["matrix"], f"baseline {str(path)!r}"))
-    except (InvalidValueError, KeyError, TypeError) as exc:
-        raise BaselineError(f"baseline {str(path)!r} has a damaged matrix: {exc}") from None
-    if {c.id for c in cells} != set(data["cells"]):
+        cells = expand(normalize_matrix(data["matrix"], f"baseline {str(path)!r}", **checks))
+    except OptbenchError:
+        raise
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BaselineError(f"baseline {str(path)!r} has a damaged matrix: {type(exc).__name__}: {exc}") from None
+    if not isinstance(data["cells"], dict) or {c.id for c in cells} != set(data["cells"]):
         raise BaselineError(f"baseline {str(path)!r} is inconsistent: its cells do not match its matrix")
+    data["cells"] = {
+        cell: _measurement(value, f"baseline {str(path)!r} cell {cell!r}") for cell, value in data["cells"].items()
+    }
     return data
+
+
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _number(value: Any, label: str, *, optional: bool = False) -> float | None:
+    """A stored number: a finite float, or inf/-inf/nan written as text by :func:`strict`."""
+    if value is None and optional:
+        return None
+    if isinstance(value, str) and value in _NON_FINITE:
+        return _NON_FINITE[value]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        expected = "a number or null" if optional else "a number"
+        raise BaselineError(f"{label}: {value!r} is not {expected}")
+    return float(value)
+
+
+def _measurement(value: Any, label: str) -> dict[str, Any]:
+    """A stored cell checked field by field (a hand-edited or damaged baseline gets one line)."""
+    fields = {f.name for f in dataclasses.fields(Measurement)}
+    if not isinstance(value, dict) or set(value) != fields:
+        raise BaselineError(f"{label}: expected the fields {', '.join(sorted(fields))}")
+    if value["metric"] not in ("suboptimality", "loss"):
+        raise BaselineError(f"{label}: metric {value['metric']!r} is not suboptimality or loss")
+    if value["status"] not in ("ok", "diverged", "error"):
+        raise BaselineError(f"{label}: status {value['status']!r} is not ok, diverged or error")
+    if not isinstance(value["per_seed"], list):
+        raise BaselineError(f"{label}: per_seed {value['per_seed']!r} is not a list of numbers")
+    return {
+        "final": _number(value["final"], f"{label}: final"),
+        "metric": value["metric"],
+        "steps_to_target": _number(value["steps_to_target"], f"{label}: steps_to_target", optional=True),
+        "seconds_to_target": _number(value["seconds_to_target"], f"{label}: seconds_to_target", optional=True),
+        "status": value["status"],
+        "per_seed": [_number(v, f"{label}: per_seed") for v in value["per_seed"]],
+    }
 
 
 # --- comparing
@@ -270,7 +254,9 @@ def compare(cell: Cell, baseline: Measurement, now: Measurement) -> Verdict:
 
 def run_check(baseline: Mapping[str, Any], device: str = "cpu") -> list[Verdict]:
     verdicts = []
-    for cell in expand(baseline["matrix"]):
+    cells = expand(baseline["matrix"])
+    check_cells(cells, device)
+    for cell in cells:
         stored = Measurement(**baseline["cells"][cell.id])
         verdicts.append(compare(cell, stored, measure(cell, device)))
     return verdicts

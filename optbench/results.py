@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from optbench.errors import InvalidValueError, ResultsFileError
+from optbench import files, schema
+from optbench.errors import ResultsFileError
 
 SUFFIXES = (".parquet", ".csv")
 # Columns every results table has, with the dtype a CSV must be read back as.
@@ -29,59 +28,52 @@ CORE_COLUMNS = {
     "message": "str",
 }
 STATUSES = ("ok", "diverged", "error")
-# Columns that are measured along a run; every other column except `seed` is a setting of the run.
-MEASURED = ("epoch", "step", "loss", "optimum", "test_loss", "test_accuracy", "time_s", "status", "message")
+# Columns newer tables have, with their dtypes (files from before them still load).
+OPTIONAL_COLUMNS = {"epochs": "int64", "eval_every": "int64", "batch_runs": "int64", "warmup_steps": "int64"}
 DEFAULT_TARGET = 0.1  # the default target: the objective down to 10% of its starting value
 
 
-def table_value(value: Any) -> Any:
-    """A setting as a table cell: numbers, bools and text stay; tuples become ``"0.9,0.999"``; None is NaN.
-
-    None is "not set", the same as the missing cell of a setting another run does not have.
-    """
-    if value is None:
-        return float("nan")
-    if isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, tuple | list):
-        return ",".join(str(v) for v in value)
-    return str(value)  # anything else: its text, the same in parquet and CSV
-
-
-def check_writable(path: str | os.PathLike[str]) -> Path:
+def check_writable(path: str | os.PathLike[str], also: tuple[str, ...] = ()) -> Path:
     """Fail early, before any work, when results could not be saved to ``path``."""
-    path = Path(path)
-    if path.suffix.lower() not in SUFFIXES:
-        raise InvalidValueError(f"--out {str(path)!r}: expected a file ending in .parquet or .csv")
-    if "\x00" in str(path):
-        raise InvalidValueError(f"--out {str(path)!r}: a path cannot hold a NUL character")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise InvalidValueError(f"--out {str(path)!r}: folder {str(parent)!r} does not exist")
-    if path.is_dir() or not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise InvalidValueError(f"--out {str(path)!r} cannot be written; choose a writable file path")
-    return path
+    return files.check_writable(path, suffixes=SUFFIXES, also=also)
 
 
 def save_results(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write ``df`` to ``path`` (.parquet or .csv) through a temporary file and an atomic rename."""
+    """Write ``df`` to ``path`` (.parquet or .csv) atomically, with every column's role.
+
+    Parquet keeps the roles in its metadata (key ``optbench``); a CSV file keeps them by its
+    column order (:func:`optbench.schema.rule_roles`).
+    """
     path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if path.suffix.lower() == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    if path.suffix.lower() == ".parquet":
+        return files.atomic_write(path, lambda tmp: write_parquet(df, tmp))
+    ordered = schema.in_rule_order(df)
+    return files.atomic_write(path, lambda tmp: ordered.to_csv(tmp, index=False))
+
+
+def write_parquet(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """A parquet file of ``df`` with its roles in the metadata (no atomicity: see :func:`save_results`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    clean = df.copy(deep=False)
+    clean.attrs = {}  # the roles go under their own key, not pandas' copy of attrs
+    table = pa.Table.from_pandas(clean, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"optbench": schema.metadata(df)})
+    pq.write_table(table, path)
+
+
+def read_roles(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The roles stored in a parquet file's metadata ({} for a CSV file or a file without them)."""
+    import pyarrow.parquet as pq
+
+    if Path(path).suffix.lower() != ".parquet":
+        return {}
+    return schema.from_metadata((pq.read_schema(path).metadata or {}).get(b"optbench"))
 
 
 def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a table written by :func:`save_results` (or ``optbench run --out``) back, identical."""
+    """Read a table written by :func:`save_results` (or ``optbench run --out``) back, identical, roles included."""
     path = Path(path)
     if not path.is_file():
         raise ResultsFileError(f"results file {str(path)!r} does not exist")
@@ -90,17 +82,21 @@ def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
     try:
         if path.suffix.lower() == ".parquet":
             df = pd.read_parquet(path)
+            stored = read_roles(path)
         else:
             # Only empty cells are missing: "None" and "nan" are values a setting can have.
             df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+            stored = {}
     except Exception as exc:  # pyarrow and pandas raise many types for a damaged file
         raise ResultsFileError(f"results file {str(path)!r} cannot be read: {first_line(exc)}") from None
+    df.attrs = {}
     for column in [c for c in df.columns if pd.api.types.is_object_dtype(df[c])]:  # bool settings with holes
         df[column] = df[column].where(df[column].notna(), math.nan)
     missing = [c for c in CORE_COLUMNS if c not in df.columns]
     if missing:
         raise ResultsFileError(f"results file {str(path)!r} is not an optbench table: no column {', '.join(missing)}")
-    for column, dtype in CORE_COLUMNS.items():
+    dtypes = CORE_COLUMNS | {c: t for c, t in OPTIONAL_COLUMNS.items() if c in df.columns}
+    for column, dtype in dtypes.items():
         if dtype == "str":
             df[column] = df[column].astype(object).where(df[column].notna(), "").astype(dtype)
         elif df[column].dtype != dtype:
@@ -108,7 +104,7 @@ def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
                 df[column] = df[column].astype(dtype)
             except (TypeError, ValueError):
                 raise ResultsFileError(f"results file {str(path)!r}: column {column!r} is not {dtype}") from None
-    return df
+    return schema.with_roles(df, stored)
 
 
 def objective(df: pd.DataFrame) -> pd.Series:

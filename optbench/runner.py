@@ -13,12 +13,13 @@ from typing import Any
 
 import pandas as pd
 
+from optbench import validate
 from optbench.errors import InvalidValueError, OptbenchError, PluginError
-from optbench.options import resolve_settings, validate_lr, validate_positive_int
+from optbench.options import resolve_settings, validate_lr
 from optbench.plugins import one_line
 from optbench.registry import OPTIMIZERS, PROBLEMS, Entry
-from optbench.results import table_value
 from optbench.schedules import validate_schedule
+from optbench.schema import label_table, table_value
 
 
 @dataclass(frozen=True)
@@ -63,19 +64,25 @@ def prepare(
     problem_entry = PROBLEMS.get(problem)
     optimizer_entry = OPTIMIZERS.get(optimizer)
     given = dict(hyperparameters or {})
+    if lr is not None and "lr" in given:
+        raise InvalidValueError(
+            f"--lr {lr} and {flags['opt']} lr={given['lr']} both set the learning rate; give only one of them"
+        )
     if lr is not None:
         given["lr"] = validate_lr(lr)
     settings = resolve_settings(optimizer_entry, given, flags["opt"])
     if "lr" in settings and lr is None:
         settings["lr"] = validate_lr(settings["lr"])
     options = resolve_settings(problem_entry, dict(problem_options or {}), flags["problem_opt"])
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InvalidValueError(f"--seed {seed!r} is out of range; expected a whole number >= 0")
-    validate_positive_int(epochs, "--epochs")
-    if batch_size is not None:
-        validate_positive_int(batch_size, "--batch-size")
-    if eval_every is not None:
-        validate_positive_int(eval_every, "--eval-every")
+    if not isinstance(seed, int) or isinstance(seed, bool):  # text is for flags; the API takes numbers
+        raise InvalidValueError(f"--seed {seed!r} is not a whole number; expected e.g. 0")
+    validate.seed(seed)
+    for value, label in ((epochs, "--epochs"), (batch_size, "--batch-size"), (eval_every, "--eval-every")):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise InvalidValueError(f"{label} {value!r} is not a whole number; expected e.g. 10")
+    validate.whole(epochs, "--epochs")
+    validate.optional_whole(batch_size, "--batch-size")
+    validate.optional_whole(eval_every, "--eval-every")
     validate_schedule(schedule, warmup_steps)
     return RunSpec(
         problem_entry,
@@ -178,7 +185,30 @@ def execute(
     from optbench.engine import run_specs
 
     single = isinstance(spec, RunSpec)
-    return run_specs([spec] if single else list(spec), on_record, stack=stack, strict=single, progress=progress)
+    specs = [spec] if single else list(spec)
+    if not specs:
+        raise InvalidValueError("nothing to run: no run specs given")
+    try:
+        table = run_specs(specs, on_record, stack=stack, strict=single, progress=progress)
+    except OptbenchError:
+        raise
+    except Exception:  # outside the loop's own error handling (a loss that raises at step 0, memory): per run
+        table = pd.concat([_guarded(s, on_record, single) for s in specs], ignore_index=True)
+    return label_table(table, settings={k for s in specs for k in run_settings(s, 0)} - {"seed"})
+
+
+def _guarded(spec: RunSpec, on_record: Callable[[int, Any], None] | None, strict: bool) -> pd.DataFrame:
+    """One run alone; any exception it raises becomes its ``error`` row."""
+    from optbench.engine import error_rows, run_specs
+
+    try:
+        return run_specs([spec], on_record, stack=False, strict=strict)
+    except OptbenchError as exc:
+        if strict:
+            raise
+        return error_rows(spec, str(exc))
+    except Exception as exc:
+        return error_rows(spec, one_line(exc))
 
 
 def resolve_batch_size(spec: RunSpec, n: int) -> int:
@@ -219,11 +249,12 @@ def check_problem(entry: Entry, problem: Any) -> int:
 
 
 def run_settings(spec: RunSpec, batch_size: int) -> dict[str, Any]:
-    """The columns that describe a run, as table cells, in table order."""
+    """The columns that describe a run, as table cells, in table order: ``seed`` (its identity), then
+    its settings (:mod:`optbench.schema`). ``eval_every`` 0 means epoch ends only."""
     settings = {"problem": spec.problem.name, "optimizer": spec.optimizer.name, "seed": spec.seed}
     settings |= {"lr": spec.hyperparameters.get("lr", float("nan"))}
     settings |= {k: v for k, v in spec.hyperparameters.items() if k != "lr"}
     settings |= {f"problem_{k}": v for k, v in spec.problem_options.items()}
-    settings |= {"batch_size": batch_size, "schedule": spec.schedule, "warmup_steps": spec.warmup_steps}
-    settings |= {"device": spec.device}
+    settings |= {"batch_size": batch_size, "epochs": spec.epochs, "eval_every": spec.eval_every or 0}
+    settings |= {"schedule": spec.schedule, "warmup_steps": spec.warmup_steps, "device": spec.device}
     return {k: table_value(v) for k, v in settings.items()}

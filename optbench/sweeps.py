@@ -1,87 +1,119 @@
-"""Sweeps: many runs, grouped for the vectorized engine, run locally, in processes or on Dask.
+"""Sweeps: many runs, grouped for the training core, run locally, in processes or on Dask.
 
-Results stream to disk as groups finish (``OUT.parts/``, one file a group), are merged into
-``OUT`` at the end or on Ctrl-C, and a rerun of the same sweep skips every run already in them
-(matched on a hash of its full configuration, the ``run_key`` column).
+Before any work a sweep counts its runs (:data:`optbench.validate.MAX_RUNS`), checks every
+configuration (:func:`optbench.runner.prepare`) and names every run by its canonical ``run_key``.
+Finished runs stream into ``OUT`` (:mod:`optbench.store`: part files, merged under a lock), and a
+rerun skips every run already stored there (errored ones are retried).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
-import shutil
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from optbench.errors import InvalidValueError, OptbenchError
-from optbench.grid import Grid, run_key
-from optbench.results import load_results, save_results
+from optbench import schema, validate
+from optbench.errors import InvalidValueError, OptbenchError, WriteError
+from optbench.grid import Grid
+from optbench.parts import PartWriter
+from optbench.results import check_writable, load_results
+from optbench.store import Store
 
-BATCH_LIMIT = 1000  # runs per vectorized batch (memory grows with it)
-SINGLE_CHUNK = 20  # runs per group of one-by-one runs
+BATCH_LIMIT = 1000  # runs per stacked group (memory grows with it)
 EXECUTORS = ("local", "dask")
+Note = Callable[[str], None]
 
 
-def plan(jobs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Groups of jobs: one tensor program of the core each (runs that differ in seed and
-    hyperparameters only) cut at BATCH_LIMIT runs; runs that will go one by one (an optimizer that
-    cannot be stacked, invalid settings) in chunks of SINGLE_CHUNK, so that results stream."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep, with what is on disk: ``saved`` of this sweep's ``total`` runs."""
+
+    def __init__(self, out: str, saved: int, total: int, forced: bool, discarded: int = 0):
+        super().__init__(out)
+        self.out, self.saved, self.total, self.forced, self.discarded = out, saved, total, forced, discarded
+
+
+def plan(jobs: list[dict[str, Any]], vectorize: bool = True) -> list[list[dict[str, Any]]]:
+    """Groups of jobs: one stacked tensor program each (runs that differ in seed and hyperparameters
+    only), cut at BATCH_LIMIT runs. A run that trains alone (an optimizer that cannot be stacked,
+    or ``vectorize=False``) is a group of its own, so it is saved as soon as it finishes."""
     from optbench.engine import group_key
     from optbench.optimizers.protocol import is_elementwise
 
     groups: dict[Any, list[dict[str, Any]]] = {}
+    alone: list[list[dict[str, Any]]] = []
     for job, spec in zip(jobs, _specs(jobs), strict=True):
-        if isinstance(spec, OptbenchError):
-            groups.setdefault("invalid", []).append(job)
-        elif not is_elementwise(spec.optimizer, dict(spec.hyperparameters)):
-            groups.setdefault(("alone", *group_key(spec)), []).append(job)
+        if not vectorize or isinstance(spec, OptbenchError) or not is_elementwise(spec.optimizer, spec.hyperparameters):
+            alone.append([job])
         else:
             groups.setdefault(group_key(spec), []).append(job)
-    return [
-        g[i : i + size]
-        for key, g in groups.items()
-        for size in [SINGLE_CHUNK if key == "invalid" or key[0] == "alone" else BATCH_LIMIT]
-        for i in range(0, len(g), size)
-    ]
+    stacked = [g[i : i + BATCH_LIMIT] for g in groups.values() for i in range(0, len(g), BATCH_LIMIT)]
+    return stacked + alone
+
+
+def _config_of(job: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in job.items() if k not in ("seed", "run_key")}, sort_keys=True, default=repr)
 
 
 def _specs(jobs: Iterable[dict[str, Any]]) -> Iterator[Any]:
     """A RunSpec per job (the error where its settings are invalid); prepared once per configuration."""
-    import dataclasses
-
-    from optbench.runner import prepare
-
     cache: dict[str, Any] = {}
     for job in jobs:
-        config = run_key({k: v for k, v in job.items() if k != "seed"})
+        config = _config_of(job)
         if config not in cache:
             try:
-                cache[config] = prepare(
-                    job["problem"],
-                    job["optimizer"],
-                    seed=0,
-                    epochs=job["epochs"],
-                    batch_size=job["batch_size"],
-                    eval_every=job["eval_every"],
-                    problem_options=job["problem_options"],
-                    hyperparameters=job["hyperparameters"],
-                    device=job.get("device", "cpu"),
-                    schedule=job.get("schedule", "constant"),
-                    warmup_steps=job.get("warmup_steps", 0),
-                )
+                cache[config] = _prepare(job)
             except OptbenchError as exc:
                 cache[config] = exc
         spec = cache[config]
         yield spec if isinstance(spec, OptbenchError) else dataclasses.replace(spec, seed=job["seed"])
 
 
+def _prepare(job: dict[str, Any], flags: dict[str, str] | None = None) -> Any:
+    from optbench.runner import prepare
+
+    return prepare(
+        job["problem"],
+        job["optimizer"],
+        seed=0,
+        epochs=job["epochs"],
+        batch_size=job["batch_size"],
+        eval_every=job["eval_every"],
+        problem_options=job["problem_options"],
+        hyperparameters=job["hyperparameters"],
+        flags=flags,
+        device=job.get("device", "cpu"),
+        schedule=job.get("schedule", "constant"),
+        warmup_steps=job.get("warmup_steps", 0),
+    )
+
+
+def keyed(jobs: list[dict[str, Any]], phase: str | None = None, source: str = "") -> list[dict[str, Any]]:
+    """Every job checked (each configuration once, before any work) and named by its ``run_key``."""
+    flags = {"opt": f"{source}: opt", "problem_opt": f"{source}: problem_opt"} if source else None
+    by_config: dict[str, list[int]] = {}
+    for i, job in enumerate(jobs):
+        by_config.setdefault(_config_of(job), []).append(i)
+    out = [dict(job) for job in jobs]
+    for indices in by_config.values():
+        spec = _prepare(jobs[indices[0]], flags)  # raises one line for bad settings
+        seeds = [jobs[i]["seed"] for i in indices]
+        for i, key in zip(indices, schema.seed_keys(spec, seeds, phase), strict=True):
+            out[i]["run_key"] = key
+            if phase is not None:
+                out[i]["phase"] = phase
+    return out
+
+
 def run_group(jobs: list[dict[str, Any]], plugin_files: Sequence[str] = (), vectorize: bool = True) -> pd.DataFrame:
-    """Run one group (in this process or a worker) through the core: stacked where possible."""
+    """Run one group (in this process or a worker) through the core; rows carry run_key (and phase)."""
     from optbench.plugins import load_file
     from optbench.runner import execute
 
@@ -92,28 +124,35 @@ def run_group(jobs: list[dict[str, Any]], plugin_files: Sequence[str] = (), vect
     ordered = [j for j, b in zip(jobs, bad, strict=True) if not b] + [j for j, b in zip(jobs, bad, strict=True) if b]
     frames = [execute([s for s, b in zip(specs, bad, strict=True) if not b], stack=vectorize)] if not all(bad) else []
     frames += [_error_row(j, str(s)) for j, s, b in zip(jobs, specs, bad, strict=True) if b]
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    frame = schema.concat(frames)
     counts = frame.groupby((frame["step"] == 0).cumsum(), sort=False).size().to_numpy()  # rows per run, in order
-    frame["run_key"] = np.repeat([run_key(job) for job in ordered], counts)
-    return frame
+    identity = {"run_key": [job["run_key"] for job in ordered]}
+    if "phase" in ordered[0]:
+        identity["phase"] = [job["phase"] for job in ordered]
+    for column, values in identity.items():
+        frame[column] = pd.Series(values).repeat(counts).to_numpy()
+    return schema.with_roles(frame, dict.fromkeys(identity, schema.IDENTITY))
 
 
 def _error_row(job: dict[str, Any], message: str) -> pd.DataFrame:
+    """The ``error`` row of a job whose settings could not even be prepared (in a worker)."""
     row = {
         "problem": job["problem"],
         "optimizer": job["optimizer"],
         "seed": job["seed"],
         "lr": job["hyperparameters"].get("lr", math.nan),
         "batch_size": job["batch_size"] or 0,
+        "epochs": job["epochs"],
         "epoch": 0.0,
         "step": 0,
         "loss": math.nan,
         "optimum": math.nan,
         "time_s": 0.0,
+        "batch_runs": 1,
         "status": "error",
         "message": message,
     }
-    return pd.DataFrame([row])
+    return schema.label_table(pd.DataFrame([row]), settings=("problem", "optimizer", "lr", "batch_size", "epochs"))
 
 
 class Progress:
@@ -189,12 +228,16 @@ def sweep(
     executor: str = "local",
     scheduler: str | None = None,
     force: bool = False,
+    retry_errors: bool = True,
     vectorize: bool = True,
     plugin_files: Sequence[str] = (),
     progress: bool = False,
-    extra: dict[str, Any] | None = None,
+    max_runs: int | None = validate.MAX_RUNS,
+    max_epochs: int | None = validate.MAX_EPOCHS,
+    note: Note | None = None,
+    phase: str | None = None,
 ) -> pd.DataFrame:
-    """Run every run of a grid not already in ``out``; return the whole table (old and new rows).
+    """Run every run of a grid not already stored in ``out``; return this grid's runs (old and new rows).
 
     The grid is a :class:`~optbench.grid.Grid`, or made from ``problems``, ``optimizers``, ``lr``,
     ``seeds``, ``epochs``, ``batch_size`` and ``opt`` (hyperparameter -> values, for the optimizers
@@ -202,7 +245,11 @@ def sweep(
 
         df = optbench.sweep(problems="linreg", optimizers=["gd", "torch-sgd"], lr=[0.01, 0.1], seeds=range(10))
 
-    ``extra`` columns (e.g. ``{"phase": "tune"}``) are added to the new rows.
+    ``out`` is a store of runs (:mod:`optbench.store`): runs of other grids in it are kept; runs
+    that errored are retried unless ``retry_errors=False``; ``force=True`` reruns every run of the
+    grid and replaces their stored results once all have finished. More than ``max_runs`` runs or
+    ``max_epochs`` epochs is refused before any work (None: no limit). ``phase`` (e.g. ``"tune"``)
+    is an identity column. ``note`` receives one-line notes (what ``out`` held, capped ``jobs``).
     """
     if grid is None:
         if problems is None or optimizers is None:
@@ -216,121 +263,120 @@ def sweep(
             batch_size=batch_size,
             shared_opt={k: list(v) for k, v in (opt or {}).items()},
         )
-    all_jobs = grid.jobs()
-    run = _executor(executor, jobs, scheduler)
-    out_path = Path(out) if out is not None else None
-    parts = out_path.with_name(out_path.name + ".parts") if out_path else None
-    done: list[pd.DataFrame] = []
-    if out_path is not None:
-        if force:
-            out_path.unlink(missing_ok=True)
-            shutil.rmtree(parts, ignore_errors=True)
-        done = _finished(out_path, parts)
-    finished = set().union(*(set(d["run_key"]) for d in done)) if done else set()
-    todo = [j for j in all_jobs if run_key(j) not in finished]
-    bar = Progress(len(all_jobs), progress)
-    bar.advance(len(all_jobs) - len(todo))
-    new: list[pd.DataFrame] = []
-    try:
-        for frame in run(plan(todo), list(plugin_files), vectorize):
-            for key, value in (extra or {}).items():
-                frame[key] = value
-            new.append(frame)
-            if parts is not None:
-                parts.mkdir(exist_ok=True)
-                save_results(frame, parts / f"part-{frame['run_key'].iloc[0]}.parquet")
-            bar.advance(frame["run_key"].nunique())
-    finally:  # also on Ctrl-C: what finished is merged into OUT
-        table = pd.concat(done + new, ignore_index=True) if done or new else pd.DataFrame()
-        if out_path is not None and (new or not out_path.exists()) and len(table):
-            save_results(table, out_path)
-            shutil.rmtree(parts, ignore_errors=True)
-    return table
+    validate.runs(grid.count(), max_runs)
+    validate.epochs(grid.epochs, grid.label("epochs"), max_epochs)
+    planned = keyed(grid.jobs(), phase, grid.source)
+    return run_jobs(
+        planned,
+        out,
+        jobs=jobs,
+        executor=executor,
+        scheduler=scheduler,
+        force=force,
+        retry_errors=retry_errors,
+        vectorize=vectorize,
+        plugin_files=plugin_files,
+        progress=progress,
+        note=note,
+    )
 
 
-def _finished(out: Path, parts: Path | None) -> list[pd.DataFrame]:
-    frames = []
-    if out.exists():
-        frames.append(load_results(out))
-    if parts is not None and parts.is_dir():
-        frames += [load_results(p) for p in sorted(parts.glob("part-*.parquet"))]
-    for frame in frames:
-        if "run_key" not in frame:
-            raise InvalidValueError(
-                f"--out {str(out)!r} holds results that are not from a sweep; use --force or another file"
-            )
-    return frames
-
-
-SELECT = ("final", "time")
-
-
-def tune(
-    grid: Grid,
-    out: str | Path | None = None,
+def run_jobs(
+    planned: list[dict[str, Any]],
+    out: str | Path | None,
     *,
-    tune_seeds: Sequence[int] = (0, 1, 2),
-    eval_seeds: Sequence[int] = (100, 101, 102, 103, 104),
-    select: str = "final",
-    **options: Any,
-) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Fair tuning: every problem x optimizer searches the same grid on ``tune_seeds`` with the same
-    budget; the best settings (lowest median final objective, or fewest median steps to target with
-    ``select="time"``) are rerun on fresh ``eval_seeds``. Rows carry ``phase`` = tune or eval.
-    Returns the table and the chosen settings."""
-    import dataclasses
+    jobs: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+    force: bool = False,
+    retry_errors: bool = True,
+    vectorize: bool = True,
+    plugin_files: Sequence[str] = (),
+    progress: bool = False,
+    note: Note | None = None,
+) -> pd.DataFrame:
+    """Run keyed jobs (:func:`keyed`) that ``out`` does not hold yet; see :func:`sweep`."""
+    note = note or (lambda message: None)
+    store = None
+    todo = planned
+    if out is not None:
+        check_writable(out, also=Store.added_names(out))
+        store = Store(out)
+        store.check()
+        todo = _todo(store, planned, force, retry_errors, note)
+    groups = plan(todo, vectorize)
+    workers = validate.jobs(jobs, len(groups), os.cpu_count()) if executor == "local" else jobs
+    if workers < jobs:
+        note(f"--jobs {jobs}: starting {workers} process(es), as many as there are groups of runs and CPUs to use")
+    run = _executor(executor, workers, scheduler)
+    bar = Progress(len(planned), progress)
+    bar.advance(len(planned) - len(todo))
+    if store is None:
+        frames = []
+        for frame in run(groups, list(plugin_files), vectorize):
+            frames.append(frame)
+            bar.advance(frame["run_key"].nunique())
+        return schema.concat(frames)
+    staged = store.staging() if force else None
+    writer = PartWriter(store, staged)
+    try:
+        _stream(run(groups, list(plugin_files), vectorize), writer, bar)
+        writer.close()
+    except KeyboardInterrupt:
+        writer.close(raise_errors=False)
+        raise _interrupted(store, planned, staged, writer.runs) from None
+    except WriteError as exc:
+        writer.close(raise_errors=False)
+        raise WriteError(f"{exc}; every run finished before it is kept in {store.parts}, rerun to resume") from None
+    merged = store.merge(staged)
+    table = merged if merged is not None else load_results(store.out)
+    keys = {job["run_key"] for job in planned}
+    if set(table["run_key"].unique()) <= keys:
+        return table
+    return schema.concat([table[table["run_key"].isin(keys)]])
 
-    if select not in SELECT:
-        raise InvalidValueError(f"--select {select!r} is not valid; valid: {', '.join(SELECT)}")
-    if set(tune_seeds) & set(eval_seeds):
-        raise InvalidValueError("--tune-seeds and --eval-seeds overlap; evaluation needs fresh seeds")
-    tuned = sweep(dataclasses.replace(grid, seeds=list(tune_seeds)), out, extra={"phase": "tune"}, **options)
-    chosen = choose(grid, tuned, list(tune_seeds), select)
-    winners = [dict(c["job"], seed=s) for c in chosen for s in eval_seeds]
-    table = sweep(_Fixed(winners), out, extra={"phase": "eval"}, **{**options, "force": False})
-    return table, chosen
+
+def _stream(frames: Iterator[pd.DataFrame], writer: PartWriter, bar: Progress) -> None:
+    """Hand each finished group to the writer (no reference kept: the writer owns it)."""
+    for frame in frames:
+        runs = frame["run_key"].nunique()
+        writer.put(frame)
+        bar.advance(runs)
 
 
-class _Fixed(Grid):
-    """A grid that is a given list of jobs (the tuned winners)."""
+def _todo(
+    store: Store, planned: list[dict[str, Any]], force: bool, retry_errors: bool, note: Note
+) -> list[dict[str, Any]]:
+    """The jobs ``store`` does not hold (all of them with ``force``), and a note of what it holds."""
+    stored = store.index()
+    if not stored:
+        return planned
+    keys = {job["run_key"] for job in planned}
+    ours = keys & stored.keys()
+    errored = {k for k in ours if stored[k] == "error"}
+    retried = errored if retry_errors and not force else set()
+    held = [f"{len(ours) - len(retried)} of this grid" + ("" if force else " (skipped)")]
+    if retried:
+        held.append(f"{len(retried)} errored of this grid (retried)")
+    elif errored and not force:
+        held[0] += f", {len(errored)} of them errored (kept: --no-retry-errors)"
+    if len(stored) > len(ours):
+        held.append(f"{len(stored) - len(ours)} of other grids (kept: a sweep adds to OUT and never removes runs)")
+    note(f"{store.out} holds {len(stored)} runs: {'; '.join(held)}")
+    if force:
+        note(f"--force: every run of this grid reruns; stored results are replaced only once all {len(keys)} finish")
+        return planned
+    finished = ours - retried
+    return [job for job in planned if job["run_key"] not in finished]
 
-    def __init__(self, jobs: list[dict[str, Any]]):
-        self._jobs = jobs
 
-    def jobs(self) -> list[dict[str, Any]]:
-        return self._jobs
-
-
-def choose(grid: Grid, table: pd.DataFrame, seeds: list[int], select: str) -> list[dict[str, Any]]:
-    """Per problem (with its options) and optimizer, the configuration with the best median score."""
-    import dataclasses
-    import statistics
-
-    from optbench.results import objective, reach
-
-    runs = dict(tuple(table.groupby("run_key", sort=False)))
-    scores: dict[str, list[float]] = {}
-    configs: dict[str, dict[str, Any]] = {}
-    for job in dataclasses.replace(grid, seeds=seeds).jobs():
-        rows = runs.get(run_key(job))
-        if rows is None:
-            continue
-        config = {k: v for k, v in job.items() if k != "seed"}
-        key = run_key(config)
-        configs[key] = config
-        values = objective(rows)
-        if select == "time":
-            score = reach(rows)[0]
-        elif rows["status"].iloc[0] != "ok" or not math.isfinite(values.iloc[-1]):
-            score = math.inf
-        else:
-            score = float(values.iloc[-1])
-        scores.setdefault(key, []).append(score)
-    best: dict[str, tuple[float, str]] = {}
-    for key, values in scores.items():
-        config = configs[key]
-        slot = run_key({"problem": config["problem"], "options": config["problem_options"], "opt": config["optimizer"]})
-        median = statistics.median(values)
-        if slot not in best or median < best[slot][0]:
-            best[slot] = (median, key)
-    return [{"job": configs[key], "score": score, "select": select} for score, key in best.values()]
+def _interrupted(store: Store, planned: list[dict[str, Any]], staged: Path | None, new_runs: int) -> Interrupted:
+    """Make what finished safe (merge it, or discard a forced attempt) and say exactly what is on disk."""
+    keys = {job["run_key"] for job in planned}
+    if staged is not None:
+        store.discard(staged)
+        saved = len(keys & store.index().keys())
+        return Interrupted(str(store.out), saved, len(keys), forced=True, discarded=new_runs)
+    store.merge()
+    saved = len(keys & {k for k, s in store.index().items()})
+    return Interrupted(str(store.out), saved, len(keys), forced=False)

@@ -1,6 +1,7 @@
 """Saving and loading the results table."""
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -31,10 +32,11 @@ def test_write_is_atomic(table, tmp_path, monkeypatch):
     save_results(table.iloc[:5], path)
     before = path.read_bytes()
 
-    def broken(self, *args, **kwargs):
+    def broken(df, path):
+        Path(path).write_bytes(b"PAR1 half a file")
         raise KeyboardInterrupt  # interrupted half-way through writing
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", broken)
+    monkeypatch.setattr("optbench.results.write_parquet", broken)
     with pytest.raises(KeyboardInterrupt):
         save_results(table, path)
     assert path.read_bytes() == before  # the old file is untouched

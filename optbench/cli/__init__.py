@@ -7,6 +7,26 @@ exit code. Each module below registers its commands on the group.
 """
 
 from optbench.cli import bench, quality, reports, run, sweeps  # noqa: F401  (registers the commands)
-from optbench.cli.app import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, OptbenchGroup, cli, main
+from optbench.cli.app import (
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_WRITE,
+    OptbenchGroup,
+    cli,
+    main,
+)
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "OptbenchGroup", "cli", "main"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "EXIT_WRITE",
+    "OptbenchGroup",
+    "cli",
+    "main",
+]

@@ -14,9 +14,12 @@ from typing import Any
 
 import click
 
-from optbench.errors import OptbenchError
+from optbench.errors import EXIT_USAGE, OptbenchError
+from optbench.errors import EXIT_WRITE as EXIT_WRITE  # 74: results could not be written (re-exported)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
+# 0 ok, 1 some runs errored or a check failed, 2 bad input, 70 an internal error, 74 a write failed
+# after the work, 130 interrupted (Ctrl-C).
+EXIT_OK, EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 70, 130
 
 
 class OptbenchGroup(click.Group):
@@ -43,7 +46,7 @@ class OptbenchGroup(click.Group):
         except click.ClickException as exc:
             code = _fail(exc.format_message(), exc.exit_code)
         except OptbenchError as exc:
-            code = _fail(str(exc), EXIT_USAGE)
+            code = _fail(str(exc), exc.exit_code)
         except click.Abort:
             code = _fail("aborted", 130)
         except Exception as exc:  # a bug: still one line, the traceback on request
@@ -63,6 +66,48 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def checked(check: Callable[..., Any], label: str, **bounds: Any) -> Callable[..., Any]:
+    """A click callback running one of :mod:`optbench.validate`'s checks on a flag's text, so a flag
+    and the same key in a TOML file or baseline get the same check and the same message."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        return None if value is None else check(value, label, **bounds)
+
+    return callback
+
+
+def whole_number(value: Any, label: str, minimum: int = 1) -> int:
+    from optbench.validate import whole
+
+    return whole(value, label, minimum=minimum)
+
+
+def seed_number(value: Any, label: str) -> int:
+    from optbench.validate import seed
+
+    return seed(value, label)
+
+
+def whole_option(name: str, minimum: int = 1, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """An integer flag checked by :func:`optbench.validate.whole` (``--epochs``, ``--jobs``, ...)."""
+    return click.option(name, callback=checked(whole_number, name, minimum=minimum), metavar="N", **kwargs)
+
+
+max_epochs_option = click.option(
+    "--max-epochs",
+    callback=checked(whole_number, "--max-epochs"),
+    default="100000",
+    show_default=True,
+    metavar="N",
+    help="Refuse runs of more epochs than this (a guard against a typo that would run for days).",
+)
+allow_import_paths_option = click.option(
+    "--allow-import-paths",
+    is_flag=True,
+    help="Let names in the file be import paths (package.module:Name), which imports those modules.",
+)
+
+
 # Where and how runs train: `run`, `sweep`, `tune` and `check` share these (@core_options).
 _CORE_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N."),
@@ -72,12 +117,8 @@ _CORE_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         show_default=True,
         help="Learning-rate schedule: constant, cosine, linear or step (torch.optim.lr_scheduler).",
     ),
-    click.option(
-        "--warmup-steps",
-        type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
-        help="Linear learning-rate warm-up over this many steps.",
+    whole_option(
+        "--warmup-steps", minimum=0, default="0", show_default=True, help="Linear learning-rate warm-up over N steps."
     ),
 ]
 
@@ -93,20 +134,19 @@ _RUN_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--problem", default="linreg", show_default=True, help="Problem name (see `optbench list`)."),
     click.option("--optimizer", default="gd", show_default=True, help="Optimizer name (see `optbench list`)."),
     click.option("--lr", default=None, help="Learning rate, a positive number [default: the optimizer's]."),
-    click.option(
-        "--epochs", type=click.IntRange(min=1), default=100, show_default=True, help="Passes over the training set."
-    ),
-    click.option(
+    whole_option("--epochs", default="100", show_default=True, help="Passes over the training set."),
+    max_epochs_option,
+    whole_option(
         "--batch-size",
-        type=click.IntRange(min=1),
         default=None,
         help="Examples per step [default: the optimizer's; full batch unless it declares one].",
     ),
     click.option(
         "--seed",
-        type=click.IntRange(min=0),
-        default=0,
+        callback=checked(seed_number, "--seed"),
+        default="0",
         show_default=True,
+        metavar="N",
         help="Seed for data, initialisation and shuffling.",
     ),
     click.option(
@@ -123,12 +163,7 @@ _RUN_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         metavar="KEY=VALUE",
         help="Problem option, e.g. --problem-opt n=1000 (repeatable).",
     ),
-    click.option(
-        "--eval-every",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Also record every K steps (step 0 and epoch ends always are).",
-    ),
+    whole_option("--eval-every", default=None, help="Also record every N steps (step 0 and epoch ends always are)."),
 ]
 
 
@@ -142,10 +177,11 @@ def run_settings(params: dict[str, Any]) -> dict[str, Any]:
     """Take the @run_options flags (but --problem and --optimizer) out of ``params`` as
     :func:`optbench.runner.prepare` keywords."""
     from optbench.options import parse_assignments
+    from optbench.validate import epochs
 
     return {
         "lr": params.pop("lr"),
-        "epochs": params.pop("epochs"),
+        "epochs": epochs(params.pop("epochs"), "--epochs", params.pop("max_epochs")),
         "seed": params.pop("seed"),
         "batch_size": params.pop("batch_size"),
         "eval_every": params.pop("eval_every"),

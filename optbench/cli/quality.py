@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from optbench.cli.app import EXIT_FAILED, EXIT_OK, cli, plugin_option
+from optbench.cli.app import EXIT_FAILED, EXIT_OK, allow_import_paths_option, cli, max_epochs_option, plugin_option
 
 
 @cli.command()
 @click.option("--config", type=click.Path(dir_okay=False), required=True, help="The matrix, a TOML file.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to write the baseline (.json).")
+@allow_import_paths_option
+@max_epochs_option
 @plugin_option
-def baseline(config: str, out: str) -> None:
+def baseline(config: str, out: str, allow_import_paths: bool, max_epochs: int) -> None:
     """Run a matrix of problems x optimizers x settings x seeds and store a quality baseline."""
 
+    from optbench.files import check_writable
     from optbench.regression import load_matrix, make_baseline, write_json
 
-    matrix = load_matrix(config)
-    if not Path(out).parent.is_dir():
-        raise click.BadParameter(f"folder {str(Path(out).parent)!r} does not exist", param_hint="'--out'")
+    check_writable(out)
+    matrix = load_matrix(config, allow_import_paths=allow_import_paths, max_epochs=max_epochs)
     data = make_baseline(matrix)
     write_json(data, out)
     click.echo(f"baseline of {len(data['cells'])} cells written to {out}")
@@ -43,10 +43,21 @@ def baseline(config: str, out: str) -> None:
 @click.option("--junit-xml", type=click.Path(dir_okay=False), default=None, help="Write a JUnit XML report.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the verdicts as JSON.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@allow_import_paths_option
+@max_epochs_option
 @plugin_option
-def check(baseline_path: str, config: str | None, junit_xml: str | None, json_path: str | None, device: str) -> int:
+def check(
+    baseline_path: str,
+    config: str | None,
+    junit_xml: str | None,
+    json_path: str | None,
+    device: str,
+    allow_import_paths: bool,
+    max_epochs: int,
+) -> int:
     """Rerun a baseline's matrix; exit 1 if a cell got worse, now diverges or reaches its target later."""
 
+    from optbench.files import check_writable, write_text
     from optbench.regression import (
         BaselineError,
         format_table,
@@ -62,19 +73,20 @@ def check(baseline_path: str, config: str | None, junit_xml: str | None, json_pa
     from optbench.runner import validate_device
 
     device = validate_device(device)
-    stored = load_baseline(baseline_path)
-    if config is not None and load_matrix(config) != stored["matrix"]:
+    checks = {"allow_import_paths": allow_import_paths, "max_epochs": max_epochs}
+    stored = load_baseline(baseline_path, **checks)
+    if config is not None and load_matrix(config, **checks) != stored["matrix"]:
         raise BaselineError(
             f"baseline {baseline_path!r} was made from another matrix than {config!r}; "
             "rerun `optbench baseline` to update it"
         )
-    for path in (junit_xml, json_path):
-        if path is not None and not Path(path).parent.is_dir():
-            raise click.BadParameter(f"folder {str(Path(path).parent)!r} does not exist for {path!r}")
+    for flag, path in (("--junit-xml", junit_xml), ("--json", json_path)):
+        if path is not None:
+            check_writable(path, flag=flag)  # before the work: a bad path costs nothing
     verdicts = run_check(stored, device=device)
     click.echo(format_table(verdicts))
     if junit_xml:
-        Path(junit_xml).write_text(to_junit(verdicts))
+        write_text(junit_xml, to_junit(verdicts))
     if json_path:
         write_json(verdicts_json(verdicts), json_path)
     return EXIT_FAILED if any(v.failed for v in verdicts) else EXIT_OK

@@ -8,7 +8,17 @@ from typing import Any
 
 import click
 
-from optbench.cli.app import EXIT_FAILED, EXIT_OK, _warn, cli, plugin_option, run_options, run_settings
+from optbench.cli.app import (
+    EXIT_FAILED,
+    EXIT_OK,
+    _warn,
+    cli,
+    max_epochs_option,
+    plugin_option,
+    run_options,
+    run_settings,
+    whole_option,
+)
 
 
 @cli.command()
@@ -143,13 +153,13 @@ def describe(name: str) -> None:
 @cli.command("test-plugin")
 @click.argument("name")
 @click.option("--lr", default=None, help="Learning rate for the checks [default: the optimizer's].")
-@click.option(
-    "--epochs", type=click.IntRange(min=1), default=100, show_default=True, help="Budget of the lowers-the-loss checks."
-)
+@whole_option("--epochs", default="100", show_default=True, help="Budget of the lowers-the-loss checks.")
+@max_epochs_option
 @click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE", help="Optimizer hyperparameter (repeatable).")
 @plugin_option
-def test_plugin(name: str, lr: str | None, epochs: int, opts: tuple[str, ...]) -> int:
+def test_plugin(name: str, lr: str | None, epochs: int, max_epochs: int, opts: tuple[str, ...]) -> int:
     """Run the conformance suite on optimizer NAME (a name or an import path)."""
+    from optbench import validate
     from optbench.options import parse_assignments, validate_lr
     from optbench.registry import OPTIMIZERS
     from optbench.testing import check_optimizer, format_checks
@@ -158,7 +168,7 @@ def test_plugin(name: str, lr: str | None, epochs: int, opts: tuple[str, ...]) -
     checks = check_optimizer(
         entry.name,
         lr=None if lr is None else validate_lr(lr),
-        epochs=epochs,
+        epochs=validate.epochs(epochs, "--epochs", max_epochs),
         hyperparameters=parse_assignments(opts, "--opt"),
         raise_on_failure=False,
     )

@@ -8,7 +8,21 @@ from typing import Any
 
 import click
 
-from optbench.cli.app import EXIT_FAILED, EXIT_OK, cli, core_options, plugin_option
+from optbench import validate
+from optbench.cli.app import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    allow_import_paths_option,
+    checked,
+    cli,
+    core_options,
+    max_epochs_option,
+    plugin_option,
+    whole_number,
+    whole_option,
+)
+from optbench.validate import MAX_RUNS
 
 
 def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -20,13 +34,15 @@ def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="A TOML file with the grid (flags below are then not used).",
         ),
+        allow_import_paths_option,
         click.option("--problem", "problems", default="linreg", show_default=True, help="Problems, comma-separated."),
         click.option("--optimizer", "optimizers", default="gd", show_default=True, help="Optimizers, comma-separated."),
         click.option("--lr", default=None, help="Learning rates: 0.01,0.1 or 1e-4:1:5 (log-spaced) [default: each's]."),
         click.option("--seeds", default="0", show_default=True, help="Seeds: 0-9, 0,1,2 ..."),
-        click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None),
-        click.option("--eval-every", type=click.IntRange(min=1), default=None),
+        whole_option("--epochs", default="100", show_default=True, help="Passes over the training set."),
+        max_epochs_option,
+        whole_option("--batch-size", default=None, help="Examples per step."),
+        whole_option("--eval-every", default=None, help="Also record every N steps."),
         click.option(
             "--opt",
             "opts",
@@ -41,11 +57,24 @@ def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
             metavar="KEY=VALUES",
             help="Problem option grid, e.g. shape=blobs,moons.",
         ),
-        click.option("--out", type=click.Path(dir_okay=False), required=True, help="Results (.parquet or .csv)."),
-        click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes."),
+        click.option(
+            "--out", type=click.Path(dir_okay=False), required=True, help="The store of runs (.parquet or .csv)."
+        ),
+        whole_option("--jobs", default="1", show_default=True, help="Local processes (capped at the useful number)."),
         click.option("--executor", default="local", show_default=True, help="local or dask."),
         click.option("--scheduler", default=None, help="Dask scheduler address, tcp://HOST:PORT."),
-        click.option("--force", is_flag=True, help="Rerun everything instead of resuming."),
+        click.option(
+            "--max-runs",
+            callback=checked(whole_number, "--max-runs"),
+            default=str(MAX_RUNS),
+            show_default=True,
+            metavar="N",
+            help="Refuse grids of more runs than this (counted before anything is built).",
+        ),
+        click.option(
+            "--force", is_flag=True, help="Rerun every run of the grid; stored results are replaced once all finish."
+        ),
+        click.option("--no-retry-errors", is_flag=True, help="Keep stored errored runs instead of retrying them."),
         click.option("--no-vectorize", is_flag=True, help="Run one by one (same results, slower)."),
         click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal]."),
     ]
@@ -55,27 +84,26 @@ def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    from optbench.grid import Grid, load_grid_file, parse_shared_opts, parse_values
-    from optbench.options import validate_lr
+    from optbench.config import load_grid_file
+    from optbench.grid import Grid, parse_shared_opts, parse_values
     from optbench.runner import validate_device
-    from optbench.schedules import validate_schedule
 
+    limit = params["max_runs"]
     if params["config"] is not None:
-        return load_grid_file(params["config"])
-    validate_schedule(params["schedule"], params["warmup_steps"])
+        return load_grid_file(params["config"], allow_import_paths=params["allow_import_paths"], limit=limit)
     grid = Grid(
         problems=[p.strip() for p in params["problems"].split(",") if p.strip()],
         optimizers=[o.strip() for o in params["optimizers"].split(",") if o.strip()],
-        seeds=parse_values(params["seeds"], "--seeds"),
+        seeds=parse_values(params["seeds"], "--seeds", limit),
         epochs=params["epochs"],
         batch_size=params["batch_size"],
         eval_every=params["eval_every"],
         device=validate_device(params["device"]),
         schedule=params["schedule"],
         warmup_steps=params["warmup_steps"],
-        lr=None if params["lr"] is None else [validate_lr(v) for v in parse_values(params["lr"], "--lr")],
-        shared_opt=parse_shared_opts(params["opts"]),
-        shared_problem_opt=parse_shared_opts(params["problem_opts"], "--problem-opt"),
+        lr=None if params["lr"] is None else parse_values(params["lr"], "--lr", limit),
+        shared_opt=parse_shared_opts(params["opts"], "--opt", limit),
+        shared_problem_opt=parse_shared_opts(params["problem_opts"], "--problem-opt", limit),
     )
     return grid, {}
 
@@ -84,24 +112,29 @@ def _sweep_call(params: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, 
     """The grid (validated), the tuning keys of a TOML file, and the sweep options, before any work."""
     from optbench.plugins import _loaded_files
     from optbench.results import check_writable
+    from optbench.store import Store
 
+    check_writable(params["out"], also=Store.added_names(params["out"]))
     grid, tuning = _grid(params)
-    grid.jobs()  # validates names and --opt keys before any work
-    check_writable(params["out"])
+    validate.runs(grid.count(), params["max_runs"])  # names checked, runs counted: before anything is built
     progress = params["progress"]
     options = {
         "jobs": params["jobs"],
         "executor": params["executor"],
         "scheduler": params["scheduler"],
         "force": params["force"],
+        "retry_errors": not params["no_retry_errors"],
         "vectorize": not params["no_vectorize"],
         "plugin_files": [str(p) for p in _loaded_files],
         "progress": sys.stderr.isatty() if progress is None else progress,
+        "max_runs": params["max_runs"],
+        "max_epochs": params["max_epochs"],
+        "note": lambda message: click.echo(f"optbench: {message}", err=True),
     }
     return grid, tuning, options
 
 
-def _report_sweep(table: Any, out: str, seconds: float, new_rows: int | None = None) -> int:
+def _report_sweep(table: Any, out: str, seconds: float) -> int:
     runs = table.groupby("run_key")["status"].first() if len(table) else []
     counts = {s: int((runs == s).sum()) for s in ("ok", "diverged", "error")} if len(table) else {}
     click.echo(
@@ -114,30 +147,53 @@ def _report_sweep(table: Any, out: str, seconds: float, new_rows: int | None = N
 @cli.command()
 @sweep_options
 def sweep(**params: Any) -> int:
-    """Run a grid of problems x optimizers x hyperparameters x seeds into one results table.
+    """Run a grid of problems x optimizers x hyperparameters x seeds into a store of runs (OUT).
 
     \b
     Values: lists 0.01,0.1; integer ranges 0-9; log-spaced START:STOP:COUNT (1e-4:1:5).
-    Finished runs are skipped when the same command runs again (resume); --force reruns all.
+    OUT keeps every run stored in it; a run already there is skipped (an errored one is retried),
+    so rerunning the command resumes it. --force reruns the grid's runs and replaces them at the end.
     """
     import time
 
+    from optbench.sweeps import Interrupted
     from optbench.sweeps import sweep as run_sweep
 
     grid, _, options = _sweep_call(params)
     start = time.perf_counter()
     try:
         table = run_sweep(grid, params["out"], **options)
-    except KeyboardInterrupt:
-        return _interrupted(params["out"])
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc if isinstance(exc, Interrupted) else None, params["out"])
     return _report_sweep(table, params["out"], time.perf_counter() - start)
 
 
-def _interrupted(out: str) -> int:
-    click.echo(
-        f"optbench: interrupted; finished runs are saved in {out}: run the same command again to resume", err=True
-    )
-    return 130
+def _interrupted(info: Any, out: str) -> int:
+    """A true account of what Ctrl-C left on disk, and only a safe way on."""
+    if info is None:  # before the runs, or while saving: say what is on disk now
+        from optbench.store import Store
+
+        store = Store(out)
+        stored, pending = len(store.index()), store.pending()
+        waiting = f"; {pending} part file(s) in {store.parts} are merged by the next sweep to it" if pending else ""
+        message = (
+            f"interrupted; {out} holds {stored} runs{waiting}; to go on, run the same command again "
+            "without --force (stored runs are skipped)"
+        )
+    elif info.forced:
+        message = (
+            f"interrupted; --force replaces stored results only once every run has finished, so {out} is "
+            f"unchanged ({info.saved} of this grid's {info.total} runs stored) and the {info.discarded} runs "
+            "of this attempt were discarded"
+        )
+    else:
+        rest = info.total - info.saved
+        message = (
+            f"interrupted; {info.saved} of {info.total} runs are saved in {out}; to run the other {rest}, "
+            "run the same command again without --force (stored runs are skipped)"
+        )
+    click.echo(f"optbench: {message}", err=True)
+    return EXIT_INTERRUPTED
 
 
 @cli.command()
@@ -151,7 +207,8 @@ def tune(**params: Any) -> int:
     """Fair tuning: the same lr grid and budget for every optimizer, winners rerun on fresh seeds."""
     import time
 
-    from optbench.sweeps import tune as run_tune
+    from optbench.sweeps import Interrupted
+    from optbench.tuning import tune as run_tune
 
     grid, tuning, options = _sweep_call(params)
     start = time.perf_counter()
@@ -159,13 +216,13 @@ def tune(**params: Any) -> int:
         table, chosen = run_tune(
             grid,
             params["out"],
-            tune_seeds=_seed_list(tuning.get("tune_seeds", params["tune_seeds"]), "--tune-seeds"),
-            eval_seeds=_seed_list(tuning.get("eval_seeds", params["eval_seeds"]), "--eval-seeds"),
+            tune_seeds=tuning.get("tune_seeds") or _seed_list(params["tune_seeds"], "--tune-seeds"),
+            eval_seeds=tuning.get("eval_seeds") or _seed_list(params["eval_seeds"], "--eval-seeds"),
             select=tuning.get("select", params["select"]),
             **options,
         )
-    except KeyboardInterrupt:
-        return _interrupted(params["out"])
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc if isinstance(exc, Interrupted) else None, params["out"])
     click.echo("chosen settings (rerun on the evaluation seeds):")
     for c in chosen:
         job = c["job"]
@@ -176,7 +233,7 @@ def tune(**params: Any) -> int:
     return _report_sweep(table, params["out"], time.perf_counter() - start)
 
 
-def _seed_list(value: Any, label: str) -> list[int]:
+def _seed_list(value: str, label: str) -> list[int]:
     from optbench.grid import parse_values
 
-    return list(value) if isinstance(value, list) else parse_values(str(value), label)
+    return parse_values(value, label)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -9,36 +10,57 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from optbench import schema
 from optbench.errors import ResultsFileError
-from optbench.results import MEASURED, SUFFIXES, load_results, objective, reach
+from optbench.results import SUFFIXES, load_results, objective, reach
+
+MANIFEST = ".optbench-report"  # in a report's folder: the files it wrote, which are never read as results
 
 
-def read_results(paths: Sequence[str | Path]) -> pd.DataFrame:
-    """Read result files and folders of them (their .parquet and .csv files) into one table."""
+def read_results(paths: Sequence[str | Path], ignore: Sequence[Path] = ()) -> pd.DataFrame:
+    """Read result files and folders of them (their .parquet and .csv files) into one table.
+
+    A folder's files that a report wrote (listed in its :data:`MANIFEST`), and ``ignore``, are
+    skipped: ``optbench report res/ --out res/`` never reads its own summary.csv. The table may
+    have no rows (no results found, or files without rows); it keeps every column's role.
+    """
     if not paths:
         raise ResultsFileError("no results given: name one or more .parquet/.csv files or folders of them")
+    skip = {p.resolve() for p in ignore}
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            skip |= _written_by_reports(path)
             found = sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and not p.name.startswith("."))
-            if not found:
-                raise ResultsFileError(f"folder {str(path)!r} holds no .parquet or .csv results")
-            files += found
+            files += [p for p in found if p.is_file() and p.resolve() not in skip]
         elif path.exists():
             files.append(path)
         else:
             raise ResultsFileError(f"results {str(path)!r} do not exist")
-    tables = [load_results(f) for f in files]
-    tables = [t for t in tables if len(t)]
-    if not tables:
-        raise ResultsFileError(f"the results in {', '.join(map(str, paths))} are empty: no rows to report")
-    return pd.concat(tables, ignore_index=True)
+    return schema.concat([load_results(f) for f in files])
+
+
+def _written_by_reports(folder: Path) -> set[Path]:
+    try:
+        names = json.loads((folder / MANIFEST).read_text())["files"]
+        return {(folder / str(n)).resolve() for n in names}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
 
 
 def settings_of(df: pd.DataFrame) -> list[str]:
-    """Columns that describe a run rather than measure it (the seed aside)."""
-    return [c for c in df.columns if c not in MEASURED and c != "seed"]
+    """Columns that describe a run's configuration (identity and measurements aside), by their stored roles."""
+    return schema.columns_with(df, schema.SETTING)
+
+
+def metrics_of(df: pd.DataFrame) -> list[str]:
+    """The numeric metrics problems recorded (test_accuracy, a plugin's own): measurements beyond the core."""
+    return [
+        c
+        for c in schema.columns_with(df, schema.MEASUREMENT)
+        if c not in (*schema.CORE_MEASUREMENTS, "objective") and pd.api.types.is_numeric_dtype(df[c])
+    ]
 
 
 def _varying(df: pd.DataFrame, columns: Iterable[str]) -> list[str]:
@@ -47,9 +69,10 @@ def _varying(df: pd.DataFrame, columns: Iterable[str]) -> list[str]:
 
 def label_runs(df: pd.DataFrame) -> pd.DataFrame:
     """Add ``problem_label`` (name + the options that vary), ``config`` (optimizer + the settings that
-    vary between its runs), ``run`` (config + seed) and ``objective`` (loss - f*, or loss)."""
-    df = df.copy()
+    vary between its runs), ``run`` (config + seed, + phase), ``run_id`` (the run_key where there is
+    one) and ``objective`` (loss - f*, or loss). Runs of one configuration differ only by identity."""
     settings = settings_of(df)
+    df = df.copy()
     problem_options = [c for c in settings if c.startswith("problem_")]
     hyper = [c for c in settings if c not in ("problem", "optimizer", *problem_options)]
     df["problem_label"] = df["problem"]
@@ -63,8 +86,12 @@ def label_runs(df: pd.DataFrame) -> pd.DataFrame:
         if varying:
             df.loc[part.index, "config"] = name + " (" + part[varying].apply(_describe, axis=1) + ")"
     df["run"] = df["problem_label"] + " | " + df["config"] + " | seed " + df["seed"].astype(str)
+    if "phase" in df:
+        df["run"] = df["run"] + " | " + df["phase"].fillna("").astype(str)
+    df["run_id"] = df["run_key"].astype(str) if "run_key" in df else df["run"]
     df["objective"] = objective(df)
-    return df
+    derived = dict.fromkeys(("problem_label", "config", "run", "run_id"), schema.IDENTITY)
+    return schema.with_roles(df, derived | {"objective": schema.MEASUREMENT})
 
 
 def _describe(row: pd.Series) -> str:
@@ -78,7 +105,8 @@ def _short(value: object) -> str:
 def finals(df: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
     """One row per run: settings, final objective (inf for a diverged run), status, steps/seconds to target."""
     rows = []
-    for _, run in df.groupby("run", sort=False):
+    metrics = metrics_of(df)
+    for _, run in df.groupby("run_id", sort=False):
         finite = run[run["objective"].map(math.isfinite)]
         steps, seconds = reach(run, target)
         row = run.iloc[0].drop(["epoch", "step", "loss", "time_s", "objective"]).to_dict()
@@ -93,8 +121,8 @@ def finals(df: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
             "steps": int(run["step"].iloc[-1]),
             "has_optimum": not math.isnan(run["optimum"].iloc[0]),
         }
-        if "test_accuracy" in run:
-            row["final_test_accuracy"] = float(run["test_accuracy"].iloc[-1])
+        for metric in metrics:
+            row[f"final_{metric}"] = float(run[metric].iloc[-1])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -192,7 +220,8 @@ def summary(final: pd.DataFrame) -> pd.DataFrame:
         x = x[x.map(math.isfinite)]
         return float(x.std(ddof=1)) if len(x) > 1 else math.nan
 
-    grouped = final.groupby(["problem_label", "optimizer", "config"], sort=True)
+    keys = ["problem_label", "optimizer", "config"] + (["phase"] if "phase" in final else [])
+    grouped = final.groupby(keys, sort=True, dropna=False)
     table = grouped.agg(
         runs=("final", "size"),
         final_mean=("final", finite_mean),
@@ -205,8 +234,8 @@ def summary(final: pd.DataFrame) -> pd.DataFrame:
         diverged=("status", lambda x: int((x == "diverged").sum())),
         errors=("status", lambda x: int((x == "error").sum())),
     )
-    if "final_test_accuracy" in final:
-        table["test_accuracy_mean"] = grouped["final_test_accuracy"].mean()
+    for column in [c for c in final.columns if c.startswith("final_") and c != "final_loss"]:
+        table[column.removeprefix("final_") + "_mean"] = grouped[column].mean()  # e.g. test_accuracy_mean
     return table.reset_index().rename(columns={"problem_label": "problem"})
 
 

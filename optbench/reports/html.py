@@ -40,6 +40,7 @@ table.settings td, table.settings th { text-align: left; }
 table.settings td:last-child { white-space: normal; min-width: 20rem; }
 table.summary td:nth-child(-n+3) { text-align: left; }
 details > summary { cursor: pointer; color: #0a58ca; margin: 0.4rem 0; }
+.note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.5rem 0.8rem; }
 """
 
 
@@ -100,10 +101,13 @@ def render(
     animations: Sequence[Path],
     sources: Sequence[str],
     target_text: str,
+    notes: Sequence[str] = (),
 ) -> str:
-    """The page: best settings and the main (first) figure, the other figures, animations, then the tables."""
-    main, *rest = figures
+    """The page: notes (what could not be drawn), best settings and the main (first) figure, the other
+    figures, animations, then the tables."""
+    main, *rest = figures or [None]
     table = summary.to_html(index=False, float_format=_number, na_rep="-", border=0, classes="summary")
+    listing = settings.to_html(index=False, border=0, classes="settings")
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -116,9 +120,10 @@ def render(
         '<nav><a href="#best">Best settings</a><a href="#figures">Figures</a>'
         + ('<a href="#animations">Animations</a>' if animations else "")
         + '<a href="#summary">Every setting</a><a href="#settings">Run settings</a></nav>',
-        _best_block(best, target_text),
-        _figure(*main),
-        '<h2 id="figures">Figures</h2>',
+        *(f'<p class="note">{html.escape(note)}</p>' for note in notes),
+        _best_block(best, target_text) if len(best) else "",
+        _figure(*main) if main else "",
+        '<h2 id="figures">Figures</h2>' if rest else "",
         *(_figure(path, caption) for path, caption in rest),
     ]
     if animations:
@@ -135,8 +140,8 @@ def render(
         f"<details{opened}><summary>The summary table: {len(summary)} rows, one per problem, optimizer and "
         "setting (also in summary.csv)</summary>",
         f'<div class="wide">{table}</div></details>',
-        '<h2 id="settings">Run settings</h2>',
-        f'<div class="wide">{settings.to_html(index=False, border=0, classes="settings")}</div>',
+        '<h2 id="settings">Run settings</h2>' if len(settings) else "",
+        f'<div class="wide">{listing}</div>' if len(settings) else "",
         "</body></html>",
     ]
     return "\n".join(parts)

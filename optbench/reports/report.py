@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from optbench import files
 from optbench.errors import InvalidValueError
-from optbench.reports.data import best_settings, finals, float_floor, label_runs, read_results, settings_of, summary
+from optbench.reports.data import MANIFEST, best_settings, finals, float_floor, label_runs, read_results, settings_of
+from optbench.reports.data import summary as summarize
 from optbench.reports.html import render
 from optbench.results import DEFAULT_TARGET
 
@@ -29,66 +34,118 @@ def report(
     """Write figures (PNG, and SVG with ``svg=True``), ``summary.csv`` and ``index.html`` to ``out``.
 
     ``target`` is the objective (loss - f*, or loss) a run must reach for "time to target"; the
-    default is 10% of each run's starting value. Returns the path of ``index.html``.
+    default is 10% of each run's starting value. Results of ``optbench tune`` are drawn from their
+    evaluation phase (fresh seeds; the learning-rate figure from the search). Every file is written
+    atomically inside ``out`` (a symlink there is replaced, never followed), and ``out`` is never
+    read back as results. Inputs without runs, or with nothing to draw, give a page that says so.
+    Returns the path of ``index.html``.
     """
-    from optbench.reports import figures as fg  # seaborn (and scipy): a second that animations need not pay
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InvalidValueError(f"--out {str(out)!r} is a file; expected a folder for the report")
-    if target is not None and not target > 0:
+    if target is not None and not (math.isfinite(target) and target > 0):
         raise InvalidValueError(f"--target {target!r} is out of range; expected a positive number")
     movies = [Path(a) for a in animations]
     for movie in movies:
         if not movie.is_file() or movie.suffix.lower() not in (".gif", ".mp4"):
             raise InvalidValueError(f"--animation {str(movie)!r}: expected an existing .gif or .mp4 file")
-    df = label_runs(read_results([Path(r) for r in results]))
-    final = finals(df, target)
-    floors = float_floor(df)
+    table = read_results([Path(r) for r in results], ignore=[out / name for name in ("summary.csv", "index.html")])
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidValueError(f"--out {str(out)!r} cannot be made: {exc.strerror or exc}") from None
+    files.check_writable(out / "index.html")  # a real temporary file there: read-only places fail before drawing
+    written: list[str] = []
+
+    def save(name: str, write: Callable[[Path], None]) -> Path:
+        written.append(name)
+        return files.atomic_write(out / name, write)
+
     target_text = (
         f"objective <= {target:g}" if target is not None else f"{DEFAULT_TARGET:.0%} of each run's starting objective"
     )
+    pages, notes, summary_table, settings, best = [], [], pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
+    if not len(table):
+        notes.append(f"No runs: {', '.join(map(str, results))} hold no results rows, so there is nothing to draw.")
+    else:
+        df = label_runs(table)
+        final = finals(df, target)
+        summary_table = summarize(final)
+        settings = _settings_table(df)
+        figures, notes, best = _figures(df, final, target_text)
+        for figure in figures:
+            png = save(f"{figure.name}.png", lambda tmp, f=figure: f.figure.savefig(tmp, dpi=DPI, format="png"))
+            if svg:
+                save(f"{figure.name}.svg", lambda tmp, f=figure: f.figure.savefig(tmp, format="svg"))
+            plt.close(figure.figure)
+            pages.append((png, figure.caption))
+    save("summary.csv", lambda tmp: summary_table.to_csv(tmp, index=False))
+    copied = []
+    for movie in movies:
+        copied.append(save(movie.name, lambda tmp, m=movie: shutil.copyfile(m, tmp)))
+    page = render(pages, best, summary_table, settings, copied, [str(r) for r in results], target_text, notes)
+    index = save("index.html", lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    known = sorted(set(written) | _listed(out))
+    files.write_text(out / MANIFEST, json.dumps({"files": known}, indent=1) + "\n")
+    return index
+
+
+def _listed(out: Path) -> set[str]:
+    try:
+        return {str(n) for n in json.loads((out / MANIFEST).read_text())["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _figures(df: pd.DataFrame, final: pd.DataFrame, target_text: str) -> tuple[list[Any], list[str], pd.DataFrame]:
+    """The figures worth drawing (the main one first), notes on what could not be drawn and why, and
+    the best settings the page opens with."""
+    from optbench.reports import figures as fg  # seaborn (and scipy): a second that animations need not pay
+
+    notes = []
+    drawable = set(df.loc[df["objective"].map(math.isfinite), "run_id"])  # runs with a finite loss somewhere
+    search = final
+    if "phase" in df and (df["phase"] == "eval").any():  # tune output: compare on the fresh seeds
+        notes.append(
+            "Tuning results: the figures show the evaluation phase (each optimizer's chosen setting rerun on "
+            "fresh seeds); the learning-rate figure shows the search. The summary has both phases."
+        )
+        df, search, final = df[df["phase"] == "eval"], final[final["phase"] != "eval"], final[final["phase"] == "eval"]
+    statuses = final["status"].value_counts().to_dict()
+    if not drawable & set(final["run_id"]):
+        notes.append(
+            f"Nothing to draw: none of the {len(final)} runs recorded a finite loss "
+            f"({statuses.get('error', 0)} errored, {statuses.get('diverged', 0)} diverged); see the summary."
+        )
+        return [], notes, pd.DataFrame()
+    dropped = int((~final["run_id"].isin(drawable)).sum())
+    if dropped:
+        notes.append(f"{dropped} run(s) without a finite loss (errored before training) are not drawn.")
+    df, final, search = (t[t["run_id"].isin(drawable)] for t in (df, final, search))
+    floors = float_floor(df)
     drawn = [
         fg.loss_curves(df, final, "step"),  # the main figure: the page shows it beside the best settings
         fg.loss_curves(df, final, "time_s"),
         fg.accuracy_curves(df, final),
-        fg.lr_sensitivity(final, floors),
-        fg.final_distribution(final, floors),
-        fg.time_to_target(final, target_text),
-        fg.profile(final),
+        fg.lr_sensitivity(search, floors) if len(search) else None,
     ]
-    out.mkdir(parents=True, exist_ok=True)
-    pages = []
-    for figure in filter(None, drawn):
-        png = out / f"{figure.name}.png"
-        figure.figure.savefig(png, dpi=DPI)
-        if svg:
-            figure.figure.savefig(out / f"{figure.name}.svg")
-        plt.close(figure.figure)
-        pages.append((png, figure.caption))
-    table = summary(final)
-    table.to_csv(out / "summary.csv", index=False)
-    copied = []
-    for movie in movies:
-        if movie.resolve() != (out / movie.name).resolve():
-            shutil.copy(movie, out / movie.name)
-        copied.append(out / movie.name)
-    page = render(
-        pages, best_settings(final), table, _settings_table(df), copied, [str(r) for r in results], target_text
-    )
-    index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
+    if final["final"].map(math.isfinite).any():
+        drawn.append(fg.final_distribution(final, floors))
+    else:
+        notes.append("Every run diverged: there is no final value to show as a distribution.")
+    drawn += [fg.time_to_target(final, target_text), fg.profile(final)]
+    return [f for f in drawn if f is not None], notes, best_settings(final)
 
 
 def _settings_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Every setting and the values it takes, plus seeds and epochs per config."""
+    """Every setting and the values it takes, plus seeds and steps per run."""
     rows = []
     for column in settings_of(df):
-        if column in ("problem_label", "config", "run", "objective"):
+        if column in ("problem_label", "config", "run", "run_id", "objective"):
             continue
         values = sorted({str(v) for v in df[column].dropna().unique()})
         rows.append({"setting": column, "values": ", ".join(values)})
     rows.append({"setting": "seed", "values": ", ".join(map(str, sorted(df["seed"].unique())))})
-    rows.append({"setting": "steps", "values": ", ".join(map(str, sorted(df.groupby("run")["step"].max().unique())))})
+    steps = df.groupby("run_id")["step"].max().unique()
+    rows.append({"setting": "steps", "values": ", ".join(map(str, sorted(steps)))})
     return pd.DataFrame(rows)

@@ -1,0 +1,86 @@
+"""Fair tuning: the same grid and budget for every optimizer, the winners rerun on fresh seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from optbench import schema, validate
+from optbench.config import SELECT
+from optbench.errors import InvalidValueError
+from optbench.grid import Grid
+from optbench.results import objective, reach
+from optbench.sweeps import keyed, run_jobs
+
+
+def tune(
+    grid: Grid,
+    out: str | Path | None = None,
+    *,
+    tune_seeds: Sequence[int] = (0, 1, 2),
+    eval_seeds: Sequence[int] = (100, 101, 102, 103, 104),
+    select: str = "final",
+    max_runs: int | None = validate.MAX_RUNS,
+    max_epochs: int | None = validate.MAX_EPOCHS,
+    **options: Any,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Every problem x optimizer searches the same grid on ``tune_seeds`` with the same budget; the
+    best settings (lowest median final objective, or fewest median steps to target with
+    ``select="time"``) are rerun on fresh ``eval_seeds``. Rows carry ``phase`` = tune or eval.
+    Returns the table (both phases) and the chosen settings. ``options`` are :func:`run_jobs`'s."""
+    if select not in SELECT:
+        raise InvalidValueError(f"--select {select!r} is not valid; valid: {', '.join(SELECT)}")
+    tune_seeds = [validate.seed(s, "--tune-seeds") for s in tune_seeds]
+    eval_seeds = [validate.seed(s, "--eval-seeds") for s in eval_seeds]
+    if not tune_seeds or not eval_seeds:
+        raise InvalidValueError("--tune-seeds and --eval-seeds need at least one seed each")
+    if set(tune_seeds) & set(eval_seeds):
+        raise InvalidValueError("--tune-seeds and --eval-seeds overlap; evaluation needs fresh seeds")
+    searched = dataclasses.replace(grid, seeds=list(tune_seeds))
+    configs = searched.count() // len(tune_seeds)
+    validate.runs(searched.count() + configs * len(eval_seeds), max_runs, "the tuning (search and evaluation)")
+    validate.epochs(grid.epochs, grid.label("epochs"), max_epochs)
+    planned = keyed(searched.jobs(), "tune", grid.source)
+    tuned = run_jobs(planned, out, **options)
+    chosen = choose(planned, tuned, select)
+    winners = [dict(c["job"], seed=s) for c in chosen for s in eval_seeds]
+    quiet = {**options, "note": None}  # what OUT holds was said before the search
+    evaluated = run_jobs(keyed(winners, "eval", grid.source), out, **quiet)
+    return schema.concat([tuned, evaluated]), chosen
+
+
+def choose(planned: list[dict[str, Any]], table: pd.DataFrame, select: str) -> list[dict[str, Any]]:
+    """Per problem (with its options) and optimizer, the configuration with the best median score."""
+    runs = dict(tuple(table.groupby("run_key", sort=False)))
+    scores: dict[str, list[float]] = {}
+    configs: dict[str, dict[str, Any]] = {}
+    for job in planned:
+        rows = runs.get(job["run_key"])
+        if rows is None:
+            continue
+        config = {k: v for k, v in job.items() if k not in ("seed", "run_key", "phase")}
+        key = schema.key_text(config)
+        configs[key] = config
+        values = objective(rows)
+        if select == "time":
+            score = reach(rows)[0]
+        elif rows["status"].iloc[0] != "ok" or not math.isfinite(values.iloc[-1]):
+            score = math.inf
+        else:
+            score = float(values.iloc[-1])
+        scores.setdefault(key, []).append(score)
+    best: dict[str, tuple[float, str]] = {}
+    for key, values in scores.items():
+        config = configs[key]
+        slot = schema.key_text({"problem": config["problem"], "options": config["problem_options"]})
+        slot += "|" + config["optimizer"]
+        median = statistics.median(values)
+        if slot not in best or median < best[slot][0]:
+            best[slot] = (median, key)
+    return [{"job": configs[key], "score": score, "select": select} for score, key in best.values()]

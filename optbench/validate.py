@@ -1,0 +1,143 @@
+"""Limits and value checks, in one place: flags, sweep TOML files, matrices and baselines share them.
+
+Each check takes the value as given (text from a flag, or a TOML/JSON value) and a label that
+says where it came from (``--epochs``, ``sweep.toml: epochs``), and returns the typed value or
+raises :class:`~optbench.errors.InvalidValueError` with one line. The same value gets the same
+message whichever way it arrived.
+
+Limits (raise them with the flag the message names):
+
+- :data:`MAX_RUNS` runs in one sweep or tune grid (``--max-runs``), counted before anything is built;
+- :data:`MAX_EPOCHS` epochs per run (``--max-epochs``);
+- seeds from 0 to :data:`MAX_SEED` (the table stores them as 64-bit signed integers).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from optbench.errors import InvalidValueError
+
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")  # ASCII digits only: int() also takes "١٢" and "1_000"
+MAX_RUNS = 100_000
+MAX_EPOCHS = 100_000
+MAX_SEED = 2**63 - 1
+
+
+def whole(value: Any, label: str, *, minimum: int = 1, maximum: int | None = None, example: str = "10") -> int:
+    """A whole number ``>= minimum`` (and ``<= maximum``), from an int or its text."""
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and _INTEGER.match(value.strip()):
+        number = int(value.strip())
+    if number is None:
+        raise InvalidValueError(f"{label} {shown(value)} is not a whole number; expected e.g. {example}")
+    if number < minimum or (maximum is not None and number > maximum):
+        bounds = f"{minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+        raise InvalidValueError(f"{label} {shown(value)} is out of range; expected a whole number {bounds}")
+    return number
+
+
+def shown(value: Any) -> str:
+    """A value as messages show it, the same whether it came as a flag's text or a file's number:
+    ``3`` and ``"3"`` both as 3, other text quoted."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return repr(value)
+        return value.strip()
+    return repr(value)
+
+
+def epochs(value: Any, label: str = "--epochs", limit: int | None = MAX_EPOCHS) -> int:
+    number = whole(value, label)
+    if limit is not None and number > limit:
+        raise InvalidValueError(
+            f"{label} {number} is above the limit of {limit} epochs per run; pass --max-epochs {number} to allow it"
+        )
+    return number
+
+
+def seed(value: Any, label: str = "--seed") -> int:
+    return whole(value, label, minimum=0, maximum=MAX_SEED, example="0")
+
+
+def optional_whole(value: Any, label: str, minimum: int = 1) -> int | None:
+    return None if value is None else whole(value, label, minimum=minimum)
+
+
+def lr(value: Any, label: str = "--lr") -> float:
+    """A learning rate: a finite number > 0."""
+    if isinstance(value, bool):
+        raise InvalidValueError(f"{label} {value!r} is not a number; expected a positive number such as 0.1")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidValueError(
+            f"{label} {shown(value)} is not a number; expected a positive number such as 0.1"
+        ) from None
+    if not math.isfinite(number) or number <= 0:
+        raise InvalidValueError(
+            f"{label} {shown(value)} is out of range; expected a positive finite number such as 0.1"
+        )
+    return number
+
+
+def number(value: Any, label: str, *, minimum: float = 0.0) -> float:
+    """A finite number ``>= minimum`` (a tolerance, a target)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidValueError(f"{label} {value!r} is not a number; expected a number >= {minimum:g}")
+    if not math.isfinite(value) or value < minimum:
+        raise InvalidValueError(f"{label} {value!r} is out of range; expected a finite number >= {minimum:g}")
+    return float(value)
+
+
+def flag(value: Any, label: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidValueError(f"{label} {value!r} is not true or false")
+    return value
+
+
+def runs(count: int, limit: int | None = MAX_RUNS, what: str = "the grid") -> int:
+    """A planned number of runs within ``limit`` (counted before anything is built)."""
+    if count == 0:
+        raise InvalidValueError(f"{what} has no runs; give at least one value for each setting")
+    if limit is not None and count > limit:
+        raise InvalidValueError(
+            f"{what} has {count:,} runs, above the limit of {limit:,}; pass --max-runs {count} to allow it"
+        )
+    return count
+
+
+def jobs(requested: int, useful: int, cpus: int | None) -> int:
+    """Worker processes worth starting: no more than the groups of runs, nor the CPUs."""
+    return max(1, min(requested, useful, cpus or requested))
+
+
+def registered_name(kind: str, name: Any, where: str, allow_import_paths: bool) -> str:
+    """A problem or optimizer named in a file (a sweep TOML, a matrix, a baseline): a registered name.
+
+    A file must never run code the user did not ask for on the command line, so an import path
+    (``package.module:Name``, which imports that module) is refused unless the command line allows
+    it (``--allow-import-paths``). Registered names (built-ins, installed entry points, ``--plugin``
+    files) are fine. Unknown names get the same one line as a flag's.
+    """
+    from optbench.registry import OPTIMIZERS, PROBLEMS
+
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidValueError(f"{where}: {kind} {name!r} is not a name; expected e.g. {_EXAMPLE[kind]!r}")
+    registry = PROBLEMS if kind == "problem" else OPTIMIZERS
+    if ":" in name and not allow_import_paths:
+        raise InvalidValueError(
+            f"{where}: {kind} {name!r} is an import path; a file may name only registered {kind}s "
+            "(pass --allow-import-paths to let it import modules)"
+        )
+    registry.get(name)  # UnknownNameError (one line, with the valid names) or PluginError
+    return name
+
+
+_EXAMPLE = {"problem": "linreg", "optimizer": "gd"}
