@@ -13,7 +13,6 @@ import json
 import math
 import os
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -156,25 +155,26 @@ def _error_row(job: dict[str, Any], message: str) -> pd.DataFrame:
 
 
 class Progress:
-    """`runs done / total, ETA` on stderr when it is a terminal."""
+    """A bar on stderr when it is a terminal (tqdm): runs done of the grid, with a rate and an ETA
+    from the runs trained in this call only (runs already in OUT count as done from the start, never
+    as speed). Stacked runs finish together, so the bar moves a group at a time."""
 
     def __init__(self, total: int, enabled: bool):
-        self.total, self.done, self.enabled, self.start = total, 0, enabled, time.perf_counter()
+        self.total, self.enabled, self.bar = total, enabled, None
+
+    def start(self, done: int) -> None:
+        if self.enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, initial=done, unit="run", desc="sweep", file=sys.stderr, leave=False)
 
     def advance(self, runs: int) -> None:
-        self.done += runs
-        if not self.enabled:
-            return
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / self.done * (self.total - self.done) if self.done else 0
-        width = 30
-        filled = round(width * self.done / max(self.total, 1))
-        sys.stderr.write(
-            f"\rsweep [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} runs, ETA {eta:.0f} s "
-        )
-        sys.stderr.flush()
-        if self.done >= self.total:
-            sys.stderr.write("\n")
+        if self.bar is not None:
+            self.bar.update(runs)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _executor(kind: str, jobs_n: int, scheduler: str | None) -> Callable[..., Iterator[pd.DataFrame]]:
@@ -310,19 +310,24 @@ def run_jobs(
         note(f"--jobs {jobs}: starting {workers} process(es), as many as there are groups of runs and CPUs to use")
     run = _executor(executor, workers, scheduler)
     bar = Progress(len(planned), progress)
-    bar.advance(len(planned) - len(todo))
+    bar.start(len(planned) - len(todo))
+    counts = {"new": len(todo) - len(retried := _retried(store, todo)), "resumed": len(planned) - len(todo)}
+    counts["retried"] = len(retried)
     if store is None:
         frames = []
         for frame in run(groups, list(plugin_files), vectorize):
             frames.append(frame)
             bar.advance(frame["run_key"].nunique())
-        return schema.concat(frames)
+        bar.close()
+        return _counted(schema.concat(frames), counts)
     staged = store.staging() if force else None
     writer = PartWriter(store, staged)
     try:
         _stream(run(groups, list(plugin_files), vectorize), writer, bar)
         writer.close()
+        bar.close()
     except KeyboardInterrupt:
+        bar.close()
         writer.close(raise_errors=False)
         raise _interrupted(store, planned, staged, writer.runs) from None
     except WriteError as exc:
@@ -332,8 +337,22 @@ def run_jobs(
     table = merged if merged is not None else load_results(store.out)
     keys = {job["run_key"] for job in planned}
     if set(table["run_key"].unique()) <= keys:
-        return table
-    return schema.concat([table[table["run_key"].isin(keys)]])
+        return _counted(table, counts)
+    return _counted(schema.concat([table[table["run_key"].isin(keys)]]), counts)
+
+
+def _retried(store: Store | None, todo: list[dict[str, Any]]) -> set[str]:
+    """Keys of the runs to do that OUT holds as errored: they run again."""
+    if store is None or not todo:
+        return set()
+    stored = store.index()
+    return {job["run_key"] for job in todo if stored.get(job["run_key"]) == "error"}
+
+
+def _counted(table: pd.DataFrame, counts: dict[str, int]) -> pd.DataFrame:
+    """Say in ``table.attrs["runs"]`` how many of its runs were new, resumed (already in OUT) and retried."""
+    table.attrs["runs"] = counts
+    return table
 
 
 def _stream(frames: Iterator[pd.DataFrame], writer: PartWriter, bar: Progress) -> None:

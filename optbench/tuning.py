@@ -48,11 +48,31 @@ def tune(
     validate.epochs(grid.epochs, grid.label("epochs"), max_epochs)
     planned = keyed(searched.jobs(), "tune", grid.source)
     tuned = run_jobs(planned, out, **options)
-    chosen = choose(planned, tuned, select)
+    chosen = mark_edges(choose(planned, tuned, select), planned)
     winners = [dict(c["job"], seed=s) for c in chosen for s in eval_seeds]
     quiet = {**options, "note": None}  # what OUT holds was said before the search
     evaluated = run_jobs(keyed(winners, "eval", grid.source), out, **quiet)
     return schema.concat([tuned, evaluated]), chosen
+
+
+def mark_edges(chosen: list[dict[str, Any]], planned: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add ``edges`` to each choice: its numeric hyperparameters that were searched over 3 or more
+    values and came out at the smallest or largest of them (the best may lie beyond the grid)."""
+    searched: dict[tuple[str, str, str], set[float]] = {}
+    for job in planned:
+        for key, value in job["hyperparameters"].items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                slot = (job["problem"], schema.key_text(job["problem_options"]), job["optimizer"])
+                searched.setdefault((*slot, key), set()).add(float(value))
+    for choice in chosen:
+        job = choice["job"]
+        slot = (job["problem"], schema.key_text(job["problem_options"]), job["optimizer"])
+        choice["edges"] = {
+            key: value
+            for key, value in job["hyperparameters"].items()
+            if len(values := searched.get((*slot, key), set())) >= 3 and float(value) in (min(values), max(values))
+        }
+    return chosen
 
 
 def choose(planned: list[dict[str, Any]], table: pd.DataFrame, select: str) -> list[dict[str, Any]]:

@@ -27,3 +27,36 @@ def test_progress_sees_every_recorded_point_of_a_stacked_group():
     specs = [prepare("linreg", "gd", epochs=4, seed=s) for s in range(3)]
     execute(specs, progress=lambda step, steps, losses: seen.append((step, steps, tuple(losses.shape))))
     assert seen == [(1, 4, (3,)), (2, 4, (3,)), (3, 4, (3,)), (4, 4, (3,))]
+
+
+def invoke(*args):
+    from click.testing import CliRunner
+
+    from optbench.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_a_resumed_sweep_says_what_was_new_resumed_and_retried(tmp_path):
+    out = tmp_path / "s.parquet"
+    first = invoke("sweep", "--lr", "0.1,0.01", "--seeds", "0-2", "--epochs", "3", "--out", out)
+    assert "6 runs (6 ok, 0 diverged, 0 errors; 6 new, 0 resumed from OUT, 0 retried)" in first.output
+    again = invoke("sweep", "--lr", "0.1,0.01", "--seeds", "0-3", "--epochs", "3", "--out", out)
+    assert "8 runs (8 ok, 0 diverged, 0 errors; 2 new, 6 resumed from OUT, 0 retried)" in again.output
+
+
+def test_tune_says_when_a_choice_sits_on_the_edge_of_its_grid(tmp_path):
+    from optbench.tuning import mark_edges
+
+    planned = [
+        {"problem": "linreg", "problem_options": {}, "optimizer": "gd", "hyperparameters": {"lr": lr}}
+        for lr in (0.01, 0.1, 1.0)
+    ]
+    inner = mark_edges([{"job": planned[1]}], planned)[0]
+    top = mark_edges([{"job": planned[2]}], planned)[0]
+    assert inner["edges"] == {} and top["edges"] == {"lr": 1.0}
+    result = invoke(
+        "tune", "--optimizer", "gd", "--lr", "1e-3:1e-2:3", "--epochs", "5", "--out", tmp_path / "t.parquet"
+    )
+    assert "lr=0.01  (median final:" in result.output  # gd wants a far larger lr than this grid has
+    assert "[lr=0.01 is on the edge of the grid: widen it]" in result.output

@@ -137,9 +137,11 @@ def _sweep_call(params: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, 
 def _report_sweep(table: Any, out: str, seconds: float) -> int:
     runs = table.groupby("run_key")["status"].first() if len(table) else []
     counts = {s: int((runs == s).sum()) for s in ("ok", "diverged", "error")} if len(table) else {}
+    origin = table.attrs.get("runs")
+    how = f"; {origin['new']} new, {origin['resumed']} resumed from OUT, {origin['retried']} retried" if origin else ""
     click.echo(
         f"{len(runs)} runs ({counts.get('ok', 0)} ok, {counts.get('diverged', 0)} diverged, "
-        f"{counts.get('error', 0)} errors) in {seconds:.2f} s -> {out}"
+        f"{counts.get('error', 0)} errors{how}) in {seconds:.2f} s -> {out}"
     )
     return EXIT_FAILED if counts.get("error") else EXIT_OK
 
@@ -227,8 +229,9 @@ def tune(**params: Any) -> int:
     for c in chosen:
         job = c["job"]
         settings = ", ".join(f"{k}={v}" for k, v in job["hyperparameters"].items()) or "defaults"
+        edge = "".join(f"  [{k}={v} is on the edge of the grid: widen it]" for k, v in c.get("edges", {}).items())
         click.echo(
-            f"  {job['problem']:<15} {job['optimizer']:<14} {settings}  (median {c['select']}: {c['score']:.4g})"
+            f"  {job['problem']:<15} {job['optimizer']:<14} {settings}  (median {c['select']}: {c['score']:.4g}){edge}"
         )
     return _report_sweep(table, params["out"], time.perf_counter() - start)
 
