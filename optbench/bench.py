@@ -128,12 +128,13 @@ def bench(
     baselines: tuple[str, ...] | list[str] = DEFAULT_BASELINES,
     suite: str | Suite = "quick",
     out: str | Path | None = None,
+    report: bool = True,
     **sweep_options: Any,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run the protocol; return (the results of every run, the leaderboard: one row per problem x optimizer).
 
     ``out``, if given, is a folder that receives ``runs/`` (the results, one file a problem; a rerun
-    resumes), ``leaderboard.md``, ``leaderboard.csv`` and ``report/`` (the HTML report).
+    resumes), ``leaderboard.md``, ``leaderboard.csv`` and, with ``report``, ``report/`` (the HTML report).
     ``sweep_options`` go to :func:`optbench.sweeps.sweep` (``device``-less: put it in the suite
     grid with ``device=``; ``jobs``, ``executor``, ``scheduler``, ``plugin_files``, ``progress``).
     """
@@ -173,7 +174,7 @@ def bench(
     results = pd.concat(frames, ignore_index=True)
     board = leaderboard(results, suite, candidates, baselines, chosen_all)
     if folder is not None:
-        write_outputs(results, board, suite, candidates, baselines, folder)
+        write_outputs(results, board, suite, candidates, baselines, folder, report)
     return results, board
 
 
@@ -358,7 +359,13 @@ def _count(value: float) -> str:
 
 
 def write_outputs(
-    results: pd.DataFrame, board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str], folder: Path
+    results: pd.DataFrame,
+    board: pd.DataFrame,
+    suite: Suite,
+    candidates: list[str],
+    baselines: list[str],
+    folder: Path,
+    with_report: bool = True,
 ) -> None:
     from optbench.reports.report import report
     from optbench.results import save_results
@@ -367,4 +374,5 @@ def write_outputs(
     (folder / "leaderboard.md").write_text(to_markdown(board, suite, candidates, baselines), encoding="utf-8")
     board.to_csv(folder / "leaderboard.csv", index=False)
     save_results(results.drop(columns="suite_problem"), folder / "results.parquet")
-    report([folder / "results.parquet"], folder / "report")
+    if with_report:
+        report([folder / "results.parquet"], folder / "report")

@@ -25,6 +25,7 @@ from optbench.cli.app import EXIT_OK, cli, plugin_option
 @click.option("--executor", default="local", show_default=True, help="local or dask.")
 @click.option("--scheduler", default=None, help="Dask scheduler address, tcp://HOST:PORT.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
+@click.option("--no-report", is_flag=True, help="Skip the HTML report (the leaderboard and results are still written).")
 @plugin_option
 def bench(**params: Any) -> int:
     """Tune every optimizer the same way on each problem of a suite, rerun the winners on fresh seeds,
@@ -53,6 +54,7 @@ def bench(**params: Any) -> int:
         baselines,
         suite,
         params["out"],
+        report=not params["no_report"],
         device=validate_device(params["device"]),
         jobs=params["jobs"],
         executor=params["executor"],
