@@ -58,7 +58,13 @@ def plan(jobs: list[dict[str, Any]], vectorize: bool = True) -> list[list[dict[s
 
 
 def _config_of(job: dict[str, Any]) -> str:
-    return json.dumps({k: v for k, v in job.items() if k not in ("seed", "run_key")}, sort_keys=True, default=repr)
+    """A job's configuration as text (what its runs share but the seed); :func:`keyed` stores it in the job."""
+    if "config" in job:
+        return job["config"]
+    return json.dumps({k: v for k, v in job.items() if k not in _NOT_CONFIG}, sort_keys=True, default=repr)
+
+
+_NOT_CONFIG = ("seed", "run_key", "config")
 
 
 def _specs(jobs: Iterable[dict[str, Any]]) -> Iterator[Any]:
@@ -101,13 +107,11 @@ def keyed(jobs: list[dict[str, Any]], phase: str | None = None, source: str = ""
     for i, job in enumerate(jobs):
         by_config.setdefault(_config_of(job), []).append(i)
     out = [dict(job) for job in jobs]
-    for indices in by_config.values():
+    for config, indices in by_config.items():
         spec = _prepare(jobs[indices[0]], flags)  # raises one line for bad settings
         seeds = [jobs[i]["seed"] for i in indices]
         for i, key in zip(indices, schema.seed_keys(spec, seeds, phase), strict=True):
-            out[i]["run_key"] = key
-            if phase is not None:
-                out[i]["phase"] = phase
+            out[i] |= {"run_key": key, "config": config} | ({} if phase is None else {"phase": phase})
     return out
 
 

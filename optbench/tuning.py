@@ -84,7 +84,7 @@ def choose(planned: list[dict[str, Any]], table: pd.DataFrame, select: str) -> l
         rows = runs.get(job["run_key"])
         if rows is None:
             continue
-        config = {k: v for k, v in job.items() if k not in ("seed", "run_key", "phase")}
+        config = {k: v for k, v in job.items() if k not in ("seed", "run_key", "phase", "config")}
         key = schema.key_text(config)
         configs[key] = config
         values = objective(rows)

@@ -26,15 +26,12 @@ scalars = (
 junk = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=5)
 
 
-def mostly(plausible, weight=12):
-    """Plausible values most of the time (so that files get past the first check), junk otherwise."""
-    return st.one_of(*[st.sampled_from(plausible)] * weight, junk)
-
-
 PLAUSIBLE = {
+    "problems": ["linreg", ["linreg", "classification"]],
+    "optimizers": ["gd", ["gd", "torch-sgd"], ["sgd", "torch-adam"]],
     "seeds": ["0-1", [0, 1], 2, "3"],
     "epochs": [1, 2, 3],
-    "batch_size": [1, 5, 10],
+    "batch_size": [5, 10],
     "eval_every": [1, 2],
     "device": ["cpu"],
     "schedule": ["constant", "cosine", "step"],
@@ -44,16 +41,42 @@ PLAUSIBLE = {
     "eval_seeds": ["5-6", [9]],
     "select": ["final", "time"],
 }
-PROBLEMS, OPTIMIZERS = ["linreg", "classification"], ["gd", "sgd", "torch-sgd", "torch-adam"]
-SETTINGS_GRID = {"lr": [0.1, "0.01,0.1"], "momentum": [0.9, [0, 0.9]], "betas": ["0.9,0.99"], "nesterov": [True]}
-SETTINGS_GRID |= {"n": [20, "20,30"], "shape": ["moons"], "model": ["mlp"], "typo": [1]}
-names = mostly(OPTIMIZERS) | st.lists(mostly(OPTIMIZERS, 4), min_size=1, max_size=2)
-tables = st.dictionaries(
-    st.sampled_from([*PROBLEMS, *OPTIMIZERS, "sgdd"]) | st.text(max_size=6),
-    st.dictionaries(
-        st.sampled_from(sorted(SETTINGS_GRID)), mostly([v for vs in SETTINGS_GRID.values() for v in vs], 2), max_size=3
+TABLES = {
+    ("opt", "torch-sgd"): {"momentum": [0.9, [0, 0.9]], "nesterov": [False], "lr": [0.1]},
+    ("opt", "torch-adam"): {"betas": ["0.9,0.99"], "lr": ["0.01,0.1"]},
+    ("problem_opt", "classification"): {"shape": ["moons"], "model": ["mlp"], "n": [40, "40,60"]},
+    ("problem_opt", "linreg"): {"n": [20, "20,30"], "noise": [0.5]},
+}
+
+
+@st.composite
+def valid_files(draw):
+    """A sweep file every check accepts: settings, and [opt.NAME]/[problem_opt.NAME] for the grid's names."""
+    top = {key: draw(st.sampled_from(values)) for key, values in PLAUSIBLE.items() if key in ("problems", "optimizers")}
+    for key in sorted(set(PLAUSIBLE) - {"problems", "optimizers"}):
+        if draw(st.booleans()):
+            top[key] = draw(st.sampled_from(PLAUSIBLE[key]))
+    names = {*_as_list(top["problems"]), *_as_list(top["optimizers"])}
+    sections: dict = {}
+    for (section, name), table in TABLES.items():
+        if name in names and draw(st.booleans()):
+            chosen = {k: draw(st.sampled_from(v)) for k, v in table.items() if draw(st.booleans())}
+            sections.setdefault(section, {})[name] = chosen
+    return top, sections
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+# Where junk goes: a top-level key, a table's name or one of its settings (known or not).
+places = st.one_of(
+    st.sampled_from(sorted(PLAUSIBLE)).map(lambda k: (k,)),
+    st.tuples(
+        st.sampled_from(["opt", "problem_opt"]),
+        st.sampled_from(["sgdd", "torch-sgd", "linreg", "x"]),
+        st.sampled_from(["momentum", "n", "lr", "betas", "typo"]),
     ),
-    max_size=2,
 )
 
 
@@ -86,15 +109,16 @@ def check_one_line(result):
         assert len(lines) == 1 and lines[0].startswith("optbench: error: "), result.output
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    top=st.fixed_dictionaries(
-        {"problems": mostly(PROBLEMS) | st.lists(mostly(PROBLEMS), min_size=1, max_size=2), "optimizers": names},
-        optional={key: mostly(PLAUSIBLE[key]) for key in sorted(PLAUSIBLE)},
-    ),
-    sections=st.fixed_dictionaries({}, optional={"opt": tables, "problem_opt": tables}),
-)
-def test_fuzzed_sweep_files(tmp_path_factory, top, sections):
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(valid=valid_files(), mutations=st.lists(st.tuples(places, junk), max_size=2))
+def test_fuzzed_sweep_files(tmp_path_factory, valid, mutations):
+    """A valid file with up to two values replaced by anything at all."""
+    top, sections = valid
+    for place, value in mutations:
+        if len(place) == 1:
+            top = {**top, place[0]: value}
+        else:
+            sections.setdefault(place[0], {}).setdefault(place[1], {})[place[2]] = value
     folder = tmp_path_factory.mktemp("fuzz")
     config = folder / "sweep.toml"
     config.write_text(toml_text(top, sections), encoding="utf-8")
@@ -149,8 +173,8 @@ def put(data, path, value):
         data[last] = value
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(changes=st.lists(st.tuples(paths, json_values), min_size=1, max_size=3))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.lists(st.tuples(paths, json_values), min_size=1, max_size=2))
 def test_fuzzed_baseline_files(tmp_path_factory, changes):
     data = json.loads(json.dumps(VALID))
     for path, value in changes:
