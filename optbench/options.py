@@ -131,6 +131,17 @@ def validate_positive_int(value: Any, flag: str) -> int:
     return value
 
 
+def validate_device_name(device: Any) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` judged by its spelling alone; its canonical name (``cuda`` is
+    ``cuda:0``). Whether that GPU exists needs torch: :func:`optbench.runner.validate_device`."""
+    if device == "cpu":
+        return device
+    index = device.partition(":")[2] if isinstance(device, str) and device.startswith("cuda:") else None
+    if device != "cuda" and not (index and index.isdigit()):
+        raise InvalidValueError(f"--device {device!r} is not valid; valid: cpu, cuda, cuda:N")
+    return f"cuda:{index or 0}"
+
+
 def read_toml(path: str | Path, flag: str = "--config") -> dict[str, Any]:
     """A TOML file as a dict, or one line saying why it cannot be read."""
     path = Path(path)

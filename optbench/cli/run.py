@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
+from optbench.cli import preflight
 from optbench.cli.app import EXIT_FAILED, EXIT_OK, _warn, cli, plugin_option, run_options, run_settings
+from optbench.paths import results_file
 
 
 @cli.command()
@@ -17,13 +19,15 @@ from optbench.cli.app import EXIT_FAILED, EXIT_OK, _warn, cli, plugin_option, ru
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def run(**params: Any) -> int:
     """Run one optimizer on one problem and print a summary."""
-    from optbench.results import check_writable, save_results, summarize
+    out, quiet = params.pop("out"), params.pop("quiet")
+    preflight.run_options(params, [params["optimizer"]])
+    if out is not None:
+        results_file(out)  # before the work, so a bad path costs nothing
+
+    from optbench.results import save_results, summarize
     from optbench.runner import execute, prepare
 
-    out, quiet = params.pop("out"), params.pop("quiet")
     spec = prepare(params.pop("problem"), params.pop("optimizer"), **run_settings(params))
-    if out is not None:
-        check_writable(out)  # before the work, so a bad path costs nothing
     with StepProgress(enabled=not quiet and sys.stderr.isatty()) as progress:
         df = execute(spec, progress=progress)
     if out is not None:
@@ -101,6 +105,7 @@ def list_(pattern: str | None) -> None:
 @plugin_option
 def describe(name: str) -> None:
     """Describe a problem or optimizer: settings, defaults, batch size and where it comes from."""
+    preflight.known_anywhere(name)
     from optbench.errors import PluginError, UnknownNameError
     from optbench.optimizers.protocol import gradient_protocol, stacking
     from optbench.registry import OPTIMIZERS, PROBLEMS, REQUIRED
@@ -152,15 +157,16 @@ def test_plugin(name: str, lr: str | None, epochs: int, opts: tuple[str, ...]) -
     """Run the conformance suite on optimizer NAME (a name or an import path)."""
     from optbench.options import parse_assignments, validate_lr
     from optbench.registry import OPTIMIZERS
+
+    preflight.known(OPTIMIZERS, [name])
+    lr_value = None if lr is None else validate_lr(lr)
+    hyperparameters = parse_assignments(opts, "--opt")
+
     from optbench.testing import check_optimizer, format_checks
 
     entry = OPTIMIZERS.get(name)
     checks = check_optimizer(
-        entry.name,
-        lr=None if lr is None else validate_lr(lr),
-        epochs=epochs,
-        hyperparameters=parse_assignments(opts, "--opt"),
-        raise_on_failure=False,
+        entry.name, lr=lr_value, epochs=epochs, hyperparameters=hyperparameters, raise_on_failure=False
     )
     click.echo(f"{entry.name} ({entry.source})")
     click.echo(format_checks(checks))

@@ -8,7 +8,11 @@ from typing import Any
 
 import click
 
+from optbench.cli import preflight
 from optbench.cli.app import EXIT_FAILED, EXIT_OK, cli, core_options, plugin_option
+from optbench.options import validate_device_name
+from optbench.paths import results_file
+from optbench.registry import OPTIMIZERS, PROBLEMS
 
 
 def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,22 +59,21 @@ def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The grid of the flags or of ``--config``, every value parsed and range-checked; torch-free."""
     from optbench.grid import Grid, load_grid_file, parse_shared_opts, parse_values
     from optbench.options import validate_lr
-    from optbench.runner import validate_device
-    from optbench.schedules import validate_schedule
 
     if params["config"] is not None:
         return load_grid_file(params["config"])
-    validate_schedule(params["schedule"], params["warmup_steps"])
+    preflight.core(params)
     grid = Grid(
-        problems=[p.strip() for p in params["problems"].split(",") if p.strip()],
-        optimizers=[o.strip() for o in params["optimizers"].split(",") if o.strip()],
+        problems=preflight.split_names(params["problems"]),
+        optimizers=preflight.split_names(params["optimizers"]),
         seeds=parse_values(params["seeds"], "--seeds"),
         epochs=params["epochs"],
         batch_size=params["batch_size"],
         eval_every=params["eval_every"],
-        device=validate_device(params["device"]),
+        device=params["device"],
         schedule=params["schedule"],
         warmup_steps=params["warmup_steps"],
         lr=None if params["lr"] is None else [validate_lr(v) for v in parse_values(params["lr"], "--lr")],
@@ -80,16 +83,25 @@ def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     return grid, {}
 
 
-def _sweep_call(params: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """The grid (validated), the tuning keys of a TOML file, and the sweep options, before any work."""
-    from optbench.plugins import _loaded_files
-    from optbench.results import check_writable
-
+def _checked_grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Everything the flags and the file say that can be checked before torch loads: values, names, --out."""
     grid, tuning = _grid(params)
-    grid.jobs()  # validates names and --opt keys before any work
-    check_writable(params["out"])
+    grid.device = validate_device_name(grid.device)  # its spelling; whether that GPU exists needs torch
+    preflight.known(PROBLEMS, grid.problems)
+    preflight.known(OPTIMIZERS, grid.optimizers)
+    results_file(params["out"])
+    return grid, tuning
+
+
+def _sweep_options(grid: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """The sweep options, once the grid's device exists and its runs are valid (this imports torch)."""
+    from optbench.plugins import _loaded_files
+    from optbench.runner import validate_device
+
+    grid.device = validate_device(grid.device)
+    grid.jobs()  # validates hyperparameter names and --opt keys before any work
     progress = params["progress"]
-    options = {
+    return {
         "jobs": params["jobs"],
         "executor": params["executor"],
         "scheduler": params["scheduler"],
@@ -98,7 +110,6 @@ def _sweep_call(params: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, 
         "plugin_files": [str(p) for p in _loaded_files],
         "progress": sys.stderr.isatty() if progress is None else progress,
     }
-    return grid, tuning, options
 
 
 def _report_sweep(table: Any, out: str, seconds: float, new_rows: int | None = None) -> int:
@@ -122,9 +133,10 @@ def sweep(**params: Any) -> int:
     """
     import time
 
+    grid, _ = _checked_grid(params)
+    options = _sweep_options(grid, params)
     from optbench.sweeps import sweep as run_sweep
 
-    grid, _, options = _sweep_call(params)
     start = time.perf_counter()
     try:
         table = run_sweep(grid, params["out"], **options)
@@ -151,16 +163,19 @@ def tune(**params: Any) -> int:
     """Fair tuning: the same lr grid and budget for every optimizer, winners rerun on fresh seeds."""
     import time
 
+    grid, tuning = _checked_grid(params)
+    tune_seeds = _seed_list(tuning.get("tune_seeds", params["tune_seeds"]), "--tune-seeds")
+    eval_seeds = _seed_list(tuning.get("eval_seeds", params["eval_seeds"]), "--eval-seeds")
+    options = _sweep_options(grid, params)
     from optbench.sweeps import tune as run_tune
 
-    grid, tuning, options = _sweep_call(params)
     start = time.perf_counter()
     try:
         table, chosen = run_tune(
             grid,
             params["out"],
-            tune_seeds=_seed_list(tuning.get("tune_seeds", params["tune_seeds"]), "--tune-seeds"),
-            eval_seeds=_seed_list(tuning.get("eval_seeds", params["eval_seeds"]), "--eval-seeds"),
+            tune_seeds=tune_seeds,
+            eval_seeds=eval_seeds,
             select=tuning.get("select", params["select"]),
             **options,
         )
@@ -177,6 +192,10 @@ def tune(**params: Any) -> int:
 
 
 def _seed_list(value: Any, label: str) -> list[int]:
+    from optbench.errors import InvalidValueError
     from optbench.grid import parse_values
 
-    return list(value) if isinstance(value, list) else parse_values(str(value), label)
+    seeds = list(value) if isinstance(value, list) else parse_values(str(value), label)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise InvalidValueError(f"{label} {value!r}: expected whole numbers >= 0, e.g. 0-9")
+    return seeds
