@@ -56,7 +56,8 @@ def report(results: tuple[str, ...], out: str, target: float | None, svg: bool, 
     help="Frames at most (recorded points are subsampled).",
 )
 def animate(**params: Any) -> None:
-    """Animate the fit: the lesson's line, decision regions, or a race (--optimizer gd,torch-sgd,torch-adam)."""
+    """Animate the fit: the lesson's line, decision regions, or a race (--optimizer gd,torch-sgd,torch-adam);
+    on a 2-D test function (rosenbrock, beale, himmelblau, rastrigin), each optimizer's path over its contours."""
     out, fps, max_frames = params.pop("out"), params.pop("fps"), params.pop("max_frames")
     names = preflight.split_names(params.pop("optimizer"))
     preflight.run_options(params, names)
