@@ -279,3 +279,10 @@ def test_only_two_dimensional_landscapes_are_drawn():
         animate("rastrigin", "gd", epochs=2, problem_options={"dim": 3})
     with pytest.raises(InvalidValueError, match="'ridge' cannot be animated"):
         animate("ridge", "gd", epochs=2)
+
+
+def test_animations_take_the_run_flags_and_train_on_the_cpu():
+    anim = animate("rosenbrock", "gd", lr=1e-3, epochs=4, schedule="cosine", warmup_steps=2)
+    assert len(anim.frame_numbers) == 5
+    with pytest.raises(InvalidValueError, match="animations train on the CPU"):
+        animate("linreg", "gd", epochs=2, device="cuda")

@@ -66,6 +66,8 @@ def animate(
         raise InvalidValueError("--optimizer: name at least one optimizer")
     if max_frames < 2:
         raise InvalidValueError(f"--max-frames {max_frames!r} is out of range; expected 2 or more")
+    if device != "cpu":  # a few small runs, read back at every recorded step: the drawing reads CPU tensors
+        raise InvalidValueError(f"--device {device!r}: animations train on the CPU; leave --device out")
     settings = {
         "lr": lr,
         "epochs": epochs,
