@@ -323,6 +323,23 @@ def test_bad_input_is_answered_before_torch_is_imported(tmp_path):
     assert not [p.name for p in tmp_path.iterdir() if not p.name.endswith(".toml")]  # nothing written
 
 
+def test_the_console_script_exits_at_once_with_everything_done(tmp_path):
+    """`optbench` ends with os._exit (no torch teardown): its output, its files, its exit code and the
+    atexit callbacks of what it imported are all there."""
+    exe = str(Path(sys.executable).with_name("optbench"))
+    (tmp_path / "at_exit.py").write_text(
+        "import atexit, pathlib\natexit.register(pathlib.Path('ran').write_text, 'yes')\n"
+    )
+    args = [exe, "run", "--plugin", "at_exit.py", "--epochs", "3", "--out", "r.csv"]
+    done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "final loss" in done.stdout and done.stdout.endswith("(4 rows)\n")  # flushed into the pipe
+    assert len(optbench.load_results(tmp_path / "r.csv")) == 4
+    assert (tmp_path / "ran").read_text() == "yes"
+    bad = subprocess.run([exe, "run", "--optimizer", "gd", "--opt", "momentum=0.9"], capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
 # A property: whatever the arguments, the CLI answers with an exit code, never a traceback.
 _flags = st.sampled_from(
     [
