@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from optbench.errors import InvalidValueError, OptbenchError, PluginError
-from optbench.options import resolve_settings, validate_lr, validate_positive_int
+from optbench.options import resolve_settings, scaled_epochs, validate_lr, validate_positive_int
 from optbench.plugins import one_line
 from optbench.registry import OPTIMIZERS, PROBLEMS, Entry
 from optbench.results import table_value
@@ -71,7 +71,7 @@ def prepare(
     options = resolve_settings(problem_entry, dict(problem_options or {}), flags["problem_opt"])
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidValueError(f"--seed {seed!r} is out of range; expected a whole number >= 0")
-    validate_positive_int(epochs, "--epochs")
+    epochs = scaled_epochs(validate_positive_int(epochs, "--epochs"))  # OPTBENCH_EPOCHS_SCALE, for quick looks
     if batch_size is not None:
         validate_positive_int(batch_size, "--batch-size")
     if eval_every is not None:

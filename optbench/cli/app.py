@@ -34,6 +34,7 @@ class OptbenchGroup(click.Group):
         **extra: Any,
     ) -> Any:
         try:
+            _warn_if_scaled()
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else EXIT_OK
         except click.exceptions.NoArgsIsHelpError as exc:
@@ -55,6 +56,16 @@ class OptbenchGroup(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _warn_if_scaled() -> None:
+    """Say so when OPTBENCH_EPOCHS_SCALE shortens every run (a bad value is one line, exit 2)."""
+    from optbench.options import EPOCHS_SCALE, scaled_epochs
+
+    scale = os.environ.get(EPOCHS_SCALE, "").strip()
+    if scale:
+        hundred = scaled_epochs(100)  # first: a bad value is the only line
+        _warn(f"{EPOCHS_SCALE}={scale}: every run trains that share of its epochs (100 become {hundred})")
 
 
 def _fail(message: str, code: int) -> int:
