@@ -340,6 +340,22 @@ def test_the_console_script_exits_at_once_with_everything_done(tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
 
+def test_epochs_scale_shortens_every_run_and_says_so(tmp_path):
+    out = tmp_path / "r.csv"
+    scaled = CliRunner().invoke(
+        cli, ["run", "--epochs", "40", "--quiet", "--out", str(out)], env={"OPTBENCH_EPOCHS_SCALE": "0.1"}
+    )
+    assert scaled.exit_code == 0, scaled.output
+    assert optbench.load_results(out)["step"].tolist() == [0, 1, 2, 3, 4]  # 40 epochs x 0.1
+    assert scaled.stderr.strip() == (
+        "optbench: warning: OPTBENCH_EPOCHS_SCALE=0.1: every run trains that share of its epochs (100 become 10)"
+    )
+    bad = CliRunner().invoke(cli, ["run", "--epochs", "2"], env={"OPTBENCH_EPOCHS_SCALE": "0"})
+    assert bad.exit_code == 2 and bad.output.strip() == (
+        "optbench: error: OPTBENCH_EPOCHS_SCALE='0' is not valid; expected a number > 0 such as 0.1"
+    )
+
+
 # A property: whatever the arguments, the CLI answers with an exit code, never a traceback.
 _flags = st.sampled_from(
     [
