@@ -6,6 +6,7 @@ Torch-free, so the CLI can validate input before it imports anything heavy.
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -147,6 +148,39 @@ def validate_lr(lr: Any, label: str = "--lr") -> float:
     from optbench import validate
 
     return validate.lr(lr, label)
+
+
+def validate_device_name(device: Any) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` judged by its spelling alone; its canonical name (``cuda`` is
+    ``cuda:0``). Whether that GPU exists needs torch: :func:`optbench.runner.validate_device`."""
+    if device == "cpu":
+        return device
+    index = device.partition(":")[2] if isinstance(device, str) and device.startswith("cuda:") else None
+    if device != "cuda" and not (index and index.isdigit()):
+        raise InvalidValueError(f"--device {device!r} is not valid; valid: cpu, cuda, cuda:N")
+    return f"cuda:{index or 0}"
+
+
+EPOCHS_SCALE = "OPTBENCH_EPOCHS_SCALE"
+
+
+def scaled_epochs(epochs: int) -> int:
+    """``epochs`` times the environment's ``OPTBENCH_EPOCHS_SCALE`` (unset: 1), rounded, at least 1.
+
+    For a quick look and for tests (the README's blocks run with it): every run, from the CLI or
+    the Python API, trains that share of its epochs; with ``OPTBENCH_EPOCHS_SCALE=0.05``, 100 epochs
+    become 5 and 3 become 1. The CLI says so on stderr.
+    """
+    text = os.environ.get(EPOCHS_SCALE, "").strip()
+    if not text:
+        return epochs
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = math.nan
+    if not (math.isfinite(scale) and scale > 0):
+        raise InvalidValueError(f"{EPOCHS_SCALE}={text!r} is not valid; expected a number > 0 such as 0.1")
+    return max(1, round(epochs * scale))
 
 
 def read_toml(path: str | Path, flag: str = "--config") -> dict[str, Any]:

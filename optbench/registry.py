@@ -1,8 +1,11 @@
 """Registries of problems and optimizers: a dict, a decorator and a few functions.
 
-Importing this module does not import torch: the built-in entries are registered the first time a
-registry is queried, so ``optbench --help`` stays instant. Plugins (entry points, import paths,
-local files) are found by :mod:`optbench.plugins`; their names are listed without importing them.
+Importing this module does not import torch: the built-in entries are registered the first time an
+entry is needed, so ``optbench --help`` stays instant. Names alone never import anything: the
+built-ins' names come from a manifest kept here (``tests/test_registry.py`` checks it against what
+importing the built-ins registers) and entry points' names from their distributions' metadata, so
+the CLI can reject a misspelt name before torch loads. Plugins (entry points, import paths, local
+files) are found by :mod:`optbench.plugins`.
 """
 
 from __future__ import annotations
@@ -96,12 +99,17 @@ def registering_from(source: str) -> Iterator[None]:
 
 
 class Registry:
-    """Name -> :class:`Entry`. Filled on first use: the ``builtins`` module, then entry points of ``group``."""
+    """Name -> :class:`Entry`. Filled on first use: the ``builtins`` module, then entry points of ``group``.
 
-    def __init__(self, kind: str, builtins: str, group: str | None = None):
+    ``builtin_names`` is what importing ``builtins`` registers, so that :meth:`names` can answer
+    without importing it (torch, for the real registries).
+    """
+
+    def __init__(self, kind: str, builtins: str, group: str | None = None, builtin_names: tuple[str, ...] = ()):
         self.kind = kind
         self.group = group
         self._builtins = builtins
+        self.builtin_names = builtin_names
         self._entries: dict[str, Entry] = {}
         self._pending: dict[str, Any] = {}  # entry points found but not imported yet
         self.broken: dict[str, str] = {}  # name -> one line saying why that plugin cannot be used
@@ -196,9 +204,18 @@ class Registry:
         return self._entries[name]
 
     def names(self, pattern: str | None = None) -> list[str]:
-        """Sorted names (plugins included, none imported), filtered by a glob such as ``"torch-*"``."""
-        self._ensure_loaded()
-        names = sorted(n for n in {*self._entries, *self._pending} if ":" not in n)
+        """Sorted names (plugins included), filtered by a glob such as ``"torch-*"``; nothing is imported.
+
+        Before the first entry is needed, the names are the built-ins' manifest and the entry points
+        found in installed metadata; after, every registered name (``--plugin`` files' included).
+        """
+        if self._loaded:
+            found = {*self._entries, *self._pending}
+        else:
+            from optbench.plugins import discover
+
+            found = {*self.builtin_names, *(discover(self)[0] if self.group else {})}
+        names = sorted(n for n in found if ":" not in n)
         return fnmatch.filter(names, pattern) if pattern else names
 
     def __contains__(self, name: object) -> bool:
@@ -215,8 +232,41 @@ def first_line(doc: str | None) -> str:
     return text.split(". ")[0].rstrip(".")
 
 
-PROBLEMS = Registry("problem", builtins="optbench.problems", group="optbench.problems")
-OPTIMIZERS = Registry("optimizer", builtins="optbench.optimizers", group="optbench.optimizers")
+# What importing the built-in packages registers, by name (checked by tests/test_registry.py).
+BUILTIN_PROBLEMS = (
+    "beale",
+    "classification",
+    "digits-cnn",
+    "digits-mlp",
+    "himmelblau",
+    "linreg",
+    "logreg",
+    "matrix-factorization",
+    "quadratic",
+    "rastrigin",
+    "ridge",
+    "rosenbrock",
+)
+BUILTIN_OPTIMIZERS = (
+    "gd",
+    "sgd",
+    "torch-adadelta",
+    "torch-adagrad",
+    "torch-adam",
+    "torch-adamax",
+    "torch-adamw",
+    "torch-asgd",
+    "torch-lbfgs",
+    "torch-nadam",
+    "torch-radam",
+    "torch-rmsprop",
+    "torch-rprop",
+    "torch-sgd",
+)
+PROBLEMS = Registry("problem", builtins="optbench.problems", group="optbench.problems", builtin_names=BUILTIN_PROBLEMS)
+OPTIMIZERS = Registry(
+    "optimizer", builtins="optbench.optimizers", group="optbench.optimizers", builtin_names=BUILTIN_OPTIMIZERS
+)
 
 
 def register_problem(

@@ -15,7 +15,7 @@ import pandas as pd
 
 from optbench import validate
 from optbench.errors import InvalidValueError, OptbenchError, PluginError
-from optbench.options import resolve_settings, validate_lr
+from optbench.options import resolve_settings, scaled_epochs, validate_lr
 from optbench.plugins import one_line
 from optbench.registry import OPTIMIZERS, PROBLEMS, Entry
 from optbench.schedules import validate_schedule
@@ -83,6 +83,7 @@ def prepare(
     validate.whole(epochs, "--epochs")
     validate.optional_whole(batch_size, "--batch-size")
     validate.optional_whole(eval_every, "--eval-every")
+    epochs = scaled_epochs(epochs)  # OPTBENCH_EPOCHS_SCALE, for quick looks
     validate_schedule(schedule, warmup_steps)
     return RunSpec(
         problem_entry,

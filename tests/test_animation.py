@@ -1,18 +1,20 @@
 """Animations: frames, what they draw, the blitted frames against a full redraw, the three formats, bad input."""
 
 import os
+import time
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 from matplotlib.animation import FuncAnimation
-from matplotlib.colors import to_hex
+from matplotlib.colors import LogNorm, to_hex
 from matplotlib.text import Text
 from PIL import Image
 
 import optbench
 from optbench.cli import cli
+from optbench.errors import InvalidValueError
 from optbench.problems.linreg import LinearRegression
 from optbench.reports import animate, save, style
 from optbench.reports import movie as movie_module
@@ -211,3 +213,76 @@ def test_bad_animate_input(tmp_path, monkeypatch, args, message):
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert message in result.output
     assert not list(tmp_path.iterdir())
+
+
+LANDSCAPES = {"rosenbrock": True, "beale": True, "himmelblau": False, "rastrigin": False}  # log-spaced levels?
+
+
+def _by_hand(problem_name, optimizer_cls, lr, steps):
+    """The point's trajectory, step by step, with the torch.optim class itself: what the frames must show."""
+    problem = optbench.get_problem(problem_name).target(seed=0)
+    xy = problem.params["xy"]
+    opt = optimizer_cls([xy], lr=lr)
+    points = [xy.detach().double().tolist()]
+    for _ in range(steps):
+        opt.zero_grad()
+        problem.loss().backward()
+        opt.step()
+        points.append(xy.detach().double().tolist())
+    return np.array(points)
+
+
+@pytest.mark.parametrize("problem", list(LANDSCAPES))
+def test_a_test_function_race_draws_each_path_over_its_contours(problem):
+    epochs, lr = 40, 2e-3
+    anim = animate(problem, ["gd", "torch-adam"], lr=lr, epochs=epochs, max_frames=10)
+    ax = anim._fig.axes[0]
+    expected = {
+        "gd": _by_hand(problem, torch.optim.SGD, lr, epochs),
+        "torch-adam": _by_hand(problem, torch.optim.Adam, lr, epochs),
+    }
+    for k in (anim.frame_numbers[len(anim.frame_numbers) // 2], anim.frame_numbers[-1]):  # a record index per frame
+        anim._func(k)
+        lines = {ln.get_label(): ln for ln in ax.get_lines() if ln.get_label() in expected}
+        for name, points in expected.items():
+            drawn = np.column_stack([lines[name].get_xdata(), lines[name].get_ydata()])
+            np.testing.assert_allclose(
+                drawn, points[: k + 1], rtol=1e-5, atol=1e-7, err_msg=f"{problem} {name} frame {k}"
+            )
+            assert to_hex(lines[name].get_color()) == style(name).color
+    stars = [ln for ln in ax.get_lines() if ln.get_marker() == "*"]
+    minimizers = np.array([m[:2] for m in optbench.get_problem(problem).target().minimizers])
+    np.testing.assert_allclose(np.column_stack([stars[0].get_xdata(), stars[0].get_ydata()]), minimizers)
+    assert (ax.get_xlim(), ax.get_ylim()) == optbench.get_problem(problem).target.bounds
+    contour = ax.collections[0]
+    assert isinstance(contour.norm, LogNorm) == LANDSCAPES[problem]
+    title = anim._fig._suptitle.get_text()
+    assert "\n" not in title and title.startswith(f"step {epochs} of {epochs}; f: gd ")
+    assert [t.get_text() for t in anim._fig.legends[0].get_texts()] == ["gd", "torch-adam", "global minimum"]
+
+
+def test_a_test_function_race_is_fast_and_saves(tmp_path):
+    """300 steps of three optimizers on Rosenbrock, 100 frames: seconds, not the half-minute of a full redraw."""
+    start = time.perf_counter()
+    anim = animate("rosenbrock", ["gd", "torch-sgd", "torch-adam"], lr=1e-3, epochs=300)
+    path = save(anim, tmp_path / "rosenbrock.gif")
+    seconds = time.perf_counter() - start
+    with Image.open(path) as gif:
+        assert gif.n_frames == 100
+    legend = [t.get_text() for t in anim._fig.legends[0].get_texts()]
+    assert legend[1] == "torch-sgd (same path as gd)"
+    assert seconds < 15, f"{seconds:.1f} s"  # about 2 s on a quiet 2-core machine
+
+
+def test_only_two_dimensional_landscapes_are_drawn():
+    with pytest.raises(InvalidValueError, match="'rastrigin' has 3 coordinates; its contours are drawn in 2-D"):
+        animate("rastrigin", "gd", epochs=2, problem_options={"dim": 3})
+    with pytest.raises(InvalidValueError, match="'ridge' cannot be animated"):
+        animate("ridge", "gd", epochs=2)
+
+
+def test_animations_take_the_run_flags_and_train_on_the_cpu():
+    anim = animate("rosenbrock", "gd", lr=1e-3, epochs=4, schedule="cosine", warmup_steps=2)
+    assert len(anim.frame_numbers) == 5
+    with pytest.raises(InvalidValueError, match="animations train on the CPU"):
+        animate("linreg", "gd", epochs=2, device="cuda")

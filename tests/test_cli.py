@@ -1,8 +1,10 @@
 """The CLI through click's CliRunner: summaries, every bad input, no tracebacks."""
 
 import contextlib
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,6 +14,8 @@ from hypothesis import strategies as st
 
 import optbench
 from optbench.cli import EXIT_INTERNAL, cli
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -226,6 +230,135 @@ def test_help_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "'torch'" not in out and "'pandas'" not in out
     assert "Usage: " in out
+
+
+# Every kind of bad input, answered before torch (or pandas, seaborn, a plugin) is imported.
+BEFORE_TORCH = [
+    (
+        ["run", "--optimizer", "sdg"],
+        "unknown optimizer 'sdg' (did you mean 'sgd'?); valid optimizers: gd, lion, sgd, ",
+    ),  # lion: a plugin, named, not imported
+    (["run", "--problem", "linreg2"], "unknown problem 'linreg2' (did you mean 'linreg'?); valid problems: beale, "),
+    (["run", "--lr", "0"], "--lr '0' is out of range; expected a positive finite number"),
+    (["run", "--lr", "abc"], "--lr 'abc' is not a number"),
+    (["run", "--epochs", "0"], "Invalid value for '--epochs': 0 is not in the range x>=1"),
+    (["run", "--device", "gpu"], "--device 'gpu' is not valid; valid: cpu, cuda, cuda:N"),
+    (["run", "--device", "cuda:one"], "--device 'cuda:one' is not valid"),
+    (["run", "--schedule", "cosin"], "--schedule 'cosin' is not valid (did you mean 'cosine'?)"),
+    (
+        ["run", "--out", "/no/such/dir/r.parquet"],
+        "--out '/no/such/dir/r.parquet': folder '/no/such/dir' does not exist",
+    ),
+    (["run", "--out", "r.xlsx"], "--out 'r.xlsx': expected a file ending in .parquet or .csv"),
+    (["run", "--opt", "momentum"], "--opt 'momentum' is malformed"),
+    (["sweep", "--optimizer", "gd,sdg", "--out", "s.parquet"], "unknown optimizer 'sdg' (did you mean 'sgd'?)"),
+    (["sweep", "--seeds", "3-1", "--out", "s.parquet"], "--seeds '3-1': the range runs backwards"),
+    (["sweep", "--seeds", "-1", "--out", "s.parquet"], "--seeds [-1]: expected whole numbers >= 0"),
+    (["sweep", "--lr", "0.1,0", "--out", "s.parquet"], "--lr 0 is out of range"),
+    (["sweep", "--epochs", "-2", "--out", "s.parquet"], "Invalid value for '--epochs': -2 is not in the range x>=1"),
+    (["sweep", "--out", "s.txt"], "--out 's.txt': expected a file ending in .parquet or .csv"),
+    (["sweep", "--config", "missing.toml", "--out", "s.parquet"], "--config 'missing.toml' does not exist"),
+    (
+        ["sweep", "--config", "{bad_names_toml}", "--out", "s.parquet"],
+        "unknown problem 'lineg' (did you mean 'linreg'?)",
+    ),
+    (["tune", "--eval-seeds", "a-b", "--out", "t.parquet"], "--eval-seeds 'a-b': expected whole numbers >= 0"),
+    (
+        ["tune", "--problem", "rosenbrok", "--out", "t.parquet"],
+        "unknown problem 'rosenbrok' (did you mean 'rosenbrock'?)",
+    ),
+    (["bench", "--optimizer", "lino", "--out", "b"], "unknown optimizer 'lino' (did you mean 'lion'?)"),
+    (["bench", "--optimizer", "lion", "--baselines", "gd,adam", "--out", "b"], "unknown optimizer 'adam'"),
+    (["bench", "--optimizer", "lion", "--suite", "quik", "--out", "b"], "--suite 'quik' is not a suite (did you mean"),
+    (["bench", "--optimizer", "lion", "--suite", "mine.toml", "--out", "b"], "--suite 'mine.toml' does not exist"),
+    (["bench", "--optimizer", "lion", "--device", "gpu:0", "--out", "b"], "--device 'gpu:0' is not valid"),
+    (["animate", "--optimizer", "gd,sdg", "--out", "a.gif"], "unknown optimizer 'sdg' (did you mean 'sgd'?)"),
+    (["animate", "--optimizer", ",", "--out", "a.gif"], "--optimizer: name at least one optimizer"),
+    (["animate", "--out", "a.png"], "--out 'a.png': expected a file ending in .gif, .mp4, .html"),
+    (["animate", "--out", "/no/such/dir/a.gif"], "folder '/no/such/dir' does not exist"),
+    (["animate", "--lr", "-1", "--out", "a.gif"], "--lr '-1' is out of range"),
+    (["describe", "torch-adma"], "unknown problem or optimizer 'torch-adma' (did you mean 'torch-adamax'?)"),
+    (["test-plugin", "lino"], "unknown optimizer 'lino' (did you mean 'lion'?)"),
+    (["test-plugin", "gd", "--lr", "nan"], "--lr 'nan' is out of range"),
+    (
+        ["check", "--baseline", "missing.json"],
+        "baseline 'missing.json' does not exist; make one with `optbench baseline`",
+    ),
+    (["check", "--baseline", "{baseline}", "--device", "tpu"], "--device 'tpu' is not valid"),
+    (["check", "--baseline", "{baseline}", "--config", "missing.toml"], "--config 'missing.toml' does not exist"),
+    (["baseline", "--config", "{bad_matrix_toml}", "--out", "b.json"], "unknown optimizer 'torch-adamm'"),
+    (["report", "missing.parquet", "--out", "report"], "results 'missing.parquet' do not exist"),
+    (["list", "adam*"], "no problem or optimizer matches 'adam*'"),
+]
+
+ANSWER_ALL = """
+import contextlib, io, json, sys
+from optbench.cli import cli
+answers = []
+for args in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = cli.main(args, standalone_mode=False)
+    heavy = sorted(m for m in ("torch", "pandas", "seaborn", "matplotlib", "optbench_lion") if m in sys.modules)
+    answers.append({"code": code, "stderr": err.getvalue(), "imported": heavy})
+print(json.dumps(answers))
+"""
+
+
+def test_bad_input_is_answered_before_torch_is_imported(tmp_path):
+    """One process answers every case in turn: after each, none of the heavy modules is loaded yet."""
+    (tmp_path / "bad_names.toml").write_text('problems = ["lineg"]\noptimizers = ["gd"]\n')
+    (tmp_path / "bad_matrix.toml").write_text('[[cells]]\nproblems = ["linreg"]\noptimizers = ["torch-adamm"]\n')
+    paths = {
+        "bad_names_toml": str(tmp_path / "bad_names.toml"),
+        "bad_matrix_toml": str(tmp_path / "bad_matrix.toml"),
+        "baseline": str(ROOT / "benchmarks" / "baseline.json"),
+    }
+    cases = [[arg.format(**paths) for arg in args] for args, _ in BEFORE_TORCH]
+    done = subprocess.run(
+        [sys.executable, "-c", ANSWER_ALL, json.dumps(cases)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    for (args, message), answer in zip(BEFORE_TORCH, json.loads(done.stdout), strict=True):
+        lines = answer["stderr"].strip().splitlines()
+        assert answer["code"] == 2, (args, answer)
+        assert len(lines) == 1 and lines[0].startswith("optbench: error: "), (args, answer)
+        assert message.format(**paths) in lines[0], (args, lines[0])
+        assert answer["imported"] == [], (args, answer["imported"])
+    assert not [p.name for p in tmp_path.iterdir() if not p.name.endswith(".toml")]  # nothing written
+
+
+def test_the_console_script_exits_at_once_with_everything_done(tmp_path):
+    """`optbench` ends with os._exit (no torch teardown): its output, its files, its exit code and the
+    atexit callbacks of what it imported are all there."""
+    exe = str(Path(sys.executable).with_name("optbench"))
+    (tmp_path / "at_exit.py").write_text(
+        "import atexit, pathlib\natexit.register(pathlib.Path('ran').write_text, 'yes')\n"
+    )
+    args = [exe, "run", "--plugin", "at_exit.py", "--epochs", "3", "--out", "r.csv"]
+    done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "final loss" in done.stdout and done.stdout.endswith("(4 rows)\n")  # flushed into the pipe
+    assert len(optbench.load_results(tmp_path / "r.csv")) == 4
+    assert (tmp_path / "ran").read_text() == "yes"
+    bad = subprocess.run([exe, "run", "--optimizer", "gd", "--opt", "momentum=0.9"], capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_epochs_scale_shortens_every_run_and_says_so(tmp_path):
+    out = tmp_path / "r.csv"
+    scaled = CliRunner().invoke(
+        cli, ["run", "--epochs", "40", "--quiet", "--out", str(out)], env={"OPTBENCH_EPOCHS_SCALE": "0.1"}
+    )
+    assert scaled.exit_code == 0, scaled.output
+    assert optbench.load_results(out)["step"].tolist() == [0, 1, 2, 3, 4]  # 40 epochs x 0.1
+    assert scaled.stderr.strip() == (
+        "optbench: warning: OPTBENCH_EPOCHS_SCALE=0.1: every run trains that share of its epochs (100 become 10)"
+    )
+    bad = CliRunner().invoke(cli, ["run", "--epochs", "2"], env={"OPTBENCH_EPOCHS_SCALE": "0"})
+    assert bad.exit_code == 2 and bad.output.strip() == (
+        "optbench: error: OPTBENCH_EPOCHS_SCALE='0' is not valid; expected a number > 0 such as 0.1"
+    )
 
 
 # A property: whatever the arguments, the CLI answers with an exit code, never a traceback.

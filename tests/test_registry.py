@@ -1,5 +1,8 @@
 """The registry: names, patterns, introspected hyperparameters, duplicates."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -56,3 +59,26 @@ def test_required_hyperparameters_are_marked():
 
     reg.add("needs", NeedsLr)
     assert reg.get("needs").hyperparameters() == {"lr": REQUIRED}
+
+
+def test_the_builtin_manifest_is_what_importing_the_builtins_registers():
+    """`names()` answers from the manifest before the built-ins are imported: it must not drift."""
+    from optbench.registry import BUILTIN_OPTIMIZERS, BUILTIN_PROBLEMS, OPTIMIZERS, PROBLEMS
+
+    for registry, manifest in ((PROBLEMS, BUILTIN_PROBLEMS), (OPTIMIZERS, BUILTIN_OPTIMIZERS)):
+        registry._ensure_loaded()
+        built_in = sorted(name for name, entry in registry._entries.items() if entry.source == "built-in")
+        assert built_in == sorted(manifest), registry.kind
+
+
+def test_names_import_nothing():
+    """Listing names (built-ins and entry points) imports neither torch nor any plugin."""
+    code = (
+        "import sys; from optbench.registry import OPTIMIZERS, PROBLEMS; "
+        "print(OPTIMIZERS.names(), PROBLEMS.names('r*'), "
+        "sorted(m for m in ('torch', 'optbench_lion') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.endswith("[]\n"), out  # no torch, no plugin module
+    assert "'torch-adam'" in out and "'lion'" in out  # the example plugin is installed for the tests
+    assert "['rastrigin', 'ridge', 'rosenbrock']" in out

@@ -7,10 +7,13 @@ torch, pandas and the registries load inside the commands. The library raises ty
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import sys
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -38,6 +41,7 @@ class OptbenchGroup(click.Group):
             bad = next((a for a in given if isinstance(a, str) and "\x00" in a), None)
             if bad is not None:  # no path, name or number holds one; os calls would raise on it
                 raise click.UsageError(f"argument {bad!r} holds a NUL character")
+            _warn_if_scaled()
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else EXIT_OK
         except click.exceptions.NoArgsIsHelpError as exc:
@@ -59,6 +63,16 @@ class OptbenchGroup(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _warn_if_scaled() -> None:
+    """Say so when OPTBENCH_EPOCHS_SCALE shortens every run (a bad value is one line, exit 2)."""
+    from optbench.options import EPOCHS_SCALE, scaled_epochs
+
+    scale = os.environ.get(EPOCHS_SCALE, "").strip()
+    if scale:
+        hundred = scaled_epochs(100)  # first: a bad value is the only line
+        _warn(f"{EPOCHS_SCALE}={scale}: every run trains that share of its epochs (100 become {hundred})")
 
 
 def _fail(message: str, code: int) -> int:
@@ -228,4 +242,28 @@ def cli() -> None:
     """
 
 
-main = cli
+def main() -> NoReturn:
+    """The ``optbench`` console script: run the command, then leave at once.
+
+    A process that imported torch spends up to a second tearing its modules down when the
+    interpreter exits; nothing the command did needs that. So once the command has returned (every
+    file it wrote closed), this does what a normal exit does that matters: flush stdout and stderr,
+    wait for worker threads and run the ``atexit`` callbacks (joblib's and Dask's shutdowns,
+    temporary folders' clean-up), then ends the process with :func:`os._exit`. Only the console
+    script exits this way: ``cli`` (what CliRunner and Python callers use) returns or raises
+    ``SystemExit`` as click does. An error with ``OPTBENCH_DEBUG=1`` propagates as usual.
+    """
+    code = cli.main(standalone_mode=False)
+    exit_now(code if isinstance(code, int) else EXIT_OK)
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with ``code`` after what a normal exit would do, minus the module teardown."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (``optbench list | head -1``)
+            stream.flush()
+    shutdown_threads = getattr(threading, "_shutdown", None)  # what the interpreter calls at exit
+    if shutdown_threads is not None:
+        shutdown_threads()
+    atexit._run_exitfuncs()
+    os._exit(code)

@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
+from optbench.cli import preflight
 from optbench.cli.app import EXIT_OK, cli, plugin_option
+from optbench.options import validate_device_name
 
 
 @cli.command()
@@ -37,16 +39,21 @@ def bench(**params: Any) -> int:
     """
     from pathlib import Path
 
+    from optbench.registry import OPTIMIZERS
+
+    candidates = preflight.split_names(params["optimizers"])
+    baselines = preflight.split_names(params["baselines"])
+    preflight.known(OPTIMIZERS, [*candidates, *baselines])  # before torch loads
+    preflight.suite(params["suite"])
+    validate_device_name(params["device"])
+
     from optbench.bench import bench as run_bench
     from optbench.bench import load_suite, to_markdown
     from optbench.plugins import _loaded_files
-    from optbench.registry import OPTIMIZERS
     from optbench.runner import validate_device
 
-    candidates = [o.strip() for o in params["optimizers"].split(",") if o.strip()]
-    baselines = [b.strip() for b in params["baselines"].split(",") if b.strip()]
     for name in [*candidates, *baselines]:
-        OPTIMIZERS.get(name)  # an unknown name fails here, in one line, before any work
+        OPTIMIZERS.get(name)  # an import path or a plugin that cannot load fails here, before any work
     suite = load_suite(params["suite"])
     progress = params["progress"]
     _, board = run_bench(

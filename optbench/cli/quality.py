@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from optbench.cli.app import EXIT_FAILED, EXIT_OK, allow_import_paths_option, cli, max_epochs_option, plugin_option
@@ -82,6 +84,7 @@ def check(
         )
     for flag, path in (("--junit-xml", junit_xml), ("--json", json_path)):
         if path is not None:
+            _make_folder(path)  # as pytest does for --junit-xml: CI collects reports from a fresh folder
             check_writable(path, flag=flag)  # before the work: a bad path costs nothing
     verdicts = run_check(stored, device=device)
     click.echo(format_table(verdicts))
@@ -90,3 +93,11 @@ def check(
     if json_path:
         write_json(verdicts_json(verdicts), json_path)
     return EXIT_FAILED if any(v.failed for v in verdicts) else EXIT_OK
+
+
+def _make_folder(path: str) -> None:
+    folder = Path(path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(f"folder {str(folder)!r} cannot be made for {path!r}: {exc.strerror}") from None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
+from optbench.cli import preflight
 from optbench.cli.app import cli, run_options, run_settings
+from optbench.errors import ResultsFileError
+from optbench.paths import animation_file
 
 
 @cli.command()
@@ -28,6 +32,9 @@ from optbench.cli.app import cli, run_options, run_settings
 )
 def report(results: tuple[str, ...], out: str, target: float | None, svg: bool, animations: tuple[str, ...]) -> None:
     """Figures, a summary table and a self-contained index.html from RESULTS (files or folders)."""
+    for path in results:  # before seaborn and torch load
+        if not Path(path).exists():
+            raise ResultsFileError(f"results {str(Path(path))!r} do not exist")
     import matplotlib
 
     matplotlib.use("Agg")  # headless: no display needed
@@ -49,16 +56,19 @@ def report(results: tuple[str, ...], out: str, target: float | None, svg: bool, 
     help="Frames at most (recorded points are subsampled).",
 )
 def animate(**params: Any) -> None:
-    """Animate the fit: the lesson's line, decision regions, or a race (--optimizer gd,torch-sgd,torch-adam)."""
+    """Animate the fit: the lesson's line, decision regions, or a race (--optimizer gd,torch-sgd,torch-adam);
+    on a 2-D test function (rosenbrock, beale, himmelblau, rastrigin), each optimizer's path over its contours."""
+    out, fps, max_frames = params.pop("out"), params.pop("fps"), params.pop("max_frames")
+    names = preflight.split_names(params.pop("optimizer"))
+    preflight.run_options(params, names)
+    animation_file(out)  # before the work: a bad path or a missing ffmpeg costs nothing
+
     import matplotlib
 
     matplotlib.use("Agg")
     from optbench.reports.animation import animate as make_animation
-    from optbench.reports.movie import check_output, save
+    from optbench.reports.movie import save
 
-    out, fps, max_frames = params.pop("out"), params.pop("fps"), params.pop("max_frames")
-    check_output(out)  # before the work: a bad path or a missing ffmpeg costs nothing
-    names = [name.strip() for name in params.pop("optimizer").split(",") if name.strip()]
     anim = make_animation(params.pop("problem"), names, max_frames=max_frames, **run_settings(params))
     save(anim, out, fps=fps)
     click.echo(f"animation written to {out}")

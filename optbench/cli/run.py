@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from optbench.cli import preflight
 from optbench.cli.app import (
     EXIT_FAILED,
     EXIT_OK,
@@ -19,6 +20,7 @@ from optbench.cli.app import (
     run_settings,
     whole_option,
 )
+from optbench.paths import results_file
 
 
 @cli.command()
@@ -27,13 +29,17 @@ from optbench.cli.app import (
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def run(**params: Any) -> int:
     """Run one optimizer on one problem and print a summary."""
+    out, quiet = params.pop("out"), params.pop("quiet")
+    preflight.run_options(params, [params["optimizer"]])  # before torch loads: a typo costs nothing
+    if out is not None:
+        results_file(out)
+
     from optbench.results import check_writable, save_results, summarize
     from optbench.runner import execute, prepare
 
-    out, quiet = params.pop("out"), params.pop("quiet")
     spec = prepare(params.pop("problem"), params.pop("optimizer"), **run_settings(params))
     if out is not None:
-        check_writable(out)  # before the work, so a bad path costs nothing
+        check_writable(out)  # a real temporary file there, before the work
     with StepProgress(enabled=not quiet and sys.stderr.isatty()) as progress:
         df = execute(spec, progress=progress)
     if out is not None:

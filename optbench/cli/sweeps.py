@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from optbench import validate
+from optbench.cli import preflight
 from optbench.cli.app import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -22,6 +23,8 @@ from optbench.cli.app import (
     whole_number,
     whole_option,
 )
+from optbench.paths import results_file
+from optbench.registry import OPTIMIZERS, PROBLEMS
 from optbench.validate import MAX_RUNS
 
 
@@ -91,6 +94,7 @@ def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     limit = params["max_runs"]
     if params["config"] is not None:
         return load_grid_file(params["config"], allow_import_paths=params["allow_import_paths"], limit=limit)
+    preflight.core(params)
     grid = Grid(
         problems=[p.strip() for p in params["problems"].split(",") if p.strip()],
         optimizers=[o.strip() for o in params["optimizers"].split(",") if o.strip()],
@@ -114,8 +118,11 @@ def _sweep_call(params: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, 
     from optbench.results import check_writable
     from optbench.store import Store
 
-    check_writable(params["out"], also=Store.added_names(params["out"]))
+    results_file(params["out"])  # torch-free checks first: a typo costs nothing
     grid, tuning = _grid(params)
+    preflight.known(PROBLEMS, grid.problems)
+    preflight.known(OPTIMIZERS, grid.optimizers)
+    check_writable(params["out"], also=Store.added_names(params["out"]))
     validate.runs(grid.count(), params["max_runs"])  # names checked, runs counted: before anything is built
     progress = params["progress"]
     options = {

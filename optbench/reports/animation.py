@@ -22,12 +22,12 @@ from matplotlib.figure import Figure
 from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from optbench.errors import InvalidValueError
 from optbench.reports.movie import Animation, check_output, save
 from optbench.reports.styles import style
-from optbench.runner import RunSpec, execute, prepare
+from optbench.runner import RunSpec, build, execute, prepare
 
 __all__ = ["Animation", "animate", "check_output", "save"]
 
@@ -58,12 +58,16 @@ def animate(
     linreg: the data and the fitted line; with several optimizers, a race of their paths over the
     loss contour of (slope, intercept) beside their lines. A problem with a 2-D ``x`` and a
     ``predict`` (classification): the decision regions over the training data, one panel per optimizer.
+    A 2-D test function (rosenbrock, beale, himmelblau, rastrigin): each optimizer's path over its
+    contours, its minima starred (:mod:`optbench.reports.landscape`).
     """
     names = [optimizers] if isinstance(optimizers, str) else list(optimizers)
     if not names:
         raise InvalidValueError("--optimizer: name at least one optimizer")
     if max_frames < 2:
         raise InvalidValueError(f"--max-frames {max_frames!r} is out of range; expected 2 or more")
+    if device != "cpu":  # a few small runs, read back at every recorded step: the drawing reads CPU tensors
+        raise InvalidValueError(f"--device {device!r}: animations train on the CPU; leave --device out")
     settings = {
         "lr": lr,
         "epochs": epochs,
@@ -77,13 +81,29 @@ def animate(
         "warmup_steps": warmup_steps,
     }
     specs = [prepare(problem, name, **settings) for name in names]  # every name checked before any run
+    from optbench.reports.landscape import draw_landscape, draws_landscape  # it draws with this module's parts
+
+    first = specs[0]
+    instance = build(first.problem, {"seed": first.seed, **first.problem_options})  # what it is, before any run
+    if draws_landscape(instance) and instance.params["xy"].numel() != 2:
+        raise InvalidValueError(
+            f"problem {problem!r} has {instance.params['xy'].numel()} coordinates; its contours are drawn in 2-D"
+        )
+    if not (
+        hasattr(instance, "true_a")
+        or draws_landscape(instance)
+        or (hasattr(instance, "predict") and getattr(instance, "x", torch.empty(0, 0)).shape[-1] == 2)
+    ):
+        raise InvalidValueError(
+            f"problem {problem!r} cannot be animated: animations draw linreg, 2-D classification and "
+            "the 2-D test functions (rosenbrock, beale, himmelblau, rastrigin)"
+        )
     traces = [_trace(spec) for spec in specs]
-    instance = traces[0]["problem"]
     if hasattr(instance, "true_a"):
         return _linreg(traces, max_frames, interval_ms)
-    if hasattr(instance, "predict") and getattr(instance, "x", torch.empty(0, 0)).shape[-1] == 2:
-        return _regions(traces, max_frames, interval_ms)
-    raise InvalidValueError(f"problem {problem!r} cannot be animated: animations draw linreg and 2-D classification")
+    if draws_landscape(instance):
+        return draw_landscape(traces, max_frames, interval_ms)
+    return _regions(traces, max_frames, interval_ms)
 
 
 def _trace(spec: RunSpec) -> dict[str, Any]:
@@ -95,6 +115,8 @@ def _trace(spec: RunSpec) -> dict[str, Any]:
         seen["problem"] = instance
         if hasattr(instance, "true_a"):
             snapshots.append(instance.a.detach().double().tolist())
+        elif "xy" in getattr(instance, "params", {}):  # a point on a test function's surface
+            snapshots.append(instance.params["xy"].detach().cpu().double().tolist())
         else:
             grid = seen.setdefault("grid", _grid(instance))
             snapshots.append(instance.predict(grid[0]).reshape(GRID, GRID).cpu().numpy())
@@ -102,7 +124,13 @@ def _trace(spec: RunSpec) -> dict[str, Any]:
     df = execute(spec, on_record=snapshot)
     shown = [c for c in ("epoch", "step", "loss", "test_accuracy") if c in df]
     records = df[shown].to_dict("records")  # what the titles print, looked up per frame without pandas
-    return {"name": spec.optimizer.name, "records": records, "snapshots": snapshots[: len(df)], **seen}
+    return {
+        "name": spec.optimizer.name,
+        "problem_name": spec.problem.name,
+        "records": records,
+        "snapshots": snapshots[: len(df)],
+        **seen,
+    }
 
 
 def _grid(instance: Any) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
@@ -227,16 +255,24 @@ def _contour(ax: Any, problem: Any, params: dict[str, np.ndarray]) -> None:
     filled = ax.contourf(
         slopes.numpy(), intercepts.numpy(), loss, levels=levels, cmap="Greys_r", alpha=0.55, norm=LogNorm()
     )
-    bar = ax.figure.colorbar(filled, ax=ax, label="mean squared error (log scale)", pad=0.02)
-    decades = 10.0 ** np.arange(np.floor(np.log10(levels[0])), np.ceil(np.log10(levels[-1])) + 1)
-    bar.set_ticks([d for d in decades if levels[0] <= d <= levels[-1]], labels=None)
-    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    bar.ax.yaxis.set_minor_locator(NullLocator())
+    _colorbar(ax, filled, "mean squared error (log scale)", levels, log=True)
     ax.plot(*problem.solution.tolist(), marker="*", color="black", markersize=12, linestyle="none")
     ax.annotate("least squares", problem.solution.tolist(), textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.set_xlabel("slope a[0]")
     ax.set_ylabel("intercept a[1]")
     ax.set_title("each optimizer's path over the loss", fontsize=10)
+
+
+def _colorbar(ax: Any, filled: Any, label: str, levels: np.ndarray, log: bool) -> None:
+    """A colour bar beside ``ax`` with plain-number ticks: every decade of a log scale (1e-3 reads 0.001)."""
+    bar = ax.figure.colorbar(filled, ax=ax, label=label, pad=0.02)
+    if log:
+        decades = 10.0 ** np.arange(np.floor(np.log10(levels[0])), np.ceil(np.log10(levels[-1])) + 1)
+        bar.set_ticks([d for d in decades if levels[0] <= d <= levels[-1]], labels=None)
+        bar.ax.yaxis.set_minor_locator(NullLocator())
+    else:  # round numbers, not every level's boundary
+        bar.set_ticks(MaxNLocator(nbins=6).tick_values(levels[0], levels[-1])[1:-1])
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def _regions(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> Animation:

@@ -31,9 +31,10 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from PIL import Image, ImageDraw, ImageFont
 
-from optbench.errors import InvalidValueError, OptbenchError
+from optbench.errors import OptbenchError
+from optbench.paths import ANIMATION_SUFFIXES, animation_file
 
-FORMATS = (".gif", ".mp4", ".html")
+FORMATS = ANIMATION_SUFFIXES
 
 
 class Animation(FuncAnimation):
@@ -148,19 +149,8 @@ def _draw_text(frame: Image.Image, text: Text) -> None:
 
 
 def check_output(path: str | os.PathLike[str]) -> Path:
-    """Fail before any work when an animation could not be written to ``path``."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise InvalidValueError(f"--out {str(path)!r}: expected a file ending in {', '.join(FORMATS)}")
-    if not path.parent.is_dir():
-        raise InvalidValueError(f"--out {str(path)!r}: folder {str(path.parent)!r} does not exist")
-    if suffix == ".mp4" and shutil.which("ffmpeg") is None:
-        raise OptbenchError(
-            "writing .mp4 needs ffmpeg, which is not installed: install it (apt-get install ffmpeg, "
-            "brew install ffmpeg or conda install ffmpeg) or write a .gif or .html instead"
-        )
-    return path
+    """Fail before any work when an animation could not be written to ``path`` (see :mod:`optbench.paths`)."""
+    return animation_file(path)
 
 
 def save(animation: Animation, path: str | os.PathLike[str], fps: int = 12) -> Path:

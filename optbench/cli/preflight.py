@@ -1,0 +1,85 @@
+"""Answers before torch: what every command checks in its input before it imports anything heavy.
+
+Importing torch takes one to three seconds; a misspelt optimizer, a learning rate of 0 or an
+``--out`` folder that does not exist should not wait for it. So each command first hands its
+flags to these checks, which use only torch-free modules: names against the registries' names
+(the built-ins' manifest and installed entry points, :meth:`~optbench.registry.Registry.names`),
+numbers and grids (:mod:`optbench.options`, :mod:`optbench.grid`), devices by their spelling,
+schedules, and paths (:mod:`optbench.paths`). A bad value is the same one line, exit 2, that the
+library would raise later, in tens of milliseconds.
+
+What needs the real classes is checked where they are built: an optimizer's hyperparameter names
+and types, an import path ``module:Class``, the names a ``--plugin`` file adds (a ``--plugin``
+file is imported as soon as click reads the flag, so the names it adds are known here), and
+whether a CUDA device exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from optbench.errors import InvalidValueError, UnknownNameError
+from optbench.options import parse_assignments, validate_device_name, validate_lr
+from optbench.paths import existing_file
+from optbench.registry import OPTIMIZERS, PROBLEMS, Registry
+from optbench.schedules import validate_schedule
+
+
+def split_names(text: str) -> list[str]:
+    """``"gd, torch-adam"`` -> ``["gd", "torch-adam"]``."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def known(registry: Registry, names: Iterable[str]) -> None:
+    """Every name is registered or an installed entry point; an import path (``module:Class``) is
+    checked when it is imported."""
+    valid: list[str] | None = None
+    for name in names:
+        if isinstance(name, str) and ":" in name:
+            continue
+        valid = registry.names() if valid is None else valid
+        if name not in valid:
+            raise UnknownNameError(registry.kind, name, valid)
+
+
+def known_anywhere(name: str) -> None:
+    """A problem or an optimizer (``describe``)."""
+    if ":" not in name and name not in PROBLEMS.names() and name not in OPTIMIZERS.names():
+        raise UnknownNameError("problem or optimizer", name, PROBLEMS.names() + OPTIMIZERS.names())
+
+
+def suite(name: str) -> None:
+    """A suite shipped in ``optbench/suites`` (``quick``, ``standard``) or a ``.toml`` file that exists."""
+    from importlib import resources
+
+    from optbench.errors import did_you_mean
+
+    files = resources.files("optbench.suites").iterdir()
+    shipped = sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml"))
+    if Path(name).suffix == ".toml":
+        existing_file(name, "--suite")
+    elif name not in shipped:
+        raise InvalidValueError(
+            f"--suite {name!r} is not a suite{did_you_mean(name, shipped)}; valid: {', '.join(shipped)} or a .toml file"
+        )
+
+
+def core(params: Mapping[str, Any]) -> None:
+    """The @core_options: ``--device`` by its spelling, ``--schedule`` and its warm-up."""
+    validate_device_name(params["device"])
+    validate_schedule(params["schedule"], params["warmup_steps"])
+
+
+def run_options(params: Mapping[str, Any], optimizers: list[str]) -> None:
+    """The @run_options of ``run`` and ``animate`` (``optimizers``: the names ``--optimizer`` gave)."""
+    if not optimizers:
+        raise InvalidValueError("--optimizer: name at least one optimizer")
+    known(PROBLEMS, [params["problem"]])
+    known(OPTIMIZERS, optimizers)
+    if params["lr"] is not None:
+        validate_lr(params["lr"])
+    parse_assignments(params["opts"], "--opt")
+    parse_assignments(params["problem_opts"], "--problem-opt")
+    core(params)
