@@ -239,9 +239,9 @@ BEFORE_TORCH = [
         "unknown optimizer 'sdg' (did you mean 'sgd'?); valid optimizers: gd, lion, sgd, ",
     ),  # lion: a plugin, named, not imported
     (["run", "--problem", "linreg2"], "unknown problem 'linreg2' (did you mean 'linreg'?); valid problems: beale, "),
-    (["run", "--lr", "0"], "--lr '0' is out of range; expected a positive finite number"),
+    (["run", "--lr", "0"], "--lr 0 is out of range; expected a positive finite number"),
     (["run", "--lr", "abc"], "--lr 'abc' is not a number"),
-    (["run", "--epochs", "0"], "Invalid value for '--epochs': 0 is not in the range x>=1"),
+    (["run", "--epochs", "0"], "--epochs 0 is out of range; expected a whole number >= 1"),
     (["run", "--device", "gpu"], "--device 'gpu' is not valid; valid: cpu, cuda, cuda:N"),
     (["run", "--device", "cuda:one"], "--device 'cuda:one' is not valid"),
     (["run", "--schedule", "cosin"], "--schedule 'cosin' is not valid (did you mean 'cosine'?)"),
@@ -253,16 +253,11 @@ BEFORE_TORCH = [
     (["run", "--opt", "momentum"], "--opt 'momentum' is malformed"),
     (["sweep", "--optimizer", "gd,sdg", "--out", "s.parquet"], "unknown optimizer 'sdg' (did you mean 'sgd'?)"),
     (["sweep", "--seeds", "3-1", "--out", "s.parquet"], "--seeds '3-1': the range runs backwards"),
-    (["sweep", "--seeds", "-1", "--out", "s.parquet"], "--seeds [-1]: expected whole numbers >= 0"),
+    (["sweep", "--seeds", "-1", "--out", "s.parquet"], "--seeds -1 is out of range; expected a whole number 0 to"),
     (["sweep", "--lr", "0.1,0", "--out", "s.parquet"], "--lr 0 is out of range"),
-    (["sweep", "--epochs", "-2", "--out", "s.parquet"], "Invalid value for '--epochs': -2 is not in the range x>=1"),
+    (["sweep", "--epochs", "-2", "--out", "s.parquet"], "--epochs -2 is out of range; expected a whole number >= 1"),
     (["sweep", "--out", "s.txt"], "--out 's.txt': expected a file ending in .parquet or .csv"),
     (["sweep", "--config", "missing.toml", "--out", "s.parquet"], "--config 'missing.toml' does not exist"),
-    (
-        ["sweep", "--config", "{bad_names_toml}", "--out", "s.parquet"],
-        "unknown problem 'lineg' (did you mean 'linreg'?)",
-    ),
-    (["tune", "--eval-seeds", "a-b", "--out", "t.parquet"], "--eval-seeds 'a-b': expected whole numbers >= 0"),
     (
         ["tune", "--problem", "rosenbrok", "--out", "t.parquet"],
         "unknown problem 'rosenbrok' (did you mean 'rosenbrock'?)",
@@ -276,17 +271,7 @@ BEFORE_TORCH = [
     (["animate", "--optimizer", ",", "--out", "a.gif"], "--optimizer: name at least one optimizer"),
     (["animate", "--out", "a.png"], "--out 'a.png': expected a file ending in .gif, .mp4, .html"),
     (["animate", "--out", "/no/such/dir/a.gif"], "folder '/no/such/dir' does not exist"),
-    (["animate", "--lr", "-1", "--out", "a.gif"], "--lr '-1' is out of range"),
-    (["describe", "torch-adma"], "unknown problem or optimizer 'torch-adma' (did you mean 'torch-adamax'?)"),
-    (["test-plugin", "lino"], "unknown optimizer 'lino' (did you mean 'lion'?)"),
-    (["test-plugin", "gd", "--lr", "nan"], "--lr 'nan' is out of range"),
-    (
-        ["check", "--baseline", "missing.json"],
-        "baseline 'missing.json' does not exist; make one with `optbench baseline`",
-    ),
-    (["check", "--baseline", "{baseline}", "--device", "tpu"], "--device 'tpu' is not valid"),
-    (["check", "--baseline", "{baseline}", "--config", "missing.toml"], "--config 'missing.toml' does not exist"),
-    (["baseline", "--config", "{bad_matrix_toml}", "--out", "b.json"], "unknown optimizer 'torch-adamm'"),
+    (["animate", "--lr", "-1", "--out", "a.gif"], "--lr -1 is out of range"),
     (["report", "missing.parquet", "--out", "report"], "results 'missing.parquet' do not exist"),
     (["list", "adam*"], "no problem or optimizer matches 'adam*'"),
 ]
@@ -315,16 +300,25 @@ def test_bad_input_is_answered_before_torch_is_imported(tmp_path):
         "baseline": str(ROOT / "benchmarks" / "baseline.json"),
     }
     cases = [[arg.format(**paths) for arg in args] for args, _ in BEFORE_TORCH]
-    done = subprocess.run(
-        [sys.executable, "-c", ANSWER_ALL, json.dumps(cases)], capture_output=True, text=True, cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr
-    for (args, message), answer in zip(BEFORE_TORCH, json.loads(done.stdout), strict=True):
+    answers = []
+    for case in cases:  # a process each: what one case imports must not be blamed on the next
+        done = subprocess.run(
+            [sys.executable, "-c", ANSWER_ALL, json.dumps([case])], capture_output=True, text=True, cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr
+        answers += json.loads(done.stdout)
+    wrong = []
+    for (args, message), answer in zip(BEFORE_TORCH, answers, strict=True):
         lines = answer["stderr"].strip().splitlines()
-        assert answer["code"] == 2, (args, answer)
-        assert len(lines) == 1 and lines[0].startswith("optbench: error: "), (args, answer)
-        assert message.format(**paths) in lines[0], (args, lines[0])
-        assert answer["imported"] == [], (args, answer["imported"])
+        if not (
+            answer["code"] == 2
+            and len(lines) == 1
+            and lines[0].startswith("optbench: error: ")
+            and message.format(**paths) in lines[0]
+            and answer["imported"] == []
+        ):
+            wrong.append((args, answer["code"], lines[:2], answer["imported"]))
+    assert not wrong, "\n".join(map(str, wrong))
     assert not [p.name for p in tmp_path.iterdir() if not p.name.endswith(".toml")]  # nothing written
 
 

@@ -89,7 +89,7 @@ def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     from optbench.config import load_grid_file
     from optbench.grid import Grid, parse_shared_opts, parse_values
-    from optbench.runner import validate_device
+    from optbench.options import validate_device_name
 
     limit = params["max_runs"]
     if params["config"] is not None:
@@ -102,7 +102,7 @@ def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         epochs=params["epochs"],
         batch_size=params["batch_size"],
         eval_every=params["eval_every"],
-        device=validate_device(params["device"]),
+        device=validate_device_name(params["device"]),  # its spelling; whether the GPU exists: when runs build
         schedule=params["schedule"],
         warmup_steps=params["warmup_steps"],
         lr=None if params["lr"] is None else parse_values(params["lr"], "--lr", limit),
@@ -115,13 +115,15 @@ def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
 def _sweep_call(params: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """The grid (validated), the tuning keys of a TOML file, and the sweep options, before any work."""
     from optbench.plugins import _loaded_files
-    from optbench.results import check_writable
-    from optbench.store import Store
 
     results_file(params["out"])  # torch-free checks first: a typo costs nothing
     grid, tuning = _grid(params)
     preflight.known(PROBLEMS, grid.problems)
     preflight.known(OPTIMIZERS, grid.optimizers)
+
+    from optbench.results import check_writable
+    from optbench.store import Store
+
     check_writable(params["out"], also=Store.added_names(params["out"]))
     validate.runs(grid.count(), params["max_runs"])  # names checked, runs counted: before anything is built
     progress = params["progress"]
@@ -165,10 +167,11 @@ def sweep(**params: Any) -> int:
     """
     import time
 
+    grid, _, options = _sweep_call(params)
+
     from optbench.sweeps import Interrupted
     from optbench.sweeps import sweep as run_sweep
 
-    grid, _, options = _sweep_call(params)
     start = time.perf_counter()
     try:
         table = run_sweep(grid, params["out"], **options)
@@ -216,17 +219,20 @@ def tune(**params: Any) -> int:
     """Fair tuning: the same lr grid and budget for every optimizer, winners rerun on fresh seeds."""
     import time
 
+    tune_seeds = _seed_list(params["tune_seeds"], "--tune-seeds")  # torch-free checks first
+    eval_seeds = _seed_list(params["eval_seeds"], "--eval-seeds")
+    grid, tuning, options = _sweep_call(params)
+
     from optbench.sweeps import Interrupted
     from optbench.tuning import tune as run_tune
 
-    grid, tuning, options = _sweep_call(params)
     start = time.perf_counter()
     try:
         table, chosen = run_tune(
             grid,
             params["out"],
-            tune_seeds=tuning.get("tune_seeds") or _seed_list(params["tune_seeds"], "--tune-seeds"),
-            eval_seeds=tuning.get("eval_seeds") or _seed_list(params["eval_seeds"], "--eval-seeds"),
+            tune_seeds=tuning.get("tune_seeds") or tune_seeds,
+            eval_seeds=tuning.get("eval_seeds") or eval_seeds,
             select=tuning.get("select", params["select"]),
             **options,
         )
