@@ -33,7 +33,10 @@ class OptbenchGroup(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        given = sys.argv[1:] if args is None else list(args)
         try:
+            if any("\x00" in str(a) for a in given):  # no path or name may hold one; os calls raise on it
+                raise OptbenchError("an argument holds a NUL character (\\x00); no name, value or path can")
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else EXIT_OK
         except click.exceptions.NoArgsIsHelpError as exc:
