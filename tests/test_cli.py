@@ -133,6 +133,7 @@ def test_list_shows_names_and_descriptions(invoke):
         (["run", "--lr", "abc"], "--lr 'abc' is not a number; expected a positive number"),
         (["run", "--lr", "0"], "--lr 0 is out of range; expected a positive finite number"),
         (["run", "--lr", "-0.1"], "--lr -0.1 is out of range"),
+        (["run", "--out", "\x00"], "an argument holds a NUL character"),
         (["run", "--epochs", "0"], "--epochs 0 is out of range; expected a whole number >= 1"),
         (["run", "--epochs", "-3"], "--epochs -3 is out of range; expected a whole number >= 1"),
         (["run", "--epochs", "abc"], "--epochs 'abc' is not a whole number; expected e.g. 10"),
