@@ -27,10 +27,13 @@ def writable_file(path: str | os.PathLike[str], flag: str = "--out") -> Path:
     read-only, or the path is a folder or a read-only file."""
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise InvalidValueError(f"{flag} {str(path)!r}: folder {str(parent)!r} does not exist")
-    if path.is_dir() or not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise InvalidValueError(f"{flag} {str(path)!r} cannot be written; choose a writable file path")
+    try:
+        if not parent.is_dir():
+            raise InvalidValueError(f"{flag} {str(path)!r}: folder {str(parent)!r} does not exist")
+        if path.is_dir() or not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise InvalidValueError(f"{flag} {str(path)!r} cannot be written; choose a writable file path")
+    except OSError:  # a name the file system refuses (too long...): the write check proper says which
+        pass
     return path
 
 

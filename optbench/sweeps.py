@@ -170,7 +170,9 @@ class Progress:
         if self.enabled:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.total, initial=done, unit="run", desc="sweep", file=sys.stderr, leave=False)
+            self.bar = tqdm(
+                total=self.total, initial=done, unit="run", desc="sweep", file=sys.stderr, leave=False, mininterval=0
+            )  # every group redraws it: groups are few
 
     def advance(self, runs: int) -> None:
         if self.bar is not None:

@@ -94,7 +94,7 @@ def test_results_match_the_grid_and_a_rerun_resumes(tmp_path):
     ]
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
-    assert first.output.startswith("18 runs (18 ok, 0 diverged, 0 errors)")  # gd 2 lrs + torch-sgd 2 lrs x 2 momenta
+    assert first.output.startswith("18 runs (18 ok, 0 diverged, 0 errors;")  # gd 2 lrs + torch-sgd 2 lrs x 2 momenta
     table = optbench.load_results(out)
     assert table["run_key"].nunique() == 18 and set(table["seed"]) == {0, 1, 2}
     assert set(table[table["optimizer"] == "torch-sgd"]["momentum"]) == {0, 0.9}
@@ -133,7 +133,7 @@ def test_an_erroring_run_is_recorded_and_the_sweep_goes_on(tmp_path):
         ],
     )
     assert result.exit_code == 1
-    assert result.output.startswith("4 runs (3 ok, 0 diverged, 1 errors)")
+    assert result.output.startswith("4 runs (3 ok, 0 diverged, 1 errors;")
     table = optbench.load_results(tmp_path / "f.parquet")
     error = table[table["status"] == "error"]
     assert set(error["lr"]) == {0.1} and error["message"].iloc[0] == "RuntimeError: lr too hot"
@@ -280,7 +280,7 @@ def test_python_api():
 def test_progress_bar(capsys):
     sweep(Grid(problems=["linreg"], optimizers=["gd", "torch-rprop"], seeds=[0, 1], epochs=3), progress=True)
     err = capsys.readouterr().err
-    assert "sweep [" in err and "4/4 runs" in err and "ETA" in err
+    assert "sweep:" in err and "4/4" in err and "run/s" in err  # tqdm: done of all, rate (and ETA)
 
 
 RAISING = '''
@@ -349,7 +349,7 @@ def test_errors_outside_the_optimizer_step_become_rows_and_the_sweep_completes(t
     huge = CliRunner().invoke(
         cli, ["sweep", "--problem-opt", "n=10000000000000,10", "--epochs", "1", "--out", str(tmp_path / "m.csv")]
     )
-    assert huge.exit_code == 1 and huge.output.startswith("2 runs (1 ok, 0 diverged, 1 errors)")
+    assert huge.exit_code == 1 and huge.output.startswith("2 runs (1 ok, 0 diverged, 1 errors;")
     assert "can't allocate memory" in optbench.load_results(tmp_path / "m.csv")["message"].iloc[0]
 
 

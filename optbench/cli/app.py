@@ -40,7 +40,7 @@ class OptbenchGroup(click.Group):
             given = sys.argv[1:] if args is None else list(args)
             bad = next((a for a in given if isinstance(a, str) and "\x00" in a), None)
             if bad is not None:  # no path, name or number holds one; os calls would raise on it
-                raise click.UsageError(f"argument {bad!r} holds a NUL character")
+                raise click.UsageError(f"an argument holds a NUL character: {bad!r}")
             _warn_if_scaled()
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else EXIT_OK
