@@ -14,7 +14,15 @@ EXAMPLE_PLUGIN = ROOT / "examples" / "optbench-lion"
 
 
 def _example_plugin_folder() -> Path:
-    files = sorted(p for p in EXAMPLE_PLUGIN.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    """Where the example is installed, named by its sources (not what pip writes beside them: build/, *.egg-info)."""
+    if os.environ.get("OPTBENCH_TEST_PLUGIN_SITE"):  # an xdist worker: the folder its controller installed into
+        return Path(os.environ["OPTBENCH_TEST_PLUGIN_SITE"])
+    made_by_pip = ("__pycache__", "build")
+    files = sorted(
+        p
+        for p in EXAMPLE_PLUGIN.rglob("*")
+        if p.is_file() and not set(made_by_pip) & set(p.parts) and not any(x.endswith(".egg-info") for x in p.parts)
+    )
     digest = hashlib.sha1(b"".join(p.read_bytes() for p in files)).hexdigest()[:12]
     return ROOT / ".pytest_cache" / "example-plugins" / digest
 
@@ -53,6 +61,7 @@ def pytest_configure(config):
     # pytest-xdist: the controller installs the example plugin before its workers start; a worker
     # only puts the same folder on its path (a pip install per worker would race on one folder).
     site = str(_example_plugin_folder() if hasattr(config, "workerinput") else _install_example_plugin())
+    os.environ["OPTBENCH_TEST_PLUGIN_SITE"] = site
     sys.path.insert(0, site)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [site, os.environ.get("PYTHONPATH")]))
 
