@@ -15,7 +15,7 @@ import pandas as pd
 
 from optbench import validate
 from optbench.errors import InvalidValueError, OptbenchError, PluginError
-from optbench.options import resolve_settings, scaled_epochs, validate_lr
+from optbench.options import resolve_settings, scaled_epochs, validate_device_name, validate_lr
 from optbench.plugins import one_line
 from optbench.registry import OPTIMIZERS, PROBLEMS, Entry
 from optbench.schedules import validate_schedule
@@ -101,24 +101,21 @@ def prepare(
 
 
 def validate_device(device: str) -> str:
-    """``cpu``, ``cuda`` or ``cuda:N`` for a GPU that exists here; its canonical name."""
-    if device == "cpu":
-        return device
-    if not isinstance(device, str) or not (device == "cuda" or device.startswith("cuda:")):
-        raise InvalidValueError(f"--device {device!r} is not valid; valid: cpu, cuda, cuda:N")
+    """``cpu``, ``cuda`` or ``cuda:N`` for a GPU that exists here; its canonical name. The spelling is
+    :func:`optbench.options.validate_device_name`'s (torch-free); only existence needs torch."""
+    name = validate_device_name(device)
+    if name == "cpu":
+        return name
     import torch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    index = device.partition(":")[2] or "0"
-    if not index.isdigit():
-        raise InvalidValueError(f"--device {device!r} is not valid; valid: cpu, cuda, cuda:N")
     if count == 0:
         raise InvalidValueError(f"--device {device!r}: no CUDA GPU is available here; use --device cpu")
-    if int(index) >= count:
+    if int(name.partition(":")[2]) >= count:
         raise InvalidValueError(
             f"--device {device!r}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}"
         )
-    return f"cuda:{index}"
+    return name
 
 
 def run(
