@@ -104,6 +104,15 @@ def _changing_within_runs(df: pd.DataFrame) -> set[str]:
     return {c for c, n in counts.items() if n > 1}
 
 
+class _Entry(dict):
+    """optbench's entry in ``DataFrame.attrs``. pandas deep-copies ``attrs`` after every operation;
+    the entry holds only strings and dicts of strings, so copying it one level down is a deep copy,
+    and a report's tens of thousands of small pandas operations stop paying for ``copy.deepcopy``."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Entry:
+        return _Entry({k: dict(v) if isinstance(v, dict) else v for k, v in self.items()})
+
+
 def roles(df: pd.DataFrame) -> dict[str, str]:
     """Every column's role: the stored one (``df.attrs``), else :func:`rule_roles`'s."""
     stored = stored_roles(df)
@@ -123,7 +132,7 @@ def columns_with(df: pd.DataFrame, role: str) -> list[str]:
 def with_roles(df: pd.DataFrame, known: Mapping[str, str]) -> pd.DataFrame:
     """Store roles on ``df`` (in place; returned): ``known`` over what is stored, the rule for the rest."""
     merged = roles(df) | {c: r for c, r in known.items() if c in df.columns}
-    df.attrs[ATTRS_KEY] = {"schema": SCHEMA_VERSION, "roles": merged}
+    df.attrs[ATTRS_KEY] = _Entry(schema=SCHEMA_VERSION, roles=merged)
     return df
 
 
@@ -131,7 +140,7 @@ def label_table(df: pd.DataFrame, settings: Iterable[str], identity: Iterable[st
     """Roles by construction: the columns a writer put as ``settings`` and ``identity``; all else measured."""
     settings, identity = set(settings), set(identity)
     known = {c: IDENTITY if c in identity else SETTING if c in settings else MEASUREMENT for c in df.columns}
-    df.attrs[ATTRS_KEY] = {"schema": SCHEMA_VERSION, "roles": known}
+    df.attrs[ATTRS_KEY] = _Entry(schema=SCHEMA_VERSION, roles=known)
     return df
 
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from optbench.bench import Entry, Suite, leaderboard, load_suite, to_markdown
 from optbench.cli import cli
 from optbench.errors import InvalidValueError
-from optbench.stats import holm, median_interval, paired_p_value, verdict
+from optbench.stats import BOOTSTRAP_DRAWS, holm, median_bands, median_interval, paired_p_value, verdict
 
 PLANTED = """
 import optbench
@@ -112,6 +112,21 @@ def test_the_bootstrap_interval_matches_the_exact_bootstrap():
     assert median == 3.0
     assert (low, high) == (exact_low, exact_high)
     assert median_interval([5.0] * 6) == (5.0, 5.0, 5.0)
+
+
+def test_figure_bands_are_each_points_bootstrap_of_the_median():
+    """The report's bands: per x point, the same interval as the leaderboard's for those values (the
+    same resamples of whole runs at every x), and a point that fewer runs reached uses only those."""
+    rng = np.random.default_rng(3)
+    values = rng.lognormal(size=(40, 7))
+    median, low, high = median_bands(values, draws=BOOTSTRAP_DRAWS)
+    for row, m, lo, hi in zip(values, median, low, high, strict=True):
+        assert (m, lo, hi) == median_interval(row)
+    ragged = np.array([[1.0, 2.0, 4.0, 8.0], [1.0, 2.0, 4.0, np.nan], [np.nan] * 4])
+    median, low, high = median_bands(ragged, draws=BOOTSTRAP_DRAWS)
+    assert median[0] == 3.0 and (low[0], high[0]) == median_interval([1.0, 2.0, 4.0, 8.0])[1:]
+    assert median[1] == 2.0 and 1.0 <= low[1] <= 2.0 <= high[1] <= 4.0
+    assert np.isnan([median[2], low[2], high[2]]).all()
 
 
 def fixed_table() -> tuple[pd.DataFrame, Suite]:

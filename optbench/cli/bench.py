@@ -70,7 +70,6 @@ def bench(**params: Any) -> int:
         progress=sys.stderr.isatty() if progress is None else progress,
     )
     click.echo(to_markdown(board, suite, candidates, baselines))
-    click.echo(
-        f"written: {Path(params['out']) / 'leaderboard.md'}, leaderboard.csv, results.parquet, report/index.html"
-    )
+    report = "" if params["no_report"] else ", report/index.html"
+    click.echo(f"written: {Path(params['out']) / 'leaderboard.md'}, leaderboard.csv, results.parquet{report}")
     return EXIT_OK

@@ -21,6 +21,7 @@ from typing import Any
 import matplotlib
 import matplotlib.figure
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import (
@@ -39,6 +40,7 @@ from optbench.reports.data import (
 )
 from optbench.reports.facets import COLUMNS, WIDTH
 from optbench.reports.styles import colors, style
+from optbench.stats import median_bands
 
 SEEDS_FOR_CI = 5  # with fewer seeds a band shows the spread (min to max), not a bootstrap interval
 
@@ -50,10 +52,24 @@ class Figure:
     caption: str
 
 
-def _band(n_seeds: int) -> tuple[Any, str]:
+def _band(n_seeds: int) -> str:
     if n_seeds < SEEDS_FOR_CI:
-        return (lambda v: (v.min(), v.max())), f"the band spans min to max over {n_seeds} seed(s)"
-    return ("ci", 95), f"the band is a 95% bootstrap confidence interval over {n_seeds} seeds"
+        return f"the band spans min to max over {n_seeds} seed(s)"
+    return f"the band is a 95% bootstrap confidence interval of the median over {n_seeds} seeds (whole runs resampled)"
+
+
+def _median_line(ax: Any, runs: pd.DataFrame, x: str, name: str, n_seeds: int, look: dict[str, Any]) -> None:
+    """The median over runs at each x and its band (see :func:`_band`)."""
+    wide = runs.groupby([x, "run_id"])["plotted"].first().unstack()
+    values = wide.to_numpy(dtype=float)
+    if n_seeds < SEEDS_FOR_CI:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an x where every run is NaN
+            middle, low, high = np.nanmedian(values, axis=1), np.nanmin(values, axis=1), np.nanmax(values, axis=1)
+    else:
+        middle, low, high = median_bands(values)
+    ax.plot(wide.index, middle, label=name, **look)
+    ax.fill_between(wide.index, low, high, color=look["color"], alpha=0.2, linewidth=0)
 
 
 def _objective_label(has_optimum: bool) -> str:
@@ -81,7 +97,7 @@ def _curves(
     problems = sorted(data["problem_label"].unique())
     fig, axes = facets.grid(len(problems))
     marked, epochs = [], []
-    errorbar, band = _band(n_seeds)
+    band = _band(n_seeds)
     for problem, ax in zip(problems, axes, strict=True):
         part = data[data["problem_label"] == problem]
         column, xlabel = facets.x_axis(part, x)
@@ -97,17 +113,7 @@ def _curves(
                     label = name if i == 0 else "_nolegend_"
                     ax.plot(run[column], run["plotted"], **facets.look(name, points), alpha=0.85, label=label)
             else:
-                sns.lineplot(
-                    data=runs,
-                    x=column,
-                    y="plotted",
-                    estimator="median",
-                    errorbar=errorbar,
-                    ax=ax,
-                    legend=False,
-                    label=name,
-                    **facets.look(name, points),
-                )
+                _median_line(ax, runs, column, name, n_seeds, facets.look(name, points))
         if floors is not None:
             ax.set_yscale("log")
             if facets.mark_floor(ax, floor, float(plotted.min())):
