@@ -131,7 +131,11 @@ def columns_with(df: pd.DataFrame, role: str) -> list[str]:
 
 def with_roles(df: pd.DataFrame, known: Mapping[str, str]) -> pd.DataFrame:
     """Store roles on ``df`` (in place; returned): ``known`` over what is stored, the rule for the rest."""
-    merged = roles(df) | {c: r for c, r in known.items() if c in df.columns}
+    given = {c: r for c, r in known.items() if c in df.columns}
+    stored = stored_roles(df)
+    missing = [c for c in df.columns if c not in given and c not in stored]  # the rule only where needed
+    rule = rule_roles(df, missing) if missing else {}
+    merged = {c: given[c] if c in given else stored[c] if c in stored else rule[c] for c in df.columns}
     df.attrs[ATTRS_KEY] = _Entry(schema=SCHEMA_VERSION, roles=merged)
     return df
 

@@ -207,6 +207,7 @@ def _dask(groups, files, vectorize, scheduler) -> Iterator[pd.DataFrame]:
         from distributed import Client, as_completed
     except ImportError:
         raise OptbenchError("--executor dask needs the distributed package: pip install 'dask[distributed]'") from None
+    _refuse_unreachable(scheduler)
     try:
         client = Client(scheduler, timeout="5s")
     except (OSError, TimeoutError, ValueError) as exc:
@@ -217,6 +218,24 @@ def _dask(groups, files, vectorize, scheduler) -> Iterator[pd.DataFrame]:
             yield future.result()
     finally:
         client.close()
+
+
+def _refuse_unreachable(scheduler: str) -> None:
+    """A refused TCP connection is known at once; dask's Client would retry it for its whole timeout."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        address = urlsplit(scheduler)
+        host, port = address.hostname, address.port
+    except ValueError:
+        return  # not a URL: dask's own message says what is wrong with it
+    if address.scheme != "tcp" or not host or port is None:
+        return
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise OptbenchError(f"--scheduler {scheduler!r} cannot be reached: {exc.strerror or exc}") from None
 
 
 def sweep(

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 pytest_plugins = ["pytester"]
 
@@ -55,8 +54,9 @@ def _install_example_plugin() -> Path:
 
 def pytest_configure(config):
     # The tests' problems are tiny: intra-op threads only add overhead, and on a busy 2-core machine
-    # their spinning makes each small kernel up to 20x slower. One thread here and in subprocesses.
-    torch.set_num_threads(1)
+    # their spinning makes each small kernel up to 20x slower. One thread in every process that runs
+    # tests (set before torch loads there) and in their subprocesses. torch is not imported here: an
+    # xdist controller runs no test, and its 2 s of import would delay every worker's start.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     # pytest-xdist: the controller installs the example plugin before its workers start; a worker
     # only puts the same folder on its path (a pip install per worker would race on one folder).
@@ -73,9 +73,18 @@ def _close_figures():
         sys.modules["matplotlib.pyplot"].close("all")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _restore_global_rng():
     """Tests must not leak global RNG state into each other."""
+    import torch
+
     state = torch.get_rng_state()
     yield
     torch.set_rng_state(state)

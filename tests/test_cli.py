@@ -275,6 +275,15 @@ BEFORE_TORCH = [
     (["animate", "--lr", "-1", "--out", "a.gif"], "--lr -1 is out of range"),
     (["report", "missing.parquet", "--out", "report"], "results 'missing.parquet' do not exist"),
     (["list", "adam*"], "no problem or optimizer matches 'adam*'"),
+    (["describe", "sdg"], "unknown problem or optimizer 'sdg' (did you mean 'sgd'?)"),
+    (["test-plugin", "lino"], "unknown optimizer 'lino' (did you mean 'lion'?)"),
+    (["test-plugin", "gd", "--lr", "0"], "--lr 0 is out of range"),
+    (["sweep", "--config", "{bad_names_toml}", "--out", "s.parquet"], "unknown problem 'lineg' (did you mean"),
+    (["tune", "--config", "{bad_names_toml}", "--out", "t.parquet"], "unknown problem 'lineg'"),
+    (["baseline", "--config", "{bad_matrix_toml}", "--out", "b.json"], "unknown optimizer 'torch-adamm'"),
+    (["check", "--baseline", "{baseline}", "--config", "{bad_matrix_toml}"], "unknown optimizer 'torch-adamm'"),
+    (["check", "--baseline", "{baseline}", "--device", "gpu"], "--device 'gpu' is not valid"),
+    (["check", "--baseline", "missing.json"], "baseline 'missing.json' does not exist"),
 ]
 
 ANSWER_ALL = """
@@ -292,7 +301,8 @@ print(json.dumps(answers))
 
 
 def test_bad_input_is_answered_before_torch_is_imported(tmp_path):
-    """One process answers every case in turn: after each, none of the heavy modules is loaded yet."""
+    """One process answers every case in turn: after each, none of the heavy modules is loaded yet (the
+    first case that loads one is the one named; every later case would show it too)."""
     (tmp_path / "bad_names.toml").write_text('problems = ["lineg"]\noptimizers = ["gd"]\n')
     (tmp_path / "bad_matrix.toml").write_text('[[cells]]\nproblems = ["linreg"]\noptimizers = ["torch-adamm"]\n')
     paths = {
@@ -301,13 +311,11 @@ def test_bad_input_is_answered_before_torch_is_imported(tmp_path):
         "baseline": str(ROOT / "benchmarks" / "baseline.json"),
     }
     cases = [[arg.format(**paths) for arg in args] for args, _ in BEFORE_TORCH]
-    answers = []
-    for case in cases:  # a process each: what one case imports must not be blamed on the next
-        done = subprocess.run(
-            [sys.executable, "-c", ANSWER_ALL, json.dumps([case])], capture_output=True, text=True, cwd=tmp_path
-        )
-        assert done.returncode == 0, done.stderr
-        answers += json.loads(done.stdout)
+    done = subprocess.run(
+        [sys.executable, "-c", ANSWER_ALL, json.dumps(cases)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    answers = json.loads(done.stdout)
     wrong = []
     for (args, message), answer in zip(BEFORE_TORCH, answers, strict=True):
         lines = answer["stderr"].strip().splitlines()

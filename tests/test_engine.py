@@ -70,6 +70,8 @@ def test_stacked_equals_alone_for_every_built_in(optimizer, case):
     """Each run of a stacked group equals that run trained alone: bit for bit on linreg; within 1e-6
     where vmap turns matrix products into batched ones (classification)."""
     specs = specs_for(optimizer, case)
+    if optimizer == "torch-lbfgs":  # alone either way (20 evaluations a step): a run per setting shows it
+        specs = specs[::4]
     stacked = execute(specs)
     alone = execute(specs, stack=False)
     assert set(alone["batch_runs"]) == {1}

@@ -1,9 +1,11 @@
 """The three plugin routes end to end: entry points, import paths, local files."""
 
+import importlib
 import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +24,47 @@ def optbench_cli(*args, env=None):
     """The installed console script in a fresh process: discovery as a user meets it."""
     exe = Path(sys.executable).with_name("optbench")
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env={**os.environ, **(env or {})})
+
+
+@dataclass
+class Answer:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def discovering(monkeypatch):
+    """``optbench_cli`` in this process, as a fresh one would discover plugins: ``env``'s PYTHONPATH on
+    sys.path and its switches set, the registries' plugins found anew (:meth:`Registry.refresh_plugins`,
+    the built-ins kept), everything put back after. A fresh process costs 2-3 s of torch import; the
+    end-to-end test and the broken site's first listing keep one."""
+    from optbench.registry import OPTIMIZERS, PROBLEMS
+
+    saved = {r: dict(r.__dict__) for r in (OPTIMIZERS, PROBLEMS)}
+    modules = set(sys.modules)
+
+    def invoke(*args, env=None):
+        env = dict(env or {})
+        paths = env.pop("PYTHONPATH", "").split(os.pathsep)
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, "path", [p for p in paths if p] + sys.path)
+            for key, value in env.items():
+                patch.setenv(key, value)
+            importlib.invalidate_caches()
+            for registry, state in saved.items():
+                registry.__dict__.update(state)
+                registry._entries = {n: e for n, e in state["_entries"].items() if e.source == "built-in"}
+                registry.refresh_plugins()
+            result = CliRunner().invoke(cli, [str(a) for a in args])
+        return Answer(result.exit_code, result.stdout, result.stderr)
+
+    yield invoke
+    for registry, state in saved.items():
+        registry.__dict__.clear()
+        registry.__dict__.update(state)
+    for name in set(sys.modules) - modules:  # e.g. a broken site's raising_optimizer: another test's is another file
+        del sys.modules[name]
 
 
 # --- route 1: entry points (the example distribution examples/optbench-lion, installed by conftest)
@@ -210,8 +253,8 @@ def broken_site(tmp_path):
     return {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ["PYTHONPATH"]])}
 
 
-def test_broken_entry_points_are_one_line_each_and_break_nothing_else(broken_site):
-    listed = optbench_cli("list", env=broken_site)
+def test_broken_entry_points_are_one_line_each_and_break_nothing_else(broken_site, discovering):
+    listed = optbench_cli("list", env=broken_site)  # a fresh process; the rest in this one, as fresh
     assert listed.returncode == 0
     assert "  lion " in listed.stdout and "  gd              Hand-written" in listed.stdout
     warnings = listed.stderr.strip().splitlines()
@@ -225,34 +268,34 @@ def test_broken_entry_points_are_one_line_each_and_break_nothing_else(broken_sit
     assert any("'wrong-type'" in w and "is a float, not a class" in w for w in warnings)
     assert any(f"'gd' ({entry.format('gd', 'torch.optim:Adam')}) clashes with built-in" in w for w in warnings)
 
-    raised = optbench_cli("run", "--optimizer", "raises", env=broken_site)
+    raised = discovering("run", "--optimizer", "raises", env=broken_site)
     assert raised.returncode == 2
     assert raised.stderr.strip() == (
         f"optbench: error: optimizer 'raises' ({entry.format('raises', 'raising_optimizer:Raises')}) failed to build: "
         "RuntimeError: needs a GPU"
     )
-    wrong = optbench_cli("run", "--optimizer", "wrong-type", env=broken_site)
+    wrong = discovering("run", "--optimizer", "wrong-type", env=broken_site)
     assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1
 
-    fine = optbench_cli("run", "--optimizer", "gd", "--epochs", "5", env=broken_site)
+    fine = discovering("run", "--optimizer", "gd", "--epochs", "5", env=broken_site)
     assert fine.returncode == 0 and fine.stderr == ""  # the built-in gd, untouched by the clash
 
 
-def test_the_off_switch_and_the_allow_list(broken_site):
-    off = optbench_cli("list", env={**broken_site, "OPTBENCH_DISABLE_PLUGIN_AUTOLOAD": "1"})
+def test_the_off_switch_and_the_allow_list(broken_site, discovering):
+    off = discovering("list", env={**broken_site, "OPTBENCH_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert off.returncode == 0 and "lion" not in off.stdout and off.stderr == ""
-    only = optbench_cli("list", env={**broken_site, "OPTBENCH_PLUGINS": "lion"})
+    only = discovering("list", env={**broken_site, "OPTBENCH_PLUGINS": "lion"})
     assert "  lion " in only.stdout and "raises" not in only.stdout and only.stderr == ""
-    refused = optbench_cli("run", "--optimizer", "lion", env={**broken_site, "OPTBENCH_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    refused = discovering("run", "--optimizer", "lion", env={**broken_site, "OPTBENCH_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert refused.returncode == 2 and "unknown optimizer 'lion'" in refused.stderr
 
 
-def test_the_same_entry_point_twice_is_one_plugin(tmp_path):
+def test_the_same_entry_point_twice_is_one_plugin(tmp_path, discovering):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         _fake_distribution(tmp_path / folder, "dup", "[optbench.optimizers]\ntwice = torch.optim:SGD\n")
     env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b"), os.environ["PYTHONPATH"]])}
-    listed = optbench_cli("list", "twice", env=env)
+    listed = discovering("list", "twice", env=env)
     assert listed.returncode == 0 and listed.stdout.count("twice") == 1 and listed.stderr == ""
 
 
@@ -266,8 +309,8 @@ def test_describe_a_built_in():
     assert "momentum" in out and "nesterov" in out and "foreach" not in out
 
 
-def test_describe_an_entry_point_plugin():
-    out = optbench_cli("describe", "lion").stdout
+def test_describe_an_entry_point_plugin(discovering):
+    out = discovering("describe", "lion").stdout
     assert "source      entry point optbench.optimizers:lion = optbench_lion:Lion from optbench-lion 0.1.0" in out
     assert "lr            float                0.0001" in out
     assert "betas         tuple[float, float]  (0.9, 0.99)" in out

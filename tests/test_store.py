@@ -78,8 +78,9 @@ def runs_in(out):
 
 
 def wait_for_parts(process, parts):
+    """Until the first part is saved (a part's temporary file, in the same folder, is not one yet)."""
     deadline = time.time() + 60
-    while process.poll() is None and not (parts.is_dir() and any(parts.iterdir())) and time.time() < deadline:
+    while process.poll() is None and not any(parts.glob("part-*.parquet")) and time.time() < deadline:
         time.sleep(0.01)
 
 
@@ -155,13 +156,17 @@ def test_ctrl_c_of_a_real_sweep_says_what_is_saved_and_resumes(tmp_path, slow):
     out = tmp_path / "long.parquet"
     grid = ["--plugin", slow, "--optimizer", "test-slow", "--lr", "0.01:1:8", "--seeds", "0-5", "--epochs", "5"]
     process = subprocess.Popen(
-        command("sweep", *grid, "--out", out), stderr=subprocess.PIPE, text=True, env=slowed(0.05)
+        command("sweep", *grid, "--out", out),
+        stderr=subprocess.PIPE,
+        text=True,
+        env=slowed(0.05),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background job's shell ignores it
     )
     wait_for_parts(process, tmp_path / "long.parquet.parts")
     assert process.poll() is None, "the sweep finished before it could be interrupted"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == EXIT_INTERRUPTED and "Traceback" not in stderr
+    assert process.returncode == EXIT_INTERRUPTED and "Traceback" not in stderr, stderr
     saved = int(re.search(r"interrupted; (\d+) of 48 runs are saved in", stderr)[1])
     assert 0 < saved < 48 and runs_in(out) == saved  # the message is true
     assert "without --force" in stderr

@@ -49,7 +49,7 @@ def test_unsupported_optimizers_fall_back_with_the_same_results(tmp_path):
         optimizers=["gd", "torch-lbfgs", "torch-rmsprop"],
         lr=[0.05, 0.5],
         seeds=[0, 1],
-        epochs=8,
+        epochs=4,
     )
     fast = sweep(grid, tmp_path / "a.parquet")
     slow = sweep(grid, tmp_path / "b.parquet", vectorize=False)
@@ -65,8 +65,9 @@ def test_every_executor_gives_the_same_table(tmp_path):
     )
     local = normalized(sweep(grid, tmp_path / "local.parquet"))
     processes = normalized(sweep(grid, tmp_path / "jobs.parquet", jobs=2))
+    # The dask worker is a thread of this process (processes across a pickle boundary: jobs=2 above).
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, processes=True
+        n_workers=1, threads_per_worker=1, host="127.0.0.1", protocol="tcp", dashboard_address=None, processes=False
     ) as cluster:
         dask = normalized(sweep(grid, tmp_path / "dask.parquet", executor="dask", scheduler=cluster.scheduler_address))
     pd.testing.assert_frame_equal(local, processes)

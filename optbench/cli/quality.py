@@ -60,6 +60,7 @@ def check(
     """Rerun a baseline's matrix; exit 1 if a cell got worse, now diverges or reaches its target later."""
 
     from optbench.files import check_writable, write_text
+    from optbench.options import validate_device_name
     from optbench.regression import (
         BaselineError,
         format_table,
@@ -72,9 +73,8 @@ def check(
     from optbench.regression import (
         junit_xml as to_junit,
     )
-    from optbench.runner import validate_device
 
-    device = validate_device(device)
+    validate_device_name(device)  # its spelling now; whether the GPU exists once torch is loaded
     checks = {"allow_import_paths": allow_import_paths, "max_epochs": max_epochs}
     stored = load_baseline(baseline_path, **checks)
     if config is not None and load_matrix(config, **checks) != stored["matrix"]:
@@ -86,7 +86,9 @@ def check(
         if path is not None:
             _make_folder(path)  # as pytest does for --junit-xml: CI collects reports from a fresh folder
             check_writable(path, flag=flag)  # before the work: a bad path costs nothing
-    verdicts = run_check(stored, device=device)
+    from optbench.runner import validate_device
+
+    verdicts = run_check(stored, device=validate_device(device))
     click.echo(format_table(verdicts))
     if junit_xml:
         write_text(junit_xml, to_junit(verdicts))

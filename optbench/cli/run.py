@@ -117,6 +117,8 @@ def list_(pattern: str | None) -> None:
 @plugin_option
 def describe(name: str) -> None:
     """Describe a problem or optimizer: settings, defaults, batch size and where it comes from."""
+    preflight.known_anywhere(name)  # before torch loads
+
     from optbench.errors import PluginError, UnknownNameError
     from optbench.optimizers.protocol import gradient_protocol, stacking
     from optbench.registry import OPTIMIZERS, PROBLEMS, REQUIRED
@@ -168,16 +170,18 @@ def test_plugin(name: str, lr: str | None, epochs: int, max_epochs: int, opts: t
     from optbench import validate
     from optbench.options import parse_assignments, validate_lr
     from optbench.registry import OPTIMIZERS
+
+    preflight.known(OPTIMIZERS, [name])  # the name and the numbers before torch loads
+    settings = {
+        "lr": None if lr is None else validate_lr(lr),
+        "epochs": validate.epochs(epochs, "--epochs", max_epochs),
+        "hyperparameters": parse_assignments(opts, "--opt"),
+    }
+
     from optbench.testing import check_optimizer, format_checks
 
     entry = OPTIMIZERS.get(name)
-    checks = check_optimizer(
-        entry.name,
-        lr=None if lr is None else validate_lr(lr),
-        epochs=validate.epochs(epochs, "--epochs", max_epochs),
-        hyperparameters=parse_assignments(opts, "--opt"),
-        raise_on_failure=False,
-    )
+    checks = check_optimizer(entry.name, **settings, raise_on_failure=False)
     click.echo(f"{entry.name} ({entry.source})")
     click.echo(format_checks(checks))
     failed = sum(not c.passed for c in checks)

@@ -121,6 +121,10 @@ def _sweep_call(params: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, 
     preflight.known(PROBLEMS, grid.problems)
     preflight.known(OPTIMIZERS, grid.optimizers)
 
+    for registry, names in ((PROBLEMS, grid.problems), (OPTIMIZERS, grid.optimizers)):
+        for name in names:
+            registry.get(name)  # a plugin or import path that cannot load fails here, before any work
+
     from optbench.results import check_writable
     from optbench.store import Store
 

@@ -55,7 +55,7 @@ class Figure:
 def _band(n_seeds: int) -> str:
     if n_seeds < SEEDS_FOR_CI:
         return f"the band spans min to max over {n_seeds} seed(s)"
-    return f"the band is a 95% bootstrap confidence interval of the median over {n_seeds} seeds (whole runs resampled)"
+    return f"the band is a 95% bootstrap confidence interval over {n_seeds} seeds for the median (whole runs resampled)"
 
 
 def _median_line(ax: Any, runs: pd.DataFrame, x: str, name: str, n_seeds: int, look: dict[str, Any]) -> None:
