@@ -245,6 +245,24 @@ def test_the_log_axis_stops_at_float_resolution(coinciding):
     assert box.figure.axes[0].get_xlim()[0] == pytest.approx(floor / 2)  # the finals are clipped the same way
 
 
+def test_the_same_table_draws_the_same_figures(coinciding):
+    """The seeds' points jitter across a box the same way every time (seaborn draws the jitter from
+    numpy's global generator), and the caller's generator is left where it was."""
+    _, final = coinciding
+
+    def points():
+        ax = fg.final_distribution(final).figure.axes[0]
+        return np.concatenate([c.get_offsets() for c in ax.collections if len(c.get_offsets())])
+
+    np.random.seed(5)
+    first, after = points(), np.random.random()
+    np.random.seed(6)
+    second = points()
+    np.random.seed(5)
+    assert np.array_equal(first, second) and np.random.random() == after
+    assert len(np.unique(first[:, 1])) > len(final["optimizer"].unique())  # they do jitter
+
+
 def test_facets_wrap_two_to_a_row(four_problems):
     df, final = four_problems
     figure = fg.loss_curves(df, final)
