@@ -50,17 +50,7 @@ def resolve_settings(entry: Entry, given: Mapping[str, Any], flag: str) -> dict[
     annotations = entry.annotations()
     for key in given:
         if key not in known:
-            valid = ", ".join(sorted(known)) or "none"
-            extra = (
-                "; its **kwargs are not open to unnamed settings: declare one with "
-                f"register_{entry.kind}(..., defaults={{{key!r}: ...}})"
-                if entry.accepts_any_keyword()
-                else ""
-            )
-            raise InvalidValueError(
-                f"{flag} {key}: {entry.kind} {entry.name!r} takes no setting {key!r}"
-                f"{did_you_mean(key, known)}; valid settings: {valid}{extra}"
-            )
+            raise unknown_setting(entry.kind, entry.name, key, known, flag, entry.accepts_any_keyword())
     settings = {k: v for k, v in known.items() if v is not REQUIRED}
     for key, value in given.items():
         default = known.get(key, REQUIRED)
@@ -75,6 +65,23 @@ def resolve_settings(entry: Entry, given: Mapping[str, Any], flag: str) -> dict[
         needed = ", ".join(missing)
         raise InvalidValueError(f"{entry.kind} {entry.name!r} needs a value for {needed} ({flag} KEY=VALUE)")
     return settings
+
+
+def unknown_setting(
+    kind: str, name: str, key: str, known: Iterable[str], flag: str, any_keyword: bool = False
+) -> InvalidValueError:
+    """The one line for a setting ``name`` does not take (from its class, or before torch from the manifest)."""
+    known = list(known)  # in the class's order: a tie between near misses goes the same way either route
+    extra = (
+        "; its **kwargs are not open to unnamed settings: declare one with "
+        f"register_{kind}(..., defaults={{{key!r}: ...}})"
+        if any_keyword
+        else ""
+    )
+    return InvalidValueError(
+        f"{flag} {key}: {kind} {name!r} takes no setting {key!r}{did_you_mean(key, known)}; "
+        f"valid settings: {', '.join(sorted(known)) or 'none'}{extra}"
+    )
 
 
 def convert(text: str, default: Any, annotation: str, label: str) -> Any:

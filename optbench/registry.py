@@ -263,6 +263,51 @@ BUILTIN_OPTIMIZERS = (
     "torch-rprop",
     "torch-sgd",
 )
+# The built-in optimizers' settings under the torch that constraints.txt pins, so that a misspelt
+# --opt key is answered before torch loads (checked by tests/test_registry.py). Under another torch
+# (whose classes may take other arguments) the classes themselves are read, once imported.
+BUILTIN_SETTINGS_TORCH = "2.13.0"
+BUILTIN_OPTIMIZER_SETTINGS = {  # in each class's order
+    "gd": ("lr",),
+    "sgd": ("lr",),
+    "torch-adadelta": ("lr", "rho", "eps", "weight_decay", "maximize"),
+    "torch-adagrad": ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize"),
+    "torch-adam": ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay"),
+    "torch-adamax": ("lr", "betas", "eps", "weight_decay", "maximize"),
+    "torch-adamw": ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"),
+    "torch-asgd": ("lr", "lambd", "alpha", "t0", "weight_decay", "maximize"),
+    "torch-lbfgs": (
+        "lr",
+        "max_iter",
+        "max_eval",
+        "tolerance_grad",
+        "tolerance_change",
+        "history_size",
+        "line_search_fn",
+    ),
+    "torch-nadam": ("lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay", "maximize"),
+    "torch-radam": ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay", "maximize"),
+    "torch-rmsprop": ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize"),
+    "torch-rprop": ("lr", "etas", "step_sizes", "maximize"),
+    "torch-sgd": ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize"),
+}
+
+
+def builtin_settings(name: str) -> tuple[str, ...] | None:
+    """The setting names of built-in optimizer ``name``, read from the manifest above without importing
+    anything; None when that cannot be trusted: another name, another torch, or the registry already
+    loaded (a ``--plugin`` file may have replaced a built-in)."""
+    import importlib.metadata
+
+    if name not in BUILTIN_OPTIMIZER_SETTINGS or OPTIMIZERS._loaded:
+        return None
+    try:
+        version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return BUILTIN_OPTIMIZER_SETTINGS[name] if version.split("+")[0] == BUILTIN_SETTINGS_TORCH else None
+
+
 PROBLEMS = Registry("problem", builtins="optbench.problems", group="optbench.problems", builtin_names=BUILTIN_PROBLEMS)
 OPTIMIZERS = Registry(
     "optimizer", builtins="optbench.optimizers", group="optbench.optimizers", builtin_names=BUILTIN_OPTIMIZERS

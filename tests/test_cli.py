@@ -275,6 +275,8 @@ BEFORE_TORCH = [
     (["animate", "--lr", "-1", "--out", "a.gif"], "--lr -1 is out of range"),
     (["report", "missing.parquet", "--out", "report"], "results 'missing.parquet' do not exist"),
     (["list", "adam*"], "no problem or optimizer matches 'adam*'"),
+    (["run", "--optimizer", "gd", "--opt", "momentum=0.9"], "--opt momentum: optimizer 'gd' takes no setting"),
+    (["animate", "--optimizer", "torch-sgd,torch-adam", "--opt", "momentun=0.9", "--out", "a.gif"], "(did you mean"),
     (["describe", "sdg"], "unknown problem or optimizer 'sdg' (did you mean 'sgd'?)"),
     (["test-plugin", "lino"], "unknown optimizer 'lino' (did you mean 'lion'?)"),
     (["test-plugin", "gd", "--lr", "0"], "--lr 0 is out of range"),
@@ -344,8 +346,8 @@ def test_the_console_script_exits_at_once_with_everything_done(tmp_path):
     assert "final loss" in done.stdout and done.stdout.endswith("(4 rows)\n")  # flushed into the pipe
     assert len(optbench.load_results(tmp_path / "r.csv")) == 4
     assert (tmp_path / "ran").read_text() == "yes"
-    bad = subprocess.run([exe, "run", "--optimizer", "gd", "--opt", "momentum=0.9"], capture_output=True, text=True)
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    bad = subprocess.run([exe, "run", "--optimizer", "gd", "--opt", "lr=fast"], capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1  # an error after torch loaded
 
 
 def test_epochs_scale_shortens_every_run_and_says_so(tmp_path):

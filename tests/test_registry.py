@@ -71,6 +71,23 @@ def test_the_builtin_manifest_is_what_importing_the_builtins_registers():
         assert built_in == sorted(manifest), registry.kind
 
 
+def test_the_builtin_settings_manifest_is_what_the_classes_take():
+    """`--opt` keys of built-ins are checked before torch loads from this manifest: it must not drift
+    from the classes under the torch it was made for (and is not used under another)."""
+    import importlib.metadata
+
+    from optbench.registry import BUILTIN_OPTIMIZER_SETTINGS, BUILTIN_SETTINGS_TORCH, OPTIMIZERS, builtin_settings
+
+    if importlib.metadata.version("torch").split("+")[0] != BUILTIN_SETTINGS_TORCH:
+        OPTIMIZERS._loaded = False  # as before any import: builtin_settings must still decline
+        assert builtin_settings("torch-sgd") is None
+        pytest.skip(f"the manifest is for torch {BUILTIN_SETTINGS_TORCH}")
+    OPTIMIZERS._ensure_loaded()
+    for name, manifest in BUILTIN_OPTIMIZER_SETTINGS.items():
+        assert manifest == tuple(OPTIMIZERS.get(name).hyperparameters()), name
+    assert builtin_settings("torch-sgd") is None  # the registry is loaded: a --plugin file may have replaced it
+
+
 def test_names_import_nothing():
     """Listing names (built-ins and entry points) imports neither torch nor any plugin."""
     code = (

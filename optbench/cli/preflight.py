@@ -8,10 +8,10 @@ numbers and grids (:mod:`optbench.options`, :mod:`optbench.grid`), devices by th
 schedules, and paths (:mod:`optbench.paths`). A bad value is the same one line, exit 2, that the
 library would raise later, in tens of milliseconds.
 
-What needs the real classes is checked where they are built: an optimizer's hyperparameter names
-and types, an import path ``module:Class``, the names a ``--plugin`` file adds (a ``--plugin``
-file is imported as soon as click reads the flag, so the names it adds are known here), and
-whether a CUDA device exists.
+What needs the real classes is checked where they are built: a setting's type, the setting names
+of a plugin's optimizer (a built-in's are in the registry's manifest), an import path
+``module:Class``, the names a ``--plugin`` file adds (a ``--plugin`` file is imported as soon as
+click reads the flag, so the names it adds are known here), and whether a CUDA device exists.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from optbench.errors import InvalidValueError, UnknownNameError
-from optbench.options import parse_assignments, validate_device_name, validate_lr
+from optbench.options import parse_assignments, unknown_setting, validate_device_name, validate_lr
 from optbench.paths import existing_file
-from optbench.registry import OPTIMIZERS, PROBLEMS, Registry
+from optbench.registry import OPTIMIZERS, PROBLEMS, Registry, builtin_settings
 from optbench.schedules import validate_schedule
 
 
@@ -80,6 +80,17 @@ def run_options(params: Mapping[str, Any], optimizers: list[str]) -> None:
     known(OPTIMIZERS, optimizers)
     if params["lr"] is not None:
         validate_lr(params["lr"])
-    parse_assignments(params["opts"], "--opt")
+    opts = parse_assignments(params["opts"], "--opt")
+    for name in optimizers:
+        settings(name, opts, "--opt")
     parse_assignments(params["problem_opts"], "--problem-opt")
     core(params)
+
+
+def settings(name: str, given: Mapping[str, Any], flag: str) -> None:
+    """A built-in optimizer's setting names from the registry's manifest (a plugin's, and any under
+    another torch, are checked against the class once it is imported)."""
+    known = builtin_settings(name)
+    for key in given if known is not None else ():
+        if key not in known:
+            raise unknown_setting("optimizer", name, key, known, flag)
