@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -433,3 +434,17 @@ def test_no_argument_combination_gives_a_traceback(tmp_path_factory, pairs):
     assert "Traceback" not in result.output
     assert result.exit_code in (0, 1, 2), (args, result.output)
     assert result.exit_code != EXIT_INTERNAL
+
+
+def test_the_console_script_puts_pyarrow_on_the_system_allocator_unless_told(monkeypatch):
+    """mimalloc keeps what a table read freed: a sweep's peak memory grew by it (benchmarks/README.md)."""
+    from optbench.cli import app
+
+    seen = []
+    monkeypatch.setattr(app.cli, "main", lambda **_: seen.append(os.environ.get("ARROW_DEFAULT_MEMORY_POOL")) or 0)
+    monkeypatch.setattr(app, "exit_now", lambda code: None)
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    app.main()
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+    app.main()
+    assert seen == ["system", "jemalloc"]

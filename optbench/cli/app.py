@@ -253,6 +253,10 @@ def main() -> NoReturn:
     script exits this way: ``cli`` (what CliRunner and Python callers use) returns or raises
     ``SystemExit`` as click does. An error with ``OPTBENCH_DEBUG=1`` propagates as usual.
     """
+    # pyarrow's default pool (mimalloc) keeps what a table read or write freed; the system allocator
+    # hands it back, so a sweep's peak memory is its largest table, not the sum of them. Only for
+    # this process (and its workers), and only where the user chose no pool.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     code = cli.main(standalone_mode=False)
     exit_now(code if isinstance(code, int) else EXIT_OK)
 
