@@ -436,15 +436,27 @@ def test_no_argument_combination_gives_a_traceback(tmp_path_factory, pairs):
     assert result.exit_code != EXIT_INTERNAL
 
 
-def test_the_console_script_puts_pyarrow_on_the_system_allocator_unless_told(monkeypatch):
-    """mimalloc keeps what a table read freed: a sweep's peak memory grew by it (benchmarks/README.md)."""
+def test_the_console_script_keeps_memory_down_unless_told_otherwise(monkeypatch):
+    """pyarrow on the system allocator and glibc on one arena: mimalloc kept what a table read freed,
+    and a thread's own arena does not reuse the main one's (benchmarks/README.md)."""
+    import ctypes
+
     from optbench.cli import app
 
-    seen = []
+    seen, arenas = [], []
+
+    class Libc:
+        def __init__(self, name):
+            self.mallopt = lambda option, value: arenas.append((option, value)) or 1
+
+    monkeypatch.setattr(ctypes, "CDLL", Libc)
     monkeypatch.setattr(app.cli, "main", lambda **_: seen.append(os.environ.get("ARROW_DEFAULT_MEMORY_POOL")) or 0)
     monkeypatch.setattr(app, "exit_now", lambda code: None)
     monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     app.main()
+    assert arenas == [(-8, 1)]  # one malloc arena (M_ARENA_MAX): the parts writer's thread shares it
     monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     app.main()
-    assert seen == ["system", "jemalloc"]
+    assert seen == ["system", "jemalloc"] and arenas == [(-8, 1)]  # the user's choices stand
