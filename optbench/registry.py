@@ -16,7 +16,7 @@ import dataclasses
 import fnmatch
 import importlib
 import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -217,6 +217,18 @@ class Registry:
             found = {*self.builtin_names, *(discover(self)[0] if self.group else {})}
         names = sorted(n for n in found if ":" not in n)
         return fnmatch.filter(names, pattern) if pattern else names
+
+    def require_known(self, names: Iterable[Any]) -> None:
+        """Raise :class:`UnknownNameError` for the first name that is neither registered nor an
+        installed entry point; nothing is imported (an import path ``module:Class`` is checked when
+        it is imported)."""
+        valid: list[str] | None = None
+        for name in names:
+            if isinstance(name, str) and ":" in name:
+                continue
+            valid = self.names() if valid is None else valid
+            if name not in valid:
+                raise UnknownNameError(self.kind, name, valid)
 
     def __contains__(self, name: object) -> bool:
         self._ensure_loaded()

@@ -18,7 +18,7 @@ import math
 import re
 from typing import Any
 
-from optbench.errors import InvalidValueError, UnknownNameError
+from optbench.errors import InvalidValueError
 
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")  # ASCII digits only: int() also takes "١٢" and "1_000"
 MAX_RUNS = 100_000
@@ -136,8 +136,7 @@ def registered_name(kind: str, name: Any, where: str, allow_import_paths: bool) 
             f"{where}: {kind} {name!r} is an import path; a file may name only registered {kind}s "
             "(pass --allow-import-paths to let it import modules)"
         )
-    if ":" not in name and name not in registry.names():  # torch-free: the class is imported when it is built
-        raise UnknownNameError(registry.kind, name, registry.names())
+    registry.require_known([name])  # torch-free: the class is imported when it is built
     return name
 
 

@@ -33,15 +33,8 @@ def split_names(text: str) -> list[str]:
 
 
 def known(registry: Registry, names: Iterable[str]) -> None:
-    """Every name is registered or an installed entry point; an import path (``module:Class``) is
-    checked when it is imported."""
-    valid: list[str] | None = None
-    for name in names:
-        if isinstance(name, str) and ":" in name:
-            continue
-        valid = registry.names() if valid is None else valid
-        if name not in valid:
-            raise UnknownNameError(registry.kind, name, valid)
+    """Every name is registered or an installed entry point (:meth:`Registry.require_known`)."""
+    registry.require_known(names)
 
 
 def known_anywhere(name: str) -> None:

@@ -253,8 +253,10 @@ def final_distribution(final: pd.DataFrame, floors: dict[str, float] | None = No
             )
         state = np.random.get_state()  # seaborn jitters with numpy's global generator: the same figure every time
         np.random.seed(0)
-        sns.stripplot(data=part, x="plotted", y="optimizer", order=order, color="black", size=3.5, alpha=0.7, ax=ax)
-        np.random.set_state(state)
+        try:
+            sns.stripplot(data=part, x="plotted", y="optimizer", order=order, color="black", size=3.5, alpha=0.7, ax=ax)
+        finally:
+            np.random.set_state(state)
         if facets.mark_floor(ax, floors.get(problem), float(part["plotted"].min()), axis="x"):
             marked.append(problem)
         facets.log_labels(ax.xaxis)
