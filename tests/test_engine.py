@@ -82,10 +82,13 @@ def test_stacked_equals_alone_for_every_built_in(optimizer, case):
     assert_same_runs(stacked, alone, exact=case == "linreg")
 
 
-@pytest.mark.parametrize("schedule", ["cosine", "linear", "step"])
+@pytest.mark.parametrize(
+    ("optimizer", "schedule"),
+    [("torch-sgd", "cosine"), ("torch-sgd", "linear"), ("torch-sgd", "step"), ("gd", "cosine")],
+)
 @pytest.mark.parametrize("case", ["linreg", "moons-mlp"])
-def test_stacked_equals_alone_with_a_schedule(schedule, case):
-    specs = specs_for("torch-sgd", case, schedule=schedule, warmup_steps=2)
+def test_stacked_equals_alone_with_a_schedule(optimizer, schedule, case):
+    specs = specs_for(optimizer, case, schedule=schedule, warmup_steps=2)
     stacked = execute(specs)
     assert set(stacked["batch_runs"]) == {len(specs)}
     assert_same_runs(stacked, execute(specs, stack=False), exact=case == "linreg")

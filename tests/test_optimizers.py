@@ -122,3 +122,49 @@ def test_adam_matches_torch_optim_adam_on_the_mlp():
         opt.step()
     assert df["loss"].iloc[-1] == p.loss().item()
     assert df["test_accuracy"].iloc[-1] == p.metrics()["test_accuracy"].item()
+
+
+def _stack_of_views(rows: int, groups: int, seed: int = 0) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """A (rows * groups, 3) stacked tensor and the leaf views of its row blocks, as the core makes them."""
+    whole = torch.randn(rows * groups, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return whole, [whole[g * rows : (g + 1) * rows] for g in range(groups)]
+
+
+def test_gd_over_row_views_of_a_stack_updates_each_with_its_own_lr():
+    """A sweep's settings are param groups over row blocks of one stacked tensor; gd updates the stack in
+    one operation (optbench.optimizers.rows), which must equal p - lr * g for each block, bit for bit."""
+    from optbench.optimizers.gd import GradientDescent
+
+    _, views = _stack_of_views(rows=4, groups=5)
+    grad, _ = _stack_of_views(rows=4, groups=5, seed=1)
+    lrs = [0.3, 1e-3, 0.07, 2.0, 0.5]
+    opt = GradientDescent([{"params": [v], "lr": lr} for v, lr in zip(views, lrs, strict=True)])
+    for v, g in zip(views, grad.split(4), strict=True):
+        v.grad = g
+    expected = [v - g * lr for v, g, lr in zip(views, grad.split(4), lrs, strict=True)]
+    opt.step()
+    assert opt._stacked.attach([v.grad for v in views])  # the one-operation path was taken
+    assert all(torch.equal(v, e) for v, e in zip(views, expected, strict=True))
+
+    opt.param_groups[2]["lr"] = 0.25  # as a scheduler does: the per-row rates follow
+    expected = [v - g * group["lr"] for v, g, group in zip(views, grad.split(4), opt.param_groups, strict=True)]
+    opt.step()
+    assert all(torch.equal(v, e) for v, e in zip(views, expected, strict=True))
+
+    views[3].grad = torch.ones(4, 3, dtype=torch.float64)  # a gradient that is no longer a row of the stack
+    expected = [v - v.grad * group["lr"] for v, group in zip(views, opt.param_groups, strict=True)]
+    opt.step()
+    assert not opt._stacked.attach([v.grad for v in views])  # so each view was updated on its own
+    assert all(torch.equal(v, e) for v, e in zip(views, expected, strict=True))
+
+
+def test_row_tiling_refuses_what_is_not_one_block_in_order():
+    from optbench.optimizers.rows import tile
+
+    whole, views = _stack_of_views(rows=2, groups=3)
+    assert tile(views).data_ptr() == whole.data_ptr() and tile(views).shape == whole.shape
+    assert tile(views[::-1]) is None  # out of order
+    assert tile([views[0], views[2]]) is None  # a gap
+    assert tile([torch.zeros(2, 3, dtype=torch.float64), torch.zeros(2, 3, dtype=torch.float64)]) is None
+    assert tile([whole.t()[:, :2]]) is None  # not contiguous
+    assert tile([whole.half()[:2], whole.half()[2:]]) is None  # half precision rounds a scalar differently

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from optbench.optimizers.rows import Rows
 from optbench.registry import register_optimizer
 
 
@@ -39,11 +40,28 @@ class GradientDescent(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        pairs = [(p, group["lr"]) for group in self.param_groups for p in group["params"] if p.grad is not None]
-        if pairs:  # every group at once: one fused update on a GPU, however many lrs a sweep stacks
-            params, lrs = zip(*pairs, strict=True)
-            torch._foreach_sub_(params, torch._foreach_mul([p.grad for p in params], list(lrs)))
+        params = [p for group in self.param_groups for p in group["params"]]
+        grads = [p.grad for p in params]
+        lrs = [group["lr"] for group in self.param_groups for _ in group["params"]]
+        rows = self._rows(params, grads, lrs)
+        if rows is not None:  # views of a few stacked tensors (a sweep's settings): one update per tensor
+            for whole, grad, lr in rows.per_row(lrs):
+                whole.sub_(grad.mul(lr))
+        else:
+            pairs = [(p, g, lr) for p, g, lr in zip(params, grads, lrs, strict=True) if g is not None]
+            if pairs:  # every group at once: one fused foreach update on a GPU
+                params, grads, lrs = zip(*pairs, strict=True)
+                torch._foreach_sub_(params, torch._foreach_mul(grads, list(lrs)))
         return loss
+
+    def _rows(self, params: list[torch.Tensor], grads: list[Any], lrs: list[Any]) -> Rows | None:
+        """The stacked tensors these parameters are rows of, when that saves work (kept between steps)."""
+        if len(params) < 2 or not all(type(lr) in (float, int) for lr in lrs):
+            return None
+        rows = getattr(self, "_stacked", None)
+        if rows is None or not rows.holds(params):
+            rows = self._stacked = Rows(params)
+        return rows if rows.useful and rows.attach(grads) else None
 
 
 register_optimizer(

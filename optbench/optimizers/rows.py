@@ -1,0 +1,110 @@
+"""Many parameters as a few tensors: param groups whose tensors are row slices of one stacked tensor.
+
+The core stacks K runs' parameters into (K, ...) tensors and gives each setting's param group views
+of its rows (:mod:`optbench.forms`); 1,000 learning rates are then 1,000 param groups, and an
+elementwise update of them is 1,000 small tensor operations, each paying the host's dispatch cost.
+:class:`Rows` finds the stacked tensors those views cover (and the ones their gradients cover), so
+the update can be one operation on each, with the hyperparameter as a per-row tensor. Element by
+element that is the same IEEE arithmetic on the same operands, so the bits are the same.
+
+Only float32 and float64: for half precision torch rounds a Python scalar differently from a tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+Tensor = torch.Tensor
+_EXACT = (torch.float32, torch.float64)
+
+
+class Rows:
+    """The stacked tensors that ``params`` are row slices of, and those their gradients are rows of."""
+
+    def __init__(self, params: list[Tensor]):
+        self.params = params
+        by_storage: dict[tuple[Any, ...], list[int]] = {}
+        for i, p in enumerate(params):
+            by_storage.setdefault((p.device, p.dtype, p.untyped_storage().data_ptr()), []).append(i)
+        self.positions = list(by_storage.values())
+        self.wholes = [tile([params[i] for i in pos]) for pos in self.positions]
+        # one operation per stacked tensor instead of one per parameter; no gain for a model's own parameters
+        self.useful = all(w is not None for w in self.wholes) and len(self.wholes) < len(params)
+        self._counts = [torch.tensor([params[i].shape[0] for i in pos]) for pos in self.positions]
+        self._grads: list[Tensor | None] = []
+        self._grad_wholes: list[Tensor] = []
+        self._values: tuple[Any, ...] = ()
+        self._rates: list[Tensor] = []
+
+    def holds(self, params: list[Tensor]) -> bool:
+        """Whether ``params`` are the tensors this was built on, where they were."""
+        return (
+            len(params) == len(self.params)
+            and all(map(_same, params, self.params))
+            and all(_starts(w, params[pos[0]]) for w, pos in zip(self.wholes, self.positions, strict=True))
+        )
+
+    def attach(self, grads: list[Tensor | None]) -> bool:
+        """Find the stacked tensors of this step's gradients (the last step's, if the same); False if none."""
+        unchanged = len(grads) == len(self._grads) and all(map(_same, grads, self._grads))
+        if unchanged and all(_starts(w, grads[p[0]]) for w, p in zip(self._grad_wholes, self.positions, strict=False)):
+            return bool(self._grad_wholes)
+        self._grads, self._grad_wholes = grads, []
+        if any(g is None for g in grads):
+            return False
+        for whole, pos in zip(self.wholes, self.positions, strict=True):
+            tiled = tile([grads[i] for i in pos])
+            if tiled is None or whole is None or tiled.shape != whole.shape:
+                self._grad_wholes = []
+                return False
+            self._grad_wholes.append(tiled)
+        return bool(self._grad_wholes)
+
+    def per_row(self, values: Sequence[float]) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """(parameters' tensor, gradients' tensor, ``values[i]`` on the rows of parameter i) per stacked tensor."""
+        key = tuple(values)
+        if key != self._values:
+            self._rates = []
+            for whole, pos, counts in zip(self.wholes, self.positions, self._counts, strict=True):
+                rows = torch.tensor([values[i] for i in pos], dtype=whole.dtype).repeat_interleave(counts)
+                self._rates.append(rows.reshape(-1, *[1] * (whole.dim() - 1)).to(whole.device))
+            self._values = key
+        return list(zip(self.wholes, self._grad_wholes, self._rates, strict=True))
+
+
+def _same(a: Tensor | None, b: Tensor | None) -> bool:
+    return a is b
+
+
+def _starts(whole: Tensor | None, part: Tensor) -> bool:
+    """Whether ``part`` still begins where ``whole`` does (no ``.data =`` moved it)."""
+    return whole is None or whole.data_ptr() == part.data_ptr()
+
+
+def tile(tensors: list[Tensor]) -> Tensor | None:
+    """The one tensor that ``tensors`` make up, one after another, or None if they don't.
+
+    They must be contiguous, of one storage, dtype (float32 or float64) and shape past the first
+    dimension, and lie back to back in memory in the order given.
+    """
+    first = tensors[0]
+    if first.dim() == 0 or first.dtype not in _EXACT:
+        return None
+    storage, trailing, itemsize = first.untyped_storage().data_ptr(), first.shape[1:], first.element_size()
+    address, rows = first.data_ptr(), 0
+    for t in tensors:
+        same_kind = t.dtype == first.dtype and t.device == first.device and t.shape[1:] == trailing
+        if not (same_kind and t.is_contiguous() and t.untyped_storage().data_ptr() == storage):
+            return None
+        if t.data_ptr() != address:
+            return None
+        address += t.numel() * itemsize
+        rows += t.shape[0]
+    shape = (rows, *trailing)
+    strides = [1] * len(shape)
+    for d in range(len(shape) - 2, -1, -1):
+        strides[d] = strides[d + 1] * shape[d + 1]
+    return first.as_strided(shape, strides, first.storage_offset())
