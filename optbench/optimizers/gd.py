@@ -56,7 +56,7 @@ class GradientDescent(torch.optim.Optimizer):
 
     def _rows(self, params: list[torch.Tensor], grads: list[Any], lrs: list[Any]) -> Rows | None:
         """The stacked tensors these parameters are rows of, when that saves work (kept between steps)."""
-        if len(params) < 2 or not all(type(lr) in (float, int) for lr in lrs):
+        if len(params) < 2 or not set(map(type, lrs)) <= {float, int}:
             return None
         rows = getattr(self, "_stacked", None)
         if rows is None or not rows.holds(params):

@@ -12,6 +12,7 @@ Only float32 and float64: for half precision torch rounds a Python scalar differ
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,13 +44,13 @@ class Rows:
         """Whether ``params`` are the tensors this was built on, where they were."""
         return (
             len(params) == len(self.params)
-            and all(map(_same, params, self.params))
+            and all(map(operator.is_, params, self.params))
             and all(_starts(w, params[pos[0]]) for w, pos in zip(self.wholes, self.positions, strict=True))
         )
 
     def attach(self, grads: list[Tensor | None]) -> bool:
         """Find the stacked tensors of this step's gradients (the last step's, if the same); False if none."""
-        unchanged = len(grads) == len(self._grads) and all(map(_same, grads, self._grads))
+        unchanged = len(grads) == len(self._grads) and all(map(operator.is_, grads, self._grads))
         if unchanged and all(_starts(w, grads[p[0]]) for w, p in zip(self._grad_wholes, self.positions, strict=False)):
             return bool(self._grad_wholes)
         self._grads, self._grad_wholes = grads, []
@@ -73,10 +74,6 @@ class Rows:
                 self._rates.append(rows.reshape(-1, *[1] * (whole.dim() - 1)).to(whole.device))
             self._values = key
         return list(zip(self.wholes, self._grad_wholes, self._rates, strict=True))
-
-
-def _same(a: Tensor | None, b: Tensor | None) -> bool:
-    return a is b
 
 
 def _starts(whole: Tensor | None, part: Tensor) -> bool:
