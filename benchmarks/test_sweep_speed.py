@@ -10,6 +10,7 @@ alone is the same work), after checking that the sample's numbers equal the stac
 from __future__ import annotations
 
 import dataclasses
+import math
 import subprocess
 import sys
 import time
@@ -31,15 +32,18 @@ def grid(problem: str, optimizer: str, lrs: list[float], seeds: int, **options) 
     return specs
 
 
-def stacked_vs_alone(specs: list, sample: int) -> dict[str, float]:
+def stacked_vs_alone(specs: list, sample: int, rounds: int = 2) -> dict[str, float]:
+    """Seconds for ``specs`` stacked and one by one (a sample, scaled), the best of ``rounds`` alternations."""
     execute(specs[:4])  # warm up
-    start = time.perf_counter()
-    stacked = execute(specs)
-    stacked_s = time.perf_counter() - start
     picked = specs[:: len(specs) // sample][:sample]
-    start = time.perf_counter()
-    alone = execute(picked, stack=False)
-    alone_s = (time.perf_counter() - start) / len(picked) * len(specs)
+    stacked_s = alone_s = math.inf
+    for _ in range(rounds):
+        start = time.perf_counter()
+        stacked = execute(specs)
+        stacked_s = min(stacked_s, time.perf_counter() - start)
+        start = time.perf_counter()
+        alone = execute(picked, stack=False)
+        alone_s = min(alone_s, (time.perf_counter() - start) / len(picked) * len(specs))
     mine = stacked.set_index(["lr", "seed", "step"]).loc[alone.set_index(["lr", "seed", "step"]).index, "loss"]
     pd.testing.assert_series_equal(mine.reset_index(drop=True), alone["loss"], rtol=1e-6, check_names=False)
     return {"stacked_s": stacked_s, "one_by_one_s": alone_s, "speedup": alone_s / stacked_s}
@@ -49,15 +53,14 @@ def test_mlp_grid_stacked_vs_one_by_one(benchmark):
     specs = grid("classification", "torch-adam", [1e-3 * 2**i for i in range(10)], 100, shape="moons", model="mlp")
     result = stacked_vs_alone(specs, sample=40)
     benchmark.extra_info.update(result, runs=len(specs))
-    benchmark.pedantic(lambda: execute(specs), rounds=1, iterations=1)
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)  # the timings are in extra_info
     print(
         f"\n1,000 MLP runs (torch-adam, 100 steps): stacked {result['stacked_s']:.2f} s, "
         f"one by one {result['one_by_one_s']:.1f} s: {result['speedup']:.0f}x"
     )
-    # The issue's floor is 10x; measured here 6x (21.6 s vs 137 s on a quiet 2-core machine): stacked,
-    # the MLP's own arithmetic (1,000 x 300 x 32 activations a step, one thread's worth) dominates.
-    # The gate guards what exists against regressions; the floor stays open (benchmarks/README.md).
-    assert result["speedup"] >= 4
+    # The issue's floor. Measured 12x (8.0 s vs 96 s on a quiet 2-core machine), 6x before a stacked
+    # CPU loop kept its 38 MB activations in the heap (optbench.allocator; benchmarks/README.md).
+    assert result["speedup"] >= 10
 
 
 def test_linreg_grid_stacked_vs_one_by_one(benchmark):

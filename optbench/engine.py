@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from optbench.allocator import large_blocks_kept
 from optbench.errors import OptbenchError
 from optbench.forms import Alone, Stacked
 from optbench.loop import PROGRESS, Record, train
@@ -272,7 +273,8 @@ def _train_stacked(runs: list[_Run]) -> pd.DataFrame:
         schedulers = [make_scheduler(opt, first, steps_per_epoch) for opt in optimizers]
     except OptbenchError:
         raise _StackFailed from None
-    with _phase("train"):
+    kept = large_blocks_kept() if first.device == "cpu" else contextlib.nullcontext()
+    with _phase("train"), kept:
         record = train(form, optimizers, schedulers, first, batch_size, [r.spec.seed for r in ordered], None)
     if record.status == "error":
         raise _StackFailed

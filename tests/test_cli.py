@@ -448,6 +448,7 @@ def test_the_console_script_keeps_memory_down_unless_told_otherwise(monkeypatch)
     class Libc:
         def __init__(self, name):
             self.mallopt = lambda option, value: arenas.append((option, value)) or 1
+            self.malloc_trim = lambda pad: 1
 
     monkeypatch.setattr(ctypes, "CDLL", Libc)
     monkeypatch.setattr(app.cli, "main", lambda **_: seen.append(os.environ.get("ARROW_DEFAULT_MEMORY_POOL")) or 0)

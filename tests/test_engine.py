@@ -426,3 +426,34 @@ def test_an_optimizers_default_batch_shrinks_to_a_small_problem_but_an_explicit_
     assert set(table["batch_size"]) == {1} and table["step"].max() == 3
     with pytest.raises(InvalidValueError, match="--batch-size 10 is larger than the 1 training examples"):
         optbench.run("rosenbrock", "gd", batch_size=10)
+
+
+def test_a_stacked_cpu_loop_keeps_large_blocks_in_the_heap_and_gives_them_back(monkeypatch):
+    """glibc unmaps each freed block over 32 MB, so a big stack faulted its activations in at every step
+    (1,000 MLP runs: 1.75x slower); the loop asks for them to be kept, and after it restores and trims."""
+    from optbench import allocator
+
+    calls = []
+
+    class Libc:
+        def mallopt(self, option, value):
+            calls.append((option, value))
+            return 1
+
+        def malloc_trim(self, pad):
+            calls.append(("trim", pad))
+            return 1
+
+    monkeypatch.setattr(allocator, "_libc", Libc)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    specs = [prepare("linreg", "gd", lr=lr, epochs=2, seed=s) for lr in (0.1, 0.2) for s in (0, 1)]
+    assert set(execute(specs)["batch_runs"]) == {4}
+    keep, usual = 1 << 30, 32 << 20
+    assert calls == [(-3, keep), (-1, keep), (-3, usual), (-1, 2 * usual), ("trim", 0)]
+
+    calls.clear()
+    execute(specs[0])  # a run alone allocates little: nothing asked
+    assert calls == []
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")  # the user's setting stands
+    execute(specs)
+    assert calls == []

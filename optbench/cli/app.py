@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import click
 
+from optbench.allocator import one_arena
 from optbench.errors import EXIT_USAGE, OptbenchError
 from optbench.errors import EXIT_WRITE as EXIT_WRITE  # 74: results could not be written (re-exported)
 
@@ -257,22 +258,9 @@ def main() -> NoReturn:
     # hands it back, so a sweep's peak memory is its largest table, not the sum of them. Only for
     # this process (and its workers), and only where the user chose no pool.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-    _one_malloc_arena()
+    one_arena()
     code = cli.main(standalone_mode=False)
     exit_now(code if isinstance(code, int) else EXIT_OK)
-
-
-def _one_malloc_arena() -> None:
-    """glibc gives a thread its own malloc arena, and memory freed in one arena is not reused by
-    another: a sweep builds its tables in the main thread and writes them in the parts writer's, so
-    its peak memory moved by about 30 MB from run to run (422-464 MB for 1,000 linreg runs; with one
-    arena 422-424 MB, and no slower). Linux with glibc only, and not where MALLOC_ARENA_MAX is set."""
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
-        return
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX from glibc's malloc.h
 
 
 def exit_now(code: int) -> NoReturn:
