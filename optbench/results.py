@@ -98,7 +98,8 @@ def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
     dtypes = CORE_COLUMNS | {c: t for c, t in OPTIONAL_COLUMNS.items() if c in df.columns}
     for column, dtype in dtypes.items():
         if dtype == "str":
-            df[column] = df[column].astype(object).where(df[column].notna(), "").astype(dtype)
+            if df[column].dtype != dtype or df[column].hasnans:  # a CSV reads empty text as missing
+                df[column] = df[column].astype(object).where(df[column].notna(), "").astype(dtype)
         elif df[column].dtype != dtype:
             try:
                 df[column] = df[column].astype(dtype)
