@@ -157,6 +157,12 @@ def test_gd_over_row_views_of_a_stack_updates_each_with_its_own_lr():
     assert not opt._stacked.attach([v.grad for v in views])  # so each view was updated on its own
     assert all(torch.equal(v, e) for v, e in zip(views, expected, strict=True))
 
+    views[3].grad = grad[12:16]  # back in the stack, and a parameter moved out of it: noticed too
+    views[2].data = torch.zeros(4, 3, dtype=torch.float64)
+    expected = [v - v.grad * group["lr"] for v, group in zip(views, opt.param_groups, strict=True)]
+    opt.step()
+    assert all(torch.equal(v, e) for v, e in zip(views, expected, strict=True))
+
 
 def test_row_tiling_refuses_what_is_not_one_block_in_order():
     from optbench.optimizers.rows import tile

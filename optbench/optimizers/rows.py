@@ -26,7 +26,7 @@ class Rows:
     """The stacked tensors that ``params`` are row slices of, and those their gradients are rows of."""
 
     def __init__(self, params: list[Tensor]):
-        self.params = params
+        self.params, self._addresses = params, _addresses(params)
         by_storage: dict[tuple[Any, ...], list[int]] = {}
         for i, p in enumerate(params):
             by_storage.setdefault((p.device, p.dtype, p.untyped_storage().data_ptr()), []).append(i)
@@ -36,24 +36,20 @@ class Rows:
         self.useful = all(w is not None for w in self.wholes) and len(self.wholes) < len(params)
         self._counts = [torch.tensor([params[i].shape[0] for i in pos]) for pos in self.positions]
         self._grads: list[Tensor | None] = []
+        self._grad_addresses: list[int] = []
         self._grad_wholes: list[Tensor] = []
         self._values: tuple[Any, ...] = ()
         self._rates: list[Tensor] = []
 
     def holds(self, params: list[Tensor]) -> bool:
-        """Whether ``params`` are the tensors this was built on, where they were."""
-        return (
-            len(params) == len(self.params)
-            and all(map(operator.is_, params, self.params))
-            and all(_starts(w, params[pos[0]]) for w, pos in zip(self.wholes, self.positions, strict=True))
-        )
+        """Whether ``params`` are the tensors this was built on, each where it was (no ``.data =`` moved one)."""
+        return _same(params, self.params) and _addresses(params) == self._addresses
 
     def attach(self, grads: list[Tensor | None]) -> bool:
         """Find the stacked tensors of this step's gradients (the last step's, if the same); False if none."""
-        unchanged = len(grads) == len(self._grads) and all(map(operator.is_, grads, self._grads))
-        if unchanged and all(_starts(w, grads[p[0]]) for w, p in zip(self._grad_wholes, self.positions, strict=False)):
+        if _same(grads, self._grads) and _addresses(grads) == self._grad_addresses:
             return bool(self._grad_wholes)
-        self._grads, self._grad_wholes = grads, []
+        self._grads, self._grad_addresses, self._grad_wholes = grads, _addresses(grads), []
         if any(g is None for g in grads):
             return False
         for whole, pos in zip(self.wholes, self.positions, strict=True):
@@ -76,9 +72,12 @@ class Rows:
         return list(zip(self.wholes, self._grad_wholes, self._rates, strict=True))
 
 
-def _starts(whole: Tensor | None, part: Tensor) -> bool:
-    """Whether ``part`` still begins where ``whole`` does (no ``.data =`` moved it)."""
-    return whole is None or whole.data_ptr() == part.data_ptr()
+def _same(tensors: list[Tensor | None], before: list[Tensor | None]) -> bool:
+    return len(tensors) == len(before) and all(map(operator.is_, tensors, before))
+
+
+def _addresses(tensors: list[Tensor | None]) -> list[int]:
+    return [-1 if t is None else t.data_ptr() for t in tensors]
 
 
 def tile(tensors: list[Tensor]) -> Tensor | None:
