@@ -445,7 +445,8 @@ def test_a_stacked_cpu_loop_keeps_large_blocks_in_the_heap_and_gives_them_back(m
             return 1
 
     monkeypatch.setattr(allocator, "_libc", Libc)
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"):
+        monkeypatch.delenv(name, raising=False)
     specs = [prepare("linreg", "gd", lr=lr, epochs=2, seed=s) for lr in (0.1, 0.2) for s in (0, 1)]
     assert set(execute(specs)["batch_runs"]) == {4}
     keep, usual = 1 << 30, 32 << 20
@@ -455,5 +456,8 @@ def test_a_stacked_cpu_loop_keeps_large_blocks_in_the_heap_and_gives_them_back(m
     execute(specs[0])  # a run alone allocates little: nothing asked
     assert calls == []
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")  # the user's setting stands
+    execute(specs)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000000")  # so does a tunable
     execute(specs)
     assert calls == []

@@ -164,6 +164,27 @@ def test_gd_over_row_views_of_a_stack_updates_each_with_its_own_lr():
     assert all(torch.equal(v, e) for v, e in zip(views, expected, strict=True))
 
 
+def test_gd_updates_scalar_parameters_and_a_models_own_ones():
+    """No stack there: every tensor its own update, as torch.optim.SGD does (a scalar has no rows)."""
+    from optbench.optimizers.gd import GradientDescent
+
+    m, b = torch.zeros((), requires_grad=True), torch.zeros((), requires_grad=True)
+    model = torch.nn.Linear(3, 2)
+    reference = torch.nn.Linear(3, 2)
+    reference.load_state_dict(model.state_dict())
+    ours = GradientDescent([m, b, *model.parameters()], lr=0.1)
+    theirs = torch.optim.SGD(reference.parameters(), lr=0.1, foreach=False)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    for _ in range(3):
+        ours.zero_grad(), theirs.zero_grad()
+        ((m - 1) ** 2 + (b - 2) ** 2 + model(x).square().sum()).backward()
+        reference(x).square().sum().backward()
+        ours.step(), theirs.step()
+    assert (m.item(), b.item()) == pytest.approx((1 - 0.8**3, 2 * (1 - 0.8**3)))
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)  # SGD adds with alpha: a rounding apart
+
+
 def test_row_tiling_refuses_what_is_not_one_block_in_order():
     from optbench.optimizers.rows import tile
 
@@ -174,3 +195,4 @@ def test_row_tiling_refuses_what_is_not_one_block_in_order():
     assert tile([torch.zeros(2, 3, dtype=torch.float64), torch.zeros(2, 3, dtype=torch.float64)]) is None
     assert tile([whole.t()[:, :2]]) is None  # not contiguous
     assert tile([whole.half()[:2], whole.half()[2:]]) is None  # half precision rounds a scalar differently
+    assert tile([whole[0:3], whole[3]]) is None  # a row that is not a block of rows

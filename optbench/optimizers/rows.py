@@ -20,45 +20,51 @@ import torch
 
 Tensor = torch.Tensor
 _EXACT = (torch.float32, torch.float64)
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 
 class Rows:
     """The stacked tensors that ``params`` are row slices of, and those their gradients are rows of."""
 
     def __init__(self, params: list[Tensor]):
-        self.params, self._addresses = params, _addresses(params)
-        by_storage: dict[tuple[Any, ...], list[int]] = {}
-        for i, p in enumerate(params):
-            by_storage.setdefault((p.device, p.dtype, p.untyped_storage().data_ptr()), []).append(i)
-        self.positions = list(by_storage.values())
-        self.wholes = [tile([params[i] for i in pos]) for pos in self.positions]
-        # one operation per stacked tensor instead of one per parameter; no gain for a model's own parameters
-        self.useful = all(w is not None for w in self.wholes) and len(self.wholes) < len(params)
-        self._counts = [torch.tensor([params[i].shape[0] for i in pos]) for pos in self.positions]
+        self.params, self.positions, self.wholes = params, [], []
+        self.useful = False  # one operation per stacked tensor instead of one per parameter
+        self._addresses: list[int] = []
+        self._counts: list[Tensor] = []
         self._grads: list[Tensor | None] = []
         self._grad_addresses: list[int] = []
         self._grad_wholes: list[Tensor] = []
         self._values: tuple[Any, ...] = ()
         self._rates: list[Tensor] = []
+        if not all(map(_plain, params)):  # a scalar, a sparse or subclassed tensor: the plain update
+            return
+        by_storage: dict[tuple[Any, ...], list[int]] = {}
+        for i, p in enumerate(params):
+            by_storage.setdefault((p.device, p.dtype, p.untyped_storage().data_ptr()), []).append(i)
+        wholes = [tile([params[i] for i in pos]) for pos in by_storage.values()]
+        if len(wholes) == len(params) or any(w is None for w in wholes):  # a model's own parameters: no gain
+            return
+        self.positions, self.wholes, self.useful = list(by_storage.values()), wholes, True
+        self._addresses = _addresses(params)
+        self._counts = [torch.tensor([params[i].shape[0] for i in pos]) for pos in self.positions]
 
     def holds(self, params: list[Tensor]) -> bool:
-        """Whether ``params`` are the tensors this was built on, each where it was (no ``.data =`` moved one)."""
-        return _same(params, self.params) and _addresses(params) == self._addresses
+        """Whether ``params`` are the tensors this was built on, each where it was (a ``.data =`` that
+        moved one is noticed; one that kept its address and changed its layout would not be)."""
+        return _same(params, self.params) and (not self.useful or _addresses(params) == self._addresses)
 
     def attach(self, grads: list[Tensor | None]) -> bool:
         """Find the stacked tensors of this step's gradients (the last step's, if the same); False if none."""
-        if _same(grads, self._grads) and _addresses(grads) == self._grad_addresses:
+        if _same(grads, self._grads) and (not self._grad_wholes or _addresses(grads) == self._grad_addresses):
             return bool(self._grad_wholes)
-        self._grads, self._grad_addresses, self._grad_wholes = grads, _addresses(grads), []
-        if any(g is None for g in grads):
+        self._grads, self._grad_addresses, self._grad_wholes = grads, [], []
+        if not all(map(_plain, grads)):  # a missing gradient, or a sparse one
             return False
-        for whole, pos in zip(self.wholes, self.positions, strict=True):
-            tiled = tile([grads[i] for i in pos])
-            if tiled is None or whole is None or tiled.shape != whole.shape:
-                self._grad_wholes = []
-                return False
-            self._grad_wholes.append(tiled)
-        return bool(self._grad_wholes)
+        wholes = [tile([grads[i] for i in pos]) for pos in self.positions]
+        if any(g is None or g.shape != w.shape for g, w in zip(wholes, self.wholes, strict=True)):
+            return False
+        self._grad_addresses, self._grad_wholes = _addresses(grads), wholes
+        return True
 
     def per_row(self, values: Sequence[float]) -> list[tuple[Tensor, Tensor, Tensor]]:
         """(parameters' tensor, gradients' tensor, ``values[i]`` on the rows of parameter i) per stacked tensor."""
@@ -72,12 +78,17 @@ class Rows:
         return list(zip(self.wholes, self._grad_wholes, self._rates, strict=True))
 
 
+def _plain(t: Tensor | None) -> bool:
+    """A dense tensor of rows in float32 or float64, of no subclass but Parameter."""
+    return type(t) in _PLAIN and t.layout == torch.strided and t.dim() >= 1 and t.dtype in _EXACT
+
+
 def _same(tensors: list[Tensor | None], before: list[Tensor | None]) -> bool:
     return len(tensors) == len(before) and all(map(operator.is_, tensors, before))
 
 
-def _addresses(tensors: list[Tensor | None]) -> list[int]:
-    return [-1 if t is None else t.data_ptr() for t in tensors]
+def _addresses(tensors: list[Tensor]) -> list[int]:
+    return [t.data_ptr() for t in tensors]
 
 
 def tile(tensors: list[Tensor]) -> Tensor | None:
@@ -87,12 +98,13 @@ def tile(tensors: list[Tensor]) -> Tensor | None:
     dimension, and lie back to back in memory in the order given.
     """
     first = tensors[0]
-    if first.dim() == 0 or first.dtype not in _EXACT:
+    if not _plain(first):
         return None
     storage, trailing, itemsize = first.untyped_storage().data_ptr(), first.shape[1:], first.element_size()
     address, rows = first.data_ptr(), 0
     for t in tensors:
-        same_kind = t.dtype == first.dtype and t.device == first.device and t.shape[1:] == trailing
+        same_kind = t.dtype == first.dtype and t.device == first.device and t.dim() == first.dim()
+        same_kind = same_kind and t.shape[1:] == trailing and _plain(t)
         if not (same_kind and t.is_contiguous() and t.untyped_storage().data_ptr() == storage):
             return None
         if t.data_ptr() != address:
