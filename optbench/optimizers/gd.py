@@ -15,7 +15,9 @@ class GradientDescent(torch.optim.Optimizer):
     """Gradient descent: ``p <- p - lr * p.grad`` for every parameter, under ``no_grad``.
 
     Full-batch or minibatch is decided by the run's batch size, not here: registered as ``gd``
-    (full batch) and ``sgd`` (batches of 10, reshuffled every epoch). Default ``lr = 0.1``.
+    (full batch) and ``sgd`` (batches of 10, reshuffled every epoch). Default ``lr = 0.1``. When the
+    parameters are row blocks of a few stacked tensors (a sweep's settings, one param group each),
+    each stacked tensor is updated in one operation with a per-row lr (:mod:`optbench.optimizers.rows`).
 
     >>> a = torch.tensor([-1.0, 1.0], requires_grad=True)
     >>> opt = GradientDescent([a], lr=0.1)
