@@ -43,7 +43,7 @@ def bench(**params: Any) -> int:
 
     candidates = preflight.split_names(params["optimizers"])
     baselines = preflight.split_names(params["baselines"])
-    preflight.known(OPTIMIZERS, [*candidates, *baselines])  # before torch loads
+    OPTIMIZERS.require_known([*candidates, *baselines])  # before torch loads
     preflight.suite(params["suite"])
     validate_device_name(params["device"])
 

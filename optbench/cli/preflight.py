@@ -16,25 +16,20 @@ click reads the flag, so the names it adds are known here), and whether a CUDA d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from optbench.errors import InvalidValueError, UnknownNameError
 from optbench.options import parse_assignments, unknown_setting, validate_device_name, validate_lr
 from optbench.paths import existing_file
-from optbench.registry import OPTIMIZERS, PROBLEMS, Registry, builtin_settings
+from optbench.registry import OPTIMIZERS, PROBLEMS, builtin_settings
 from optbench.schedules import validate_schedule
 
 
 def split_names(text: str) -> list[str]:
     """``"gd, torch-adam"`` -> ``["gd", "torch-adam"]``."""
     return [name.strip() for name in text.split(",") if name.strip()]
-
-
-def known(registry: Registry, names: Iterable[str]) -> None:
-    """Every name is registered or an installed entry point (:meth:`Registry.require_known`)."""
-    registry.require_known(names)
 
 
 def known_anywhere(name: str) -> None:
@@ -69,8 +64,8 @@ def run_options(params: Mapping[str, Any], optimizers: list[str]) -> None:
     """The @run_options of ``run`` and ``animate`` (``optimizers``: the names ``--optimizer`` gave)."""
     if not optimizers:
         raise InvalidValueError("--optimizer: name at least one optimizer")
-    known(PROBLEMS, [params["problem"]])
-    known(OPTIMIZERS, optimizers)
+    PROBLEMS.require_known([params["problem"]])
+    OPTIMIZERS.require_known(optimizers)
     if params["lr"] is not None:
         validate_lr(params["lr"])
     opts = parse_assignments(params["opts"], "--opt")

@@ -171,7 +171,7 @@ def test_plugin(name: str, lr: str | None, epochs: int, max_epochs: int, opts: t
     from optbench.options import parse_assignments, validate_lr
     from optbench.registry import OPTIMIZERS
 
-    preflight.known(OPTIMIZERS, [name])  # the name and the numbers before torch loads
+    OPTIMIZERS.require_known([name])  # the name and the numbers before torch loads
     settings = {
         "lr": None if lr is None else validate_lr(lr),
         "epochs": validate.epochs(epochs, "--epochs", max_epochs),

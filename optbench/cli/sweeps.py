@@ -118,8 +118,8 @@ def _sweep_call(params: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, 
 
     results_file(params["out"])  # torch-free checks first: a typo costs nothing
     grid, tuning = _grid(params)
-    preflight.known(PROBLEMS, grid.problems)
-    preflight.known(OPTIMIZERS, grid.optimizers)
+    PROBLEMS.require_known(grid.problems)
+    OPTIMIZERS.require_known(grid.optimizers)
 
     for registry, names in ((PROBLEMS, grid.problems), (OPTIMIZERS, grid.optimizers)):
         for name in names:
