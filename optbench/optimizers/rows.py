@@ -27,8 +27,9 @@ class Rows:
     """The stacked tensors that ``params`` are row slices of, and those their gradients are rows of."""
 
     def __init__(self, params: list[Tensor]):
-        self.params, self.positions, self.wholes = params, [], []
-        self.useful = False  # one operation per stacked tensor instead of one per parameter
+        self.params = params
+        self.positions: list[list[int]] = []  # the parameters in each stacked tensor
+        self.wholes: list[Tensor] = []  # the stacked tensors; empty when there are none, or they save nothing
         self._addresses: list[int] = []
         self._counts: list[Tensor] = []
         self._grads: list[Tensor | None] = []
@@ -44,9 +45,14 @@ class Rows:
         wholes = [tile([params[i] for i in pos]) for pos in by_storage.values()]
         if len(wholes) == len(params) or any(w is None for w in wholes):  # a model's own parameters: no gain
             return
-        self.positions, self.wholes, self.useful = list(by_storage.values()), wholes, True
+        self.positions, self.wholes = list(by_storage.values()), wholes
         self._addresses = _addresses(params)
         self._counts = [torch.tensor([params[i].shape[0] for i in pos]) for pos in self.positions]
+
+    @property
+    def useful(self) -> bool:
+        """One operation per stacked tensor instead of one per parameter."""
+        return bool(self.wholes)
 
     def holds(self, params: list[Tensor]) -> bool:
         """Whether ``params`` are the tensors this was built on, each where it was (a ``.data =`` that
