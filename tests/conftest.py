@@ -58,12 +58,28 @@ def pytest_configure(config):
     # tests (set before torch loads there) and in their subprocesses. torch is not imported here: an
     # xdist controller runs no test, and its 2 s of import would delay every worker's start.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # On a CPU with AVX-512, MKL's products of one run and its batched products of the same run
+    # stacked with others round differently (1 ulp of float32), and lstsq changes its last bit from
+    # call to call; MKL's AVX branch (Conditional Numerical Reproducibility) gives the same bits both
+    # ways, so the tests can hold "stacked equals alone" exactly. Read at MKL's first call: set here,
+    # before any test imports torch; subprocesses inherit it. (It costs about 4x on large products,
+    # so optbench itself leaves the choice to the user: README, "Stacked and alone".)
+    if _has_avx512():
+        os.environ.setdefault("MKL_CBWR", "AVX")
     # pytest-xdist: the controller installs the example plugin before its workers start; a worker
     # only puts the same folder on its path (a pip install per worker would race on one folder).
     site = str(_example_plugin_folder() if hasattr(config, "workerinput") else _install_example_plugin())
     os.environ["OPTBENCH_TEST_PLUGIN_SITE"] = site
     sys.path.insert(0, site)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [site, os.environ.get("PYTHONPATH")]))
+
+
+def _has_avx512() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            return any(line.startswith("flags") and " avx512f" in line for line in info)
+    except OSError:
+        return False
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from optbench.errors import InvalidValueError
@@ -74,6 +76,36 @@ def make_data(seed: int, n: int, noise: float, true_a: torch.Tensor) -> tuple[to
 
 
 def least_squares(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The least-squares solution and its mean squared error; batched over leading dimensions."""
-    solution = torch.linalg.lstsq(x, y.unsqueeze(-1)).solution
-    return solution.squeeze(-1), ((x @ solution).squeeze(-1) - y).pow(2).mean(-1)
+    """The least-squares solution of ``x @ a = y`` (``x`` of shape (n, d), d small) and its mean
+    squared error, in float64.
+
+    From the normal equations with exactly rounded sums (:func:`math.fsum`), so that f* is the same
+    bits in every call: LAPACK's ``lstsq`` (MKL on x86) changes its last bit with the memory layout
+    of its input on some CPUs, and a seed's f* must not depend on where its tensors happen to lie.
+    """
+    rows = x.to(torch.float64).numpy()
+    target = y.to(torch.float64).numpy()
+    d = rows.shape[1]
+    gram = [[math.fsum(rows[:, i] * rows[:, j]) for j in range(d)] for i in range(d)]
+    moment = [math.fsum(rows[:, i] * target) for i in range(d)]
+    solution = _solve(gram, moment)
+    residual = sum((rows[:, i] * solution[i] for i in range(1, d)), rows[:, 0] * solution[0]) - target
+    error = math.fsum(residual * residual) / len(target)
+    return torch.tensor(solution, dtype=torch.float64), torch.tensor(error, dtype=torch.float64)
+
+
+def _solve(a: list[list[float]], b: list[float]) -> list[float]:
+    """Gaussian elimination with partial pivoting on a small system, in plain floats (the same bits
+    on every machine)."""
+    n = len(b)
+    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
+        m[col], m[pivot] = m[pivot], m[col]
+        for r in range(col + 1, n):
+            f = m[r][col] / m[col][col]
+            m[r] = [v - f * p for v, p in zip(m[r], m[col], strict=True)]
+    out = [0.0] * n
+    for r in reversed(range(n)):
+        out[r] = (m[r][n] - sum(m[r][c] * out[c] for c in range(r + 1, n))) / m[r][r]
+    return out
