@@ -6,7 +6,7 @@ Two workloads, each run once to warm up (CUDA context, kernels, allocator) and t
 - classification/MLP: 10,000 runs = 10 lrs x 1,000 seeds, torch-adam, 100 full-batch steps
   (moons, 300 training points, hidden width 32).
 
-Printed per workload: the phases of :func:`optbench.engine.run_specs` (``build``: the problems from
+Printed per workload: the phases of :func:`optbench.core.engine.run_specs` (``build``: the problems from
 their seeds, on the CPU; ``train``: the stacked loop on the device, synchronised; ``calibrate``: one
 run timed alone for ``time_s``; ``table``: the DataFrame), the engine part (train) against its
 floor, and a check that a few runs equal the same runs trained alone. Exit 1 if a floor is missed.
@@ -22,8 +22,8 @@ import time
 
 import torch
 
-from optbench.engine import run_specs
-from optbench.runner import prepare
+from optbench.core.engine import run_specs
+from optbench.core.runner import prepare
 
 FLOORS = {"linreg": 0.3, "classification-mlp": 1.0}
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from optbench.runner import execute, prepare
+from optbench.core.runner import execute, prepare
 
 LINREG_LRS = "1e-3:0.512:10"
 
@@ -61,7 +61,7 @@ def test_mlp_grid_stacked_vs_one_by_one(benchmark):
         f"one by one {result['one_by_one_s']:.1f} s: {result['speedup']:.0f}x"
     )
     # The issue's floor. Measured 12x (8.0 s vs 96 s on a quiet 2-core machine), 6x before a stacked
-    # CPU loop kept its 38 MB activations in the heap (optbench.allocator; benchmarks/README.md).
+    # CPU loop kept its 38 MB activations in the heap (optbench.core.allocator; benchmarks/README.md).
     assert result["speedup"] >= 10
 
 
@@ -138,7 +138,7 @@ def test_torch_threads_are_left_alone():
 def test_bench_quick_suite_with_two_candidates_and_three_baselines(benchmark, tmp_path):
     """`optbench bench --suite quick`, 2 candidates x 3 baselines, start to finish, report included: the
     issue's floor is 2 minutes on 2 cores. Measured here 42 s (the report's figure bands were seaborn's
-    per-point bootstrap, 150 s of the 231 s before they were vectorised in optbench.stats.median_bands)."""
+    per-point bootstrap, 150 s of the 231 s before they were vectorised in optbench.results.stats.median_bands)."""
     exe = str(Path(sys.executable).with_name("optbench"))
     command = [exe, "bench", "--optimizer", "torch-adamw,torch-nadam", "--suite", "quick", "--out", str(tmp_path)]
     seconds, peak_mb = _timed_command(command)

@@ -15,11 +15,11 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "run": "optbench.runner",
-    "prepare": "optbench.runner",
-    "execute": "optbench.runner",
-    "load_results": "optbench.results",
-    "save_results": "optbench.results",
+    "run": "optbench.core.runner",
+    "prepare": "optbench.core.runner",
+    "execute": "optbench.core.runner",
+    "load_results": "optbench.results.io",
+    "save_results": "optbench.results.io",
     "register_problem": "optbench.registry",
     "register_optimizer": "optbench.registry",
     "list_problems": "optbench.registry",
@@ -27,9 +27,9 @@ _EXPORTS = {
     "get_problem": "optbench.registry",
     "get_optimizer": "optbench.registry",
     "OptbenchError": "optbench.errors",
-    "sweep": "optbench.sweeps",
-    "tune": "optbench.tuning",
-    "Grid": "optbench.grid",
+    "sweep": "optbench.studies.sweeps",
+    "tune": "optbench.studies.tuning",
+    "Grid": "optbench.settings.grid",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -110,8 +110,7 @@ def _restore_global_rng():
 def _restore_registries():
     """Names a test registers, from classes written in a test module or from --plugin files it loads,
     do not outlive it (entry points stay: discovery finds them in every process alike)."""
-    from optbench import plugins
-    from optbench.registry import OPTIMIZERS, PROBLEMS
+    from optbench.registry import OPTIMIZERS, PROBLEMS, plugins
 
     before = {r: dict(r._entries) for r in (OPTIMIZERS, PROBLEMS) if r._loaded}
     files = set(plugins._loaded_files)

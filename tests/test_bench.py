@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from optbench.bench import Entry, Suite, leaderboard, load_suite, to_markdown
 from optbench.cli import cli
 from optbench.errors import InvalidValueError
-from optbench.stats import BOOTSTRAP_DRAWS, holm, median_bands, median_interval, paired_p_value, verdict
+from optbench.results.stats import BOOTSTRAP_DRAWS, holm, median_bands, median_interval, paired_p_value, verdict
+from optbench.studies.bench import Entry, Suite, leaderboard, load_suite, to_markdown
 
 PLANTED = """
 import optbench

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import optbench
 from optbench.cli import cli
-from optbench.regression import expand, load_baseline, load_matrix
+from optbench.quality.regression import expand, load_baseline, load_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -200,7 +200,7 @@ def test_check_help():
 def test_the_pytest_fixture_for_users(setup, pytester, monkeypatch):
     pytester.makepyfile(
         f"""
-        from optbench.plugins import load_file
+        from optbench.registry.plugins import load_file
 
         load_file({str(setup["plugin"])!r})
 

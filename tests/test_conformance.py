@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import optbench
-from optbench.testing import ConformanceError, check_optimizer
+from optbench.quality.conformance import ConformanceError, check_optimizer
 
 # Learning rates where an optimizer's own default is made for other scales than these small problems.
 LR = {"torch-adadelta": 3.0, "lion": 1e-2}

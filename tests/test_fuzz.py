@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optbench.cli import cli
-from optbench.regression import SETTINGS, Measurement
+from optbench.quality.regression import SETTINGS, Measurement
 
 NAMES = ["linreg", "classification", "gd", "sgd", "torch-sgd", "torch-adam", "torch.hub:load", "a:b", "sdg", ""]
 WORDS = ["0-3", "1e-4:1:3", "0-99999999999", "1:0:3", "blobs", "cosine", "cpu", "cuda", "final", "time", "1,,2"]
@@ -122,7 +122,7 @@ def test_fuzzed_sweep_files(tmp_path_factory, valid, mutations):
     folder = tmp_path_factory.mktemp("fuzz")
     config = folder / "sweep.toml"
     config.write_text(toml_text(top, sections), encoding="utf-8")
-    with mock.patch("optbench.sweeps.run_jobs", return_value=pd.DataFrame()):
+    with mock.patch("optbench.studies.sweeps.run_jobs", return_value=pd.DataFrame()):
         result = CliRunner().invoke(
             cli, ["sweep", "--config", str(config), "--out", str(folder / "s.parquet"), "--max-runs", "50"]
         )
@@ -182,5 +182,5 @@ def test_fuzzed_baseline_files(tmp_path_factory, changes):
     baseline = tmp_path_factory.mktemp("fuzz") / "b.json"
     baseline.write_text(json.dumps(data))
     stub = Measurement(0.5, "suboptimality", 2.0, 0.01, "ok", [0.5])
-    with mock.patch("optbench.regression.measure", return_value=stub):
+    with mock.patch("optbench.quality.regression.measure", return_value=stub):
         check_one_line(CliRunner().invoke(cli, ["check", "--baseline", str(baseline)]))

@@ -1,7 +1,7 @@
 """The progress line of `optbench run`: shown on a terminal for long runs, never when piped."""
 
 from optbench.cli.run import StepProgress
-from optbench.runner import execute, prepare
+from optbench.core.runner import execute, prepare
 
 
 def test_the_progress_line_shows_steps_loss_and_eta(capsys, monkeypatch):
@@ -46,7 +46,7 @@ def test_a_resumed_sweep_says_what_was_new_resumed_and_retried(tmp_path):
 
 
 def test_tune_says_when_a_choice_sits_on_the_edge_of_its_grid(tmp_path):
-    from optbench.tuning import mark_edges
+    from optbench.studies.tuning import mark_edges
 
     planned = [
         {"problem": "linreg", "problem_options": {}, "optimizer": "gd", "hyperparameters": {"lr": lr}}

@@ -2,7 +2,7 @@
 
 What a newcomer reads is what runs here; the blocks' text is never edited. Sizes shrink from
 outside only, through the environment variable the README documents: ``OPTBENCH_EPOCHS_SCALE``
-(every run trains that share of its epochs, :func:`optbench.options.scaled_epochs`). The rules,
+(every run trains that share of its epochs, :func:`optbench.settings.options.scaled_epochs`). The rules,
 each visible in README.md itself:
 
 - a ```bash block runs with ``bash -euo pipefail``: every command in it must succeed;

@@ -8,7 +8,7 @@ import pytest
 
 import optbench
 from optbench.errors import InvalidValueError, ResultsFileError
-from optbench.results import save_results
+from optbench.results.io import save_results
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_write_is_atomic(table, tmp_path, monkeypatch):
         Path(path).write_bytes(b"PAR1 half a file")
         raise KeyboardInterrupt  # interrupted half-way through writing
 
-    monkeypatch.setattr("optbench.results.write_parquet", broken)
+    monkeypatch.setattr("optbench.results.io.write_parquet", broken)
     with pytest.raises(KeyboardInterrupt):
         save_results(table, path)
     assert path.read_bytes() == before  # the old file is untouched

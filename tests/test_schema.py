@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import optbench
-from optbench import schema
 from optbench.reports.data import settings_of
+from optbench.results import schema
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 import optbench
 from optbench.cli import EXIT_INTERRUPTED, EXIT_WRITE, cli
-from optbench.store import Store
+from optbench.results.store import Store
 
 SLOW = """
 import os, time, optbench
@@ -212,8 +212,8 @@ def test_errored_runs_are_retried_on_resume_unless_told_not_to(tmp_path, flaky, 
 
 
 def test_an_interrupt_of_the_python_api_merges_what_finished(tmp_path, flaky, monkeypatch):
-    from optbench.plugins import load_file
-    from optbench.sweeps import Interrupted, sweep
+    from optbench.registry.plugins import load_file
+    from optbench.studies.sweeps import Interrupted, sweep
 
     load_file(flaky)
     monkeypatch.setenv("OPTBENCH_TEST_CTRL_C", "0.2")
@@ -248,7 +248,7 @@ def test_results_files_get_the_umask_mode(tmp_path, suffix):
 def test_unwritable_outs_are_refused_before_any_work(tmp_path, out, message, monkeypatch):
     monkeypatch.chdir(tmp_path)
     started = []
-    monkeypatch.setattr("optbench.sweeps.run_group", lambda *a: started.append(1))
+    monkeypatch.setattr("optbench.studies.sweeps.run_group", lambda *a: started.append(1))
     result = invoke("sweep", "--out", out)
     assert result.exit_code == 2 and not started
     assert len(result.output.strip().splitlines()) == 1 and message in result.output
@@ -261,7 +261,7 @@ def test_a_full_disk_after_the_work_is_one_line_and_exit_74(tmp_path, monkeypatc
     def full(df, path):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("optbench.store.write_parquet", full)
+    monkeypatch.setattr("optbench.results.store.write_parquet", full)
     result = invoke("sweep", *grid)
     assert result.exit_code == EXIT_WRITE
     assert len(result.output.strip().splitlines()) == 1
@@ -295,7 +295,7 @@ def test_ctrl_c_before_any_run_says_what_is_stored(tmp_path, monkeypatch):
     def pressed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("optbench.sweeps.keyed", pressed)
+    monkeypatch.setattr("optbench.studies.sweeps.keyed", pressed)
     result = invoke("sweep", "--epochs", "1", "--out", tmp_path / "s.parquet")
     assert result.exit_code == EXIT_INTERRUPTED
     assert (

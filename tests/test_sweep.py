@@ -9,9 +9,9 @@ from click.testing import CliRunner
 import optbench
 from optbench.cli import cli
 from optbench.errors import InvalidValueError
-from optbench.grid import Grid, parse_values
-from optbench.sweeps import sweep
-from optbench.tuning import tune
+from optbench.settings.grid import Grid, parse_values
+from optbench.studies.sweeps import sweep
+from optbench.studies.tuning import tune
 
 
 def normalized(df):
@@ -228,8 +228,8 @@ def test_unknown_toml_key(tmp_path):
 def test_run_keys_are_canonical():
     """The same run gets the same key however it was spelled: defaults explicit or not, 0.1 or 1e-1,
     options in any order, a tuple or its text; any real difference gives another key."""
-    from optbench.runner import prepare
-    from optbench.schema import run_key
+    from optbench.core.runner import prepare
+    from optbench.results.schema import run_key
 
     base = run_key(prepare("linreg", "torch-sgd", lr=0.1, epochs=5))
     same = [

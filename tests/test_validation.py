@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 import optbench
-from optbench import validate
 from optbench.cli import cli
+from optbench.settings import validate
 
 EVIL = "optbench_test_evil"  # a module whose import leaves a mark: importing it is running its code
 
@@ -237,7 +237,7 @@ def test_check_json_is_strict_and_junit_is_written_atomically(baseline, tmp_path
 
 def test_check_refuses_an_unwritable_report_path_before_running(baseline, tmp_path, monkeypatch):
     ran = []
-    monkeypatch.setattr("optbench.regression.measure", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr("optbench.quality.regression.measure", lambda *a, **k: ran.append(1))
     message = one_line_error(invoke("check", "--baseline", baseline, "--junit-xml", "/proc/optbench/c.xml"))
     assert "/proc/optbench" in message and "cannot be made" in message and not ran  # a missing folder is made
 

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import click
 
-from optbench.allocator import one_arena
+from optbench.core.allocator import one_arena
 from optbench.errors import EXIT_USAGE, OptbenchError
 from optbench.errors import EXIT_WRITE as EXIT_WRITE  # 74: results could not be written (re-exported)
 
@@ -68,7 +68,7 @@ class OptbenchGroup(click.Group):
 
 def _warn_if_scaled() -> None:
     """Say so when OPTBENCH_EPOCHS_SCALE shortens every run (a bad value is one line, exit 2)."""
-    from optbench.options import EPOCHS_SCALE, scaled_epochs
+    from optbench.settings.options import EPOCHS_SCALE, scaled_epochs
 
     scale = os.environ.get(EPOCHS_SCALE, "").strip()
     if scale:
@@ -82,7 +82,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def checked(check: Callable[..., Any], label: str, **bounds: Any) -> Callable[..., Any]:
-    """A click callback running one of :mod:`optbench.validate`'s checks on a flag's text, so a flag
+    """A click callback running one of :mod:`optbench.settings.validate`'s checks on a flag's text, so a flag
     and the same key in a TOML file or baseline get the same check and the same message."""
 
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -92,19 +92,19 @@ def checked(check: Callable[..., Any], label: str, **bounds: Any) -> Callable[..
 
 
 def whole_number(value: Any, label: str, minimum: int = 1) -> int:
-    from optbench.validate import whole
+    from optbench.settings.validate import whole
 
     return whole(value, label, minimum=minimum)
 
 
 def seed_number(value: Any, label: str) -> int:
-    from optbench.validate import seed
+    from optbench.settings.validate import seed
 
     return seed(value, label)
 
 
 def whole_option(name: str, minimum: int = 1, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """An integer flag checked by :func:`optbench.validate.whole` (``--epochs``, ``--jobs``, ...)."""
+    """An integer flag checked by :func:`optbench.settings.validate.whole` (``--epochs``, ``--jobs``, ...)."""
     return click.option(name, callback=checked(whole_number, name, minimum=minimum), metavar="N", **kwargs)
 
 
@@ -190,9 +190,9 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def run_settings(params: dict[str, Any]) -> dict[str, Any]:
     """Take the @run_options flags (but --problem and --optimizer) out of ``params`` as
-    :func:`optbench.runner.prepare` keywords."""
-    from optbench.options import parse_assignments
-    from optbench.validate import epochs
+    :func:`optbench.core.runner.prepare` keywords."""
+    from optbench.settings.options import parse_assignments
+    from optbench.settings.validate import epochs
 
     return {
         "lr": params.pop("lr"),
@@ -209,7 +209,7 @@ def run_settings(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_plugin_files(ctx: click.Context, param: click.Parameter, paths: tuple[str, ...]) -> None:
-    from optbench.plugins import load_file
+    from optbench.registry.plugins import load_file
 
     for path in paths:
         load_file(path)

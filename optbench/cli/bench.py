@@ -1,4 +1,4 @@
-"""`bench`: a fair verdict on new optimizers against baselines over a suite (see :mod:`optbench.bench`)."""
+"""`bench`: a fair verdict on new optimizers against baselines over a suite (see :mod:`optbench.studies.bench`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 
 from optbench.cli import preflight
 from optbench.cli.app import EXIT_OK, cli, plugin_option
-from optbench.options import validate_device_name
+from optbench.settings.options import validate_device_name
 
 
 @cli.command()
@@ -47,10 +47,10 @@ def bench(**params: Any) -> int:
     preflight.suite(params["suite"])
     validate_device_name(params["device"])
 
-    from optbench.bench import bench as run_bench
-    from optbench.bench import load_suite, to_markdown
-    from optbench.plugins import _loaded_files
-    from optbench.runner import validate_device
+    from optbench.core.runner import validate_device
+    from optbench.registry.plugins import _loaded_files
+    from optbench.studies.bench import bench as run_bench
+    from optbench.studies.bench import load_suite, to_markdown
 
     for name in [*candidates, *baselines]:
         OPTIMIZERS.get(name)  # an import path or a plugin that cannot load fails here, before any work

@@ -4,8 +4,8 @@ Importing torch takes one to three seconds; a misspelt optimizer, a learning rat
 ``--out`` folder that does not exist should not wait for it. So each command first hands its
 flags to these checks, which use only torch-free modules: names against the registries' names
 (the built-ins' manifest and installed entry points, :meth:`~optbench.registry.Registry.names`),
-numbers and grids (:mod:`optbench.options`, :mod:`optbench.grid`), devices by their spelling,
-schedules, and paths (:mod:`optbench.paths`). A bad value is the same one line, exit 2, that the
+numbers and grids (:mod:`optbench.settings.options`, :mod:`optbench.settings.grid`), devices by their spelling,
+schedules, and paths (:mod:`optbench.results.paths`). A bad value is the same one line, exit 2, that the
 library would raise later, in tens of milliseconds.
 
 What needs the real classes is checked where they are built: a setting's type, the setting names
@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from optbench.core.schedules import validate_schedule
 from optbench.errors import InvalidValueError, UnknownNameError
-from optbench.options import parse_assignments, unknown_setting, validate_device_name, validate_lr
-from optbench.paths import existing_file
 from optbench.registry import OPTIMIZERS, PROBLEMS, builtin_settings
-from optbench.schedules import validate_schedule
+from optbench.results.paths import existing_file
+from optbench.settings.options import parse_assignments, unknown_setting, validate_device_name, validate_lr
 
 
 def split_names(text: str) -> list[str]:

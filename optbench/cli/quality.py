@@ -18,8 +18,8 @@ from optbench.cli.app import EXIT_FAILED, EXIT_OK, allow_import_paths_option, cl
 def baseline(config: str, out: str, allow_import_paths: bool, max_epochs: int) -> None:
     """Run a matrix of problems x optimizers x settings x seeds and store a quality baseline."""
 
-    from optbench.files import check_writable
-    from optbench.regression import load_matrix, make_baseline, write_json
+    from optbench.quality.regression import load_matrix, make_baseline, write_json
+    from optbench.results.files import check_writable
 
     check_writable(out)
     matrix = load_matrix(config, allow_import_paths=allow_import_paths, max_epochs=max_epochs)
@@ -59,9 +59,7 @@ def check(
 ) -> int:
     """Rerun a baseline's matrix; exit 1 if a cell got worse, now diverges or reaches its target later."""
 
-    from optbench.files import check_writable, write_text
-    from optbench.options import validate_device_name
-    from optbench.regression import (
+    from optbench.quality.regression import (
         BaselineError,
         format_table,
         load_baseline,
@@ -70,9 +68,11 @@ def check(
         verdicts_json,
         write_json,
     )
-    from optbench.regression import (
+    from optbench.quality.regression import (
         junit_xml as to_junit,
     )
+    from optbench.results.files import check_writable, write_text
+    from optbench.settings.options import validate_device_name
 
     validate_device_name(device)  # its spelling now; whether the GPU exists once torch is loaded
     checks = {"allow_import_paths": allow_import_paths, "max_epochs": max_epochs}
@@ -86,7 +86,7 @@ def check(
         if path is not None:
             _make_folder(path)  # as pytest does for --junit-xml: CI collects reports from a fresh folder
             check_writable(path, flag=flag)  # before the work: a bad path costs nothing
-    from optbench.runner import validate_device
+    from optbench.core.runner import validate_device
 
     verdicts = run_check(stored, device=validate_device(device))
     click.echo(format_table(verdicts))

@@ -20,7 +20,7 @@ from optbench.cli.app import (
     run_settings,
     whole_option,
 )
-from optbench.paths import results_file
+from optbench.results.paths import results_file
 
 
 @cli.command()
@@ -34,8 +34,8 @@ def run(**params: Any) -> int:
     if out is not None:
         results_file(out)
 
-    from optbench.results import check_writable, save_results, summarize
-    from optbench.runner import execute, prepare
+    from optbench.core.runner import execute, prepare
+    from optbench.results.io import check_writable, save_results, summarize
 
     spec = prepare(params.pop("problem"), params.pop("optimizer"), **run_settings(params))
     if out is not None:
@@ -167,9 +167,9 @@ def describe(name: str) -> None:
 @plugin_option
 def test_plugin(name: str, lr: str | None, epochs: int, max_epochs: int, opts: tuple[str, ...]) -> int:
     """Run the conformance suite on optimizer NAME (a name or an import path)."""
-    from optbench import validate
-    from optbench.options import parse_assignments, validate_lr
     from optbench.registry import OPTIMIZERS
+    from optbench.settings import validate
+    from optbench.settings.options import parse_assignments, validate_lr
 
     OPTIMIZERS.require_known([name])  # the name and the numbers before torch loads
     settings = {
@@ -178,7 +178,7 @@ def test_plugin(name: str, lr: str | None, epochs: int, max_epochs: int, opts: t
         "hyperparameters": parse_assignments(opts, "--opt"),
     }
 
-    from optbench.testing import check_optimizer, format_checks
+    from optbench.quality.conformance import check_optimizer, format_checks
 
     entry = OPTIMIZERS.get(name)
     checks = check_optimizer(entry.name, **settings, raise_on_failure=False)

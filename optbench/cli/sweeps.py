@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from optbench import validate
 from optbench.cli import preflight
 from optbench.cli.app import (
     EXIT_FAILED,
@@ -23,9 +22,10 @@ from optbench.cli.app import (
     whole_number,
     whole_option,
 )
-from optbench.paths import results_file
 from optbench.registry import OPTIMIZERS, PROBLEMS
-from optbench.validate import MAX_RUNS
+from optbench.results.paths import results_file
+from optbench.settings import validate
+from optbench.settings.validate import MAX_RUNS
 
 
 def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -87,9 +87,9 @@ def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    from optbench.config import load_grid_file
-    from optbench.grid import Grid, parse_shared_opts, parse_values
-    from optbench.options import validate_device_name
+    from optbench.settings.config import load_grid_file
+    from optbench.settings.grid import Grid, parse_shared_opts, parse_values
+    from optbench.settings.options import validate_device_name
 
     limit = params["max_runs"]
     if params["config"] is not None:
@@ -114,7 +114,7 @@ def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
 
 def _sweep_call(params: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """The grid (validated), the tuning keys of a TOML file, and the sweep options, before any work."""
-    from optbench.plugins import _loaded_files
+    from optbench.registry.plugins import _loaded_files
 
     results_file(params["out"])  # torch-free checks first: a typo costs nothing
     grid, tuning = _grid(params)
@@ -125,8 +125,8 @@ def _sweep_call(params: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, 
         for name in names:
             registry.get(name)  # a plugin or import path that cannot load fails here, before any work
 
-    from optbench.results import check_writable
-    from optbench.store import Store
+    from optbench.results.io import check_writable
+    from optbench.results.store import Store
 
     check_writable(params["out"], also=Store.added_names(params["out"]))
     validate.runs(grid.count(), params["max_runs"])  # names checked, runs counted: before anything is built
@@ -173,8 +173,8 @@ def sweep(**params: Any) -> int:
 
     grid, _, options = _sweep_call(params)
 
-    from optbench.sweeps import Interrupted
-    from optbench.sweeps import sweep as run_sweep
+    from optbench.studies.sweeps import Interrupted
+    from optbench.studies.sweeps import sweep as run_sweep
 
     start = time.perf_counter()
     try:
@@ -187,7 +187,7 @@ def sweep(**params: Any) -> int:
 def _interrupted(info: Any, out: str) -> int:
     """A true account of what Ctrl-C left on disk, and only a safe way on."""
     if info is None:  # before the runs, or while saving: say what is on disk now
-        from optbench.store import Store
+        from optbench.results.store import Store
 
         store = Store(out)
         stored, pending = len(store.index()), store.pending()
@@ -227,8 +227,8 @@ def tune(**params: Any) -> int:
     eval_seeds = _seed_list(params["eval_seeds"], "--eval-seeds")
     grid, tuning, options = _sweep_call(params)
 
-    from optbench.sweeps import Interrupted
-    from optbench.tuning import tune as run_tune
+    from optbench.studies.sweeps import Interrupted
+    from optbench.studies.tuning import tune as run_tune
 
     start = time.perf_counter()
     try:
@@ -254,6 +254,6 @@ def tune(**params: Any) -> int:
 
 
 def _seed_list(value: str, label: str) -> list[int]:
-    from optbench.grid import parse_values
+    from optbench.settings.grid import parse_values
 
     return parse_values(value, label)

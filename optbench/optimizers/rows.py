@@ -1,7 +1,7 @@
 """Many parameters as a few tensors: param groups whose tensors are row slices of one stacked tensor.
 
 The core stacks K runs' parameters into (K, ...) tensors and gives each setting's param group views
-of its rows (:mod:`optbench.forms`); 1,000 learning rates are then 1,000 param groups, and an
+of its rows (:mod:`optbench.core.forms`); 1,000 learning rates are then 1,000 param groups, and an
 elementwise update of them is 1,000 small tensor operations, each paying the host's dispatch cost.
 :class:`Rows` finds the stacked tensors those views cover (and the ones their gradients cover), so
 the update can be one operation on each, with the hyperparameter as a per-row tensor. Element by

@@ -24,10 +24,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
+from optbench.core.runner import RunSpec, build, execute, prepare
 from optbench.errors import InvalidValueError
 from optbench.reports.movie import Animation, check_output, save
 from optbench.reports.styles import style
-from optbench.runner import RunSpec, build, execute, prepare
 
 __all__ = ["Animation", "animate", "check_output", "save"]
 

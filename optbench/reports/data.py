@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optbench import schema
 from optbench.errors import ResultsFileError
-from optbench.results import SUFFIXES, load_results, objective, reach
+from optbench.results.io import SUFFIXES, load_results, objective, reach, schema
 
 MANIFEST = ".optbench-report"  # in a report's folder: the files it wrote, which are never read as results
 

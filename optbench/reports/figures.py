@@ -40,7 +40,7 @@ from optbench.reports.data import (
 )
 from optbench.reports.facets import COLUMNS, WIDTH
 from optbench.reports.styles import colors, style
-from optbench.stats import median_bands
+from optbench.results.stats import median_bands
 
 SEEDS_FOR_CI = 5  # with fewer seeds a band shows the spread (min to max), not a bootstrap interval
 

@@ -13,12 +13,11 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from optbench import files
 from optbench.errors import InvalidValueError
 from optbench.reports.data import MANIFEST, best_settings, finals, float_floor, label_runs, read_results, settings_of
 from optbench.reports.data import summary as summarize
 from optbench.reports.html import render
-from optbench.results import DEFAULT_TARGET
+from optbench.results.io import DEFAULT_TARGET, files
 
 DPI = 110  # a 2-facet figure is about 1,000 px wide: the page shows it at its own size
 

@@ -1,7 +1,7 @@
 """Sweep TOML files: read, and checked exactly as the flags they stand for.
 
-Every value goes through the same checks as its flag (:mod:`optbench.validate`, and
-:func:`optbench.runner.prepare` for hyperparameters and problem options), with a message that
+Every value goes through the same checks as its flag (:mod:`optbench.settings.validate`, and
+:func:`optbench.core.runner.prepare` for hyperparameters and problem options), with a message that
 names the file and the key. Problems and optimizers must be registered names: a file never
 imports a module on its own (``allow_import_paths`` lifts that, from ``--allow-import-paths``).
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from optbench import validate
 from optbench.errors import InvalidValueError, did_you_mean
-from optbench.grid import Grid, as_values
-from optbench.validate import MAX_RUNS
+from optbench.settings import validate
+from optbench.settings.grid import Grid, as_values
+from optbench.settings.validate import MAX_RUNS
 
 TOML_KEYS = {
     "problems",
@@ -40,7 +40,7 @@ def load_grid_file(
     path: str | Path, *, allow_import_paths: bool = False, limit: int | None = MAX_RUNS
 ) -> tuple[Grid, dict[str, Any]]:
     """A sweep TOML file: the grid, and the tuning keys (tune_seeds, eval_seeds, select) if any."""
-    from optbench.options import read_toml
+    from optbench.settings.options import read_toml
 
     where = str(path)
     raw = read_toml(path)

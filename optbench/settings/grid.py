@@ -1,6 +1,6 @@
 """Sweep grids: value syntax, the grid, its size (counted before it is built) and its runs.
 
-Values, in flags and in TOML strings (:mod:`optbench.config` reads the TOML files):
+Values, in flags and in TOML strings (:mod:`optbench.settings.config` reads the TOML files):
 
 - a list: ``0.001,0.01,0.1``
 - an integer range, both ends included: ``0-9``
@@ -17,10 +17,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from optbench import validate
+from optbench.core.schedules import validate_schedule
 from optbench.errors import InvalidValueError
-from optbench.schedules import validate_schedule
-from optbench.validate import MAX_RUNS
+from optbench.settings import validate
+from optbench.settings.validate import MAX_RUNS
 
 _INT_RANGE = re.compile(r"^(\d+)-(\d+)$")
 
@@ -200,7 +200,7 @@ class Grid:
         return total * len(self.seeds)
 
     def jobs(self) -> list[dict[str, Any]]:
-        """Every run of the grid as plain data (picklable; :func:`optbench.schema.run_key` names it)."""
+        """Every run of the grid as plain data (picklable; :func:`optbench.results.schema.run_key` names it)."""
         out = []
         for problem, option_grid, optimizer, grid, lrs in self._slots():
             for options in _product(option_grid):
@@ -233,6 +233,6 @@ def _product(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
 
 def parse_shared_opts(items: Sequence[str], flag: str = "--opt", limit: int | None = MAX_RUNS) -> dict[str, list[Any]]:
     """``--opt momentum=0,0.9`` -> ``{"momentum": [0, 0.9]}``."""
-    from optbench.options import parse_assignments
+    from optbench.settings.options import parse_assignments
 
     return {k: parse_values(v, f"{flag} {k}", limit) for k, v in parse_assignments(items, flag).items()}

@@ -11,7 +11,7 @@ from its seed, and trains each group through the same :func:`train` loop, in one
   hyperparameter in its param groups. The real optimizer class does every update.
 - **alone** (one run, or runs that cannot be stacked): the problem's own tensors and ``loss()``.
 
-The forms are :mod:`optbench.forms`, the loop (and its gradient protocol) :mod:`optbench.loop`;
+The forms are :mod:`optbench.core.forms`, the loop (and its gradient protocol) :mod:`optbench.core.loop`;
 this module decides, builds, falls back and writes the table.
 
 Runs never mix: each run's loss reads only its own slice of the stack, so a run's numbers do not
@@ -33,15 +33,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from optbench.allocator import large_blocks_kept
+from optbench.core.allocator import large_blocks_kept
+from optbench.core.forms import Alone, Stacked
+from optbench.core.loop import PROGRESS, Record, train
+from optbench.core.runner import RunSpec, build, check_problem, resolve_batch_size, run_settings
+from optbench.core.schedules import make_scheduler
 from optbench.errors import OptbenchError
-from optbench.forms import Alone, Stacked
-from optbench.loop import PROGRESS, Record, train
 from optbench.optimizers.protocol import can_share_optimizer, is_elementwise
-from optbench.plugins import one_line
 from optbench.problems.base import is_functional
-from optbench.runner import RunSpec, build, check_problem, resolve_batch_size, run_settings
-from optbench.schedules import make_scheduler
+from optbench.registry.plugins import one_line
 
 Tensor = torch.Tensor
 CALIBRATION_STEPS = 30  # a stacked group times this many steps of one run alone to give time_s its meaning

@@ -151,15 +151,15 @@ def _show(value: Any) -> str:
 
 
 def validate_lr(lr: Any, label: str = "--lr") -> float:
-    """A learning rate must be a finite number > 0 (:func:`optbench.validate.lr`)."""
-    from optbench import validate
+    """A learning rate must be a finite number > 0 (:func:`optbench.settings.validate.lr`)."""
+    from optbench.settings import validate
 
     return validate.lr(lr, label)
 
 
 def validate_device_name(device: Any) -> str:
     """``cpu``, ``cuda`` or ``cuda:N`` judged by its spelling alone; its canonical name (``cuda`` is
-    ``cuda:0``). Whether that GPU exists needs torch: :func:`optbench.runner.validate_device`."""
+    ``cuda:0``). Whether that GPU exists needs torch: :func:`optbench.core.runner.validate_device`."""
     if device == "cpu":
         return device
     index = device.partition(":")[2] if isinstance(device, str) and device.startswith("cuda:") else None

@@ -4,7 +4,7 @@ The protocol, the same for every optimizer, candidates and baselines alike:
 
 1. **Tune**: on every problem of the suite, each optimizer searches the suite's learning-rate grid
    with the same step budget on the tuning seeds; the setting with the lowest median final objective
-   wins (:func:`optbench.sweeps.tune`).
+   wins (:func:`optbench.studies.sweeps.tune`).
 2. **Evaluate**: each winner is rerun on fresh evaluation seeds. A seed fixes a run's data split,
    initialisation and shuffling, so seed ``s`` of a candidate and seed ``s`` of a baseline face the
    same draw: the comparison is paired.
@@ -73,8 +73,8 @@ class Suite:
 
 def load_suite(name: str) -> Suite:
     """A built-in suite by name, or a TOML file by path."""
-    from optbench.grid import parse_values
-    from optbench.options import read_toml
+    from optbench.settings.grid import parse_values
+    from optbench.settings.options import read_toml
 
     if name in SUITES:
         path = resources.files("optbench.suites") / f"{name}.toml"
@@ -135,11 +135,11 @@ def bench(
 
     ``out``, if given, is a folder that receives ``runs/`` (the results, one file a problem; a rerun
     resumes), ``leaderboard.md``, ``leaderboard.csv`` and, with ``report``, ``report/`` (the HTML report).
-    ``sweep_options`` go to :func:`optbench.sweeps.sweep` (``device``-less: put it in the suite
+    ``sweep_options`` go to :func:`optbench.studies.sweeps.sweep` (``device``-less: put it in the suite
     grid with ``device=``; ``jobs``, ``executor``, ``scheduler``, ``plugin_files``, ``progress``).
     """
-    from optbench.grid import Grid
-    from optbench.tuning import tune
+    from optbench.settings.grid import Grid
+    from optbench.studies.tuning import tune
 
     baselines = list(baselines)
     suite = load_suite(suite) if isinstance(suite, str) else suite
@@ -184,7 +184,7 @@ def _slug(text: str) -> str:
 
 def finals_per_seed(results: pd.DataFrame, entry: Entry) -> pd.DataFrame:
     """One row per evaluation run: problem, optimizer, seed, final objective, accuracy, steps/seconds to target."""
-    from optbench.results import objective, reach
+    from optbench.results.io import objective, reach
 
     rows = []
     for (label, optimizer, seed), run in results[results["phase"] == "eval"].groupby(
@@ -233,7 +233,7 @@ def leaderboard(
     """Per problem x optimizer: the chosen lr (and whether it sits on the grid's edge), the median final
     objective with its 95% bootstrap interval, accuracy, time to target, and each candidate's verdict
     against each baseline (Holm-corrected across the suite's problems)."""
-    from optbench.stats import holm, median_interval, paired_p_value, verdict
+    from optbench.results.stats import holm, median_interval, paired_p_value, verdict
 
     lrs = {(c["entry"].label, c["job"]["optimizer"]): c["job"]["hyperparameters"].get("lr") for c in chosen}
     per_seed = {e.label: finals_per_seed(results, e) for e in suite.entries}
@@ -368,7 +368,7 @@ def write_outputs(
     with_report: bool = True,
 ) -> None:
     from optbench.reports.report import report
-    from optbench.results import save_results
+    from optbench.results.io import save_results
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "leaderboard.md").write_text(to_markdown(board, suite, candidates, baselines), encoding="utf-8")

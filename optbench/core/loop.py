@@ -1,4 +1,4 @@
-"""The training loop: one for every run, alone or stacked (see :mod:`optbench.engine`).
+"""The training loop: one for every run, alone or stacked (see :mod:`optbench.core.engine`).
 
 Every step zeroes the gradients, computes the loss, calls ``backward()`` and then ``step(closure)``
 (``step()`` where it takes no argument). The closure returns that loss without recomputing it
@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from optbench.forms import Alone, Stacked
+from optbench.core.forms import Alone, Stacked
+from optbench.core.runner import RunSpec
 from optbench.optimizers.protocol import step_takes_closure
-from optbench.runner import RunSpec
 
 Tensor = torch.Tensor
 CHECK_EVERY = 32  # steps between non-finite checks: a diverged run wastes at most this many steps
 
-# Who hears of each recorded point: set by :func:`optbench.engine.run_specs` for its call.
+# Who hears of each recorded point: set by :func:`optbench.core.engine.run_specs` for its call.
 PROGRESS: contextvars.ContextVar[Callable[[int, int, Tensor], None] | None] = contextvars.ContextVar(
     "optbench_progress", default=None
 )

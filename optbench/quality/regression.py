@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from optbench import files
 from optbench.errors import OptbenchError
-from optbench.matrix import SETTINGS as SETTINGS  # re-exported: the matrix lives in optbench.matrix
-from optbench.matrix import Cell, _as_list, expand, normalize_matrix
-from optbench.matrix import load_matrix as load_matrix
+from optbench.quality.matrix import SETTINGS as SETTINGS  # re-exported: the matrix lives in optbench.quality.matrix
+from optbench.quality.matrix import Cell, _as_list, expand, normalize_matrix
+from optbench.quality.matrix import load_matrix as load_matrix
+from optbench.results import files
 
 FORMAT = 1
 
@@ -82,9 +82,9 @@ def deterministic() -> Iterator[None]:
 
 
 def prepare_cell(cell: Cell, seed: int, device: str = "cpu") -> Any:
-    """The cell's run at ``seed`` as a :class:`~optbench.runner.RunSpec` (float64 where asked and possible)."""
+    """The cell's run at ``seed`` as a :class:`~optbench.core.runner.RunSpec` (float64 where asked and possible)."""
+    from optbench.core.runner import prepare
     from optbench.registry import PROBLEMS
-    from optbench.runner import prepare
 
     s = cell.settings
     problem_opt = dict(cell.problem_opt)
@@ -112,8 +112,8 @@ def check_cells(cells: list[Cell], device: str = "cpu") -> None:
 
 def measure(cell: Cell, device: str = "cpu") -> Measurement:
     """Run ``cell`` on each of its seeds (on ``device``) and summarize."""
-    from optbench.results import objective, reach
-    from optbench.runner import execute
+    from optbench.core.runner import execute
+    from optbench.results.io import objective, reach
 
     s = cell.settings
     finals, steps, seconds, statuses, metric = [], [], [], [], "loss"

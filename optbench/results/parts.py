@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from optbench import schema
+from optbench.results import schema
 
 if TYPE_CHECKING:
-    from optbench.store import Store
+    from optbench.results.store import Store
 
 _STOP = object()
 

@@ -1,7 +1,7 @@
 """The runner: (problem, optimizer, settings) -> one tidy trajectory table.
 
 :func:`prepare` validates a run's settings into a :class:`RunSpec` without running anything;
-:func:`execute` runs specs through the training core (:mod:`optbench.engine`), where a single run
+:func:`execute` runs specs through the training core (:mod:`optbench.core.engine`), where a single run
 is a batch of one; :func:`run` does both.
 """
 
@@ -13,13 +13,13 @@ from typing import Any
 
 import pandas as pd
 
-from optbench import validate
+from optbench.core.schedules import validate_schedule
 from optbench.errors import InvalidValueError, OptbenchError, PluginError
-from optbench.options import resolve_settings, scaled_epochs, validate_device_name, validate_lr
-from optbench.plugins import one_line
 from optbench.registry import OPTIMIZERS, PROBLEMS, Entry
-from optbench.schedules import validate_schedule
-from optbench.schema import label_table, table_value
+from optbench.registry.plugins import one_line
+from optbench.results.schema import label_table, table_value
+from optbench.settings import validate
+from optbench.settings.options import resolve_settings, scaled_epochs, validate_device_name, validate_lr
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def prepare(
 
 def validate_device(device: str) -> str:
     """``cpu``, ``cuda`` or ``cuda:N`` for a GPU that exists here; its canonical name. The spelling is
-    :func:`optbench.options.validate_device_name`'s (torch-free); only existence needs torch."""
+    :func:`optbench.settings.options.validate_device_name`'s (torch-free); only existence needs torch."""
     name = validate_device_name(device)
     if name == "cpu":
         return name
@@ -138,7 +138,7 @@ def run(
     ``lr`` and any other ``hyperparameters`` go to the optimizer (its defaults fill the rest);
     ``problem_options`` go to the problem. ``device`` is ``cpu`` or ``cuda[:N]``; ``schedule``
     (constant, cosine, linear, step) and ``warmup_steps`` shape the learning rate over the run
-    (:mod:`optbench.schedules`). Step 0 and every epoch end are recorded, plus every
+    (:mod:`optbench.core.schedules`). Step 0 and every epoch end are recorded, plus every
     ``eval_every`` steps. A run whose loss becomes NaN or infinite stops with status ``diverged``;
     an exception during training gives status ``error`` and its ``message``. Neither raises.
 
@@ -173,14 +173,14 @@ def execute(
     """Run prepared :class:`RunSpec` (one or many) through the training core; one table, runs in order.
 
     The same spec always gives the same losses, bit for bit. Many specs are stacked where they can
-    be (:mod:`optbench.engine`); ``stack=False`` trains each alone. A single spec whose problem or
+    be (:mod:`optbench.core.engine`); ``stack=False`` trains each alone. A single spec whose problem or
     optimizer rejects its settings raises :class:`~optbench.errors.OptbenchError`; in a list, that
     run gets an ``error`` row and the others go on. ``on_record(step, problem)``, if
     given, is called at every recorded point of each run (trained alone), e.g. to snapshot
     parameters for an animation. ``progress(step, steps, losses)`` is called at every recorded
-    point (see :func:`optbench.engine.run_specs`).
+    point (see :func:`optbench.core.engine.run_specs`).
     """
-    from optbench.engine import run_specs
+    from optbench.core.engine import run_specs
 
     single = isinstance(spec, RunSpec)
     specs = [spec] if single else list(spec)
@@ -197,7 +197,7 @@ def execute(
 
 def _guarded(spec: RunSpec, on_record: Callable[[int, Any], None] | None, strict: bool) -> pd.DataFrame:
     """One run alone; any exception it raises becomes its ``error`` row."""
-    from optbench.engine import error_rows, run_specs
+    from optbench.core.engine import error_rows, run_specs
 
     try:
         return run_specs([spec], on_record, stack=False, strict=strict)
@@ -248,7 +248,7 @@ def check_problem(entry: Entry, problem: Any) -> int:
 
 def run_settings(spec: RunSpec, batch_size: int) -> dict[str, Any]:
     """The columns that describe a run, as table cells, in table order: ``seed`` (its identity), then
-    its settings (:mod:`optbench.schema`). ``eval_every`` 0 means epoch ends only."""
+    its settings (:mod:`optbench.results.schema`). ``eval_every`` 0 means epoch ends only."""
     settings = {"problem": spec.problem.name, "optimizer": spec.optimizer.name, "seed": spec.seed}
     settings |= {"lr": spec.hyperparameters.get("lr", float("nan"))}
     settings |= {k: v for k, v in spec.hyperparameters.items() if k != "lr"}

@@ -5,7 +5,7 @@ entry is needed, so ``optbench --help`` stays instant. Names alone never import 
 built-ins' names come from a manifest kept here (``tests/test_registry.py`` checks it against what
 importing the built-ins registers) and entry points' names from their distributions' metadata, so
 the CLI can reject a misspelt name before torch loads. Plugins (entry points, import paths, local
-files) are found by :mod:`optbench.plugins`.
+files) are found by :mod:`optbench.registry.plugins`.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class Registry:
         with registering_from("built-in"):
             importlib.import_module(self._builtins)
         if self.group:
-            from optbench.plugins import discover
+            from optbench.registry.plugins import discover
 
             self._pending, self.broken = discover(self)
 
@@ -130,7 +130,7 @@ class Registry:
         """Look for entry points again (after installing a distribution into a running process)."""
         self._ensure_loaded()
         if self.group:
-            from optbench.plugins import discover
+            from optbench.registry.plugins import discover
 
             pending, self.broken = discover(self)
             self._pending = {n: ep for n, ep in pending.items() if n not in self._entries}
@@ -189,7 +189,7 @@ class Registry:
         self._ensure_loaded()
         if name in self._entries:
             return self._entries[name]
-        from optbench import plugins
+        from optbench.registry import plugins
 
         if name in self.broken:
             raise PluginError(self.broken[name])
@@ -212,7 +212,7 @@ class Registry:
         if self._loaded:
             found = {*self._entries, *self._pending}
         else:
-            from optbench.plugins import discover
+            from optbench.registry.plugins import discover
 
             found = {*self.builtin_names, *(discover(self)[0] if self.group else {})}
         names = sorted(n for n in found if ":" not in n)

@@ -268,7 +268,7 @@ def key_text(value: Mapping[str, Any]) -> str:
 
 
 def config_identity(spec: Any, phase: str | None = None) -> dict[str, Any]:
-    """What a run *is* but its seed, from a prepared :class:`~optbench.runner.RunSpec` (defaults resolved)."""
+    """What a run *is* but its seed, from a prepared :class:`~optbench.core.runner.RunSpec` (defaults resolved)."""
     identity = {
         "problem": spec.problem.name,
         "problem_options": dict(spec.problem_options),

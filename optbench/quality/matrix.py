@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from optbench import validate
 from optbench.errors import InvalidValueError, did_you_mean
+from optbench.settings import validate
 
 # Matrix keys: settings any level may give, and what only a [[cells]] table holds.
 SETTINGS = {
@@ -46,7 +46,7 @@ class Cell:
 
 def load_matrix(path: str | os.PathLike[str], **checks: Any) -> dict[str, Any]:
     """Read and validate a matrix TOML file; returns its normalized form (``checks``: :func:`normalize_matrix`'s)."""
-    from optbench.options import read_toml
+    from optbench.settings.options import read_toml
 
     return normalize_matrix(read_toml(path), str(path), **checks)
 
@@ -83,7 +83,7 @@ def normalize_matrix(
 
 
 def _check_cell(cell: Mapping[str, Any], label: str, allow_import_paths: bool, max_epochs: int | None) -> None:
-    """The checks of the flags these keys stand for (:mod:`optbench.validate`), before any run."""
+    """The checks of the flags these keys stand for (:mod:`optbench.settings.validate`), before any run."""
     for kind, key in (("problem", "problems"), ("optimizer", "optimizers")):
         for name in _as_list(cell[key]):
             validate.registered_name(kind, name, label, allow_import_paths)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from optbench import files, schema
 from optbench.errors import ResultsFileError
+from optbench.results import files, schema
 
 SUFFIXES = (".parquet", ".csv")
 # Columns every results table has, with the dtype a CSV must be read back as.
@@ -42,7 +42,7 @@ def save_results(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write ``df`` to ``path`` (.parquet or .csv) atomically, with every column's role.
 
     Parquet keeps the roles in its metadata (key ``optbench``); a CSV file keeps them by its
-    column order (:func:`optbench.schema.rule_roles`).
+    column order (:func:`optbench.results.schema.rule_roles`).
     """
     path = check_writable(path)
     if path.suffix.lower() == ".parquet":

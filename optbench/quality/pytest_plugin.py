@@ -24,8 +24,8 @@ import pytest
 
 @pytest.fixture
 def optbench_check() -> Callable[..., Any]:
-    """:func:`optbench.testing.check_optimizer`: runs the conformance checks, fails the test on any failure."""
-    from optbench.testing import check_optimizer
+    """:func:`optbench.quality.conformance.check_optimizer`: the conformance checks; fails the test on any failure."""
+    from optbench.quality.conformance import check_optimizer
 
     return check_optimizer
 
@@ -35,7 +35,7 @@ def optbench_regression() -> Callable[..., Any]:
     """Rerun a baseline file's matrix; fail the test with the table of cells if one regressed."""
 
     def check(path: str | os.PathLike[str]) -> list[Any]:
-        from optbench.regression import check_baseline, format_table
+        from optbench.quality.regression import check_baseline, format_table
 
         verdicts = check_baseline(path)
         if any(v.failed for v in verdicts):

@@ -11,12 +11,12 @@ from typing import Any
 
 import pandas as pd
 
-from optbench import schema, validate
-from optbench.config import SELECT
 from optbench.errors import InvalidValueError
-from optbench.grid import Grid
-from optbench.results import objective, reach
-from optbench.sweeps import keyed, run_jobs
+from optbench.results.io import objective, reach, schema
+from optbench.settings import validate
+from optbench.settings.config import SELECT
+from optbench.settings.grid import Grid
+from optbench.studies.sweeps import keyed, run_jobs
 
 
 def tune(

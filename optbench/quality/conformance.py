@@ -2,7 +2,7 @@
 
 Use it in your own tests::
 
-    from optbench.testing import check_optimizer
+    from optbench.quality.conformance import check_optimizer
 
     def test_my_optimizer():
         check_optimizer("my-optimizer", lr=0.01)  # a registered name, an import path or the class
@@ -33,8 +33,8 @@ from typing import Any
 
 import torch
 
+from optbench.core.runner import RunSpec, build, prepare, run
 from optbench.registry import OPTIMIZERS
-from optbench.runner import RunSpec, build, prepare, run
 
 
 @dataclass(frozen=True)

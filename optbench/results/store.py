@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from optbench import files, schema
 from optbench.errors import InvalidValueError, ResultsFileError, WriteError
-from optbench.results import load_results, save_results, write_parquet
+from optbench.results import files, schema
+from optbench.results.io import load_results, save_results, write_parquet
 
 _SEQUENCE = itertools.count()
 

@@ -1,8 +1,8 @@
 """Sweeps: many runs, grouped for the training core, run locally, in processes or on Dask.
 
-Before any work a sweep counts its runs (:data:`optbench.validate.MAX_RUNS`), checks every
-configuration (:func:`optbench.runner.prepare`) and names every run by its canonical ``run_key``.
-Finished runs stream into ``OUT`` (:mod:`optbench.store`: part files, merged under a lock), and a
+Before any work a sweep counts its runs (:data:`optbench.settings.validate.MAX_RUNS`), checks every
+configuration (:func:`optbench.core.runner.prepare`) and names every run by its canonical ``run_key``.
+Finished runs stream into ``OUT`` (:mod:`optbench.results.store`: part files, merged under a lock), and a
 rerun skips every run already stored there (errored ones are retried).
 """
 
@@ -19,12 +19,12 @@ from typing import Any
 
 import pandas as pd
 
-from optbench import schema, validate
 from optbench.errors import InvalidValueError, OptbenchError, WriteError
-from optbench.grid import Grid
-from optbench.parts import PartWriter
-from optbench.results import check_writable, load_results
-from optbench.store import Store
+from optbench.results.io import check_writable, load_results, schema
+from optbench.results.parts import PartWriter
+from optbench.results.store import Store
+from optbench.settings import validate
+from optbench.settings.grid import Grid
 
 BATCH_LIMIT = 1000  # runs per stacked group (memory grows with it)
 EXECUTORS = ("local", "dask")
@@ -43,7 +43,7 @@ def plan(jobs: list[dict[str, Any]], vectorize: bool = True) -> list[list[dict[s
     """Groups of jobs: one stacked tensor program each (runs that differ in seed and hyperparameters
     only), cut at BATCH_LIMIT runs. A run that trains alone (an optimizer that cannot be stacked,
     or ``vectorize=False``) is a group of its own, so it is saved as soon as it finishes."""
-    from optbench.engine import group_key
+    from optbench.core.engine import group_key
     from optbench.optimizers.protocol import is_elementwise
 
     groups: dict[Any, list[dict[str, Any]]] = {}
@@ -82,7 +82,7 @@ def _specs(jobs: Iterable[dict[str, Any]]) -> Iterator[Any]:
 
 
 def _prepare(job: dict[str, Any], flags: dict[str, str] | None = None) -> Any:
-    from optbench.runner import prepare
+    from optbench.core.runner import prepare
 
     return prepare(
         job["problem"],
@@ -117,8 +117,8 @@ def keyed(jobs: list[dict[str, Any]], phase: str | None = None, source: str = ""
 
 def run_group(jobs: list[dict[str, Any]], plugin_files: Sequence[str] = (), vectorize: bool = True) -> pd.DataFrame:
     """Run one group (in this process or a worker) through the core; rows carry run_key (and phase)."""
-    from optbench.plugins import load_file
-    from optbench.runner import execute
+    from optbench.core.runner import execute
+    from optbench.registry.plugins import load_file
 
     for path in plugin_files:
         load_file(path)
@@ -264,13 +264,13 @@ def sweep(
 ) -> pd.DataFrame:
     """Run every run of a grid not already stored in ``out``; return this grid's runs (old and new rows).
 
-    The grid is a :class:`~optbench.grid.Grid`, or made from ``problems``, ``optimizers``, ``lr``,
+    The grid is a :class:`~optbench.settings.grid.Grid`, or made from ``problems``, ``optimizers``, ``lr``,
     ``seeds``, ``epochs``, ``batch_size`` and ``opt`` (hyperparameter -> values, for the optimizers
     that take it)::
 
         df = optbench.sweep(problems="linreg", optimizers=["gd", "torch-sgd"], lr=[0.01, 0.1], seeds=range(10))
 
-    ``out`` is a store of runs (:mod:`optbench.store`): runs of other grids in it are kept; runs
+    ``out`` is a store of runs (:mod:`optbench.results.store`): runs of other grids in it are kept; runs
     that errored are retried unless ``retry_errors=False``; ``force=True`` reruns every run of the
     grid and replaces their stored results once all have finished. More than ``max_runs`` runs or
     ``max_epochs`` epochs is refused before any work (None: no limit). ``phase`` (e.g. ``"tune"``)

@@ -1,0 +1,1 @@
+"""Quality gates: the conformance suite, its pytest fixtures, and regression checks against a baseline."""
