@@ -108,7 +108,7 @@ def test_toml_values_get_the_flags_checks_and_messages(tmp_path, text, flags):
         ("[opt.torch-adam]\nlr = 0.1\n", "[opt.torch-adam] is not one of this grid's optimizers"),
         ("opt = 3\n", "opt must be tables such as [opt.gd]"),
         ("[problem_opt.linreg]\nn = []\n", "problem_opt.linreg.n: the grid is empty"),
-        ('schedule = "wavy"\n', "--schedule 'wavy' is not valid"),
+        ('schedule = "wavy"\n', "s.toml: schedule 'wavy' is not valid"),  # the file's key, not a flag
         ("device = 3\n", "device 3 is not text"),
         ('select = "best"\n', "select 'best' is not valid; valid: final, time"),
         ("tune_seeds = [-1]\n", "tune_seeds -1 is out of range"),

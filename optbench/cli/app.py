@@ -123,25 +123,41 @@ allow_import_paths_option = click.option(
 )
 
 
-# Where and how runs train: `run`, `sweep`, `tune` and `check` share these (@core_options).
-_CORE_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
-    click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N."),
-    click.option(
-        "--schedule",
-        default="constant",
-        show_default=True,
-        help="Learning-rate schedule: constant, cosine, linear or step (torch.optim.lr_scheduler).",
-    ),
-    whole_option(
-        "--warmup-steps", minimum=0, default="0", show_default=True, help="Linear learning-rate warm-up over N steps."
-    ),
-]
+def setting_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A flag for every run setting (:data:`optbench.settings.declared.SETTINGS`), checked as the
+    same key in a file is: ``--epochs``, ``--batch-size``, ``--schedule``, ``--warmup-steps``, ..."""
+    from optbench.settings.declared import SETTINGS
 
-
-def core_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(_CORE_OPTIONS):
-        func = option(func)
+    for setting in reversed(SETTINGS):
+        func = click.option(
+            setting.flag,
+            setting.name,
+            callback=_checked_setting(setting),
+            default=None if setting.default is None else str(setting.default),
+            show_default=setting.default is not None,
+            metavar=setting.metavar,
+            help=setting.help,
+        )(func)
     return func
+
+
+def _checked_setting(setting: Any) -> Callable[..., Any]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        return None if value is None else setting.check(value, setting.flag)
+
+    return callback
+
+
+def pop_settings(params: dict[str, Any], max_epochs: int | None = None) -> dict[str, Any]:
+    """Take the run settings' flags out of ``params`` (each checked by its flag's callback already;
+    ``--epochs`` against ``max_epochs`` when given)."""
+    from optbench.settings.declared import NAMES
+    from optbench.settings.validate import epochs
+
+    values = {name: params.pop(name) for name in NAMES}
+    if max_epochs is not None:
+        values["epochs"] = epochs(values["epochs"], "--epochs", max_epochs)
+    return values
 
 
 # Options shared by every command that runs something: defined once, applied with @run_options.
@@ -149,13 +165,7 @@ _RUN_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--problem", default="linreg", show_default=True, help="Problem name (see `optbench list`)."),
     click.option("--optimizer", default="gd", show_default=True, help="Optimizer name (see `optbench list`)."),
     click.option("--lr", default=None, help="Learning rate, a positive number [default: the optimizer's]."),
-    whole_option("--epochs", default="100", show_default=True, help="Passes over the training set."),
     max_epochs_option,
-    whole_option(
-        "--batch-size",
-        default=None,
-        help="Examples per step [default: the optimizer's; full batch unless it declares one].",
-    ),
     click.option(
         "--seed",
         callback=checked(seed_number, "--seed"),
@@ -178,33 +188,26 @@ _RUN_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         metavar="KEY=VALUE",
         help="Problem option, e.g. --problem-opt n=1000 (repeatable).",
     ),
-    whole_option("--eval-every", default=None, help="Also record every N steps (step 0 and epoch ends always are)."),
 ]
 
 
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(_RUN_OPTIONS):
         func = option(func)
-    return plugin_option(core_options(func))
+    return plugin_option(setting_options(func))
 
 
 def run_settings(params: dict[str, Any]) -> dict[str, Any]:
     """Take the @run_options flags (but --problem and --optimizer) out of ``params`` as
     :func:`optbench.core.runner.prepare` keywords."""
     from optbench.settings.options import parse_assignments
-    from optbench.settings.validate import epochs
 
     return {
         "lr": params.pop("lr"),
-        "epochs": epochs(params.pop("epochs"), "--epochs", params.pop("max_epochs")),
         "seed": params.pop("seed"),
-        "batch_size": params.pop("batch_size"),
-        "eval_every": params.pop("eval_every"),
         "problem_options": parse_assignments(params.pop("problem_opts"), "--problem-opt"),
         "hyperparameters": parse_assignments(params.pop("opts"), "--opt"),
-        "device": params.pop("device"),
-        "schedule": params.pop("schedule"),
-        "warmup_steps": params.pop("warmup_steps"),
+        **pop_settings(params, params.pop("max_epochs")),
     }
 
 

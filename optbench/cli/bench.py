@@ -47,7 +47,7 @@ def bench(**params: Any) -> int:
     preflight.suite(params["suite"])
     validate_device_name(params["device"])
 
-    from optbench.core.runner import validate_device
+    from optbench.core.spec import validate_device
     from optbench.registry.plugins import _loaded_files
     from optbench.studies.bench import bench as run_bench
     from optbench.studies.bench import load_suite, to_markdown

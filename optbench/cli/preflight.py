@@ -4,9 +4,10 @@ Importing torch takes one to three seconds; a misspelt optimizer, a learning rat
 ``--out`` folder that does not exist should not wait for it. So each command first hands its
 flags to these checks, which use only torch-free modules: names against the registries' names
 (the built-ins' manifest and installed entry points, :meth:`~optbench.registry.Registry.names`),
-numbers and grids (:mod:`optbench.settings.options`, :mod:`optbench.settings.grid`), devices by their spelling,
-schedules, and paths (:mod:`optbench.results.paths`). A bad value is the same one line, exit 2, that the
-library would raise later, in tens of milliseconds.
+numbers and grids (:mod:`optbench.settings.options`, :mod:`optbench.settings.grid`), and paths
+(:mod:`optbench.results.paths`); the run settings' flags are checked by their own callbacks
+(:mod:`optbench.settings.declared`). A bad value is the same one line, exit 2, that the library
+would raise later, in tens of milliseconds.
 
 What needs the real classes is checked where they are built: a setting's type, the setting names
 of a plugin's optimizer (a built-in's are in the registry's manifest), an import path
@@ -20,11 +21,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from optbench.core.schedules import validate_schedule
 from optbench.errors import InvalidValueError, UnknownNameError
 from optbench.registry import OPTIMIZERS, PROBLEMS, builtin_settings
 from optbench.results.paths import existing_file
-from optbench.settings.options import parse_assignments, unknown_setting, validate_device_name, validate_lr
+from optbench.settings.options import parse_assignments, unknown_setting, validate_lr
 
 
 def split_names(text: str) -> list[str]:
@@ -54,12 +54,6 @@ def suite(name: str) -> None:
         )
 
 
-def core(params: Mapping[str, Any]) -> None:
-    """The @core_options: ``--device`` by its spelling, ``--schedule`` and its warm-up."""
-    validate_device_name(params["device"])
-    validate_schedule(params["schedule"], params["warmup_steps"])
-
-
 def run_options(params: Mapping[str, Any], optimizers: list[str]) -> None:
     """The @run_options of ``run`` and ``animate`` (``optimizers``: the names ``--optimizer`` gave)."""
     if not optimizers:
@@ -72,7 +66,6 @@ def run_options(params: Mapping[str, Any], optimizers: list[str]) -> None:
     for name in optimizers:
         settings(name, opts, "--opt")
     parse_assignments(params["problem_opts"], "--problem-opt")
-    core(params)
 
 
 def settings(name: str, given: Mapping[str, Any], flag: str) -> None:

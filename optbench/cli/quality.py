@@ -86,7 +86,7 @@ def check(
         if path is not None:
             _make_folder(path)  # as pytest does for --junit-xml: CI collects reports from a fresh folder
             check_writable(path, flag=flag)  # before the work: a bad path costs nothing
-    from optbench.core.runner import validate_device
+    from optbench.core.spec import validate_device
 
     verdicts = run_check(stored, device=validate_device(device))
     click.echo(format_table(verdicts))

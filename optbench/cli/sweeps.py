@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from optbench.cli import preflight
 from optbench.cli.app import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -16,9 +15,10 @@ from optbench.cli.app import (
     allow_import_paths_option,
     checked,
     cli,
-    core_options,
     max_epochs_option,
     plugin_option,
+    pop_settings,
+    setting_options,
     whole_number,
     whole_option,
 )
@@ -42,10 +42,7 @@ def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--optimizer", "optimizers", default="gd", show_default=True, help="Optimizers, comma-separated."),
         click.option("--lr", default=None, help="Learning rates: 0.01,0.1 or 1e-4:1:5 (log-spaced) [default: each's]."),
         click.option("--seeds", default="0", show_default=True, help="Seeds: 0-9, 0,1,2 ..."),
-        whole_option("--epochs", default="100", show_default=True, help="Passes over the training set."),
         max_epochs_option,
-        whole_option("--batch-size", default=None, help="Examples per step."),
-        whole_option("--eval-every", default=None, help="Also record every N steps."),
         click.option(
             "--opt",
             "opts",
@@ -83,31 +80,25 @@ def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         func = option(func)
-    return plugin_option(core_options(func))
+    return plugin_option(setting_options(func))
 
 
 def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     from optbench.settings.config import load_grid_file
     from optbench.settings.grid import Grid, parse_shared_opts, parse_values
-    from optbench.settings.options import validate_device_name
 
     limit = params["max_runs"]
+    settings = pop_settings(params)  # checked by their flags' callbacks; a --config file has its own
     if params["config"] is not None:
         return load_grid_file(params["config"], allow_import_paths=params["allow_import_paths"], limit=limit)
-    preflight.core(params)
     grid = Grid(
         problems=[p.strip() for p in params["problems"].split(",") if p.strip()],
         optimizers=[o.strip() for o in params["optimizers"].split(",") if o.strip()],
         seeds=parse_values(params["seeds"], "--seeds", limit),
-        epochs=params["epochs"],
-        batch_size=params["batch_size"],
-        eval_every=params["eval_every"],
-        device=validate_device_name(params["device"]),  # its spelling; whether the GPU exists: when runs build
-        schedule=params["schedule"],
-        warmup_steps=params["warmup_steps"],
         lr=None if params["lr"] is None else parse_values(params["lr"], "--lr", limit),
         shared_opt=parse_shared_opts(params["opts"], "--opt", limit),
         shared_problem_opt=parse_shared_opts(params["problem_opts"], "--problem-opt", limit),
+        **settings,
     )
     return grid, {}
 

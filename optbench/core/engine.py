@@ -35,31 +35,24 @@ import torch
 
 from optbench.core.allocator import large_blocks_kept
 from optbench.core.forms import Alone, Stacked
-from optbench.core.loop import PROGRESS, Record, train
-from optbench.core.runner import RunSpec, build, check_problem, resolve_batch_size, run_settings
+from optbench.core.loop import Progress, Record, train
 from optbench.core.schedules import make_scheduler
+from optbench.core.spec import RunSpec, build, check_problem, resolve_batch_size, run_settings
 from optbench.errors import OptbenchError
 from optbench.optimizers.protocol import can_share_optimizer, is_elementwise
 from optbench.problems.base import is_functional
 from optbench.registry.plugins import one_line
+from optbench.settings import declared
 
 Tensor = torch.Tensor
 CALIBRATION_STEPS = 30  # a stacked group times this many steps of one run alone to give time_s its meaning
 
 
 def group_key(spec: RunSpec) -> tuple[Any, ...]:
-    """Runs with equal keys can share one tensor program."""
-    return (
-        spec.problem.name,
-        tuple(sorted((k, repr(v)) for k, v in spec.problem_options.items())),
-        spec.optimizer.name,
-        spec.epochs,
-        spec.batch_size,
-        spec.eval_every,
-        spec.device,
-        spec.schedule,
-        spec.warmup_steps,
-    )
+    """Runs with equal keys can share one tensor program: the same problem and options, optimizer
+    and run settings (any seeds and hyperparameters)."""
+    options = tuple(sorted((k, repr(v)) for k, v in spec.problem_options.items()))
+    return (spec.problem.name, options, spec.optimizer.name, *declared.group_key(spec.settings))
 
 
 def run_specs(
@@ -87,14 +80,13 @@ def run_specs(
     alone (same loop, same numbers up to the rounding noted in the module docstring).
     """
     token = _TIMINGS.set(timings)
-    listener = PROGRESS.set(progress)
     try:
         groups: dict[tuple[Any, ...], list[int]] = {}
         for i, spec in enumerate(specs):
             groups.setdefault(group_key(spec), []).append(i)
         frames = []
         for indices in groups.values():
-            frame = _run_group([specs[i] for i in indices], on_record, stack and on_record is None, strict)
+            frame = _run_group([specs[i] for i in indices], on_record, stack and on_record is None, strict, progress)
             frame["_run"] = np.asarray(indices)[frame["_run"].to_numpy()]
             frames.append(frame)
         with _phase("table"):
@@ -104,7 +96,6 @@ def run_specs(
             return table.drop(columns="_run")
     finally:
         _TIMINGS.reset(token)
-        PROGRESS.reset(listener)
 
 
 _TIMINGS: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("optbench_timings", default=None)
@@ -137,7 +128,11 @@ class _Run:
 
 
 def _run_group(
-    specs: list[RunSpec], on_record: Callable[[int, Any], None] | None, stack: bool, strict: bool
+    specs: list[RunSpec],
+    on_record: Callable[[int, Any], None] | None,
+    stack: bool,
+    strict: bool,
+    progress: Progress | None,
 ) -> pd.DataFrame:
     with _phase("build"):
         runs = [_build(i, s, strict) for i, s in enumerate(specs)]
@@ -145,11 +140,11 @@ def _run_group(
     frames = [_error_frame(r) for r in runs if r.error]
     if stack and len(ready) > 1 and _stackable(ready):
         try:
-            frames.append(_train_stacked(ready))
+            frames.append(_train_stacked(ready, progress))
             ready = []
         except _StackFailed:  # one run's setting or step failed: train each alone so errors stay per run
             ready = [_build(r.index, r.spec) for r in ready]
-    frames += [_train_alone(r, on_record, strict) for r in ready]
+    frames += [_train_alone(r, on_record, strict, progress) for r in ready]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
@@ -223,7 +218,9 @@ def _error_frame(run: _Run) -> pd.DataFrame:
 # Training a group
 
 
-def _train_alone(run: _Run, on_record: Callable[[int, Any], None] | None, strict: bool = False) -> pd.DataFrame:
+def _train_alone(
+    run: _Run, on_record: Callable[[int, Any], None] | None, strict: bool = False, progress: Progress | None = None
+) -> pd.DataFrame:
     spec, problem = run.spec, run.problem
     batch_size = resolve_batch_size(spec, problem.n_train)
     form = Alone(problem)
@@ -236,12 +233,12 @@ def _train_alone(run: _Run, on_record: Callable[[int, Any], None] | None, strict
         return _error_frame(_Run(run.index, spec, error=str(exc)))
     hook = None if on_record is None else (lambda step: on_record(step, problem))
     with _phase("train"):
-        record = train(form, [opt], schedulers, spec, batch_size, [spec.seed], hook)
+        record = train(form, [opt], schedulers, spec, batch_size, [spec.seed], hook, progress=progress)
     optimum = [_optimum(problem)]
     return _frame([spec], [run.index], batch_size, optimum, record, batch_runs=1)
 
 
-def _train_stacked(runs: list[_Run]) -> pd.DataFrame:
+def _train_stacked(runs: list[_Run], progress: Progress | None = None) -> pd.DataFrame:
     """Runs grouped by setting, one optimizer (or param group) per setting, over views of the stack."""
     by_setting: dict[str, list[_Run]] = {}
     for r in runs:
@@ -275,7 +272,9 @@ def _train_stacked(runs: list[_Run]) -> pd.DataFrame:
         raise _StackFailed from None
     kept = large_blocks_kept() if first.device == "cpu" else contextlib.nullcontext()
     with _phase("train"), kept:
-        record = train(form, optimizers, schedulers, first, batch_size, [r.spec.seed for r in ordered], None)
+        record = train(
+            form, optimizers, schedulers, first, batch_size, [r.spec.seed for r in ordered], None, progress=progress
+        )
     if record.status == "error":
         raise _StackFailed
     trained = [j for j in range(len(ordered)) if j not in failed]

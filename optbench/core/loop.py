@@ -10,7 +10,6 @@ gradients, and none pays for a second backward. The only host syncs are the non-
 
 from __future__ import annotations
 
-import contextvars
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,16 +19,14 @@ import numpy as np
 import torch
 
 from optbench.core.forms import Alone, Stacked
-from optbench.core.runner import RunSpec
+from optbench.core.spec import RunSpec
 from optbench.optimizers.protocol import step_takes_closure
 
 Tensor = torch.Tensor
 CHECK_EVERY = 32  # steps between non-finite checks: a diverged run wastes at most this many steps
 
-# Who hears of each recorded point: set by :func:`optbench.core.engine.run_specs` for its call.
-PROGRESS: contextvars.ContextVar[Callable[[int, int, Tensor], None] | None] = contextvars.ContextVar(
-    "optbench_progress", default=None
-)
+# Who hears of each recorded point: (step, total steps, the runs' losses there, not yet on the host).
+Progress = Callable[[int, int, Tensor], None]
 
 
 @dataclass
@@ -82,6 +79,7 @@ def train(
     seeds: list[int],
     on_record: Callable[[int], None] | None,
     max_steps: int | None = None,
+    progress: Progress | None = None,
 ) -> Record:
     """The training loop; records step 0, each epoch end and every ``eval_every`` steps."""
     n = form.n_train
@@ -114,7 +112,6 @@ def train(
     out = Record()
     step = checked_at = 0
     total = spec.epochs * steps_per_epoch
-    progress = PROGRESS.get() if max_steps is None else None  # a calibration run is not shown
     out.add(form, 0.0, 0)
     if on_record:
         on_record(0)

@@ -20,19 +20,7 @@ import math
 from typing import Any
 
 from optbench.errors import InvalidValueError
-
-SCHEDULES = ("constant", "cosine", "linear", "step")
-
-
-def validate_schedule(name: str, warmup_steps: int) -> None:
-    if name not in SCHEDULES:
-        from optbench.errors import did_you_mean
-
-        raise InvalidValueError(
-            f"--schedule {name!r} is not valid{did_you_mean(name, SCHEDULES)}; valid: {', '.join(SCHEDULES)}"
-        )
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-        raise InvalidValueError(f"--warmup-steps {warmup_steps!r} is out of range; expected a whole number >= 0")
+from optbench.settings.declared import SCHEDULES as SCHEDULES  # the names, declared with the run settings
 
 
 def factor(name: str, t: int, *, total: int, warmup: int = 0) -> float:

@@ -33,7 +33,8 @@ from typing import Any
 
 import torch
 
-from optbench.core.runner import RunSpec, build, prepare, run
+from optbench.core.runner import RunSpec, prepare, run
+from optbench.core.spec import build
 from optbench.registry import OPTIMIZERS
 
 

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from optbench.errors import InvalidValueError, did_you_mean
-from optbench.settings import validate
+from optbench.settings import declared, validate
 
+# The run settings a matrix may give (every declared one but the device: `check --device` chooses it).
+RUN_SETTINGS = tuple(name for name in declared.NAMES if name != "device")
 # Matrix keys: settings any level may give, and what only a [[cells]] table holds.
 SETTINGS = {
+    **{name: declared.setting(name).default for name in RUN_SETTINGS},
     "epochs": 50,
     "seeds": [0, 1],
     "float64": True,
@@ -26,7 +29,6 @@ SETTINGS = {
     "atol": 1e-9,
     "steps_rtol": 0.1,
     "target": 0.1,
-    "batch_size": None,
 }
 CELL_KEYS = {"problems", "optimizers", "lr", "opt", "problem_opt"}
 
@@ -87,6 +89,7 @@ def _check_cell(cell: Mapping[str, Any], label: str, allow_import_paths: bool, m
     for kind, key in (("problem", "problems"), ("optimizer", "optimizers")):
         for name in _as_list(cell[key]):
             validate.registered_name(kind, name, label, allow_import_paths)
+    declared.resolve({name: cell[name] for name in RUN_SETTINGS if cell[name] is not None}, lambda k: f"{label}: {k}")
     validate.epochs(cell["epochs"], f"{label}: epochs", max_epochs)
     seeds = _as_list(cell["seeds"])
     if not seeds:
@@ -96,8 +99,6 @@ def _check_cell(cell: Mapping[str, Any], label: str, allow_import_paths: bool, m
     validate.flag(cell["float64"], f"{label}: float64")
     for key in ("rtol", "atol", "steps_rtol", "target"):
         validate.number(cell[key], f"{label}: {key}")
-    if cell["batch_size"] is not None:
-        validate.whole(cell["batch_size"], f"{label}: batch_size")
     lrs = _as_list(cell.get("lr"))
     if not lrs:
         raise InvalidValueError(f"{label}: lr is empty; give a number, a list of numbers, or leave it out")

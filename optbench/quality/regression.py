@@ -24,8 +24,8 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from optbench.errors import OptbenchError
+from optbench.quality.matrix import RUN_SETTINGS, Cell, _as_list, expand, normalize_matrix
 from optbench.quality.matrix import SETTINGS as SETTINGS  # re-exported: the matrix lives in optbench.quality.matrix
-from optbench.quality.matrix import Cell, _as_list, expand, normalize_matrix
 from optbench.quality.matrix import load_matrix as load_matrix
 from optbench.results import files
 
@@ -94,13 +94,12 @@ def prepare_cell(cell: Cell, seed: int, device: str = "cpu") -> Any:
         cell.problem,
         cell.optimizer,
         lr=cell.lr,
-        epochs=s["epochs"],
         seed=seed,
-        batch_size=s["batch_size"],
         problem_options=problem_opt,
         hyperparameters=cell.opt,
         flags={"opt": f"cell {cell.id!r}: opt", "problem_opt": f"cell {cell.id!r}: problem_opt"},
         device=device,
+        **{name: s[name] for name in RUN_SETTINGS},
     )
 
 
@@ -181,7 +180,8 @@ def load_baseline(path: str | os.PathLike[str], **checks: Any) -> dict[str, Any]
     if not isinstance(data, dict) or data.get("optbench_baseline") != FORMAT or "cells" not in data:
         raise BaselineError(f"baseline {str(path)!r} is not an optbench baseline (format {FORMAT})")
     try:
-        cells = expand(normalize_matrix(data["matrix"], f"baseline {str(path)!r}", **checks))
+        data["matrix"] = normalize_matrix(data["matrix"], f"baseline {str(path)!r}", **checks)  # defaults filled
+        cells = expand(data["matrix"])
     except OptbenchError:
         raise
     except (KeyError, TypeError, AttributeError) as exc:

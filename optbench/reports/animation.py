@@ -24,7 +24,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
-from optbench.core.runner import RunSpec, build, execute, prepare
+from optbench.core.runner import RunSpec, execute, prepare
+from optbench.core.spec import build
 from optbench.errors import InvalidValueError
 from optbench.reports.movie import Animation, check_output, save
 from optbench.reports.styles import style

@@ -10,6 +10,7 @@ import pandas as pd
 
 from optbench.errors import ResultsFileError
 from optbench.results import files, schema
+from optbench.settings import declared
 
 SUFFIXES = (".parquet", ".csv")
 # Columns every results table has, with the dtype a CSV must be read back as.
@@ -29,7 +30,10 @@ CORE_COLUMNS = {
 }
 STATUSES = ("ok", "diverged", "error")
 # Columns newer tables have, with their dtypes (files from before them still load).
-OPTIONAL_COLUMNS = {"epochs": "int64", "eval_every": "int64", "batch_runs": "int64", "warmup_steps": "int64"}
+OPTIONAL_COLUMNS = {
+    **{s.name: s.dtype for s in declared.SETTINGS if s.dtype == "int64" and s.name not in CORE_COLUMNS},
+    "batch_runs": "int64",
+}
 DEFAULT_TARGET = 0.1  # the default target: the objective down to 10% of its starting value
 
 

@@ -31,21 +31,12 @@ from typing import Any
 import pandas as pd
 
 from optbench.errors import InvalidValueError
+from optbench.settings import declared
 
 IDENTITY, SETTING, MEASUREMENT = "identity", "setting", "measurement"
 ROLES = (IDENTITY, SETTING, MEASUREMENT)
 IDENTITY_COLUMNS = ("run_key", "phase", "seed")
-CORE_SETTINGS = (
-    "problem",
-    "optimizer",
-    "lr",
-    "batch_size",
-    "epochs",
-    "eval_every",
-    "schedule",
-    "warmup_steps",
-    "device",
-)
+CORE_SETTINGS = ("problem", "optimizer", "lr", *declared.NAMES)
 CORE_MEASUREMENTS = ("epoch", "step", "loss", "optimum", "time_s", "batch_runs", "status", "message")
 BUILT_IN_METRICS = ("test_loss", "test_accuracy")  # what the built-in problems record (classification)
 SCHEMA_VERSION = 1
@@ -274,12 +265,7 @@ def config_identity(spec: Any, phase: str | None = None) -> dict[str, Any]:
         "problem_options": dict(spec.problem_options),
         "optimizer": spec.optimizer.name,
         "hyperparameters": dict(spec.hyperparameters),
-        "epochs": spec.epochs,
-        "batch_size": spec.batch_size or spec.optimizer.batch_size,  # None: the full training set
-        "eval_every": spec.eval_every,
-        "device": spec.device,
-        "schedule": spec.schedule,
-        "warmup_steps": spec.warmup_steps,
+        **declared.identity(spec.settings, spec.optimizer),
     }
     if phase is not None:
         identity["phase"] = phase

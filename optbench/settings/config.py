@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from optbench.errors import InvalidValueError, did_you_mean
-from optbench.settings import validate
+from optbench.settings import declared, validate
 from optbench.settings.grid import Grid, as_values
 from optbench.settings.validate import MAX_RUNS
 
@@ -20,12 +20,7 @@ TOML_KEYS = {
     "problems",
     "optimizers",
     "seeds",
-    "epochs",
-    "batch_size",
-    "eval_every",
-    "device",
-    "schedule",
-    "warmup_steps",
+    *declared.NAMES,  # the run settings: one value each for the whole grid
     "lr",
     "opt",
     "problem_opt",
@@ -56,24 +51,15 @@ def load_grid_file(
     optimizers = _names(raw["optimizers"], "optimizer", where, allow_import_paths)
     opt = _tables(raw, "opt", optimizers, where, limit)
     problem_opt = _tables(raw, "problem_opt", problems, where, limit)
-    text = {k: raw[k] for k in ("device", "schedule") if k in raw}
-    for key, value in text.items():
-        if not isinstance(value, str):
-            raise InvalidValueError(f"{where}: {key} {value!r} is not text; expected e.g. 'cpu' or 'cosine'")
     grid = Grid(
         problems=problems,
         optimizers=optimizers,
         seeds=as_values(raw.get("seeds", [0]), f"{where}: seeds", limit),
-        epochs=raw.get("epochs", 100),
-        batch_size=raw.get("batch_size"),
-        eval_every=raw.get("eval_every"),
-        device=raw.get("device", "cpu"),
-        schedule=raw.get("schedule", "constant"),
-        warmup_steps=raw.get("warmup_steps", 0),
         lr=None if "lr" not in raw else as_values(raw["lr"], f"{where}: lr", limit),
         opt=opt,
         problem_opt=problem_opt,
         source=where,
+        **{name: raw[name] for name in declared.NAMES if name in raw},
     )
     tuning = {k: raw[k] for k in ("tune_seeds", "eval_seeds", "select") if k in raw}
     for key in ("tune_seeds", "eval_seeds"):

@@ -14,12 +14,10 @@ import itertools
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from optbench.core.schedules import validate_schedule
 from optbench.errors import InvalidValueError
-from optbench.settings import validate
+from optbench.settings import declared, validate
 from optbench.settings.validate import MAX_RUNS
 
 _INT_RANGE = re.compile(r"^(\d+)-(\d+)$")
@@ -112,41 +110,43 @@ def as_values(value: Any, label: str, limit: int | None = MAX_RUNS) -> list[Any]
     return [value]
 
 
-@dataclass
 class Grid:
-    """What to run: problems x their option grids x optimizers x their hyperparameter grids x seeds."""
+    """What to run: problems x their option grids x optimizers x their hyperparameter grids x seeds.
 
-    problems: list[str]
-    optimizers: list[str]
-    seeds: list[int] = field(default_factory=lambda: [0])
-    epochs: int = 100
-    batch_size: int | None = None
-    eval_every: int | None = None
-    device: str = "cpu"
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    lr: list[float] | None = None  # None: each optimizer's default
-    opt: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # optimizer -> setting -> values
-    problem_opt: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
-    shared_opt: dict[str, list[Any]] = field(default_factory=dict)  # for every optimizer that takes it
-    shared_problem_opt: dict[str, list[Any]] = field(default_factory=dict)  # for every problem that takes it
-    source: str = ""  # the TOML file it came from, for messages ("" for flags and Python)
+    ``settings`` are the run settings (:data:`optbench.settings.declared.SETTINGS`: ``epochs``,
+    ``batch_size``, ...), one value each for the whole grid, checked as their flags are; each is
+    also an attribute (``grid.epochs``). ``lr`` None: each optimizer's default. ``opt`` and
+    ``problem_opt`` map a name to its own setting grids; ``shared_opt`` and ``shared_problem_opt``
+    hold grids for every optimizer or problem that takes the setting. ``source`` is the file the
+    grid came from, for messages ("" for flags and Python).
+    """
 
-    def label(self, key: str) -> str:
-        """How messages name a setting: ``--batch-size`` for flags, ``sweep.toml: batch_size`` for a file."""
-        return f"{self.source}: {key}" if self.source else f"--{key.replace('_', '-')}"
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        problems: list[str],
+        optimizers: list[str],
+        seeds: list[int] | None = None,
+        *,
+        lr: list[float] | None = None,
+        opt: dict[str, dict[str, list[Any]]] | None = None,
+        problem_opt: dict[str, dict[str, list[Any]]] | None = None,
+        shared_opt: dict[str, list[Any]] | None = None,
+        shared_problem_opt: dict[str, list[Any]] | None = None,
+        source: str = "",
+        **settings: Any,
+    ):
+        self.problems, self.optimizers = list(problems), list(optimizers)
+        self.seeds = [0] if seeds is None else list(seeds)
+        self.lr = None if lr is None else list(lr)
+        self.opt, self.problem_opt = dict(opt or {}), dict(problem_opt or {})
+        self.shared_opt, self.shared_problem_opt = dict(shared_opt or {}), dict(shared_problem_opt or {})
+        self.source = source
         for key, values in (("problem", self.problems), ("optimizer", self.optimizers), ("seeds", self.seeds)):
             if not values:
                 raise InvalidValueError(f"{self.label(key)}: the grid is empty; give at least one value")
         for seed in self.seeds:
             validate.seed(seed, self.label("seeds"))
-        self.epochs = validate.whole(self.epochs, self.label("epochs"))
-        self.batch_size = validate.optional_whole(self.batch_size, self.label("batch_size"))
-        self.eval_every = validate.optional_whole(self.eval_every, self.label("eval_every"))
-        self.warmup_steps = validate.whole(self.warmup_steps, self.label("warmup_steps"), minimum=0)
-        validate_schedule(self.schedule, self.warmup_steps)
+        self.settings = declared.resolve({k: v for k, v in settings.items() if v is not None}, self.label)
         if self.lr is not None:
             if not self.lr:
                 raise InvalidValueError(f"{self.label('lr')}: the grid is empty; give at least one value")
@@ -162,6 +162,22 @@ class Grid:
                     raise InvalidValueError(f"{flag} {key}: the grid is empty; give at least one value")
         if self.lr is not None and "lr" in self.shared_opt:
             raise InvalidValueError("--lr and --opt lr= both set the learning rate; give only one of them")
+
+    def __getattr__(self, name: str) -> Any:
+        settings = self.__dict__.get("settings", {})
+        if name in settings:
+            return settings[name]
+        raise AttributeError(f"'Grid' object has no attribute {name!r}")
+
+    def replace(self, **changes: Any) -> Grid:
+        """A copy with ``changes`` (any constructor argument or run setting), checked again."""
+        fields = ("problems", "optimizers", "seeds", "lr", "opt", "problem_opt", "shared_opt", "shared_problem_opt")
+        given = {name: getattr(self, name) for name in fields} | {"source": self.source} | dict(self.settings)
+        return Grid(**(given | changes))
+
+    def label(self, key: str) -> str:
+        """How messages name a setting: ``--batch-size`` for flags, ``sweep.toml: batch_size`` for a file."""
+        return f"{self.source}: {key}" if self.source else f"--{key.replace('_', '-')}"
 
     def _slots(self) -> Iterator[tuple[str, dict[str, list[Any]], str, dict[str, list[Any]], list[Any]]]:
         """(problem, its option grid, optimizer, its hyperparameter grid, its lrs) for every pair."""
@@ -215,12 +231,7 @@ class Grid:
                                     "problem_options": options,
                                     "hyperparameters": hp,
                                     "seed": seed,
-                                    "epochs": self.epochs,
-                                    "batch_size": self.batch_size,
-                                    "eval_every": self.eval_every,
-                                    "device": self.device,
-                                    "schedule": self.schedule,
-                                    "warmup_steps": self.warmup_steps,
+                                    **self.settings,
                                 }
                             )
         return out

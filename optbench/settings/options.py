@@ -157,14 +157,14 @@ def validate_lr(lr: Any, label: str = "--lr") -> float:
     return validate.lr(lr, label)
 
 
-def validate_device_name(device: Any) -> str:
+def validate_device_name(device: Any, label: str = "--device") -> str:
     """``cpu``, ``cuda`` or ``cuda:N`` judged by its spelling alone; its canonical name (``cuda`` is
-    ``cuda:0``). Whether that GPU exists needs torch: :func:`optbench.core.runner.validate_device`."""
+    ``cuda:0``). Whether that GPU exists needs torch: :func:`optbench.core.spec.validate_device`."""
     if device == "cpu":
         return device
     index = device.partition(":")[2] if isinstance(device, str) and device.startswith("cuda:") else None
     if device != "cuda" and not (index and index.isdigit()):
-        raise InvalidValueError(f"--device {device!r} is not valid; valid: cpu, cuda, cuda:N")
+        raise InvalidValueError(f"{label} {device!r} is not valid; valid: cpu, cuda, cuda:N")
     return f"cuda:{index or 0}"
 
 

@@ -9,7 +9,8 @@ Limits (raise them with the flag the message names):
 
 - :data:`MAX_RUNS` runs in one sweep or tune grid (``--max-runs``), counted before anything is built;
 - :data:`MAX_EPOCHS` epochs per run (``--max-epochs``);
-- seeds from 0 to :data:`MAX_SEED` (the table stores them as 64-bit signed integers).
+- seeds from 0 to :data:`MAX_SEED`, and every other whole number up to :data:`MAX_INT` (the table
+  stores them as 64-bit signed integers).
 """
 
 from __future__ import annotations
@@ -24,10 +25,20 @@ _INTEGER = re.compile(r"^[+-]?[0-9]+$")  # ASCII digits only: int() also takes "
 MAX_RUNS = 100_000
 MAX_EPOCHS = 100_000
 MAX_SEED = 2**63 - 1
+MAX_INT = 2**63 - 1  # any whole-number setting: the table stores 64-bit signed integers
 
 
-def whole(value: Any, label: str, *, minimum: int = 1, maximum: int | None = None, example: str = "10") -> int:
-    """A whole number ``>= minimum`` (and ``<= maximum``), from an int or its text."""
+def whole(
+    value: Any,
+    label: str,
+    *,
+    minimum: int = 1,
+    maximum: int | None = None,
+    example: str = "10",
+    limit: int | None = None,
+) -> int:
+    """A whole number ``>= minimum`` (and ``<= maximum``), from an int or its text; ``limit`` is what
+    the code can hold (:data:`MAX_INT`), refused with its own message."""
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
@@ -38,6 +49,10 @@ def whole(value: Any, label: str, *, minimum: int = 1, maximum: int | None = Non
     if number < minimum or (maximum is not None and number > maximum):
         bounds = f"{minimum} to {maximum}" if maximum is not None else f">= {minimum}"
         raise InvalidValueError(f"{label} {shown(value)} is out of range; expected a whole number {bounds}")
+    if limit is not None and number > limit:
+        raise InvalidValueError(
+            f"{label} {shown(value)} is too large; the largest whole number a results table holds is {limit}"
+        )
     return number
 
 

@@ -23,7 +23,7 @@ from optbench.errors import InvalidValueError, OptbenchError, WriteError
 from optbench.results.io import check_writable, load_results, schema
 from optbench.results.parts import PartWriter
 from optbench.results.store import Store
-from optbench.settings import validate
+from optbench.settings import declared, validate
 from optbench.settings.grid import Grid
 
 BATCH_LIMIT = 1000  # runs per stacked group (memory grows with it)
@@ -88,15 +88,10 @@ def _prepare(job: dict[str, Any], flags: dict[str, str] | None = None) -> Any:
         job["problem"],
         job["optimizer"],
         seed=0,
-        epochs=job["epochs"],
-        batch_size=job["batch_size"],
-        eval_every=job["eval_every"],
         problem_options=job["problem_options"],
         hyperparameters=job["hyperparameters"],
         flags=flags,
-        device=job.get("device", "cpu"),
-        schedule=job.get("schedule", "constant"),
-        warmup_steps=job.get("warmup_steps", 0),
+        **{name: job[name] for name in declared.NAMES if name in job},
     )
 
 
@@ -138,14 +133,15 @@ def run_group(jobs: list[dict[str, Any]], plugin_files: Sequence[str] = (), vect
 
 
 def _error_row(job: dict[str, Any], message: str) -> pd.DataFrame:
-    """The ``error`` row of a job whose settings could not even be prepared (in a worker)."""
+    """The ``error`` row of a job whose settings could not even be prepared (in a worker): its names,
+    seed, lr and every run setting as given (defaults where the job has none)."""
+    run = declared.defaults() | {name: job[name] for name in declared.NAMES if name in job}
     row = {
         "problem": job["problem"],
         "optimizer": job["optimizer"],
         "seed": job["seed"],
         "lr": job["hyperparameters"].get("lr", math.nan),
-        "batch_size": job["batch_size"] or 0,
-        "epochs": job["epochs"],
+        **{k: schema.table_value(v) for k, v in declared.columns(run | {"batch_size": run["batch_size"] or 0}).items()},
         "epoch": 0.0,
         "step": 0,
         "loss": math.nan,
@@ -155,7 +151,7 @@ def _error_row(job: dict[str, Any], message: str) -> pd.DataFrame:
         "status": "error",
         "message": message,
     }
-    return schema.label_table(pd.DataFrame([row]), settings=("problem", "optimizer", "lr", "batch_size", "epochs"))
+    return schema.label_table(pd.DataFrame([row]), settings=("problem", "optimizer", "lr", *declared.NAMES))
 
 
 class Progress:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import statistics
 from collections.abc import Sequence
@@ -42,7 +41,7 @@ def tune(
         raise InvalidValueError("--tune-seeds and --eval-seeds need at least one seed each")
     if set(tune_seeds) & set(eval_seeds):
         raise InvalidValueError("--tune-seeds and --eval-seeds overlap; evaluation needs fresh seeds")
-    searched = dataclasses.replace(grid, seeds=list(tune_seeds))
+    searched = grid.replace(seeds=list(tune_seeds))
     configs = searched.count() // len(tune_seeds)
     validate.runs(searched.count() + configs * len(eval_seeds), max_runs, "the tuning (search and evaluation)")
     validate.epochs(grid.epochs, grid.label("epochs"), max_epochs)
