@@ -112,7 +112,7 @@ def _restore_registries():
     do not outlive it (entry points stay: discovery finds them in every process alike)."""
     from optbench.registry import OPTIMIZERS, PROBLEMS, plugins
 
-    before = {r: dict(r._entries) for r in (OPTIMIZERS, PROBLEMS) if r._loaded}
+    before = {r: dict(r._entries) for r in (OPTIMIZERS, PROBLEMS)}  # loaded or not: a first use may be this test
     files = set(plugins._loaded_files)
     yield
     for registry, entries in before.items():

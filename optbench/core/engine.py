@@ -39,13 +39,12 @@ from optbench.core.loop import Progress, Record, train
 from optbench.core.schedules import make_scheduler
 from optbench.core.spec import RunSpec, build, check_problem, resolve_batch_size, run_settings
 from optbench.errors import OptbenchError
-from optbench.optimizers.protocol import can_share_optimizer, is_elementwise
+from optbench.optimizers.protocol import can_share_optimizer, is_elementwise, never_stack
 from optbench.problems.base import is_functional
 from optbench.registry.plugins import one_line
 from optbench.settings import declared
 
 Tensor = torch.Tensor
-CALIBRATION_STEPS = 30  # a stacked group times this many steps of one run alone to give time_s its meaning
 
 
 def group_key(spec: RunSpec) -> tuple[Any, ...]:
@@ -138,13 +137,15 @@ def _run_group(
         runs = [_build(i, s, strict) for i, s in enumerate(specs)]
     ready = [r for r in runs if not r.error]
     frames = [_error_frame(r) for r in runs if r.error]
+    note = ""
     if stack and len(ready) > 1 and _stackable(ready):
         try:
             frames.append(_train_stacked(ready, progress))
             ready = []
-        except _StackFailed:  # one run's setting or step failed: train each alone so errors stay per run
+        except _StackFailed as failed:  # a setting or step failed, or the spot check: each alone
             ready = [_build(r.index, r.spec) for r in ready]
-    frames += [_train_alone(r, on_record, strict, progress) for r in ready]
+            note = str(failed)
+    frames += [_train_alone(r, on_record, strict, progress, note) for r in ready]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
@@ -219,8 +220,14 @@ def _error_frame(run: _Run) -> pd.DataFrame:
 
 
 def _train_alone(
-    run: _Run, on_record: Callable[[int, Any], None] | None, strict: bool = False, progress: Progress | None = None
+    run: _Run,
+    on_record: Callable[[int, Any], None] | None,
+    strict: bool = False,
+    progress: Progress | None = None,
+    note: str = "",
 ) -> pd.DataFrame:
+    """One run on its own tensors; ``note`` (why a stack it was in was given up) goes to the message
+    of a run that ends ok."""
     spec, problem = run.spec, run.problem
     batch_size = resolve_batch_size(spec, problem.n_train)
     form = Alone(problem)
@@ -235,6 +242,8 @@ def _train_alone(
     with _phase("train"):
         record = train(form, [opt], schedulers, spec, batch_size, [spec.seed], hook, progress=progress)
     optimum = [_optimum(problem)]
+    if note and record.status == "ok":
+        record.message = note
     return _frame([spec], [run.index], batch_size, optimum, record, batch_runs=1)
 
 
@@ -281,7 +290,16 @@ def _train_stacked(runs: list[_Run], progress: Progress | None = None) -> pd.Dat
     frames = [_error_frame(_Run(ordered[j].index, ordered[j].spec, error=failed[j])) for j in failed]
     if trained:
         with _phase("calibrate"):
-            record.time_s = _calibrated_times(ordered[trained[0]], batch_size, record.step)
+            checked = ordered[trained[-1]]  # the last run: the one whose scale differs most from the first's
+            alone = _run_alone_briefly(checked, batch_size, _check_budget(record.step, checked, batch_size))
+            disagreement = _disagreement(record, trained[-1], alone)
+            if disagreement:
+                never_stack(checked.spec)
+                raise _StackFailed(
+                    f"trained alone: stacked with {len(ordered) - 1} other run(s) it gave {disagreement}, so "
+                    "this group's runs were trained one by one"
+                )
+            record.time_s = _calibrated_times(alone, record.step)
         optimum = [_optimum(r.problem) for r in ordered]
         with _phase("table"):
             frames.append(
@@ -308,19 +326,47 @@ def _same_losses(form: Stacked, runs: list[_Run]) -> bool:
     return bool(torch.allclose(stacked, alone, rtol=1e-5, atol=0, equal_nan=True))
 
 
-def _calibrated_times(run: _Run, batch_size: int, steps: list[int]) -> list[float]:
-    """time_s of a stacked group: each recorded step x the seconds per step of one run timed alone.
+CHECK_STEPS = 32  # a stacked group's spot check trains one run alone for at least this many steps
+CHECK_RTOL = 1e-4  # ...and its recorded losses must match the stacked run's to this, or the group runs alone
 
-    The first run is rebuilt and trained alone for up to CALIBRATION_STEPS steps through the same
-    loop; the first steps (allocation, lazy initialisation) are left out of the rate.
-    """
+
+def _check_budget(steps: list[int], run: _Run, batch_size: int) -> int:
+    """How far the spot check trains: to the first recorded step at or after CHECK_STEPS (the whole
+    run when it is shorter), so at least one recorded point past step 0 is compared."""
+    total = run.spec.epochs * -(-run.problem.n_train // batch_size)
+    return min([s for s in steps if s >= CHECK_STEPS] + [total])
+
+
+def _run_alone_briefly(run: _Run, batch_size: int, budget: int) -> Record:
+    """The run rebuilt and trained alone for ``budget`` steps through the same loop."""
     spec = run.spec
-    budget = min(CALIBRATION_STEPS, spec.epochs * -(-run.problem.n_train // batch_size))
     rebuilt = _build(run.index, spec)
     form = Alone(rebuilt.problem)
     opt = build(spec.optimizer, dict(spec.hyperparameters), form.leaves)
     schedulers = [make_scheduler(opt, spec, -(-form.n_train // batch_size))]
-    timed = train(form, [opt], schedulers, spec, batch_size, [spec.seed], None, max_steps=budget)
+    return train(form, [opt], schedulers, spec, batch_size, [spec.seed], None, max_steps=budget)
+
+
+def _disagreement(stacked: Record, j: int, alone: Record) -> str:
+    """How run ``j`` of a stacked record differs from the same run trained alone ('' when it does not):
+    its status, or a recorded loss beyond CHECK_RTOL (NaN equal to NaN)."""
+    if alone.status != "ok":
+        return f"no error where alone it raised {alone.message}"
+    at = {step: i for i, step in enumerate(stacked.step)}
+    for step, loss in zip(alone.step, alone.loss, strict=True):
+        if step not in at:
+            continue
+        mine, theirs = float(stacked.loss[at[step]][j]), float(loss[0])
+        if mine == theirs or (mine != mine and theirs != theirs):  # equal, infinities included; both NaN
+            continue
+        if not abs(mine - theirs) <= CHECK_RTOL * max(abs(theirs), 1e-12):
+            return f"loss {mine:.6g} at step {step} where alone it gives {theirs:.6g}"
+    return ""
+
+
+def _calibrated_times(timed: Record, steps: list[int]) -> list[float]:
+    """time_s of a stacked group: each recorded step x the seconds per step of one run timed alone
+    (the spot check's run); its first steps (allocation, lazy initialisation) are left out of the rate."""
     skip = min(len(timed.step_times) - 1, 5)
     rate = sum(timed.step_times[skip:]) / max(len(timed.step_times) - skip, 1)
     return [step * rate for step in steps]

@@ -74,7 +74,9 @@ class Stacked:
         """The parameters of runs ``start:stop`` as leaf views an optimizer can own (shape (stop-start, ...))."""
         out = []
         for name, p in self.params.items():
-            view = p.detach()[start:stop]  # shares storage and version counter with the stacked leaf
+            # shares storage and version counter with the stacked leaf; requires grad as a run's own
+            # parameter does, so a method that filters on it sees what it sees alone
+            view = p.detach()[start:stop].requires_grad_(p.requires_grad)
             self.views.append((view, name, slice(start, stop)))
             out.append(view)
         return out

@@ -135,8 +135,6 @@ def train(
                 ready = full_batch
                 clock.stop()
                 step += 1
-                if max_steps is not None and step >= max_steps:
-                    return out
                 if i == len(batches) or (spec.eval_every and step % spec.eval_every == 0):
                     out.add(form, step / steps_per_epoch, step, state["losses"] if full_batch else None)
                     if on_record:
@@ -147,6 +145,8 @@ def train(
                         checked_at = step
                         if out.all_diverged():
                             return out
+                if max_steps is not None and step >= max_steps:  # after the record at that step, if any
+                    return out
     except Exception as exc:  # a failing optimizer is a result of the run, reported with its message
         out.status, out.message = "error", f"{type(exc).__name__}: {exc}"
     finally:

@@ -77,45 +77,93 @@ def _probe(cls: Any, setting: tuple[tuple[str, str], ...], values: tuple[Any, ..
     return stacked_equals_separate(cls, dict(zip((k for k, _ in setting), values, strict=True)))
 
 
+_NEVER: set[tuple[Any, tuple[tuple[str, str], ...]]] = set()  # (class, setting) a spot check caught
+
+
+def _setting(hyperparameters: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, repr(v)) for k, v in hyperparameters.items()))
+
+
+def never_stack(spec: Any) -> None:
+    """Runs of this spec's optimizer and setting train alone from now on in this process: a stacked
+    group's spot check (:mod:`optbench.core.engine`) found them differing from a run alone."""
+    _NEVER.add((spec.optimizer.target, _setting(dict(spec.hyperparameters))))
+
+
 def is_elementwise(entry: Entry, hyperparameters: dict[str, Any]) -> bool:
     """May runs of ``entry`` with these settings share one optimizer over stacked parameters?"""
     if entry.elementwise is not None:
         return entry.elementwise
-    key = tuple(sorted((k, repr(v)) for k, v in hyperparameters.items()))
-    values = tuple(hyperparameters[k] for k, _ in key)
+    key = _setting(hyperparameters)
     try:
+        if (entry.target, key) in _NEVER:
+            return False
+        values = tuple(hyperparameters[k] for k, _ in key)
         return _probe(entry.target, key, values)
     except TypeError:  # an unhashable setting: probe without the cache
         return stacked_equals_separate(entry.target, hyperparameters)
 
 
-def stacked_equals_separate(cls: Any, hyperparameters: dict[str, Any], runs: int = 3, steps: int = 4) -> bool:
-    """The conformance check behind :func:`is_elementwise`: ``runs`` rows of one (runs, 4, 5) float64
-    tensor under one optimizer against each row under its own, for ``steps`` steps of seeded gradients
-    whose scale differs by 10x between rows (so a norm or a mean over the tensor shows). Equal to
-    rtol 1e-6: the optimizer treats every element on its own, so stacking is exact. A step that needs
-    a closure, or any exception, counts as not elementwise."""
+PROBE_SHAPES = ((4, 5), (5,), ())  # per run: a matrix, a vector (a bias) and a scalar
+PROBE_STEPS = 16  # more than the warm-up of methods that adapt only after their first steps
+
+
+def stacked_equals_separate(cls: Any, hyperparameters: dict[str, Any], runs: int = 3, steps: int = PROBE_STEPS) -> bool:
+    """The check behind :func:`is_elementwise`, run as the core will run the class: ``runs`` runs of a
+    small problem (a matrix, a vector and a scalar parameter each, tensors that require grad) stacked
+    on a leading axis under one optimizer, stepped as a stack is (``step()``, no closure), against
+    each run under its own optimizer, stepped as a run alone is (``step(closure)`` where ``step`` takes
+    one). The runs' losses differ in scale by 10x from run to run, so a norm, a maximum or a learning
+    rate taken over the whole tensor shows; so does a method that reads the closure's loss, switches
+    on a parameter's ``ndim``, or adapts after a few steps. Equal to rtol 1e-6 (float64): stacking is
+    exact. A class that needs a closure, or any exception, counts as not elementwise."""
     if any(v is REQUIRED for v in hyperparameters.values()):
         return False
     gen = torch.Generator().manual_seed(0)
-    start = torch.randn(runs, 4, 5, generator=gen, dtype=torch.float64)
-    scale = (10.0 ** torch.arange(runs, dtype=torch.float64)).view(-1, 1, 1)
-    grads = [torch.randn(runs, 4, 5, generator=gen, dtype=torch.float64) * scale for _ in range(steps)]
+    starts = [torch.randn(runs, *shape, generator=gen, dtype=torch.float64) for shape in PROBE_SHAPES]
+    targets = [torch.randn(runs, *shape, generator=gen, dtype=torch.float64) for shape in PROBE_SHAPES]
+    weight = 10.0 ** torch.arange(runs, dtype=torch.float64)
+
+    def loss_of(params: list[torch.Tensor], i: int | None) -> torch.Tensor:
+        """Run i's loss (params of one run), or the sum of every run's (stacked params)."""
+        total = torch.zeros((), dtype=torch.float64)
+        for p, target in zip(params, targets, strict=True):
+            if i is None:
+                w = weight.view(-1, *([1] * (p.dim() - 1)))
+                total = total + (w * (p - target) ** 2).sum() / 2
+            else:
+                total = total + weight[i] * ((p - target[i]) ** 2).sum() / 2
+        return total
+
+    def gradients(params: list[torch.Tensor], i: int | None) -> torch.Tensor:
+        for p in params:
+            p.grad = None
+        with torch.enable_grad():
+            loss = loss_of(params, i)
+            loss.backward()
+        return loss.detach()
+
     try:
-        stacked = start.clone()
-        separate = [start[i].clone() for i in range(runs)]
-        opt = cls([stacked], **hyperparameters)
-        opts = [cls([p], **hyperparameters) for p in separate]
-        for g in grads:
-            stacked.grad = g.clone()
+        stacked = [s.clone().requires_grad_() for s in starts]
+        separate = [[s[i].clone().requires_grad_() for s in starts] for i in range(runs)]
+        opt = cls(stacked, **hyperparameters)
+        opts = [cls(params, **hyperparameters) for params in separate]
+        for _ in range(steps):
+            gradients(stacked, None)
             opt.step()
-            for i, (p, o) in enumerate(zip(separate, opts, strict=True)):
-                p.grad = g[i].clone()
-                o.step()
+            for i, (params, o) in enumerate(zip(separate, opts, strict=True)):
+                gradients(params, i)
+                if _closure_parameter(type(o)) is not None:
+                    o.step(lambda params=params, i=i: gradients(params, i))
+                else:
+                    o.step()
     except Exception:
         return False
-    together = torch.stack(separate)
-    return bool(torch.isfinite(stacked).all()) and torch.allclose(stacked, together, rtol=1e-6, atol=1e-12)
+    for p, parts in zip(stacked, zip(*separate, strict=True), strict=True):
+        together = torch.stack([q.detach() for q in parts])
+        if not (bool(torch.isfinite(p).all()) and torch.allclose(p.detach(), together, rtol=1e-6, atol=1e-12)):
+            return False
+    return True
 
 
 def can_share_optimizer(first: Any, other: Any, hyperparameters: Any) -> bool:
