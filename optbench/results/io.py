@@ -30,7 +30,6 @@ CORE_COLUMNS = {
 STATUSES = ("ok", "diverged", "error")
 # Columns newer tables have, with their dtypes (files from before them still load).
 OPTIONAL_COLUMNS = {"epochs": "int64", "eval_every": "int64", "batch_runs": "int64", "warmup_steps": "int64"}
-DEFAULT_TARGET = 0.1  # the default target: the objective down to 10% of its starting value
 
 
 def check_writable(path: str | os.PathLike[str], also: tuple[str, ...] = ()) -> Path:
@@ -106,26 +105,6 @@ def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
             except (TypeError, ValueError):
                 raise ResultsFileError(f"results file {str(path)!r}: column {column!r} is not {dtype}") from None
     return schema.with_roles(df, stored)
-
-
-def objective(df: pd.DataFrame) -> pd.Series:
-    """What optbench compares: suboptimality ``loss - f*`` where f* is known, else the loss."""
-    return df["loss"] - df["optimum"].fillna(0.0)
-
-
-def reach(run: pd.DataFrame, target: float | None = None) -> tuple[float, float]:
-    """Steps and seconds at which one run's objective first gets down to ``target``.
-
-    ``target`` is a value of :func:`objective`; None means :data:`DEFAULT_TARGET` times the run's
-    starting value. Returns ``(inf, inf)`` for a run that never reaches it (a diverged one included).
-    """
-    values = objective(run)
-    threshold = DEFAULT_TARGET * values.iloc[0] if target is None else target
-    hit = values <= threshold
-    if not hit.any():
-        return math.inf, math.inf
-    first = hit.to_numpy().argmax()
-    return float(run["step"].iloc[first]), float(run["time_s"].iloc[first])
 
 
 def first_line(exc: BaseException) -> str:
