@@ -67,11 +67,11 @@ def _best_block(best: pd.DataFrame, target_text: str) -> str:
             + "</tr>"
         ]
         for i, r in enumerate(part.itertuples()):
-            final = shown(r.final, r.resolution)
+            final = html.escape(shown(r.final, r.resolution))
             spread = (
                 "-"
                 if r.seeds < 2 or r.low == math.inf
-                else f"{shown(r.low, r.resolution)} &ndash; {shown(r.high, r.resolution)}"
+                else f"{html.escape(shown(r.low, r.resolution))} &ndash; {html.escape(shown(r.high, r.resolution))}"
             )
             rows.append(
                 f"<tr{' class=winner' if i == 0 else ''}>"
