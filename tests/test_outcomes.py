@@ -53,6 +53,22 @@ def test_final_objective_resolution_and_divergence_by_hand():
     assert final(run([3.0, 2.5], optimum=math.nan)) == 2.5  # f* unknown: the loss
 
 
+def test_floors_divergence_and_the_text_of_a_run_never_show_noise_as_a_number():
+    from optbench.results.io import summarize
+
+    a, b = run([5.0, 1.0 - 1e-7]).assign(run_id="a"), run([7.0, 2.0], dtype="float64").assign(run_id="b")
+    both = pd.concat([a, b, run([9.0, 2.0], optimum=math.nan).assign(run_id="c")]).assign(problem_label="p")
+    assert outcomes.floors(both) == {"p": pytest.approx((resolution(a) + resolution(b)) / 2)}  # f* known: a, b
+    assert outcomes.diverged(run([5.0, 4.0], status="diverged")) and outcomes.diverged(run([math.inf]))
+    assert not outcomes.diverged(run([5.0, 4.0]))
+    text = summarize(a.assign(optimizer="gd", problem="linreg", message=""))
+    assert "gap          < resolution (about 6e-07)" in text and "-1e-07" not in text
+    assert outcomes.targets_text({"x": Target(0.1), "y": Target(0.1)}) == "10% of each run's starting objective"
+    assert outcomes.targets_text({"y": Target(0.5, relative=False), "x": Target(0.1)}) == (
+        "x: 10% of each run's starting objective; y: objective <= 0.5"
+    )
+
+
 def test_targets_relative_and_absolute_and_when_they_are_reached_by_hand():
     r = run([11.0, 6.0, 2.0, 1.05])  # objective 10, 5, 1, 0.05
     assert reach(r, Target(0.5)) == (10.0, 0.5, 1.0)  # 5 <= 0.5 x 10 at step 10

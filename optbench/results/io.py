@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from optbench.errors import ResultsFileError
-from optbench.results import files, schema
+from optbench.results import files, outcomes, schema
 
 SUFFIXES = (".parquet", ".csv")
 # Columns every results table has, with the dtype a CSV must be read back as.
@@ -121,7 +121,8 @@ def summarize(df: pd.DataFrame) -> str:
     lines.append(f"  final loss   {final['loss']:.6g}")
     if not math.isnan(last["optimum"]):
         lines.append(f"  optimum f*   {last['optimum']:.6g}")
-        lines.append(f"  gap          {final['loss'] - last['optimum']:.3g}")
+        gap = outcomes.shown(outcomes.final(df), outcomes.resolution(df))  # never a negative noise value
+        lines.append(f"  gap          {gap}")
     if "test_accuracy" in df.columns:
         lines.append(f"  test acc.    {final['test_accuracy']:.1%}  (test loss {final['test_loss']:.4g})")
     lines.append(f"  time         {last['time_s']:.3f} s (optimizer steps, evaluation excluded)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pandas as pd
 
 from optbench.errors import InvalidValueError
 from optbench.results import schema
-from optbench.results.outcomes import best, final, on_edge, reach
+from optbench.results.outcomes import best, final, on_edge, reach, resolution
 from optbench.settings import validate
 from optbench.settings.config import SELECT
 from optbench.settings.grid import Grid
@@ -77,9 +78,10 @@ def mark_edges(chosen: list[dict[str, Any]], planned: list[dict[str, Any]]) -> l
 def choose(planned: list[dict[str, Any]], table: pd.DataFrame, select: str) -> list[dict[str, Any]]:
     """Per problem (with its options) and optimizer, the configuration with the best median score:
     the final objective (:func:`optbench.results.outcomes.final`, floored at the run's resolution,
-    inf for a diverged run), or with ``select="time"`` the steps to the default target."""
+    inf for a diverged run), or with ``select="time"`` the steps to the default target. Each choice
+    carries its median ``score`` and its runs' median ``resolution`` (how to show a final under it)."""
     runs = dict(tuple(table.groupby("run_key", sort=False)))
-    scores, configs = [], {}
+    scores, configs, floors = [], {}, {}
     for job in planned:
         rows = runs.get(job["run_key"])
         if rows is None:
@@ -90,7 +92,12 @@ def choose(planned: list[dict[str, Any]], table: pd.DataFrame, select: str) -> l
         slot = schema.key_text({"problem": config["problem"], "options": config["problem_options"]})
         score = reach(rows).steps if select == "time" else final(rows)
         scores.append({"slot": slot + "|" + config["optimizer"], "config": key, "score": score})
+        floors.setdefault(key, []).append(resolution(rows))
     if not scores:
         return []
     chosen = best(pd.DataFrame(scores), ["slot"], "config", "score")
-    return [{"job": configs[r.config], "score": r.score, "select": select} for r in chosen.itertuples()]
+    floor = {key: statistics.median(values) for key, values in floors.items()}
+    return [
+        {"job": configs[r.config], "score": r.score, "select": select, "resolution": floor[r.config]}
+        for r in chosen.itertuples()
+    ]
