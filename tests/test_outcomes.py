@@ -181,5 +181,23 @@ def test_a_bench_says_the_same_in_its_leaderboard_its_page_and_its_summary(tmp_p
     assert shown_cards[("linreg n=100", "gd")]["final"].startswith("< resolution (about ")
     assert summary.filter(like="final_").min().min() >= 0
     assert not any(c["final"].startswith("-") or c["spread"].startswith("-") for c in shown_cards.values())
-    assert "Time to target (1% of each run" not in html.unescape(page)  # two targets: each named
-    assert "Time to target (linreg n=100: 1% of each run's starting objective; rosenbrock" in html.unescape(page)
+    # the figures: their captions name the same problems, targets and float resolution
+    text = html.unescape(page)
+    assert "Time to target (1% of each run" not in text  # two targets: each named
+    assert "Time to target (linreg n=100: 1% of each run's starting objective; rosenbrock" in text
+    assert "the 2 problems (linreg n=100; rosenbrock jitter=0.1)" in text  # the performance profile
+    linreg = board.set_index(["problem", "optimizer"]).loc[("linreg n=100", "gd")]
+    assert f"starting loss (linreg n=100 {linreg['resolution']:.1e})" in text
+
+
+def test_a_report_names_problems_as_a_suite_does_the_most_specific_entry_winning():
+    import optbench
+    from optbench.reports.data import label_runs
+    from optbench.studies.bench import Entry
+
+    runs = [optbench.run("linreg", "gd", lr=0.1, epochs=1, problem_options={"n": n}) for n in (100, 400)]
+    table = pd.concat(runs, ignore_index=True)
+    assert set(label_runs(table)["problem_label"]) == {"linreg n=100", "linreg n=400"}
+    named = [Entry("linreg", 1, options={"n": 400}), Entry("linreg", 1)]  # labels "linreg n=400", "linreg"
+    labels = label_runs(table, named).groupby("problem_n")["problem_label"].first().to_dict()
+    assert labels == {100: "linreg", 400: "linreg n=400"}

@@ -90,7 +90,9 @@ def label_runs(df: pd.DataFrame, named: Sequence[Named] = ()) -> pd.DataFrame:
         varying = _varying(part, problem_options)
         if varying:
             df.loc[part.index, "problem_label"] = name + " " + part[varying].apply(_describe, axis=1)
-    for entry in named:  # a bench's label is what its leaderboard says: the same name on every output
+    # a bench's label is what its leaderboard says; the entries naming more options go last, so that
+    # "linreg" (default options) does not take the rows of "linreg n=400"
+    for entry in sorted(named, key=lambda e: len(e.options)):
         mask = df["problem"] == entry.problem
         for key, value in entry.options.items():
             mask &= df[f"problem_{key}"] == value if f"problem_{key}" in df else False
