@@ -218,6 +218,7 @@ def tune(**params: Any) -> int:
     eval_seeds = _seed_list(params["eval_seeds"], "--eval-seeds")
     grid, tuning, options = _sweep_call(params)
 
+    from optbench.results.outcomes import shown
     from optbench.studies.sweeps import Interrupted
     from optbench.studies.tuning import tune as run_tune
 
@@ -238,9 +239,8 @@ def tune(**params: Any) -> int:
         job = c["job"]
         settings = ", ".join(f"{k}={v}" for k, v in job["hyperparameters"].items()) or "defaults"
         edge = "".join(f"  [{k}={v} is on the edge of the grid: widen it]" for k, v in c.get("edges", {}).items())
-        click.echo(
-            f"  {job['problem']:<15} {job['optimizer']:<14} {settings}  (median {c['select']}: {c['score']:.4g}){edge}"
-        )
+        score = shown(c["score"], c["resolution"], 4) if c["select"] == "final" else f"{c['score']:.4g}"
+        click.echo(f"  {job['problem']:<15} {job['optimizer']:<14} {settings}  (median {c['select']}: {score}){edge}")
     return _report_sweep(table, params["out"], time.perf_counter() - start)
 
 

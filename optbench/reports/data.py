@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
-import numpy as np
 import pandas as pd
 
 from optbench.errors import ResultsFileError
-from optbench.results.io import SUFFIXES, load_results, objective, reach, schema
+from optbench.results import outcomes
+from optbench.results.io import SUFFIXES, load_results, schema
+from optbench.results.outcomes import DEFAULT_TARGET, Target, objective, outcome
 
 MANIFEST = ".optbench-report"  # in a report's folder: the files it wrote, which are never read as results
 
@@ -66,10 +68,19 @@ def _varying(df: pd.DataFrame, columns: Iterable[str]) -> list[str]:
     return [c for c in columns if df[c].nunique(dropna=False) > 1]
 
 
-def label_runs(df: pd.DataFrame) -> pd.DataFrame:
-    """Add ``problem_label`` (name + the options that vary), ``config`` (optimizer + the settings that
-    vary between its runs), ``run`` (config + seed, + phase), ``run_id`` (the run_key where there is
-    one) and ``objective`` (loss - f*, or loss). Runs of one configuration differ only by identity."""
+class Named(Protocol):
+    """A problem with its options under a label a study gave it (a bench suite's entry)."""
+
+    label: str
+    problem: str
+    options: Mapping[str, Any]
+
+
+def label_runs(df: pd.DataFrame, named: Sequence[Named] = ()) -> pd.DataFrame:
+    """Add ``problem_label`` (name + the options that vary, or the label ``named`` gives the problem
+    with those options), ``config`` (optimizer + the settings that vary between its runs), ``run``
+    (config + seed, + phase), ``run_id`` (the run_key where there is one) and ``objective``
+    (loss - f*, or loss). Runs of one configuration differ only by identity."""
     settings = settings_of(df)
     df = df.copy()
     problem_options = [c for c in settings if c.startswith("problem_")]
@@ -79,6 +90,13 @@ def label_runs(df: pd.DataFrame) -> pd.DataFrame:
         varying = _varying(part, problem_options)
         if varying:
             df.loc[part.index, "problem_label"] = name + " " + part[varying].apply(_describe, axis=1)
+    # a bench's label is what its leaderboard says; the entries naming more options go last, so that
+    # "linreg" (default options) does not take the rows of "linreg n=400"
+    for entry in sorted(named, key=lambda e: len(e.options)):
+        mask = df["problem"] == entry.problem
+        for key, value in entry.options.items():
+            mask &= df[f"problem_{key}"] == value if f"problem_{key}" in df else False
+        df.loc[mask, "problem_label"] = entry.label
     df["config"] = df["optimizer"]
     for (_, name), part in df.groupby(["problem_label", "optimizer"], sort=False):
         varying = _varying(part, [c for c in hyper if part[c].notna().any()])
@@ -101,22 +119,22 @@ def _short(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def finals(df: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
-    """One row per run: settings, final objective (inf for a diverged run), status, steps/seconds to target."""
+def finals(df: pd.DataFrame, target: Target | None = None, targets: Mapping[str, Target] | None = None) -> pd.DataFrame:
+    """One row per run: its settings and :func:`~optbench.results.outcomes.outcome` (the final
+    objective floored at the run's resolution, inf for a diverged run; steps, epochs and seconds to
+    the target of its problem: ``targets[problem_label]``, else ``target``, else the default), the
+    target in words, the last finite loss and the last value of each metric."""
     rows = []
     metrics = metrics_of(df)
+    targets = targets or {}
     for _, run in df.groupby("run_id", sort=False):
+        goal = targets.get(run["problem_label"].iloc[0], target or DEFAULT_TARGET)
         finite = run[run["objective"].map(math.isfinite)]
-        steps, seconds = reach(run, target)
         row = run.iloc[0].drop(["epoch", "step", "loss", "time_s", "objective"]).to_dict()
-        epochs = float(run["epoch"][run["step"] == steps].iloc[0]) if math.isfinite(steps) else math.inf
-        blew_up = run["status"].iloc[0] == "diverged" or not len(finite)  # no meaningful final value
+        row |= outcome(run, goal)
         row |= {
-            "final": math.inf if blew_up else float(finite["objective"].iloc[-1]),
+            "target": str(goal),
             "final_loss": float(finite["loss"].iloc[-1]) if len(finite) else math.inf,
-            "steps_to_target": steps,
-            "epochs_to_target": epochs,
-            "seconds_to_target": seconds,
             "steps": int(run["step"].iloc[-1]),
             "has_optimum": not math.isnan(run["optimum"].iloc[0]),
         }
@@ -140,34 +158,22 @@ def cost_unit(final: pd.DataFrame) -> str:
 
 
 def float_floor(df: pd.DataFrame) -> dict[str, float]:
-    """Per problem whose optimum is known: the smallest suboptimality its arithmetic can resolve,
-    machine epsilon of its dtype times its (median) starting loss. A loss computed in float32 is
-    only known to about eps * loss, so ``loss - f*`` below that is rounding noise, not progress."""
-    floors = {}
-    for problem, part in df[df["optimum"].notna()].groupby("problem_label"):
-        dtype = part["problem_dtype"].iloc[0] if "problem_dtype" in part else "float64"
-        eps = float(np.finfo(str(dtype)).eps) if str(dtype) in ("float16", "float32", "float64") else 0.0
-        start = part.groupby("run")["loss"].first().abs().median()
-        floors[problem] = eps * float(start)
-    return floors
+    """Per problem whose optimum is known: the smallest suboptimality its arithmetic can resolve
+    (:func:`optbench.results.outcomes.floors`), where log axes stop."""
+    return outcomes.floors(df, "problem_label", "run_id")
 
 
 def identical(df: pd.DataFrame, best: pd.DataFrame, rtol: float = 1e-5) -> dict[str, list[tuple[str, str]]]:
-    """Per problem, pairs (optimizer, earlier optimizer) whose best-config runs are the same: the same
-    seeds and recorded steps, losses equal to ``rtol`` (gd and full-batch torch-sgd, for one)."""
+    """Per problem, pairs (optimizer, earlier optimizer) whose best-config runs coincide
+    (:func:`optbench.results.outcomes.coincide`: gd and full-batch torch-sgd, for one)."""
     chosen = df.merge(best[["problem_label", "optimizer", "config"]])
     pairs: dict[str, list[tuple[str, str]]] = {}
     for problem, part in chosen.groupby("problem_label", sort=True):
-        runs = {name: r.sort_values(["seed", "step"]) for name, r in part.groupby("optimizer", sort=True)}
+        runs = dict(tuple(part.groupby("optimizer", sort=True)))
         names = list(runs)
         for i, name in enumerate(names):
             for earlier in names[:i]:
-                a, b = runs[name], runs[earlier]
-                if (
-                    len(a) == len(b)
-                    and (a[["seed", "step"]].to_numpy() == b[["seed", "step"]].to_numpy()).all()
-                    and np.allclose(a["loss"], b["loss"], rtol=rtol, atol=0, equal_nan=True)
-                ):
+                if outcomes.coincide(runs[name], runs[earlier], rtol):
                     pairs.setdefault(problem, []).append((name, earlier))
                     break
     return pairs
@@ -175,9 +181,7 @@ def identical(df: pd.DataFrame, best: pd.DataFrame, rtol: float = 1e-5) -> dict[
 
 def best_configs(final: pd.DataFrame) -> pd.DataFrame:
     """Per problem and optimizer, the config with the lowest median final objective (diverged = inf)."""
-    medians = final.groupby(["problem_label", "optimizer", "config"], sort=False)["final"].median().reset_index()
-    medians = medians.sort_values("final", kind="stable")
-    return medians.drop_duplicates(["problem_label", "optimizer"]).reset_index(drop=True)
+    return outcomes.best(final, ["problem_label", "optimizer"], "config")
 
 
 def best_settings(final: pd.DataFrame) -> pd.DataFrame:
@@ -195,6 +199,8 @@ def best_settings(final: pd.DataFrame) -> pd.DataFrame:
                 "problem": problem,
                 "optimizer": optimizer,
                 "setting": setting,
+                "target": part["target"].iloc[0],
+                "resolution": float(part["resolution"].median()),
                 "has_optimum": bool(part["has_optimum"].iloc[0]),
                 "seeds": len(part),
                 "final": float(part["final"].median()),
@@ -222,7 +228,10 @@ def summary(final: pd.DataFrame) -> pd.DataFrame:
     keys = ["problem_label", "optimizer", "config"] + (["phase"] if "phase" in final else [])
     grouped = final.groupby(keys, sort=True, dropna=False)
     table = grouped.agg(
+        target=("target", "first"),
         runs=("final", "size"),
+        final_median=("final", "median"),
+        resolution=("resolution", "median"),  # finals below it are floored to it: rounding noise, not progress
         final_mean=("final", finite_mean),
         final_std=("final", finite_std),
         final_best=("final", "min"),

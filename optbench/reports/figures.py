@@ -40,6 +40,7 @@ from optbench.reports.data import (
 )
 from optbench.reports.facets import COLUMNS, WIDTH
 from optbench.reports.styles import colors, style
+from optbench.results.outcomes import best
 from optbench.results.stats import median_bands
 
 SEEDS_FOR_CI = 5  # with fewer seeds a band shows the spread (min to max), not a bootstrap interval
@@ -186,8 +187,7 @@ def lr_sensitivity(final: pd.DataFrame, floors: dict[str, float] | None = None) 
     if final.groupby(["problem_label", "optimizer"])["lr"].nunique().max() < 2:
         return None
     floors = floors or {}
-    medians = final.groupby(["problem_label", "optimizer", "config", "lr"], as_index=False)["final"].median()
-    best_per_lr = medians.sort_values("final").drop_duplicates(["problem_label", "optimizer", "lr"]).sort_values("lr")
+    best_per_lr = best(final, ["problem_label", "optimizer", "lr"], "config").sort_values("lr")
     has_optimum = final.groupby("problem_label")["has_optimum"].first().to_dict()
     problems = sorted(best_per_lr["problem_label"].unique())
     fig, axes = facets.grid(len(problems))

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from optbench.reports.styles import color
+from optbench.results.outcomes import shown
 
 MIME = {".png": "image/png", ".svg": "image/svg+xml", ".gif": "image/gif", ".mp4": "video/mp4"}
 OPEN_ROWS = 25  # a summary longer than this starts collapsed
@@ -66,8 +67,12 @@ def _best_block(best: pd.DataFrame, target_text: str) -> str:
             + "</tr>"
         ]
         for i, r in enumerate(part.itertuples()):
-            final = "diverged" if r.final == math.inf else f"{r.final:.3g}"
-            spread = "-" if r.seeds < 2 or r.low == math.inf else f"{r.low:.3g} &ndash; {r.high:.3g}"
+            final = html.escape(shown(r.final, r.resolution))
+            spread = (
+                "-"
+                if r.seeds < 2 or r.low == math.inf
+                else f"{html.escape(shown(r.low, r.resolution))} &ndash; {html.escape(shown(r.high, r.resolution))}"
+            )
             rows.append(
                 f"<tr{' class=winner' if i == 0 else ''}>"
                 f"<td class='text'><span class='swatch' style='background:{color(r.optimizer)}'></span>"
@@ -77,11 +82,13 @@ def _best_block(best: pd.DataFrame, target_text: str) -> str:
                 + "</tr>"
             )
         table = f'<div class="wide"><table>{"".join(rows)}</table></div>'
-        cards.append(f'<div class="card"><h3>{html.escape(problem)}</h3>{table}</div>')
+        goal = f'<p class="target">target: {html.escape(str(part["target"].iloc[0]))}</p>'
+        cards.append(f'<div class="card"><h3>{html.escape(problem)}</h3>{goal}{table}</div>')
     return (
         '<section id="best"><h2>Best setting per optimizer</h2>'
         "<p>Each optimizer at its setting with the lowest median final value, best first; lower is better. "
-        f"Target: {html.escape(target_text)}.</p>"
+        "A value below the problem's float resolution (its dtype's epsilon x the starting loss) is rounding "
+        f"noise and shown as such. Target: {html.escape(target_text)}.</p>"
         f'<div class="cards">{"".join(cards)}</div></section>'
     )
 

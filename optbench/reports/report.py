@@ -14,10 +14,20 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from optbench.errors import InvalidValueError
-from optbench.reports.data import MANIFEST, best_settings, finals, float_floor, label_runs, read_results, settings_of
+from optbench.reports.data import (
+    MANIFEST,
+    Named,
+    best_settings,
+    finals,
+    float_floor,
+    label_runs,
+    read_results,
+    settings_of,
+)
 from optbench.reports.data import summary as summarize
 from optbench.reports.html import render
-from optbench.results.io import DEFAULT_TARGET, files
+from optbench.results.io import files
+from optbench.results.outcomes import DEFAULT_TARGET, Target, targets_text
 
 DPI = 110  # a 2-facet figure is about 1,000 px wide: the page shows it at its own size
 
@@ -27,13 +37,16 @@ def report(
     out: str | os.PathLike[str],
     *,
     target: float | None = None,
+    problems: Sequence[tuple[Named, Target]] = (),
     svg: bool = False,
     animations: Sequence[str | os.PathLike[str]] = (),
 ) -> Path:
     """Write figures (PNG, and SVG with ``svg=True``), ``summary.csv`` and ``index.html`` to ``out``.
 
     ``target`` is the objective (loss - f*, or loss) a run must reach for "time to target"; the
-    default is 10% of each run's starting value. Results of ``optbench tune`` are drawn from their
+    default is 10% of each run's starting value. ``problems`` names problems (with their options)
+    as a study did and gives each its own target: a bench hands its suite's entries, so that its
+    page and its leaderboard say the same. Results of ``optbench tune`` are drawn from their
     evaluation phase (fresh seeds; the learning-rate figure from the search). Every file is written
     atomically inside ``out`` (a symlink there is replaced, never followed), and ``out`` is never
     read back as results. Inputs without runs, or with nothing to draw, give a page that says so.
@@ -60,15 +73,15 @@ def report(
         written.append(name)
         return files.atomic_write(out / name, write)
 
-    target_text = (
-        f"objective <= {target:g}" if target is not None else f"{DEFAULT_TARGET:.0%} of each run's starting objective"
-    )
+    default = DEFAULT_TARGET if target is None else Target(target, relative=False)
+    targets = {named.label: goal for named, goal in problems}
+    target_text = targets_text(targets) if targets else str(default)
     pages, notes, summary_table, settings, best = [], [], pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
     if not len(table):
         notes.append(f"No runs: {', '.join(map(str, results))} hold no results rows, so there is nothing to draw.")
     else:
-        df = label_runs(table)
-        final = finals(df, target)
+        df = label_runs(table, [named for named, _ in problems])
+        final = finals(df, default, targets)
         summary_table = summarize(final)
         settings = _settings_table(df)
         figures, notes, best = _figures(df, final, target_text)

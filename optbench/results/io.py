@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from optbench.errors import ResultsFileError
-from optbench.results import files, schema
+from optbench.results import files, outcomes, schema
 from optbench.settings import declared
 
 SUFFIXES = (".parquet", ".csv")
@@ -34,7 +34,6 @@ OPTIONAL_COLUMNS = {
     **{s.name: s.dtype for s in declared.SETTINGS if s.dtype == "int64" and s.name not in CORE_COLUMNS},
     "batch_runs": "int64",
 }
-DEFAULT_TARGET = 0.1  # the default target: the objective down to 10% of its starting value
 
 
 def check_writable(path: str | os.PathLike[str], also: tuple[str, ...] = ()) -> Path:
@@ -112,26 +111,6 @@ def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
     return schema.with_roles(df, stored)
 
 
-def objective(df: pd.DataFrame) -> pd.Series:
-    """What optbench compares: suboptimality ``loss - f*`` where f* is known, else the loss."""
-    return df["loss"] - df["optimum"].fillna(0.0)
-
-
-def reach(run: pd.DataFrame, target: float | None = None) -> tuple[float, float]:
-    """Steps and seconds at which one run's objective first gets down to ``target``.
-
-    ``target`` is a value of :func:`objective`; None means :data:`DEFAULT_TARGET` times the run's
-    starting value. Returns ``(inf, inf)`` for a run that never reaches it (a diverged one included).
-    """
-    values = objective(run)
-    threshold = DEFAULT_TARGET * values.iloc[0] if target is None else target
-    hit = values <= threshold
-    if not hit.any():
-        return math.inf, math.inf
-    first = hit.to_numpy().argmax()
-    return float(run["step"].iloc[first]), float(run["time_s"].iloc[first])
-
-
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -146,7 +125,8 @@ def summarize(df: pd.DataFrame) -> str:
     lines.append(f"  final loss   {final['loss']:.6g}")
     if not math.isnan(last["optimum"]):
         lines.append(f"  optimum f*   {last['optimum']:.6g}")
-        lines.append(f"  gap          {final['loss'] - last['optimum']:.3g}")
+        gap = outcomes.shown(outcomes.final(df), outcomes.resolution(df))  # never a negative noise value
+        lines.append(f"  gap          {gap}")
     if "test_accuracy" in df.columns:
         lines.append(f"  test acc.    {final['test_accuracy']:.1%}  (test loss {final['test_loss']:.4g})")
     lines.append(f"  time         {last['time_s']:.3f} s (optimizer steps, evaluation excluded)")

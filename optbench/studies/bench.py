@@ -43,6 +43,7 @@ from optbench.errors import InvalidValueError
 
 SUITES = ("quick", "standard")
 DEFAULT_BASELINES = ("gd", "torch-sgd", "torch-adam")
+FINALS = ("final_median", "final_low", "final_high")  # the leaderboard's final objective: median [interval]
 
 
 @dataclass(frozen=True)
@@ -183,48 +184,26 @@ def _slug(text: str) -> str:
 
 
 def finals_per_seed(results: pd.DataFrame, entry: Entry) -> pd.DataFrame:
-    """One row per evaluation run: problem, optimizer, seed, final objective, accuracy, steps/seconds to target."""
-    from optbench.results.io import objective, reach
+    """One row per evaluation run of ``entry``: optimizer, seed, its
+    :func:`~optbench.results.outcomes.outcome` against the entry's target, and accuracy."""
+    from optbench.results.outcomes import Target, outcome
 
     rows = []
-    for (label, optimizer, seed), run in results[results["phase"] == "eval"].groupby(
-        ["suite_problem", "optimizer", "seed"], sort=False
-    ):
-        if label != entry.label:
-            continue
+    evaluated = results[(results["phase"] == "eval") & (results["suite_problem"] == entry.label)]
+    for (optimizer, seed), run in evaluated.groupby(["optimizer", "seed"], sort=False):
         run = run.sort_values("step")
-        values = objective(run)
         status = run["status"].iloc[0]
-        final = float(values.iloc[-1]) if status == "ok" and math.isfinite(values.iloc[-1]) else math.inf
-        final = max(final, resolution(run))  # below it, differences are rounding noise: ties
-        steps, seconds = reach(run, entry.target * float(values.iloc[0]))
         accuracy = float(run["test_accuracy"].iloc[-1]) if "test_accuracy" in run and status == "ok" else math.nan
         rows.append(
             {
-                "problem": label,
+                "problem": entry.label,
                 "optimizer": optimizer,
                 "seed": seed,
-                "final": final,
+                **outcome(run, Target(entry.target)),
                 "test_accuracy": accuracy,
-                "steps_to_target": steps,
-                "seconds_to_target": seconds,
-                "status": status,
             }
         )
     return pd.DataFrame(rows)
-
-
-def resolution(run: pd.DataFrame) -> float:
-    """The smallest objective a run can tell from zero: its dtype's machine epsilon x its starting loss.
-
-    A float32 loss near f* carries rounding noise of that size (suboptimalities even come out
-    negative), so a bench never calls an optimizer better for a difference below it.
-    """
-    import numpy as np
-
-    dtype = run["problem_dtype"].iloc[0] if "problem_dtype" in run else "float32"
-    eps = np.finfo(np.float64 if dtype == "float64" else np.float32).eps
-    return float(eps * abs(run["loss"].iloc[0]))
 
 
 def leaderboard(
@@ -233,6 +212,7 @@ def leaderboard(
     """Per problem x optimizer: the chosen lr (and whether it sits on the grid's edge), the median final
     objective with its 95% bootstrap interval, accuracy, time to target, and each candidate's verdict
     against each baseline (Holm-corrected across the suite's problems)."""
+    from optbench.results.outcomes import Target, on_edge
     from optbench.results.stats import holm, median_interval, paired_p_value, verdict
 
     lrs = {(c["entry"].label, c["job"]["optimizer"]): c["job"]["hyperparameters"].get("lr") for c in chosen}
@@ -251,11 +231,14 @@ def leaderboard(
                     "optimizer": optimizer,
                     "role": "candidate" if optimizer in candidates else "baseline",
                     "lr": lr,
-                    "lr_on_edge": lr is not None and (lr <= min(suite.lr) or lr >= max(suite.lr)),
+                    "lr_on_edge": lr is not None and on_edge(lr, suite.lr),
                     "metric": "suboptimality" if f_star_known else "loss",
+                    "target": str(Target(entry.target)),
                     "final_median": median,
                     "final_low": low,
                     "final_high": high,
+                    "resolution": float(mine["resolution"].median()) if len(mine) else math.nan,
+                    "reached": int(mine["steps_to_target"].map(math.isfinite).sum()) if len(mine) else 0,
                     "test_accuracy": float(mine["test_accuracy"].median()) if len(mine) else math.nan,
                     "steps_to_target": float(mine["steps_to_target"].median()) if len(mine) else math.inf,
                     "seconds_to_target": float(mine["seconds_to_target"].median()) if len(mine) else math.inf,
@@ -302,6 +285,8 @@ def summary(board: pd.DataFrame, candidates: list[str], baselines: list[str]) ->
 
 def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str]) -> str:
     """The leaderboard as Markdown, ready to paste into a README or a paper."""
+    from optbench.results.outcomes import shown
+
     lines = [
         f"# optbench bench: {', '.join(candidates)} vs {', '.join(baselines)} (suite `{suite.name}`)",
         "",
@@ -314,8 +299,8 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
     ]
     for problem, part in board.groupby("problem", sort=False):
         metric = part["metric"].iloc[0]
-        lines += [f"## {problem}", ""]
-        header = ["optimizer", "lr", f"final {metric}", "test acc.", "steps to target", "s to target"]
+        lines += [f"## {problem}", "", f"Target: {part['target'].iloc[0]}.", ""]
+        header = ["optimizer", "lr", f"final {metric}", "test acc.", "reached", "steps to target", "s to target"]
         header += [f"vs {b}" for b in baselines]
         lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
         for row in part.to_dict("records"):
@@ -325,8 +310,9 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
             cells = [
                 f"**{row['optimizer']}**" if row["role"] == "candidate" else row["optimizer"],
                 lr,
-                f"{row['final_median']:.3g} [{row['final_low']:.3g}, {row['final_high']:.3g}]",
+                "{} [{}, {}]".format(*(shown(row[k], row["resolution"]) for k in FINALS)),
                 "" if _nan(row["test_accuracy"]) else f"{row['test_accuracy']:.1%}",
+                f"{row['reached']} of {row['seeds']}",
                 _count(row["steps_to_target"]),
                 "never" if math.isinf(row["seconds_to_target"]) else f"{row['seconds_to_target']:.3g}",
             ]
@@ -374,5 +360,8 @@ def write_outputs(
     (folder / "leaderboard.md").write_text(to_markdown(board, suite, candidates, baselines), encoding="utf-8")
     board.to_csv(folder / "leaderboard.csv", index=False)
     save_results(results.drop(columns="suite_problem"), folder / "results.parquet")
-    if with_report:
-        report([folder / "results.parquet"], folder / "report")
+    if with_report:  # the page names and judges the problems as the leaderboard does
+        from optbench.results.outcomes import Target
+
+        problems = [(entry, Target(entry.target)) for entry in suite.entries]
+        report([folder / "results.parquet"], folder / "report", problems=problems)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +10,8 @@ from typing import Any
 import pandas as pd
 
 from optbench.errors import InvalidValueError
-from optbench.results.io import objective, reach, schema
+from optbench.results import schema
+from optbench.results.outcomes import best, final, on_edge, reach, resolution
 from optbench.settings import validate
 from optbench.settings.config import SELECT
 from optbench.settings.grid import Grid
@@ -55,8 +55,8 @@ def tune(
 
 
 def mark_edges(chosen: list[dict[str, Any]], planned: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add ``edges`` to each choice: its numeric hyperparameters that were searched over 3 or more
-    values and came out at the smallest or largest of them (the best may lie beyond the grid)."""
+    """Add ``edges`` to each choice: its numeric hyperparameters that came out at the smallest or
+    largest of the values searched (:func:`optbench.results.outcomes.on_edge`: the best may lie beyond)."""
     searched: dict[tuple[str, str, str], set[float]] = {}
     for job in planned:
         for key, value in job["hyperparameters"].items():
@@ -69,16 +69,18 @@ def mark_edges(chosen: list[dict[str, Any]], planned: list[dict[str, Any]]) -> l
         choice["edges"] = {
             key: value
             for key, value in job["hyperparameters"].items()
-            if len(values := searched.get((*slot, key), set())) >= 3 and float(value) in (min(values), max(values))
+            if (*slot, key) in searched and on_edge(value, searched[(*slot, key)])
         }
     return chosen
 
 
 def choose(planned: list[dict[str, Any]], table: pd.DataFrame, select: str) -> list[dict[str, Any]]:
-    """Per problem (with its options) and optimizer, the configuration with the best median score."""
+    """Per problem (with its options) and optimizer, the configuration with the best median score:
+    the final objective (:func:`optbench.results.outcomes.final`, floored at the run's resolution,
+    inf for a diverged run), or with ``select="time"`` the steps to the default target. Each choice
+    carries its median ``score`` and its runs' median ``resolution`` (how to show a final under it)."""
     runs = dict(tuple(table.groupby("run_key", sort=False)))
-    scores: dict[str, list[float]] = {}
-    configs: dict[str, dict[str, Any]] = {}
+    scores, configs, floors = [], {}, {}
     for job in planned:
         rows = runs.get(job["run_key"])
         if rows is None:
@@ -86,20 +88,15 @@ def choose(planned: list[dict[str, Any]], table: pd.DataFrame, select: str) -> l
         config = {k: v for k, v in job.items() if k not in ("seed", "run_key", "phase", "config")}
         key = schema.key_text(config)
         configs[key] = config
-        values = objective(rows)
-        if select == "time":
-            score = reach(rows)[0]
-        elif rows["status"].iloc[0] != "ok" or not math.isfinite(values.iloc[-1]):
-            score = math.inf
-        else:
-            score = float(values.iloc[-1])
-        scores.setdefault(key, []).append(score)
-    best: dict[str, tuple[float, str]] = {}
-    for key, values in scores.items():
-        config = configs[key]
         slot = schema.key_text({"problem": config["problem"], "options": config["problem_options"]})
-        slot += "|" + config["optimizer"]
-        median = statistics.median(values)
-        if slot not in best or median < best[slot][0]:
-            best[slot] = (median, key)
-    return [{"job": configs[key], "score": score, "select": select} for score, key in best.values()]
+        score = reach(rows).steps if select == "time" else final(rows)
+        scores.append({"slot": slot + "|" + config["optimizer"], "config": key, "score": score})
+        floors.setdefault(key, []).append(resolution(rows))
+    if not scores:
+        return []
+    chosen = best(pd.DataFrame(scores), ["slot"], "config", "score")
+    floor = {key: statistics.median(values) for key, values in floors.items()}
+    return [
+        {"job": configs[r.config], "score": r.score, "select": select, "resolution": floor[r.config]}
+        for r in chosen.itertuples()
+    ]
