@@ -154,7 +154,7 @@ def describe(name: str) -> None:
         key_width = max((len(r[0]) for r in rows), default=0)
         type_width = max((len(r[1]) for r in rows), default=0)
         for key, kind, default in rows:
-            shown = "(required)" if default is REQUIRED else repr(default)
+            shown = "(required)" if default is REQUIRED else _shown(default)
             click.echo(f"    {key:<{key_width}}  {kind:<{type_width}}  {shown}")
 
 
@@ -187,3 +187,13 @@ def test_plugin(name: str, lr: str | None, epochs: int, max_epochs: int, opts: t
     failed = sum(not c.passed for c in checks)
     click.echo(f"{len(checks) - failed} passed, {failed} failed")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _shown(value: Any) -> str:
+    """A default as ``describe`` prints it: plain values by repr, a function or class by its name,
+    never a memory address (``<function f at 0x7f..>`` changes every process)."""
+    from optbench.results.schema import stable_text
+
+    if value is None or isinstance(value, bool | int | float | str | tuple | list):
+        return repr(value)
+    return stable_text(value)

@@ -70,9 +70,15 @@ def prepare(
             f"--lr {lr} and {flags['opt']} lr={given['lr']} both set the learning rate; give only one of them"
         )
     if lr is not None:
+        known = optimizer_entry.hyperparameters()
+        if "lr" not in known and not optimizer_entry.accepts_any_keyword():
+            raise InvalidValueError(
+                f"--lr {lr}: optimizer {optimizer_entry.name!r} takes no learning rate (its settings: "
+                f"{', '.join(sorted(known)) or 'none'}); leave --lr out or set one of those with {flags['opt']}"
+            )
         given["lr"] = validate_lr(lr)
     resolved = resolve_settings(optimizer_entry, given, flags["opt"])
-    if "lr" in resolved and lr is None:
+    if resolved.get("lr") is not None and lr is None:  # a default of None: the class chooses its own
         resolved["lr"] = validate_lr(resolved["lr"])
     options = resolve_settings(problem_entry, dict(problem_options or {}), flags["problem_opt"])
     if not isinstance(seed, int) or isinstance(seed, bool):  # text is for flags; the API takes numbers

@@ -36,6 +36,7 @@ import torch
 from optbench.core.runner import RunSpec, prepare, run
 from optbench.core.spec import build
 from optbench.registry import OPTIMIZERS
+from optbench.results.schema import stable_text
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,11 @@ def _constructs(name: str, lr: float | None, settings: dict[str, Any]) -> Check:
         assert callable(getattr(opt, "step", None)) and callable(getattr(opt, "zero_grad", None)), (
             "no step()/zero_grad()"
         )
-        return ", ".join(f"{k}={v}" for k, v in spec.hyperparameters.items()) or "no hyperparameters"
+        shown = {
+            k: v if isinstance(v, bool | int | float | str | tuple) else stable_text(v)
+            for k, v in spec.hyperparameters.items()
+        }
+        return ", ".join(f"{k}={v}" for k, v in shown.items()) or "no hyperparameters"
 
     return _check("constructs", body)
 
@@ -128,8 +133,10 @@ def _lowers_loss(name: str, problem: str, lr: float | None, epochs: int, setting
 
 def _deterministic(name: str, lr: float | None, settings: dict[str, Any]) -> Check:
     def body() -> str:
-        a, b = (run("classification", name, lr=lr, epochs=10, seed=1, **settings)["loss"] for _ in range(2))
-        assert a.tolist() == b.tolist(), "two runs with seed 1 differ"
+        a, b = (run("classification", name, lr=lr, epochs=10, seed=1, **settings) for _ in range(2))
+        for table in (a, b):  # two runs that both fail are the same, and prove nothing
+            assert table["status"].iloc[-1] == "ok", f"status {table['status'].iloc[-1]}: {table['message'].iloc[-1]}"
+        assert a["loss"].tolist() == b["loss"].tolist(), "two runs with seed 1 differ"
         return "two runs with seed 1 are bit-identical"
 
     return _check("deterministic", body)

@@ -88,6 +88,8 @@ def _logspace(part: str, label: str) -> list[float]:
 
 
 def _scalar(text: str) -> Any:
+    if not validate.plain_number(text):  # "1_0" or Arabic-Indic digits stay text (refused as numbers later)
+        return {"true": True, "false": False}.get(text.lower(), text)
     for kind in (int, float):
         try:
             return kind(text)
@@ -203,6 +205,7 @@ class Grid:
                 takes = OPTIMIZERS.get(optimizer).hyperparameters()
                 grid = {k: v for k, v in self.shared_opt.items() if k in takes}
                 grid |= self.opt.get(optimizer, {})
+                grid = {k: _tuples(v, takes.get(k), self.label(f"opt {k}")) for k, v in grid.items()}
                 lrs = grid.pop("lr", self.lr)
                 yield problem, option_grid, optimizer, grid, [None] if lrs is None else list(lrs)
 
@@ -235,6 +238,25 @@ class Grid:
                                 }
                             )
         return out
+
+
+def _tuples(values: list[Any], default: Any, label: str) -> list[Any]:
+    """A grid of a tuple-valued setting (Adam's ``betas``): ``0.9,0.99`` is one value, not two;
+    several are separated by ``;`` (``0.9,0.99;0.8,0.9``) or given as a list of lists in a file."""
+    if not isinstance(default, tuple | list) or not default:
+        return values
+    if all(isinstance(v, list | tuple) for v in values):
+        return [tuple(v) for v in values]
+    flat: list[Any] = []  # "0.99;0.8" (a ';' inside one comma-separated item) is two values
+    for v in values:
+        flat += [_scalar(p.strip()) for p in v.split(";")] if isinstance(v, str) else [v]
+    groups = [flat[i : i + len(default)] for i in range(0, len(flat), len(default))]
+    if not flat or len(flat) % len(default):
+        raise InvalidValueError(
+            f"{label}: a grid of {len(default)}-tuples; give {len(default)} comma-separated values, and "
+            f"separate several with ';' (e.g. {','.join(map(str, default))};{','.join(map(str, default))})"
+        )
+    return [tuple(g) for g in groups]
 
 
 def _product(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:

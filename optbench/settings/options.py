@@ -5,6 +5,7 @@ Torch-free, so the CLI can validate input before it imports anything heavy.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import tomllib
@@ -14,6 +15,7 @@ from typing import Any
 
 from optbench.errors import InvalidValueError, did_you_mean
 from optbench.registry import REQUIRED, Entry
+from optbench.settings import validate
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
@@ -102,10 +104,42 @@ def convert(text: str, default: Any, annotation: str, label: str) -> Any:
         return tuple(convert(p, d, "", label) for p, d in zip(parts, default, strict=True))
     if isinstance(default, str):
         return text
+    if _is_dtype(default) or "dtype" in annotation:
+        return _dtype(text, label)
+    if inspect.isclass(default) or "type[" in annotation.lower() or "Optimizer" in annotation:
+        return _registered_class(text, label)
     return _literal(text)  # default None or no default: the most specific reading
 
 
+def _is_dtype(value: Any) -> bool:
+    return type(value).__name__ == "dtype" and type(value).__module__ == "torch"
+
+
+def _dtype(text: str, label: str) -> Any:
+    """``float64`` or ``torch.float64`` as the torch dtype (a class's dtype setting; torch is loaded by then)."""
+    import torch
+
+    found = getattr(torch, text.removeprefix("torch."), None)
+    if not isinstance(found, torch.dtype):
+        raise InvalidValueError(f"{label}: expected a torch dtype such as float32 or bfloat16")
+    return found
+
+
+def _registered_class(text: str, label: str) -> Any:
+    """A class-valued setting (a wrapper's base optimizer) named by a registered optimizer's name."""
+    from optbench.registry import OPTIMIZERS
+
+    if text not in OPTIMIZERS.names():
+        raise InvalidValueError(
+            f"{label}: expected the name of a registered optimizer (see `optbench list`), e.g. torch-sgd"
+        )
+    return OPTIMIZERS.get(text).target
+
+
 def _number(text: str, *, integer: bool, float_only: bool, label: str) -> int | float:
+    if not validate.plain_number(text):
+        kind = "an integer" if integer else "a number"
+        raise InvalidValueError(f"{label}: expected {kind} in plain digits, e.g. 0.1")
     try:
         value = int(text)
         return float(value) if float_only else value
@@ -127,6 +161,8 @@ def _literal(text: str) -> Any:
         return None
     if low in ("true", "false"):
         return low == "true"
+    if not validate.plain_number(text):
+        return text
     for kind in (int, float):
         try:
             return kind(text)

@@ -21,7 +21,18 @@ from typing import Any
 
 from optbench.errors import InvalidValueError
 
-_INTEGER = re.compile(r"^[+-]?[0-9]+$")  # ASCII digits only: int() also takes "١٢" and "1_000"
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")  # ASCII digits only: int() also takes "\u0661\u0662" and "1_000"
+# A number as a person types it: int() and float() also take "1_0" (10) and "\u0660.\u0661" (0.1 in
+# Arabic-Indic digits), typos that would become runs. Infinities and NaN are spelt out (and
+# refused where a setting needs a finite value).
+_NUMBER = re.compile(r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|infinity|nan)$", re.IGNORECASE)
+
+
+def plain_number(text: str) -> bool:
+    """Whether ``text`` is a number in plain ASCII (digits, a point, an exponent): no ``_``, no other digits."""
+    return bool(_NUMBER.match(text.strip()))
+
+
 MAX_RUNS = 100_000
 MAX_EPOCHS = 100_000
 MAX_SEED = 2**63 - 1
@@ -90,6 +101,8 @@ def lr(value: Any, label: str = "--lr") -> float:
     if isinstance(value, bool):
         raise InvalidValueError(f"{label} {value!r} is not a number; expected a positive number such as 0.1")
     try:
+        if isinstance(value, str) and not plain_number(value):
+            raise ValueError(value)
         number = float(value)
     except (TypeError, ValueError):
         raise InvalidValueError(
