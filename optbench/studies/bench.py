@@ -71,17 +71,21 @@ class Suite:
     entries: list[Entry]
 
 
-def load_suite(name: str) -> Suite:
-    """A built-in suite by name, or a TOML file by path."""
+def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
+    """A built-in suite by name, or a TOML file by path.
+
+    Its problems must be registered names: a suite file someone sent you must not run their code
+    (``problem = "torch.hub:load"`` would), unless ``allow_import_paths`` (``--allow-import-paths``)."""
     from optbench.settings.grid import parse_values
-    from optbench.settings.options import read_toml
+    from optbench.settings.inputs import read_toml
+    from optbench.settings.validate import registered_name
 
     if name in SUITES:
         path = resources.files("optbench.suites") / f"{name}.toml"
         with resources.as_file(path) as file:
-            raw = read_toml(file)
+            raw = read_toml(file, "--suite")
     elif Path(name).suffix == ".toml":
-        raw = read_toml(name)
+        raw = read_toml(name, "--suite")
     else:
         from optbench.errors import did_you_mean
 
@@ -101,9 +105,10 @@ def load_suite(name: str) -> Suite:
         extra = set(item) - {"problem", "epochs", "target", "options", "batch_size"}
         if extra:
             raise InvalidValueError(f"suite {name!r}: problems[{i}] has an unknown key {sorted(extra)[0]!r}")
+        problem = registered_name("problem", item["problem"], f"suite {name!r}: problems[{i}]", allow_import_paths)
         entries.append(
             Entry(
-                item["problem"],
+                problem,
                 item["epochs"],
                 item.get("target", 0.01),
                 item.get("options", {}),
