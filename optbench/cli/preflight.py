@@ -5,7 +5,7 @@ Importing torch takes one to three seconds; a misspelt optimizer, a learning rat
 flags to these checks, which use only torch-free modules: names against the registries' names
 (the built-ins' manifest and installed entry points, :meth:`~optbench.registry.Registry.names`),
 numbers and grids (:mod:`optbench.settings.options`, :mod:`optbench.settings.grid`), devices by their spelling,
-schedules, and paths (:mod:`optbench.results.paths`). A bad value is the same one line, exit 2, that the
+schedules, and paths (:mod:`optbench.results.files`). A bad value is the same one line, exit 2, that the
 library would raise later, in tens of milliseconds.
 
 What needs the real classes is checked where they are built: a setting's type, the setting names
@@ -23,7 +23,7 @@ from typing import Any
 from optbench.core.schedules import validate_schedule
 from optbench.errors import InvalidValueError, UnknownNameError
 from optbench.registry import OPTIMIZERS, PROBLEMS, builtin_settings
-from optbench.results.paths import existing_file
+from optbench.results.files import existing_file
 from optbench.settings.options import parse_assignments, unknown_setting, validate_device_name, validate_lr
 
 

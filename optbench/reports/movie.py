@@ -32,7 +32,7 @@ from matplotlib.text import Text
 from PIL import Image, ImageDraw, ImageFont
 
 from optbench.errors import OptbenchError
-from optbench.results.paths import ANIMATION_SUFFIXES, animation_file
+from optbench.results.files import ANIMATION_SUFFIXES, animation_file
 
 FORMATS = ANIMATION_SUFFIXES
 
@@ -149,7 +149,7 @@ def _draw_text(frame: Image.Image, text: Text) -> None:
 
 
 def check_output(path: str | os.PathLike[str]) -> Path:
-    """Fail before any work when an animation could not be written to ``path`` (see :mod:`optbench.results.paths`)."""
+    """Fail before any work when an animation could not be written to ``path`` (see :mod:`optbench.results.files`)."""
     return animation_file(path)
 
 
