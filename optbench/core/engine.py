@@ -33,13 +33,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from optbench.core.allocator import large_blocks_kept
 from optbench.core.forms import Alone, Stacked
 from optbench.core.loop import PROGRESS, Record, train
 from optbench.core.runner import RunSpec, build, check_problem, resolve_batch_size, run_settings
 from optbench.core.schedules import make_scheduler
 from optbench.errors import OptbenchError
 from optbench.optimizers.protocol import can_share_optimizer, is_elementwise
+from optbench.private_apis import large_blocks_kept
 from optbench.problems.base import is_functional
 from optbench.registry.plugins import one_line
 

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from optbench.optimizers.rows import Rows
+from optbench.private_apis import add_param_group_unguarded, foreach_sub_scaled_
 from optbench.registry import register_optimizer
 
 
@@ -32,9 +33,7 @@ class GradientDescent(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr})
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        # torch's own method without its dynamo guard, whose first call imports torch._dynamo (about
-        # 1 s): the lesson's optimizer should start at once.
-        torch.optim.Optimizer.add_param_group.__wrapped__(self, param_group)
+        add_param_group_unguarded(self, param_group)  # the lesson's optimizer starts at once
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
@@ -53,7 +52,7 @@ class GradientDescent(torch.optim.Optimizer):
             pairs = [(p, g, lr) for p, g, lr in zip(params, grads, lrs, strict=True) if g is not None]
             if pairs:  # every group at once: one fused foreach update on a GPU
                 params, grads, lrs = zip(*pairs, strict=True)
-                torch._foreach_sub_(params, torch._foreach_mul(grads, list(lrs)))
+                foreach_sub_scaled_(params, grads, lrs)
         return loss
 
     def _rows(self, params: list[torch.Tensor], grads: list[Any], lrs: list[Any]) -> Rows | None:
