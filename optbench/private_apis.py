@@ -9,8 +9,8 @@ callers that pass its tensors in).
   or where the user set the same knob, they do nothing.
 - CPython's exit sequence (:func:`run_exit_handlers`): ``threading._shutdown`` and
   ``atexit._run_exitfuncs``, so the console script can leave without the module teardown.
-- torch (:func:`version`, :func:`add_param_group_unguarded`, :func:`foreach_sub_scaled_`):
-  ``Tensor._version``, ``Optimizer.add_param_group.__wrapped__``, ``torch._foreach_*``.
+- torch (:func:`version`, :func:`add_param_group_unguarded`): ``Tensor._version`` and
+  ``Optimizer.add_param_group.__wrapped__``.
 
 Not here, because they are public and documented: ``Tensor.data_ptr``, ``untyped_storage``,
 ``storage_offset`` and ``as_strided``, which :mod:`optbench.optimizers.rows` uses to find the stacked
@@ -25,7 +25,7 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 # --- glibc's malloc (its mallopt/malloc_trim, through ctypes)
@@ -141,12 +141,3 @@ def add_param_group_unguarded(optimizer: Any, param_group: dict[str, Any]) -> No
 
     method = torch.optim.Optimizer.add_param_group
     getattr(method, "__wrapped__", method)(optimizer, param_group)
-
-
-def foreach_sub_scaled_(params: Sequence[Any], grads: Sequence[Any], scales: Sequence[float]) -> None:
-    """``params[i] -= scales[i] * grads[i]`` for every i, in place, as ``torch._foreach_*`` does it: one
-    fused kernel launch for the whole list on a GPU (what torch.optim's own ``foreach`` paths use)
-    instead of one per tensor. The same arithmetic, element by element, as the plain loop."""
-    import torch
-
-    torch._foreach_sub_(list(params), torch._foreach_mul(list(grads), list(scales)))

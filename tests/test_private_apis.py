@@ -33,16 +33,6 @@ def test_add_param_group_unguarded_is_torchs_method(monkeypatch):
     assert calls == [{"params": []}]
 
 
-def test_foreach_sub_scaled_is_the_plain_update_bit_for_bit():
-    gen = torch.Generator().manual_seed(0)
-    params = [torch.randn(5, generator=gen, dtype=dtype) for dtype in (torch.float32, torch.float64)]
-    grads = [torch.randn(5, generator=gen, dtype=p.dtype) for p in params]
-    lrs = [0.1, 0.37]
-    expected = [p - lr * g for p, g, lr in zip(params, grads, lrs, strict=True)]
-    private_apis.foreach_sub_scaled_(params, grads, lrs)
-    assert all(torch.equal(p, e) for p, e in zip(params, expected, strict=True))
-
-
 SCRIPT = """
 import atexit, os, threading, time
 from optbench import private_apis
