@@ -169,6 +169,7 @@ def test_gd_updates_scalar_parameters_and_a_models_own_ones():
     from optbench.optimizers.gd import GradientDescent
 
     m, b = torch.zeros((), requires_grad=True), torch.zeros((), requires_grad=True)
+    torch.manual_seed(0)  # the model's init: unseeded, about 1 in 450 global RNG states left it 1.2e-7 past atol
     model = torch.nn.Linear(3, 2)
     reference = torch.nn.Linear(3, 2)
     reference.load_state_dict(model.state_dict())
