@@ -199,3 +199,26 @@ def test_one_past_the_depth_limit_is_refused(tmp_path):
     path.write_text("a = " + "[" * (inputs.MAX_DEPTH + 1) + "]" * (inputs.MAX_DEPTH + 1) + "\n")
     with pytest.raises(inputs.InvalidValueError, match="nests deeper than the limit of 32 levels"):
         inputs.read_toml(path, "--config")
+
+
+def test_quotes_that_end_a_multiline_string_do_not_hide_nesting(tmp_path):
+    """TOML lets a multi-line string's content end in one or two quotes (``\"\"\"x\"\"\"\"``): the scan
+    must end the string where tomllib does, or the nesting after it would go unseen."""
+    path = tmp_path / "q.toml"
+    for text in ('a = """x""""\n', "a = '''x'''''\n"):
+        deep = text + "b = " + "[" * DEEP + "]" * DEEP + "\n"
+        with pytest.raises(inputs.InvalidValueError, match="nests deeper than the limit"):
+            inputs._check_depth(deep, inputs._TOML_TOKENS, path, "--config")  # the scan itself sees it
+        path.write_text(text)
+        assert inputs.read_toml(path, "--config")["a"].startswith("x")
+
+
+@pytest.mark.parametrize("suffix", ["toml", "json"])
+def test_nesting_the_scan_misses_is_still_one_line(tmp_path, monkeypatch, suffix):
+    """The parser's RecursionError is the last line of defence: it gets the same message."""
+    monkeypatch.setattr(inputs, "_check_depth", lambda *args: None)
+    path = tmp_path / f"f.{suffix}"
+    path.write_text(("x = " if suffix == "toml" else "") + "[" * DEEP + "]" * DEEP + "\n")
+    read = inputs.read_toml if suffix == "toml" else inputs.read_json
+    with pytest.raises(inputs.InvalidValueError, match="nests deeper than the limit of 32 levels"):
+        read(path, "--config")

@@ -29,8 +29,8 @@ _TOML_TOKENS = re.compile(r"\"\"\"|'''|[\"'#\[\]{}]")
 _JSON_TOKENS = re.compile(r"[\"\[\]{}]")
 # Where each kind of string ends (a backslash escapes the next character in basic strings only).
 _STRING_END = {
-    '"""': re.compile(r'(?:[^"\\]|\\.|"(?!""))*"""', re.DOTALL),
-    "'''": re.compile(r"(?:[^']|'(?!''))*'''", re.DOTALL),
+    '"""': re.compile(r'(?:[^"\\]|\\.|"(?!""))*"""("{0,2})', re.DOTALL),  # content may end in one or two quotes
+    "'''": re.compile(r"(?:[^']|'(?!''))*'''('{0,2})", re.DOTALL),
     '"': re.compile(r'(?:[^"\\\n]|\\.)*"'),
     "'": re.compile(r"[^'\n]*'"),
     "#": re.compile(r"[^\n]*"),
@@ -44,6 +44,8 @@ def read_toml(path: str | Path, label: str = "--config") -> dict[str, Any]:
         text = raw.decode("utf-8")
         _check_depth(text, _TOML_TOKENS, path, label)
         data = tomllib.loads(text)
+    except RecursionError:  # nesting the scan could not see (it stops at a string it cannot end)
+        raise _too_deep(path, label) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InvalidValueError(f"{label} {str(path)!r} is not valid TOML: {exc}") from None
     _check_parsed_depth(data, path, label)
@@ -56,7 +58,10 @@ def read_json(path: str | Path, label: str) -> Any:
     path, raw = _read(path, label)
     text = raw.decode("utf-8")
     _check_depth(text, _JSON_TOKENS, path, label)
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except RecursionError:  # nesting the scan could not see (it stops at a string it cannot end)
+        raise _too_deep(path, label) from None
 
 
 def _read(path: str | Path, label: str) -> tuple[Path, bytes]:
