@@ -61,7 +61,7 @@ def test_mlp_grid_stacked_vs_one_by_one(benchmark):
         f"one by one {result['one_by_one_s']:.1f} s: {result['speedup']:.0f}x"
     )
     # The floor. Measured 12x (8.0 s vs 96 s on a quiet 2-core machine), 6x before a stacked
-    # CPU loop kept its 38 MB activations in the heap (optbench.core.allocator; benchmarks/README.md).
+    # CPU loop kept its 38 MB activations in the heap (optbench.private_apis.large_blocks_kept; benchmarks/README.md).
     assert result["speedup"] >= 10
 
 

@@ -431,7 +431,7 @@ def test_an_optimizers_default_batch_shrinks_to_a_small_problem_but_an_explicit_
 def test_a_stacked_cpu_loop_keeps_large_blocks_in_the_heap_and_gives_them_back(monkeypatch):
     """glibc unmaps each freed block over 32 MB, so a big stack faulted its activations in at every step
     (1,000 MLP runs: 1.75x slower); the loop asks for them to be kept, and after it restores and trims."""
-    from optbench.core import allocator
+    from optbench import private_apis as allocator
 
     calls = []
 

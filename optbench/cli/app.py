@@ -7,19 +7,17 @@ torch, pandas and the registries load inside the commands. The library raises ty
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
 
-from optbench.core.allocator import one_arena
 from optbench.errors import EXIT_USAGE, OptbenchError
 from optbench.errors import EXIT_WRITE as EXIT_WRITE  # 74: results could not be written (re-exported)
+from optbench.private_apis import one_arena, run_exit_handlers
 
 # 0 ok, 1 some runs errored or a check failed, 2 bad input, 70 an internal error, 74 a write failed
 # after the work, 130 interrupted (Ctrl-C).
@@ -271,8 +269,5 @@ def exit_now(code: int) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (``optbench list | head -1``)
             stream.flush()
-    shutdown_threads = getattr(threading, "_shutdown", None)  # what the interpreter calls at exit
-    if shutdown_threads is not None:
-        shutdown_threads()
-    atexit._run_exitfuncs()
+    run_exit_handlers()  # worker threads, then the atexit callbacks
     os._exit(code)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from optbench.cli import preflight
-from optbench.cli.app import EXIT_OK, cli, plugin_option
+from optbench.cli.app import EXIT_OK, allow_import_paths_option, cli, plugin_option
 from optbench.settings.options import validate_device_name
 
 
@@ -28,6 +28,7 @@ from optbench.settings.options import validate_device_name
 @click.option("--scheduler", default=None, help="Dask scheduler address, tcp://HOST:PORT.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report (the leaderboard and results are still written).")
+@allow_import_paths_option
 @plugin_option
 def bench(**params: Any) -> int:
     """Tune every optimizer the same way on each problem of a suite, rerun the winners on fresh seeds,
@@ -54,7 +55,7 @@ def bench(**params: Any) -> int:
 
     for name in [*candidates, *baselines]:
         OPTIMIZERS.get(name)  # an import path or a plugin that cannot load fails here, before any work
-    suite = load_suite(params["suite"])
+    suite = load_suite(params["suite"], allow_import_paths=params["allow_import_paths"])
     progress = params["progress"]
     _, board = run_bench(
         candidates,

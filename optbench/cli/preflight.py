@@ -5,7 +5,7 @@ Importing torch takes one to three seconds; a misspelt optimizer, a learning rat
 flags to these checks, which use only torch-free modules: names against the registries' names
 (the built-ins' manifest and installed entry points, :meth:`~optbench.registry.Registry.names`),
 numbers and grids (:mod:`optbench.settings.options`, :mod:`optbench.settings.grid`), and paths
-(:mod:`optbench.results.paths`); the run settings' flags are checked by their own callbacks
+(:mod:`optbench.results.files`); the run settings' flags are checked by their own callbacks
 (:mod:`optbench.settings.declared`). A bad value is the same one line, exit 2, that the library
 would raise later, in tens of milliseconds.
 
@@ -23,7 +23,7 @@ from typing import Any
 
 from optbench.errors import InvalidValueError, UnknownNameError
 from optbench.registry import OPTIMIZERS, PROBLEMS, builtin_settings
-from optbench.results.paths import existing_file
+from optbench.results.files import existing_file
 from optbench.settings.options import parse_assignments, unknown_setting, validate_lr
 
 

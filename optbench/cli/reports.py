@@ -10,7 +10,7 @@ import click
 from optbench.cli import preflight
 from optbench.cli.app import cli, run_options, run_settings
 from optbench.errors import ResultsFileError
-from optbench.results.paths import animation_file
+from optbench.results.files import animation_file
 
 
 @cli.command()

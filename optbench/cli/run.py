@@ -20,7 +20,7 @@ from optbench.cli.app import (
     run_settings,
     whole_option,
 )
-from optbench.results.paths import results_file
+from optbench.results.files import results_file
 
 
 @cli.command()

@@ -23,7 +23,7 @@ from optbench.cli.app import (
     whole_option,
 )
 from optbench.registry import OPTIMIZERS, PROBLEMS
-from optbench.results.paths import results_file
+from optbench.results.files import results_file
 from optbench.settings import validate
 from optbench.settings.validate import MAX_RUNS
 

@@ -33,13 +33,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from optbench.core.allocator import large_blocks_kept
 from optbench.core.forms import Alone, Stacked
 from optbench.core.loop import Progress, Record, train
 from optbench.core.schedules import make_scheduler
 from optbench.core.spec import RunSpec, build, check_problem, resolve_batch_size, run_settings
 from optbench.errors import OptbenchError
 from optbench.optimizers.protocol import can_share_optimizer, is_elementwise, never_stack
+from optbench.private_apis import large_blocks_kept
 from optbench.problems.base import is_functional
 from optbench.registry.plugins import one_line
 from optbench.settings import declared

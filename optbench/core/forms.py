@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from optbench.private_apis import version
 from optbench.problems.base import Problem
 
 Tensor = torch.Tensor
@@ -48,7 +49,7 @@ class Alone:
         return {k: v.reshape(1) for k, v in metrics.items()}
 
     def versions(self) -> tuple[int, ...]:
-        return tuple(t._version for p in self.leaves for t in (p, p.grad) if t is not None)
+        return tuple(version(t) for p in self.leaves for t in (p, p.grad) if t is not None)
 
 
 class Stacked:
@@ -105,7 +106,7 @@ class Stacked:
         return self._metrics(self.params, self.data) if self._metrics is not None else {}
 
     def versions(self) -> tuple[int, ...]:
-        return tuple(t._version for p in self.params.values() for t in (p, p.grad) if t is not None)
+        return tuple(version(t) for p in self.params.values() for t in (p, p.grad) if t is not None)
 
 
 def _has_metrics(problem: Any) -> bool:

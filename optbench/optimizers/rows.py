@@ -84,6 +84,43 @@ class Rows:
         return list(zip(self.wholes, self._grad_wholes, self._rates, strict=True))
 
 
+class StackedDescent:
+    """Gradient descent's update, ``p -= lr * p.grad``, on a sweep's stacked tensors: one operation each.
+
+    Call it with an optimizer's ``param_groups`` at each step. When their parameters are row views of
+    a few stacked tensors (and so are their gradients), it updates each stacked tensor at once with the
+    groups' learning rates as a per-row tensor and returns True; otherwise it does nothing and returns
+    False, and the caller does the plain update. The stacked tensors found are kept between steps and
+    checked at each one (:meth:`Rows.holds`, :meth:`Rows.attach`). Element by element the arithmetic is
+    the plain update's (multiply, then subtract), so the bits are the same.
+
+    >>> whole, grads = torch.zeros(4, 2), torch.ones(4, 2)  # two runs' parameters and gradients, stacked
+    >>> views = [whole[:2], whole[2:]]
+    >>> views[0].grad, views[1].grad = grads[:2], grads[2:]
+    >>> StackedDescent()([{"params": [views[0]], "lr": 0.1}, {"params": [views[1]], "lr": 0.5}])
+    True
+    >>> whole[:, 0].tolist()
+    [-0.10000000149011612, -0.10000000149011612, -0.5, -0.5]
+    """
+
+    def __init__(self) -> None:
+        self.rows: Rows | None = None
+
+    @torch.no_grad()
+    def __call__(self, param_groups: Sequence[dict[str, Any]]) -> bool:
+        params = [p for group in param_groups for p in group["params"]]
+        lrs = [group["lr"] for group in param_groups for _ in group["params"]]
+        if len(params) < 2 or not set(map(type, lrs)) <= {float, int}:  # a tensor lr: the plain update
+            return False
+        if self.rows is None or not self.rows.holds(params):
+            self.rows = Rows(params)
+        if not (self.rows.useful and self.rows.attach([p.grad for p in params])):
+            return False
+        for whole, grad, lr in self.rows.per_row(lrs):
+            whole.sub_(grad.mul(lr))
+        return True
+
+
 def _plain(t: Tensor | None) -> bool:
     """A dense tensor of rows in float32 or float64, of no subclass but Parameter."""
     return type(t) in _PLAIN and t.layout == torch.strided and t.dim() >= 1 and t.dtype in _EXACT

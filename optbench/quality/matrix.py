@@ -48,7 +48,7 @@ class Cell:
 
 def load_matrix(path: str | os.PathLike[str], **checks: Any) -> dict[str, Any]:
     """Read and validate a matrix TOML file; returns its normalized form (``checks``: :func:`normalize_matrix`'s)."""
-    from optbench.settings.options import read_toml
+    from optbench.settings.inputs import read_toml
 
     return normalize_matrix(read_toml(path), str(path), **checks)
 

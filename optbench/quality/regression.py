@@ -169,12 +169,16 @@ def strict(data: Any) -> Any:
 
 def load_baseline(path: str | os.PathLike[str], **checks: Any) -> dict[str, Any]:
     """A baseline file, every value checked (``checks``: :func:`normalize_matrix`'s) before any run."""
+    from optbench.settings.inputs import read_json
+
     path = Path(path)
     if not path.is_file():
         raise BaselineError(f"baseline {str(path)!r} does not exist; make one with `optbench baseline`")
     try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = read_json(path, "baseline")
+    except OptbenchError:
+        raise  # too large or nested too deep: read_json's line
+    except ValueError as exc:  # malformed JSON, not UTF-8, or an integer of more digits than Python converts
         raise BaselineError(f"baseline {str(path)!r} is corrupt: {exc}") from None
     if not isinstance(data, dict) or data.get("optbench_baseline") != FORMAT or "cells" not in data:
         raise BaselineError(f"baseline {str(path)!r} is not an optbench baseline (format {FORMAT})")

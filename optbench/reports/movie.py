@@ -1,10 +1,10 @@
-"""Frames in milliseconds, and the three files they become: GIF, MP4 and an offline HTML player.
+"""Frames drawn fast, and the three files they become: GIF, MP4 and an offline HTML player.
 
 matplotlib's writers redraw the whole figure for every frame (axes, ticks, every label, the contour)
-and Pillow then picks a new palette per frame: 22-35 s for the lesson's 100 frames and the race. An
-:class:`Animation` knows which artists move. It draws the figure once without them, keeps that
+and Pillow then picks a new palette per frame, which made the lesson's animations take many seconds.
+An :class:`Animation` knows which artists move. It draws the figure once without them, keeps that
 image, and per frame pastes it back and draws only the moving artists (blitting), one-line texts
-with Pillow; the GIF and the HTML player share one palette. That is 4-13 ms a frame.
+with Pillow; the GIF and the HTML player share one palette. (Timings: benchmarks/README.md.)
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from matplotlib.text import Text
 from PIL import Image, ImageDraw, ImageFont
 
 from optbench.errors import OptbenchError
-from optbench.results.paths import ANIMATION_SUFFIXES, animation_file
+from optbench.results.files import ANIMATION_SUFFIXES, animation_file
 
 FORMATS = ANIMATION_SUFFIXES
 
@@ -130,8 +130,8 @@ def _font(path: str, pixels: int) -> ImageFont.FreeTypeFont:
 
 
 def _draw_text(frame: Image.Image, text: Text) -> None:
-    """Draw a one-line Text with Pillow where Agg would: Agg lays out every new string anew, 10-20 ms
-    each (most of a frame's time); Pillow takes about 1 ms, with the same font, size and colour."""
+    """Draw a one-line Text with Pillow where Agg would: Agg lays out every new string anew, most of a
+    frame's time; Pillow draws it with the same font, size and colour in a fraction of that."""
     if not text.get_visible() or not text.get_text():
         return
     fig = text.get_figure(root=True)
@@ -149,7 +149,7 @@ def _draw_text(frame: Image.Image, text: Text) -> None:
 
 
 def check_output(path: str | os.PathLike[str]) -> Path:
-    """Fail before any work when an animation could not be written to ``path`` (see :mod:`optbench.results.paths`)."""
+    """Fail before any work when an animation could not be written to ``path`` (see :mod:`optbench.results.files`)."""
     return animation_file(path)
 
 

@@ -1,10 +1,23 @@
-"""Writing files safely: checked before the work, written atomically, with the umask's mode.
+"""Writing files safely: every path a command reads or writes checked before the work, written atomically.
 
-Every file optbench writes (results, parts of a sweep, baselines, JUnit and JSON reports, report
-pages and figures) goes through :func:`atomic_write`: the content goes to a temporary file in the
-same folder, named independently of the target (``.optbench-PID-RANDOM.tmp``, so a long target
-name cannot overflow), created with mode 0666 minus the umask, then renamed over the target. A
-reader never sees half a file, and a symlink at the target is replaced, never followed.
+Torch-free and light (the CLI checks its paths here before it imports anything heavy), so a bad path
+is one line naming the flag and the path, in milliseconds:
+
+- **Checked before the work.** A results file must end in .parquet or .csv, an animation in .gif,
+  .mp4 or .html, and either must land in a folder that exists and can be written
+  (:func:`results_file`, :func:`animation_file`, judged by permissions alone, nothing created);
+  :func:`check_writable` then tries the folder for real with a temporary file; a file a command
+  reads must exist (:func:`existing_file`).
+- **Written atomically.** Every file optbench writes (results, parts of a sweep, baselines, JUnit
+  and JSON reports, report pages and figures) goes through :func:`atomic_write`: the content goes to
+  a temporary file in the same folder, named independently of the target (``.optbench-PID-RANDOM.tmp``,
+  so a long target name cannot overflow), created with mode 0666 minus the umask, then renamed over
+  the target. A reader never sees half a file, and a symlink at the target is replaced, never followed.
+
+>>> results_file("r.xlsx")
+Traceback (most recent call last):
+...
+optbench.errors.InvalidValueError: --out 'r.xlsx': expected a file ending in .parquet or .csv
 """
 
 from __future__ import annotations
@@ -13,15 +26,18 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from optbench.errors import InvalidValueError, WriteError
+from optbench.errors import InvalidValueError, OptbenchError, WriteError
 
 TEMP_PREFIX = ".optbench-"
 TEMP_SUFFIX = ".tmp"
 STALE_AFTER_S = 60.0  # a temporary file of a dead process older than this is removed by cleanups
+RESULTS_SUFFIXES = (".parquet", ".csv")
+ANIMATION_SUFFIXES = (".gif", ".mp4", ".html")
 
 
 def temp_path(folder: Path) -> Path:
@@ -94,6 +110,53 @@ def check_writable(
         _unlink(_create(folder))
     except OSError as exc:
         raise InvalidValueError(f"{flag} {shown!r} cannot be written: {_reason(exc)}") from None
+    return path
+
+
+# --- checked before the work, by permissions alone (nothing is created)
+
+
+def writable_file(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """``path`` as a Path, or one line saying why it cannot be written: its folder is missing or
+    read-only, or the path is a folder or a read-only file."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        if not parent.is_dir():
+            raise InvalidValueError(f"{flag} {str(path)!r}: folder {str(parent)!r} does not exist")
+        if path.is_dir() or not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise InvalidValueError(f"{flag} {str(path)!r} cannot be written; choose a writable file path")
+    except OSError:  # a name the file system refuses (too long...): the write check proper says which
+        pass
+    return path
+
+
+def results_file(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """A results table to write: ``.parquet`` or ``.csv``, writable."""
+    if Path(path).suffix.lower() not in RESULTS_SUFFIXES:
+        raise InvalidValueError(f"{flag} {str(path)!r}: expected a file ending in .parquet or .csv")
+    return writable_file(path, flag)
+
+
+def animation_file(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """An animation to write: ``.gif``, ``.html``, or ``.mp4`` where ffmpeg is installed; writable."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in ANIMATION_SUFFIXES:
+        raise InvalidValueError(f"{flag} {str(path)!r}: expected a file ending in {', '.join(ANIMATION_SUFFIXES)}")
+    path = writable_file(path, flag)
+    if suffix == ".mp4" and shutil.which("ffmpeg") is None:
+        raise OptbenchError(
+            "writing .mp4 needs ffmpeg, which is not installed: install it (apt-get install ffmpeg, "
+            "brew install ffmpeg or conda install ffmpeg) or write a .gif or .html instead"
+        )
+    return path
+
+
+def existing_file(path: str | os.PathLike[str], flag: str) -> Path:
+    """A file to read: it must exist (what is in it is checked where it is read)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidValueError(f"{flag} {str(path)!r} does not exist")
     return path
 
 

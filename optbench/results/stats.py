@@ -42,8 +42,8 @@ def median_bands(values: np.ndarray, level: float = 0.95, draws: int = 1000) -> 
     median over the row and its percentile-bootstrap interval, for curves drawn with a band.
 
     Runs are resampled as whole curves (the same ``draws`` resamples of the columns at every x, fixed
-    seed), vectorised over the rows: seaborn's per-point bootstrap of a median took minutes for one
-    report of a few thousand points. Rows with fewer runs (runs that stopped early) are resampled among
+    seed), vectorised over the rows, where seaborn bootstraps each point on its own (far slower for a
+    report of a few thousand points). Rows with fewer runs (runs that stopped early) are resampled among
     the runs they have.
 
     >>> m, lo, hi = median_bands(np.array([[1.0, 2.0, 3.0], [4.0, 4.0, 4.0]]))

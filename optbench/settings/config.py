@@ -35,7 +35,7 @@ def load_grid_file(
     path: str | Path, *, allow_import_paths: bool = False, limit: int | None = MAX_RUNS
 ) -> tuple[Grid, dict[str, Any]]:
     """A sweep TOML file: the grid, and the tuning keys (tune_seeds, eval_seeds, select) if any."""
-    from optbench.settings.options import read_toml
+    from optbench.settings.inputs import read_toml
 
     where = str(path)
     raw = read_toml(path)

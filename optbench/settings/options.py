@@ -8,9 +8,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from optbench.errors import InvalidValueError, did_you_mean
@@ -224,14 +222,3 @@ def scaled_epochs(epochs: int) -> int:
     if not (math.isfinite(scale) and scale > 0):
         raise InvalidValueError(f"{EPOCHS_SCALE}={text!r} is not valid; expected a number > 0 such as 0.1")
     return max(1, round(epochs * scale))
-
-
-def read_toml(path: str | Path, flag: str = "--config") -> dict[str, Any]:
-    """A TOML file as a dict, or one line saying why it cannot be read."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidValueError(f"{flag} {str(path)!r} does not exist")
-    try:
-        return tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidValueError(f"{flag} {str(path)!r} is not valid TOML: {exc}") from None

@@ -22,11 +22,14 @@ A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or yo
     lr = "1e-4:1:9"            # the learning-rate grid every optimizer searches
     tune_seeds = "0-2"
     eval_seeds = "100-109"     # 6 or more: below that no Wilcoxon p-value can reach 0.05
+    schedule = "cosine"        # optional: any run setting but the device, for every problem
+    warmup_steps = 5
     [[problems]]
     problem = "linreg"
     epochs = 50
     target = 0.01              # steps/seconds to objective <= target x its starting value
     options = { n = 100 }      # problem options (optional); batch_size = 32 (optional)
+    # schedule, warmup_steps, eval_every here override the suite's for this problem
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from typing import Any
 import pandas as pd
 
 from optbench.errors import InvalidValueError
+from optbench.settings import declared
 
 SUITES = ("quick", "standard")
 DEFAULT_BASELINES = ("gd", "torch-sgd", "torch-adam")
@@ -55,6 +59,7 @@ class Entry:
     target: float = 0.01
     options: dict[str, Any] = field(default_factory=dict)
     batch_size: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # its other run settings: schedule, warm-up, ...
 
     @property
     def label(self) -> str:
@@ -72,24 +77,31 @@ class Suite:
     entries: list[Entry]
 
 
-def load_suite(name: str) -> Suite:
-    """A built-in suite by name, or a TOML file by path."""
+def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
+    """A built-in suite by name, or a TOML file by path.
+
+    Its problems must be registered names: a suite file someone sent you must not run their code
+    (``problem = "torch.hub:load"`` would), unless ``allow_import_paths`` (``--allow-import-paths``)."""
     from optbench.settings.grid import parse_values
-    from optbench.settings.options import read_toml
+    from optbench.settings.inputs import read_toml
+    from optbench.settings.validate import registered_name
 
     if name in SUITES:
         path = resources.files("optbench.suites") / f"{name}.toml"
         with resources.as_file(path) as file:
-            raw = read_toml(file)
+            raw = read_toml(file, "--suite")
     elif Path(name).suffix == ".toml":
-        raw = read_toml(name)
+        raw = read_toml(name, "--suite")
     else:
         from optbench.errors import did_you_mean
 
         raise InvalidValueError(
             f"--suite {name!r} is not a suite{did_you_mean(name, SUITES)}; valid: {', '.join(SUITES)} or a .toml file"
         )
-    known = {"description", "lr", "tune_seeds", "eval_seeds", "problems"}
+    # Run settings (schedule, warmup_steps, eval_every, ...: optbench.settings.declared) may be given for
+    # every problem at the top and per problem; the device is the command's (--device).
+    run_keys = [k for k in declared.NAMES if k != "device"]
+    known = {"description", "lr", "tune_seeds", "eval_seeds", "problems", *run_keys} - {"epochs", "batch_size"}
     unknown = set(raw) - known
     if unknown:
         raise InvalidValueError(
@@ -99,16 +111,21 @@ def load_suite(name: str) -> Suite:
     for i, item in enumerate(raw.get("problems", [])):
         if not isinstance(item, dict) or "problem" not in item or "epochs" not in item:
             raise InvalidValueError(f"suite {name!r}: problems[{i}] needs a problem and epochs")
-        extra = set(item) - {"problem", "epochs", "target", "options", "batch_size"}
+        extra = set(item) - {"problem", "target", "options", *run_keys}
         if extra:
             raise InvalidValueError(f"suite {name!r}: problems[{i}] has an unknown key {sorted(extra)[0]!r}")
+        where = f"suite {name!r}: problems[{i}]"
+        problem = registered_name("problem", item["problem"], where, allow_import_paths)
+        given = {k: raw[k] for k in run_keys if k in raw} | {k: item[k] for k in run_keys if k in item}
+        settings = declared.resolve(given, lambda key, where=where: f"{where}: {key}")
         entries.append(
             Entry(
-                item["problem"],
-                item["epochs"],
+                problem,
+                settings["epochs"],
                 item.get("target", 0.01),
                 item.get("options", {}),
-                item.get("batch_size"),
+                settings["batch_size"],
+                {k: settings[k] for k in run_keys if k not in ("epochs", "batch_size")},
             )
         )
     if not entries:
@@ -162,6 +179,7 @@ def bench(
             seeds=suite.tune_seeds,
             epochs=entry.epochs,
             batch_size=entry.batch_size,
+            **entry.settings,
             lr=suite.lr,
             device=device,
             problem_opt={entry.problem: {k: [v] for k, v in entry.options.items()}},
