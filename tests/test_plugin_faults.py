@@ -66,6 +66,19 @@ PLUGINS = textwrap.dedent(
             _descend(self, self.param_groups[0]["lr"])
 
 
+    @optbench.register_optimizer("f-random")
+    class Random(torch.optim.Optimizer):
+        """Noisy steps from torch's global generator (as Gravity's state and Kron's updates are)."""
+
+        def __init__(self, params, lr=0.05):
+            super().__init__(params, dict(lr=lr))
+
+        @torch.no_grad()
+        def step(self, closure=None):
+            for p in self.param_groups[0]["params"]:
+                p.sub_(self.param_groups[0]["lr"] * (p.grad + torch.randn_like(p)))
+
+
     @optbench.register_optimizer("f-raises")
     class Raises(torch.optim.Optimizer):
         """A step that always fails."""
@@ -151,3 +164,12 @@ def test_a_tuple_setting_in_a_sweep_flag_is_one_value(tmp_path):
 def test_numbers_are_plain_ascii(text):
     result = invoke("run", "--lr", text)
     assert result.exit_code == 2 and "is not a number" in result.output
+
+
+def test_an_optimizer_that_draws_random_numbers_gives_the_same_run_twice(plugin, tmp_path):
+    for name in ("a", "b"):
+        args = ("sweep", "--plugin", plugin, "--optimizer", "f-random", "--seeds", "0-2", "--epochs", "3")
+        assert invoke(*args, "--out", tmp_path / f"{name}.parquet").exit_code == 0
+    a, b = (optbench.load_results(tmp_path / f"{name}.parquet") for name in ("a", "b"))
+    assert a["loss"].tolist() == b["loss"].tolist()
+    assert a.groupby("seed")["loss"].last().nunique() == 3  # seeded by the run: each seed its own noise

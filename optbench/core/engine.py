@@ -170,6 +170,16 @@ def _build(index: int, spec: RunSpec, strict: bool = False) -> _Run:
     return run
 
 
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Training draws from torch's global generator seeded by the run (then restored): an optimizer
+    that initialises its state or its steps at random (Gravity, Kron's preconditioner updates) gives
+    the same numbers every time its settings are run."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
 def _move(problem: Any, spec: RunSpec) -> None:
     if not is_functional(problem):
         raise OptbenchError(
@@ -239,7 +249,7 @@ def _train_alone(
             raise
         return _error_frame(_Run(run.index, spec, error=str(exc)))
     hook = None if on_record is None else (lambda step: on_record(step, problem))
-    with _phase("train"):
+    with _phase("train"), _seeded(spec.seed):
         record = train(form, [opt], schedulers, spec, batch_size, [spec.seed], hook, progress=progress)
     optimum = [_optimum(problem)]
     if note and record.status == "ok":
@@ -280,7 +290,7 @@ def _train_stacked(runs: list[_Run], progress: Progress | None = None) -> pd.Dat
     except OptbenchError:
         raise _StackFailed from None
     kept = large_blocks_kept() if first.device == "cpu" else contextlib.nullcontext()
-    with _phase("train"), kept:
+    with _phase("train"), kept, _seeded(first.seed):
         record = train(
             form, optimizers, schedulers, first, batch_size, [r.spec.seed for r in ordered], None, progress=progress
         )
@@ -344,7 +354,8 @@ def _run_alone_briefly(run: _Run, batch_size: int, budget: int) -> Record:
     form = Alone(rebuilt.problem)
     opt = build(spec.optimizer, dict(spec.hyperparameters), form.leaves)
     schedulers = [make_scheduler(opt, spec, -(-form.n_train // batch_size))]
-    return train(form, [opt], schedulers, spec, batch_size, [spec.seed], None, max_steps=budget)
+    with _seeded(spec.seed):
+        return train(form, [opt], schedulers, spec, batch_size, [spec.seed], None, max_steps=budget)
 
 
 def _disagreement(stacked: Record, j: int, alone: Record) -> str:
