@@ -8,7 +8,6 @@ from typing import Any
 import torch
 
 from optbench.optimizers.rows import Rows
-from optbench.registry import register_optimizer
 
 
 class GradientDescent(torch.optim.Optimizer):
@@ -64,14 +63,3 @@ class GradientDescent(torch.optim.Optimizer):
         if rows is None or not rows.holds(params):
             rows = self._stacked = Rows(params)
         return rows if rows.useful and rows.attach(grads) else None
-
-
-register_optimizer(
-    "gd", description="Hand-written full-batch gradient descent, p -= lr * grad (lr 0.1)", elementwise=True
-)(GradientDescent)
-register_optimizer(
-    "sgd",
-    description="Hand-written minibatch SGD, p -= lr * grad; batches of 10 reshuffled every epoch (lr 0.1)",
-    batch_size=10,
-    elementwise=True,
-)(GradientDescent)
