@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -29,11 +28,13 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optbench.errors import OptbenchError, PluginError
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 ENV_DISABLE = "OPTBENCH_DISABLE_PLUGIN_AUTOLOAD"
 ENV_ALLOW = "OPTBENCH_PLUGINS"
@@ -70,6 +71,8 @@ class Discovery:
 def discover(group: str, kind: str) -> Discovery:
     """The entry points of ``group`` by name (nothing imported); a name two different entry points
     declare is broken (the same entry point seen twice is one plugin)."""
+    from importlib.metadata import entry_points  # 20 ms: paid by the first name looked up, not by --help
+
     allow = {n.strip() for n in os.environ.get(ENV_ALLOW, "").split(",") if n.strip()}
     disabled = os.environ.get(ENV_DISABLE, "").lower() not in ("", "0", "false", "no")
     found: dict[str, EntryPoint] = {}
@@ -141,6 +144,8 @@ def load_file(path: str | os.PathLike[str]) -> None:
         return
     if not path.is_file():
         raise PluginError(f"--plugin {str(path)!r}: no such file")
+    import hashlib  # 2 ms at import: only --plugin needs it
+
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
     module_name = f"optbench_plugin_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)
