@@ -157,15 +157,20 @@ class Registry:
         >>> with OPTIMIZERS.snapshot():                    # doctest: +SKIP
         ...     OPTIMIZERS.add("mine", Mine)
         """
-        saved = _State(
-            dict(self._builtins), dict(self._entries), dict(self._pending), dict(self._broken), self._discovered
-        )
+        saved = self._state()
         try:
             yield self
         finally:
             self._restore(saved)
 
+    def _state(self) -> _State:
+        """Copies of what the registry holds now: later registrations do not change them."""
+        return _State(
+            dict(self._builtins), dict(self._entries), dict(self._pending), dict(self._broken), self._discovered
+        )
+
     def _restore(self, state: _State) -> None:
+        """Hold copies of ``state``'s dicts (a saved state is never changed, so it can be restored twice)."""
         self._builtins, self._entries = dict(state.builtins), dict(state.entries)
         self._pending, self._broken, self._discovered = dict(state.pending), dict(state.broken), state.discovered
 
