@@ -109,20 +109,8 @@ def _restore_global_rng():
 @pytest.fixture(autouse=True)
 def _restore_registries():
     """Names a test registers, from classes written in a test module or from --plugin files it loads,
-    do not outlive it (entry points stay: discovery finds them in every process alike)."""
-    from optbench.registry import OPTIMIZERS, PROBLEMS, plugins
+    do not outlive it; a file it loads loads again in the next."""
+    from optbench.registry import snapshot
 
-    before = {r: dict(r._entries) for r in (OPTIMIZERS, PROBLEMS)}  # loaded or not: a first use may be this test
-    files = set(plugins._loaded_files)
-    yield
-    for registry, entries in before.items():
-        for name, entry in list(registry._entries.items()):
-            if entries.get(name) is entry:
-                continue
-            from_test = getattr(entry.target, "__module__", "").startswith(("test_", "optbench_plugin_"))
-            if from_test or entry.source.startswith("file "):
-                if name in entries:
-                    registry._entries[name] = entries[name]
-                else:
-                    del registry._entries[name]
-    plugins._loaded_files.intersection_update(files)  # a file loaded by this test loads again in the next
+    with snapshot():
+        yield

@@ -36,12 +36,11 @@ class Answer:
 @pytest.fixture
 def discovering(monkeypatch):
     """``optbench_cli`` in this process, as a fresh one would discover plugins: ``env``'s PYTHONPATH on
-    sys.path and its switches set, the registries' plugins found anew (:meth:`Registry.refresh_plugins`,
-    the built-ins kept), everything put back after. A fresh process costs 2-3 s of torch import; the
-    end-to-end test and the broken site's first listing keep one."""
-    from optbench.registry import OPTIMIZERS, PROBLEMS
+    sys.path and its switches set, the registries as a fresh process holds them (:meth:`Registry.reset`),
+    everything put back after (:func:`optbench.registry.snapshot`). A fresh process costs 2-3 s of torch
+    import; the end-to-end test and the broken site's first listing keep one."""
+    from optbench.registry import OPTIMIZERS, PROBLEMS, snapshot
 
-    saved = {r: dict(r.__dict__) for r in (OPTIMIZERS, PROBLEMS)}
     modules = set(sys.modules)
 
     def invoke(*args, env=None):
@@ -52,17 +51,13 @@ def discovering(monkeypatch):
             for key, value in env.items():
                 patch.setenv(key, value)
             importlib.invalidate_caches()
-            for registry, state in saved.items():
-                registry.__dict__.update(state)
-                registry._entries = {n: e for n, e in state["_entries"].items() if e.source == "built-in"}
-                registry.refresh_plugins()
+            for registry in (OPTIMIZERS, PROBLEMS):
+                registry.reset()
             result = CliRunner().invoke(cli, [str(a) for a in args])
         return Answer(result.exit_code, result.stdout, result.stderr)
 
-    yield invoke
-    for registry, state in saved.items():
-        registry.__dict__.clear()
-        registry.__dict__.update(state)
+    with snapshot():
+        yield invoke
     for name in set(sys.modules) - modules:  # e.g. a broken site's raising_optimizer: another test's is another file
         del sys.modules[name]
 

@@ -1,5 +1,6 @@
 """The registry: names, patterns, introspected hyperparameters, duplicates."""
 
+import importlib
 import subprocess
 import sys
 
@@ -28,7 +29,7 @@ def test_hyperparameters_come_from_the_signature():
 
 
 def test_a_fresh_registry_with_decorator_defaults_and_duplicates():
-    reg = Registry("optimizer", builtins="optbench.errors")  # any importable module: nothing built in
+    reg = Registry("optimizer")  # nothing built in
 
     @reg.register("mine", defaults={"lr": 0.5}, batch_size=4, source="test")
     class Mine(torch.optim.SGD):
@@ -51,7 +52,7 @@ def test_a_fresh_registry_with_decorator_defaults_and_duplicates():
 
 
 def test_required_hyperparameters_are_marked():
-    reg = Registry("optimizer", builtins="optbench.errors")
+    reg = Registry("optimizer")
 
     class NeedsLr(torch.optim.SGD):
         def __init__(self, params, lr):
@@ -61,31 +62,90 @@ def test_required_hyperparameters_are_marked():
     assert reg.get("needs").hyperparameters() == {"lr": REQUIRED}
 
 
-def test_the_builtin_manifest_is_what_importing_the_builtins_registers():
-    """`names()` answers from the manifest before the built-ins are imported: it must not drift."""
-    from optbench.registry import BUILTIN_OPTIMIZERS, BUILTIN_PROBLEMS, OPTIMIZERS, PROBLEMS
+def test_builtins_are_registered_by_import_string_and_imported_when_first_needed():
+    """The table in optbench.registry.builtins is the only registration: its names are the registry's
+    built-ins, each entry's class is what its import string names, and until then nothing is imported."""
+    from optbench.registry import OPTIMIZERS, PROBLEMS, builtins
 
-    for registry, manifest in ((PROBLEMS, BUILTIN_PROBLEMS), (OPTIMIZERS, BUILTIN_OPTIMIZERS)):
-        registry._ensure_loaded()
-        built_in = sorted(name for name, entry in registry._entries.items() if entry.source == "built-in")
-        assert built_in == sorted(manifest), registry.kind
+    for registry, table in ((PROBLEMS, builtins.PROBLEMS), (OPTIMIZERS, builtins.OPTIMIZERS)):
+        with registry.snapshot():
+            registry.reset()
+            assert set(table) <= set(registry.names())
+            for name, found in table.items():
+                entry = registry.get(name)
+                module, _, attribute = found.target.partition(":")
+                assert entry.target is getattr(importlib.import_module(module), attribute), name
+                assert (entry.source, entry.description, entry.batch_size) == (
+                    "built-in",
+                    found.description,
+                    found.batch_size,
+                )
+                assert entry.elementwise is found.elementwise
+    assert optbench.get_optimizer("sgd").batch_size == 10 and optbench.get_optimizer("torch-lbfgs").elementwise is False
 
 
-def test_the_builtin_settings_manifest_is_what_the_classes_take():
-    """`--opt` keys of built-ins are checked before torch loads from this manifest: it must not drift
-    from the classes under the torch it was made for (and is not used under another)."""
-    import importlib.metadata
+def test_builtin_settings_read_from_source_are_what_the_classes_take():
+    """`--opt` keys of built-ins are checked before torch loads from the classes' source files: the
+    answer must be what inspect.signature says once they are imported, for every built-in."""
+    from optbench.registry import OPTIMIZERS, builtin_settings, builtins
 
-    from optbench.registry import BUILTIN_OPTIMIZER_SETTINGS, BUILTIN_SETTINGS_TORCH, OPTIMIZERS, builtin_settings
+    with OPTIMIZERS.snapshot():
+        OPTIMIZERS.reset()
+        read = {name: builtin_settings(name) for name in builtins.OPTIMIZERS}
+        assert None not in read.values(), read
+        for name, settings in read.items():
+            assert settings == tuple(OPTIMIZERS.get(name).hyperparameters()), name
+            assert builtin_settings(name) is None  # imported now: a --plugin file may have replaced it
+    assert read["torch-sgd"][:3] == ("lr", "momentum", "dampening") and read["gd"] == ("lr",)
+    assert builtin_settings("lion") is None  # a plugin's settings are read from its class once imported
 
-    if importlib.metadata.version("torch").split("+")[0] != BUILTIN_SETTINGS_TORCH:
-        OPTIMIZERS._loaded = False  # as before any import: builtin_settings must still decline
-        assert builtin_settings("torch-sgd") is None
-        pytest.skip(f"the manifest is for torch {BUILTIN_SETTINGS_TORCH}")
-    OPTIMIZERS._ensure_loaded()
-    for name, manifest in BUILTIN_OPTIMIZER_SETTINGS.items():
-        assert manifest == tuple(OPTIMIZERS.get(name).hyperparameters()), name
-    assert builtin_settings("torch-sgd") is None  # the registry is loaded: a --plugin file may have replaced it
+
+def test_constructor_arguments_follow_reexports_and_decline_what_source_cannot_tell(tmp_path, monkeypatch):
+    from optbench.registry.signatures import constructor_arguments
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("from .impl import Opt as Public\nfrom pkg.impl import Loose\n")
+    (tmp_path / "pkg" / "impl.py").write_text(
+        "class Opt:\n    def __init__(self, params, lr=1, *, beta=2):\n        pass\n"
+        "class Loose:\n    def __init__(self, params, **kwargs):\n        pass\n"
+        "class Inherits(Opt):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert constructor_arguments("pkg:Public") == ("params", "lr", "beta")
+    assert constructor_arguments("pkg.impl:Opt") == ("params", "lr", "beta")
+    assert constructor_arguments("pkg:Loose") is None  # **kwargs: any name may be valid
+    assert constructor_arguments("pkg.impl:Inherits") is None  # its __init__ is elsewhere
+    assert constructor_arguments("pkg:Missing") is None and constructor_arguments("no_such_pkg.x:Y") is None
+    assert "pkg" not in sys.modules  # nothing was imported
+
+
+def test_a_snapshot_puts_back_what_was_registered_replaced_or_loaded(tmp_path):
+    from optbench.registry import OPTIMIZERS, snapshot
+    from optbench.registry.plugins import load_file, loaded_files
+
+    gd = OPTIMIZERS.get("gd")
+    plugin = tmp_path / "p.py"
+    plugin.write_text("import optbench, torch\noptbench.register_optimizer('test-snap')(torch.optim.SGD)\n")
+    with snapshot():
+        OPTIMIZERS.add("gd", torch.optim.Adam, override=True)
+        OPTIMIZERS.add("test-temporary", torch.optim.SGD)
+        load_file(plugin)
+        assert OPTIMIZERS.get("gd").target is torch.optim.Adam and "test-snap" in OPTIMIZERS
+    assert OPTIMIZERS.get("gd") is gd
+    assert "test-temporary" not in OPTIMIZERS and "test-snap" not in OPTIMIZERS
+    assert plugin.resolve() not in loaded_files()  # so the next test that loads it imports it again
+
+
+def test_a_builtin_name_registered_again_clashes_unless_it_is_the_same_class():
+    from optbench.optimizers.gd import GradientDescent
+    from optbench.registry import OPTIMIZERS
+
+    with OPTIMIZERS.snapshot():
+        OPTIMIZERS.reset()  # gd not imported into the registry yet
+        assert OPTIMIZERS.add("gd", GradientDescent).source == "built-in"  # the same class: nothing changes
+        OPTIMIZERS.reset()
+        with pytest.raises(DuplicateNameError, match="'torch-sgd' is registered twice: by built-in and by me"):
+            OPTIMIZERS.add("torch-sgd", torch.optim.Adam, source="me")
 
 
 def test_names_import_nothing():

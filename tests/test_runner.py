@@ -99,11 +99,10 @@ def test_a_raising_optimizer_is_an_error_row_not_an_exception():
             self.state["calls"] = self.state.get("calls", 0) + 1
             return super().step(closure)
 
-    OPTIMIZERS.add("test-explodes", Explodes, description="raises on its 4th step", override=True)
-    try:
+    with OPTIMIZERS.snapshot():
+        OPTIMIZERS.add("test-explodes", Explodes, description="raises on its 4th step", override=True)
         df = optbench.run("linreg", "test-explodes", lr=0.1, epochs=10)
-    finally:
-        OPTIMIZERS._entries.pop("test-explodes")
+    assert "test-explodes" not in OPTIMIZERS
     assert (df["status"] == "error").all()
     assert df["step"].tolist() == [0, 1, 2, 3]
     assert df["message"].iloc[0] == "RuntimeError: boom"

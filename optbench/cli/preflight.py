@@ -3,14 +3,14 @@
 Importing torch takes one to three seconds; a misspelt optimizer, a learning rate of 0 or an
 ``--out`` folder that does not exist should not wait for it. So each command first hands its
 flags to these checks, which use only torch-free modules: names against the registries' names
-(the built-ins' manifest and installed entry points, :meth:`~optbench.registry.Registry.names`),
+(the built-ins' import strings and installed entry points, :meth:`~optbench.registry.Registry.names`),
 numbers and grids (:mod:`optbench.settings.options`, :mod:`optbench.settings.grid`), and paths
 (:mod:`optbench.results.files`); the run settings' flags are checked by their own callbacks
 (:mod:`optbench.settings.declared`). A bad value is the same one line, exit 2, that the library
 would raise later, in tens of milliseconds.
 
 What needs the real classes is checked where they are built: a setting's type, the setting names
-of a plugin's optimizer (a built-in's are in the registry's manifest), an import path
+of a plugin's optimizer (a built-in's are read from its class's source), an import path
 ``module:Class``, the names a ``--plugin`` file adds (a ``--plugin`` file is imported as soon as
 click reads the flag, so the names it adds are known here), and whether a CUDA device exists.
 """
@@ -69,8 +69,8 @@ def run_options(params: Mapping[str, Any], optimizers: list[str]) -> None:
 
 
 def settings(name: str, given: Mapping[str, Any], flag: str) -> None:
-    """A built-in optimizer's setting names from the registry's manifest (a plugin's, and any under
-    another torch, are checked against the class once it is imported)."""
+    """A built-in optimizer's setting names, read from its class's source (a plugin's, and any the
+    source cannot tell, are checked against the class once it is imported)."""
     known = builtin_settings(name)
     for key in given if known is not None else ():
         if key not in known:

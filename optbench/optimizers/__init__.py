@@ -1,9 +1,7 @@
-"""Optimizers: torch.optim.Optimizer-shaped classes. Importing this package registers the built-ins."""
+"""Optimizers: torch.optim.Optimizer-shaped classes. The built-ins (``gd``, ``sgd`` and every
+``torch-*``) are registered by import string in :mod:`optbench.registry.builtins`."""
 
-from optbench.registry import registering_from
+from optbench.optimizers import gd
+from optbench.optimizers.gd import GradientDescent
 
-with registering_from("built-in"):  # whichever import reaches this package first
-    from optbench.optimizers import gd, torch_optim
-    from optbench.optimizers.gd import GradientDescent
-
-__all__ = ["GradientDescent", "gd", "torch_optim"]
+__all__ = ["GradientDescent", "gd"]

@@ -9,7 +9,6 @@ import torch
 
 from optbench.optimizers.rows import StackedDescent
 from optbench.private_apis import add_param_group_unguarded
-from optbench.registry import register_optimizer
 
 
 class GradientDescent(torch.optim.Optimizer):
@@ -50,14 +49,3 @@ class GradientDescent(torch.optim.Optimizer):
                 if p.grad is not None:
                     p -= group["lr"] * p.grad
         return loss
-
-
-register_optimizer(
-    "gd", description="Hand-written full-batch gradient descent, p -= lr * grad (lr 0.1)", elementwise=True
-)(GradientDescent)
-register_optimizer(
-    "sgd",
-    description="Hand-written minibatch SGD, p -= lr * grad; batches of 10 reshuffled every epoch (lr 0.1)",
-    batch_size=10,
-    elementwise=True,
-)(GradientDescent)

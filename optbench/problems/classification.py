@@ -10,7 +10,6 @@ from torch.func import functional_call
 
 from optbench.errors import InvalidValueError
 from optbench.problems.base import Problem, resolve_dtype
-from optbench.registry import register_problem
 
 SHAPES = ("blobs", "moons", "spirals")
 MODELS = ("softmax", "mlp")
@@ -38,10 +37,6 @@ def make_data(
     return points, labels
 
 
-@register_problem(
-    "classification",
-    description="Synthetic 2-D multi-class data (blobs, moons, spirals), softmax regression or MLP, cross-entropy",
-)
 class Classification(Problem):
     """Cross-entropy on synthetic 2-D data with a held-out test split.
 

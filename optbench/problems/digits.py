@@ -19,7 +19,6 @@ from torch.nn import functional as F
 
 from optbench.problems import checks, datasets
 from optbench.problems.base import Problem, Tensor, resolve_dtype
-from optbench.registry import register_problem
 
 
 class DigitsNet(Problem):
@@ -51,7 +50,6 @@ class DigitsNet(Problem):
         }
 
 
-@register_problem("digits-mlp", description="A one-hidden-layer ReLU MLP on the 8x8 digits; records test accuracy")
 class DigitsMLP(DigitsNet):
     """64 pixels -> ``hidden`` ReLU units -> 10 classes (4,810 weights with ``hidden=64``).
 
@@ -69,7 +67,6 @@ class DigitsMLP(DigitsNet):
         )
 
 
-@register_problem("digits-cnn", description="A two-layer CNN on the 8x8 digits; records test accuracy")
 class DigitsCNN(DigitsNet):
     """Two 3x3 convolutions of ``channels`` and ``2 * channels`` filters, each ReLU then 2x2 max-pooling
     (8x8 -> 4x4 -> 2x2), then a linear layer to 10 classes (1,898 weights with ``channels=8``).

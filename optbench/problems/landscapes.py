@@ -17,7 +17,6 @@ import torch
 
 from optbench.problems import checks
 from optbench.problems.base import Problem, Tensor, resolve_dtype
-from optbench.registry import register_problem
 
 Bounds = tuple[tuple[float, float], tuple[float, float]]
 
@@ -48,7 +47,6 @@ class Landscape(Problem):
         return self.value(params["xy"])
 
 
-@register_problem("rosenbrock", description="Rosenbrock's banana valley, minimum 0 at (1, 1)")
 class Rosenbrock(Landscape):
     """Rosenbrock's banana valley ``(1 - x)^2 + 100 (y - x^2)^2``; minimum 0 at (1, 1).
 
@@ -73,7 +71,6 @@ class Rosenbrock(Landscape):
         return (1 - x) ** 2 + 100 * (y - x**2) ** 2
 
 
-@register_problem("beale", description="Beale's function, minimum 0 at (3, 0.5)")
 class Beale(Landscape):
     """Beale's function ``sum_i (c_i - x + x y^i)^2`` with ``c = (1.5, 2.25, 2.625)``; minimum 0 at (3, 0.5).
 
@@ -96,7 +93,6 @@ class Beale(Landscape):
         return (1.5 - x + x * y) ** 2 + (2.25 - x + x * y**2) ** 2 + (2.625 - x + x * y**3) ** 2
 
 
-@register_problem("himmelblau", description="Himmelblau's function, four minima of value 0")
 class Himmelblau(Landscape):
     """Himmelblau's function ``(x^2 + y - 11)^2 + (x + y^2 - 7)^2``: four global minima, all 0.
 
@@ -127,7 +123,6 @@ class Himmelblau(Landscape):
         return (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2
 
 
-@register_problem("rastrigin", description="Rastrigin's function in dim dimensions: a bowl of local minima, 0 at 0")
 class Rastrigin(Landscape):
     """Rastrigin's function ``10 d + sum_i (x_i^2 - 10 cos(2 pi x_i))``; minimum 0 at the origin.
 

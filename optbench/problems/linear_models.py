@@ -29,7 +29,6 @@ from torch.nn import functional as F
 from optbench.problems import checks, datasets
 from optbench.problems.base import Problem, Tensor, resolve_dtype
 from optbench.problems.logreg_optima import OPTIMA
-from optbench.registry import register_problem
 
 CLASSIFICATION_SETS = ("digits", "breast_cancer")
 
@@ -69,10 +68,6 @@ def _logreg_rows(dataset: str, test_fraction: float) -> tuple[Tensor, Tensor, Te
     return datasets.standardize(x), y, train, test
 
 
-@register_problem(
-    "logreg",
-    description="L2-regularized multinomial logistic regression on the 8x8 digits (or breast cancer); knows f*",
-)
 class LogisticRegression(Problem):
     """Softmax regression: ``mean cross-entropy(x @ weight.T + bias, y) + l2/2 (|weight|^2 + |bias|^2)``.
 
@@ -176,7 +171,6 @@ def tabulate_logreg_optima() -> str:
 # --- ridge regression
 
 
-@register_problem("ridge", description="Ridge regression on the diabetes data; f* in closed form")
 class Ridge(Problem):
     """Ridge regression: ``1/2 mean (x @ weight.T + bias - y)^2 + l2/2 |weight|^2`` on the diabetes data.
 

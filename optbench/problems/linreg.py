@@ -8,10 +8,8 @@ import torch
 
 from optbench.errors import InvalidValueError
 from optbench.problems.base import Problem, resolve_dtype
-from optbench.registry import register_problem
 
 
-@register_problem("linreg", description="Fit a line y = x@a + noise by mean squared error (fast.ai lesson 2)")
 class LinearRegression(Problem):
     """Fit ``a`` in ``y = x @ a + noise * U(0, 1)`` by mean squared error.
 

@@ -6,13 +6,8 @@ import torch
 
 from optbench.problems import checks
 from optbench.problems.base import Problem, Tensor, resolve_dtype
-from optbench.registry import register_problem
 
 
-@register_problem(
-    "matrix-factorization",
-    description="Fit a low-rank matrix Y by U V^T (non-convex); f* = 0 when rank >= true_rank",
-)
 class MatrixFactorization(Problem):
     """Fit ``Y`` (``rows x cols``, of rank ``true_rank``) by ``U V^T`` with ``U: rows x rank``, ``V: cols x rank``.
 

@@ -14,13 +14,8 @@ import torch
 
 from optbench.problems import checks
 from optbench.problems.base import Problem, Tensor, resolve_dtype
-from optbench.registry import register_problem
 
 
-@register_problem(
-    "quadratic",
-    description="f(x) = 1/2 x^T A x - b^T x with a chosen condition number and optional gradient noise",
-)
 class Quadratic(Problem):
     """A strongly convex quadratic in ``dim`` dimensions with condition number ``condition``.
 

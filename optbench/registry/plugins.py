@@ -1,68 +1,94 @@
 """Plugins: third-party optimizers and problems, with no adapter code.
 
-Three routes, all ending in a registry :class:`~optbench.registry.Entry`:
+Three routes, each answering with what it found; only :class:`~optbench.registry.Registry` stores it:
 
 1. **Entry points** in the groups ``optbench.optimizers`` and ``optbench.problems``, declared by an
-   installed distribution. Their names are listed without importing them; a plugin is imported the
-   first time its name is used. ``OPTBENCH_DISABLE_PLUGIN_AUTOLOAD=1`` turns discovery off;
-   ``OPTBENCH_PLUGINS=name1,name2`` loads only those names (also when autoload is off).
-2. **Import paths**: ``package.module:ClassName`` used as a name.
+   installed distribution. :func:`discover` lists them by name without importing them
+   (``OPTBENCH_DISABLE_PLUGIN_AUTOLOAD=1`` turns discovery off; ``OPTBENCH_PLUGINS=name1,name2``
+   keeps only those names, also when autoload is off); :func:`load_entry_point` imports one the
+   first time its name is used and returns its class.
+2. **Import paths**: ``package.module:ClassName`` used as a name; :func:`load_import_path` returns
+   the class (the built-ins are registered the same way, by their import strings).
 3. **Local files**: :func:`load_file` (``--plugin my_optimizers.py``) imports a file whose
    ``@optbench.register_optimizer`` / ``@optbench.register_problem`` decorators add names.
 
 A plugin that cannot be used is reported as one line (:class:`~optbench.errors.PluginError`)
-naming the plugin, its distribution and entry point, and other names keep working.
+naming the plugin, its distribution and entry point, and other names keep working. This module
+knows nothing of the registry: the registry imports it, never the other way round.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import contextvars
 import importlib
 import importlib.util
 import inspect
 import os
 import sys
-from importlib.metadata import EntryPoint, entry_points
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optbench.errors import OptbenchError, PluginError
-from optbench.registry import registering_from
 
 if TYPE_CHECKING:
-    from optbench.registry import Entry, Registry
+    from importlib.metadata import EntryPoint
 
 ENV_DISABLE = "OPTBENCH_DISABLE_PLUGIN_AUTOLOAD"
 ENV_ALLOW = "OPTBENCH_PLUGINS"
 # What a class must have to be used as each kind; a factory function is checked when it is called.
 _SHAPE = {"optimizer": ("step", "zero_grad"), "problem": ("loss", "parameters")}
 _loaded_files: set[Path] = set()
+# Where registrations made while it is set come from ("built-in", "file x.py"); see `registering_from`.
+_SOURCE: contextvars.ContextVar[str | None] = contextvars.ContextVar("optbench_source", default=None)
 
 
-def discover(registry: Registry) -> tuple[dict[str, EntryPoint], dict[str, str]]:
-    """The entry points of ``registry.group`` by name (nothing imported), and one line per unusable one."""
+@contextlib.contextmanager
+def registering_from(source: str) -> Iterator[None]:
+    """Registrations made inside this block record ``source`` (unless they name their own)."""
+    token = _SOURCE.set(source)
+    try:
+        yield
+    finally:
+        _SOURCE.reset(token)
+
+
+def current_source() -> str | None:
+    """The source :func:`registering_from` set, if any (a plugin module registering itself)."""
+    return _SOURCE.get()
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What :func:`discover` found: usable entry points by name, and one line per unusable name."""
+
+    found: dict[str, EntryPoint] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)
+
+
+def discover(group: str, kind: str) -> Discovery:
+    """The entry points of ``group`` by name (nothing imported); a name two different entry points
+    declare is broken (the same entry point seen twice is one plugin)."""
+    from importlib.metadata import entry_points  # 20 ms: paid by the first name looked up, not by --help
+
     allow = {n.strip() for n in os.environ.get(ENV_ALLOW, "").split(",") if n.strip()}
     disabled = os.environ.get(ENV_DISABLE, "").lower() not in ("", "0", "false", "no")
     found: dict[str, EntryPoint] = {}
     broken: dict[str, str] = {}
-    for ep in entry_points(group=registry.group or ""):
+    for ep in entry_points(group=group):
         if (disabled or allow) and ep.name not in allow:
             continue
         if ep.name in found:
-            if found[ep.name].value != ep.value:  # the same entry point seen twice is one plugin
+            if found[ep.name].value != ep.value:
                 broken[ep.name] = (
-                    f"{registry.kind} plugin {ep.name!r} is declared twice: by {describe_entry_point(found[ep.name])}"
+                    f"{kind} plugin {ep.name!r} is declared twice: by {describe_entry_point(found[ep.name])}"
                     f" and by {describe_entry_point(ep)}"
                 )
             continue
-        if ep.name in registry._entries:
-            old = registry._entries[ep.name].source
-            if old == describe_entry_point(ep):  # this plugin, already loaded
-                continue
-            broken[ep.name] = f"{registry.kind} plugin {ep.name!r} ({describe_entry_point(ep)}) clashes with {old}"
-            continue
         found[ep.name] = ep
-    return {n: ep for n, ep in found.items() if n not in broken}, broken
+    return Discovery({n: ep for n, ep in found.items() if n not in broken}, broken)
 
 
 def describe_entry_point(ep: EntryPoint) -> str:
@@ -70,30 +96,28 @@ def describe_entry_point(ep: EntryPoint) -> str:
     return f"entry point {ep.group}:{ep.name} = {ep.value} from {dist}"
 
 
-def load_entry_point(registry: Registry, name: str, ep: EntryPoint) -> Entry:
-    """Import one discovered plugin; on failure record it as broken and raise one line."""
+def clash(kind: str, ep: EntryPoint, registered_by: str) -> str:
+    """The line for an entry point whose name is already registered by another source."""
+    return f"{kind} plugin {ep.name!r} ({describe_entry_point(ep)}) clashes with {registered_by}"
+
+
+def load_entry_point(kind: str, name: str, ep: EntryPoint) -> Any:
+    """Import one discovered plugin and return its class; on failure raise its one line."""
     source = describe_entry_point(ep)
-    label = f"{registry.kind} plugin {name!r} ({source})"
+    label = f"{kind} plugin {name!r} ({source})"
     try:
         with registering_from(source):  # its module may register itself with the decorator
             target = ep.load()
-        check_shape(registry.kind, target, label)
-        existing = registry._entries.get(name)
-        if existing is not None and existing.target is target:
-            return registry.replace(name, source=source)
-        return registry.add(name, target, source=source)
-    except PluginError as exc:
-        registry.broken[name] = str(exc)
-        raise
     except Exception as exc:
-        registry.broken[name] = f"{label} failed to load: {one_line(exc)}"
-        raise PluginError(registry.broken[name]) from None
+        raise PluginError(f"{label} failed to load: {one_line(exc)}") from None
+    check_shape(kind, target, label)
+    return target
 
 
-def load_import_path(registry: Registry, spec: str) -> Entry:
-    """``package.module:Class`` (or ``:Outer.Inner``) as a registry entry named by that text."""
+def load_import_path(kind: str, spec: str) -> Any:
+    """The class ``package.module:Class`` (or ``:Outer.Inner``) names, imported now and checked."""
     module_name, _, attribute = spec.partition(":")
-    label = f"{registry.kind} {spec!r}"
+    label = f"{kind} {spec!r}"
     if not module_name or not attribute:
         raise PluginError(f"{label}: expected an import path like package.module:ClassName")
     try:
@@ -106,21 +130,22 @@ def load_import_path(registry: Registry, spec: str) -> Entry:
         if not hasattr(target, part):
             raise PluginError(f"{label}: module {module_name!r} has no attribute {attribute!r}")
         target = getattr(target, part)
-    check_shape(registry.kind, target, label)
-    return registry.add(spec, target, source=f"import path {spec}")
+    check_shape(kind, target, label)
+    return target
 
 
 def load_file(path: str | os.PathLike[str]) -> None:
-    """Import a Python file of ``@register_optimizer`` / ``@register_problem`` definitions (once per path)."""
-    from optbench.registry import OPTIMIZERS, PROBLEMS
+    """Import a Python file of ``@register_optimizer`` / ``@register_problem`` definitions (once per path).
 
+    Its decorators register into the registries themselves, under the source ``file PATH``.
+    """
     path = Path(path).resolve()
     if path in _loaded_files:
         return
     if not path.is_file():
         raise PluginError(f"--plugin {str(path)!r}: no such file")
-    OPTIMIZERS._ensure_loaded()  # built-ins first, so a clash names the built-in
-    PROBLEMS._ensure_loaded()
+    import hashlib  # 2 ms at import: only --plugin needs it
+
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
     module_name = f"optbench_plugin_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -138,6 +163,16 @@ def load_file(path: str | os.PathLike[str]) -> None:
         del sys.modules[module_name]
         raise PluginError(f"--plugin {str(path)!r} failed to import: {one_line(exc)}") from None
     _loaded_files.add(path)
+
+
+def loaded_files() -> frozenset[Path]:
+    """The ``--plugin`` files imported in this process."""
+    return frozenset(_loaded_files)
+
+
+def forget_files(keep: Iterable[Path]) -> None:
+    """Forget every loaded file but ``keep``, so that loading one again imports it again (tests)."""
+    _loaded_files.intersection_update(keep)
 
 
 def check_shape(kind: str, target: Any, label: str) -> None:

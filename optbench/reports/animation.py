@@ -11,29 +11,26 @@ Only matplotlib's object API is used (no pyplot, no seaborn): nothing to close, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap, LogNorm, to_rgb
-from matplotlib.figure import Figure
 from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
-from optbench.core.runner import RunSpec, execute, prepare
-from optbench.core.spec import build
+from optbench.core.trajectories import Trajectory, plan, problem_of, trajectories
 from optbench.errors import InvalidValueError
+from optbench.reports.frames import at, colorbar, figure, frames, same_as
+from optbench.reports.landscape import draw_landscape, draws_landscape
 from optbench.reports.movie import Animation, check_output, save
 from optbench.reports.styles import style
 
 __all__ = ["Animation", "animate", "check_output", "save"]
 
 GRID = 120  # decision-region resolution (points per side)
-DPI = 90  # pixels per inch of every frame: the lesson is 576 x 414 px
 CLASS_COLORS = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#56b4e9", "#949494")
 
 
@@ -81,11 +78,8 @@ def animate(
         "schedule": schedule,
         "warmup_steps": warmup_steps,
     }
-    specs = [prepare(problem, name, **settings) for name in names]  # every name checked before any run
-    from optbench.reports.landscape import draw_landscape, draws_landscape  # it draws with this module's parts
-
-    first = specs[0]
-    instance = build(first.problem, {"seed": first.seed, **first.problem_options})  # what it is, before any run
+    specs = plan(problem, names, **settings)  # every name checked before any run
+    instance = problem_of(specs[0])  # what it is, before any run
     if draws_landscape(instance) and instance.params["xy"].numel() != 2:
         raise InvalidValueError(
             f"problem {problem!r} has {instance.params['xy'].numel()} coordinates; its contours are drawn in 2-D"
@@ -99,7 +93,7 @@ def animate(
             f"problem {problem!r} cannot be animated: animations draw linreg, 2-D classification and "
             "the 2-D test functions (rosenbrock, beale, himmelblau, rastrigin)"
         )
-    traces = [_trace(spec) for spec in specs]
+    traces = [_trace(t) for t in trajectories(specs, _snapshot())]
     if hasattr(instance, "true_a"):
         return _linreg(traces, max_frames, interval_ms)
     if draws_landscape(instance):
@@ -107,30 +101,32 @@ def animate(
     return _regions(traces, max_frames, interval_ms)
 
 
-def _trace(spec: RunSpec) -> dict[str, Any]:
-    """One run plus what the animation draws at each recorded point: parameters, or class predictions."""
-    snapshots: list[Any] = []
-    seen: dict[str, Any] = {}
+def _snapshot() -> Callable[[Any], Any]:
+    """What each frame draws of a run at a recorded step: the line's parameters, the point on a surface,
+    or the class predicted at every point of the grid (made once per run, from its first state)."""
+    grids: dict[int, Any] = {}
 
-    def snapshot(step: int, instance: Any) -> None:
-        seen["problem"] = instance
+    def snapshot(instance: Any) -> Any:
         if hasattr(instance, "true_a"):
-            snapshots.append(instance.a.detach().double().tolist())
-        elif "xy" in getattr(instance, "params", {}):  # a point on a test function's surface
-            snapshots.append(instance.params["xy"].detach().cpu().double().tolist())
-        else:
-            grid = seen.setdefault("grid", _grid(instance))
-            snapshots.append(instance.predict(grid[0]).reshape(GRID, GRID).cpu().numpy())
+            return instance.a.detach().double().tolist()
+        if "xy" in getattr(instance, "params", {}):  # a point on a test function's surface
+            return instance.params["xy"].detach().cpu().double().tolist()
+        grid = grids.setdefault(id(instance), _grid(instance))
+        return instance.predict(grid[0]).reshape(GRID, GRID).cpu().numpy()
 
-    df = execute(spec, on_record=snapshot)
-    shown = [c for c in ("epoch", "step", "loss", "test_accuracy") if c in df]
-    records = df[shown].to_dict("records")  # what the titles print, looked up per frame without pandas
+    return snapshot
+
+
+def _trace(run: Trajectory) -> dict[str, Any]:
+    """A trajectory as the drawing reads it (:mod:`optbench.reports.frames`): the rows the titles
+    print, looked up per frame without pandas, and the snapshots."""
+    shown = [c for c in ("epoch", "step", "loss", "test_accuracy") if c in run.table]
     return {
-        "name": spec.optimizer.name,
-        "problem_name": spec.problem.name,
-        "records": records,
-        "snapshots": snapshots[: len(df)],
-        **seen,
+        "name": run.spec.optimizer.name,
+        "problem_name": run.spec.problem.name,
+        "records": run.table[shown].to_dict("records"),
+        "snapshots": run.snapshots,
+        "problem": run.problem,
     }
 
 
@@ -143,31 +139,11 @@ def _grid(instance: Any) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     return torch.tensor(mesh, dtype=instance.x.dtype), xs, ys
 
 
-def _frames(traces: list[dict[str, Any]], max_frames: int) -> list[int]:
-    """Frame k shows each run's k-th record (its last once it has no more); subsampled, last kept."""
-    longest = max(len(t["records"]) for t in traces)
-    if longest <= max_frames:
-        return list(range(longest))
-    return sorted({round(i * (longest - 1) / (max_frames - 1)) for i in range(max_frames)})
-
-
-def _at(trace: dict[str, Any], k: int) -> tuple[int, dict[str, float]]:
-    """The record frame ``k`` shows of a run (its last once it has no more) and its measures."""
-    i = min(k, len(trace["records"]) - 1)
-    return i, trace["records"][i]
-
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _linreg(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> Animation:
     problem = traces[0]["problem"]
     u, y = problem.x[:, 0].double().numpy(), problem.y.double().numpy()
     race = len(traces) > 1
-    fig = _figure(11, 4.9) if race else _figure(6.4, 4.6)
+    fig = figure(11, 4.9) if race else figure(6.4, 4.6)
     path_ax, fit_ax = fig.subplots(1, 2) if race else (None, fig.subplots())
     fit_ax.scatter(u, y, s=12, color="gray", alpha=0.7, label="data")
     fit_ax.set_xlabel("u (x = [u, 1])")
@@ -188,7 +164,7 @@ def _linreg(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> 
             paths[t["name"]].set_label(t["name"])
         fit_ax.set_title("the data and each optimizer's fitted line", fontsize=10)
         fit_ax.legend(handles=[fit_ax.collections[0]], loc="upper left", frameon=False)
-        same = _same_as(traces, params)
+        same = same_as(traces, params)
         fig.legend(
             handles=[*lines.values()],
             labels=[t["name"] + same.get(t["name"], "") for t in traces],
@@ -204,15 +180,15 @@ def _linreg(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> 
 
     def draw(k: int) -> list[Any]:
         for t in traces:
-            i, _ = _at(t, k)
+            i, _ = at(t, k)
             slope, intercept = params[t["name"]][i]
             lines[t["name"]].set_data(line_u, slope * line_u + intercept)
             if race:
                 paths[t["name"]].set_data(params[t["name"]][: i + 1, 0], params[t["name"]][: i + 1, 1])
                 heads[t["name"]].set_data([slope], [intercept])
         if race:
-            epoch = max(_at(t, k)[1]["epoch"] for t in traces)
-            losses = ", ".join(f"{t['name']} {_at(t, k)[1]['loss']:.4g}" for t in traces)
+            epoch = max(at(t, k)[1]["epoch"] for t in traces)
+            losses = ", ".join(f"{t['name']} {at(t, k)[1]['loss']:.4g}" for t in traces)
             title.set_text(f"epoch {epoch:g} of {epochs:g}; loss: {losses}")
         else:
             title.set_text(_status(traces[0], k))
@@ -220,23 +196,11 @@ def _linreg(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> 
 
     moving = [*lines.values(), *paths.values(), *heads.values(), title]
     draw(0)
-    return Animation(fig, draw, _frames(traces, max_frames), moving, interval_ms)
-
-
-def _same_as(traces: list[dict[str, Any]], params: dict[str, np.ndarray]) -> dict[str, str]:
-    """`` (same path as gd)`` for an optimizer whose path equals an earlier one's: its line hides under it."""
-    notes = {}
-    for i, t in enumerate(traces):
-        for earlier in traces[:i]:
-            a, b = params[t["name"]], params[earlier["name"]]
-            if a.shape == b.shape and np.allclose(a, b, rtol=1e-6, atol=0):
-                notes[t["name"]] = f" (same path as {earlier['name']})"
-                break
-    return notes
+    return Animation(fig, draw, frames(traces, max_frames), moving, interval_ms)
 
 
 def _status(trace: dict[str, Any], k: int) -> str:
-    _, row = _at(trace, k)
+    _, row = at(trace, k)
     accuracy = f", test acc. {row['test_accuracy']:.1%}" if "test_accuracy" in row else ""
     return f"{trace['name']}: step {int(row['step'])}, loss {row['loss']:.4g}{accuracy}"
 
@@ -256,24 +220,12 @@ def _contour(ax: Any, problem: Any, params: dict[str, np.ndarray]) -> None:
     filled = ax.contourf(
         slopes.numpy(), intercepts.numpy(), loss, levels=levels, cmap="Greys_r", alpha=0.55, norm=LogNorm()
     )
-    _colorbar(ax, filled, "mean squared error (log scale)", levels, log=True)
+    colorbar(ax, filled, "mean squared error (log scale)", levels, log=True)
     ax.plot(*problem.solution.tolist(), marker="*", color="black", markersize=12, linestyle="none")
     ax.annotate("least squares", problem.solution.tolist(), textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.set_xlabel("slope a[0]")
     ax.set_ylabel("intercept a[1]")
     ax.set_title("each optimizer's path over the loss", fontsize=10)
-
-
-def _colorbar(ax: Any, filled: Any, label: str, levels: np.ndarray, log: bool) -> None:
-    """A colour bar beside ``ax`` with plain-number ticks: every decade of a log scale (1e-3 reads 0.001)."""
-    bar = ax.figure.colorbar(filled, ax=ax, label=label, pad=0.02)
-    if log:
-        decades = 10.0 ** np.arange(np.floor(np.log10(levels[0])), np.ceil(np.log10(levels[-1])) + 1)
-        bar.set_ticks([d for d in decades if levels[0] <= d <= levels[-1]], labels=None)
-        bar.ax.yaxis.set_minor_locator(NullLocator())
-    else:  # round numbers, not every level's boundary
-        bar.set_ticks(MaxNLocator(nbins=6).tick_values(levels[0], levels[-1])[1:-1])
-    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def _regions(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> Animation:
@@ -284,7 +236,7 @@ def _regions(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) ->
     classes = int(max(labels.max(), getattr(problem, "y_test", problem.y).max())) + 1
     dark = [CLASS_COLORS[c % len(CLASS_COLORS)] for c in range(classes)]
     light = [tuple(0.35 * np.array(to_rgb(c)) + 0.65) for c in dark]  # the class colour, faded towards white
-    fig = _figure(4.6 * n, 4.9)
+    fig = figure(4.6 * n, 4.9)
     axes = fig.subplots(1, n, squeeze=False)[0]
     points = problem.x.double().numpy()
     images, dots, titles = [], [], []
@@ -322,7 +274,7 @@ def _regions(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) ->
 
     def draw(k: int) -> list[Any]:
         for image, title, t in zip(images, titles, traces, strict=True):
-            i, _ = _at(t, k)
+            i, _ = at(t, k)
             image.set_data(t["snapshots"][i])
             title.set_text(_status(t, k))
         return moving
@@ -330,4 +282,4 @@ def _regions(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) ->
     # the dots and the frame do not move, but lie over the regions that do, so they are drawn after them
     moving = [*images, *dots, *(spine for ax in axes for spine in ax.spines.values()), *titles]
     draw(0)
-    return Animation(fig, draw, _frames(traces, max_frames), moving, interval_ms)
+    return Animation(fig, draw, frames(traces, max_frames), moving, interval_ms)

@@ -23,7 +23,7 @@ import torch
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.ticker import MaxNLocator
 
-from optbench.reports.animation import _at, _colorbar, _figure, _frames, _same_as
+from optbench.reports.frames import at, colorbar, figure, frames, same_as
 from optbench.reports.movie import Animation
 from optbench.reports.styles import style
 
@@ -61,17 +61,17 @@ def levels(values: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def draw_landscape(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> Animation:
-    """The race over the surface: ``traces`` are :func:`optbench.reports.animation._trace` of each
+    """The race over the surface: ``traces`` are the runs (:mod:`optbench.reports.frames`) of each
     optimizer, whose snapshots are the point ``xy`` at every recorded step."""
     problem = traces[0]["problem"]
     xs, ys, values = surface(problem)
     spaced, log = levels(values)
-    fig = _figure(7.2, 6.4)
+    fig = figure(7.2, 6.4)
     ax = fig.subplots()
     norm = LogNorm() if log else Normalize()
     filled = ax.contourf(xs, ys, values, levels=spaced, cmap="Greys_r", alpha=0.55, norm=norm)
     ax.contour(xs, ys, values, levels=spaced[::2], colors="white", linewidths=0.4, alpha=0.6)
-    _colorbar(ax, filled, f"{traces[0]['problem_name']}(x, y)" + (" (log scale)" if log else ""), spaced, log)
+    colorbar(ax, filled, f"{traces[0]['problem_name']}(x, y)" + (" (log scale)" if log else ""), spaced, log)
     minima = np.array([m[:2] for m in problem.minimizers])
     (star,) = ax.plot(minima[:, 0], minima[:, 1], "*", color="black", markersize=14, linestyle="none")
     ax.set_xlim(*problem.bounds[0])
@@ -85,7 +85,7 @@ def draw_landscape(traces: list[dict[str, Any]], max_frames: int, interval_ms: i
         paths[t["name"]] = ax.plot([], [], color=look.color, linestyle=look.linestyle, linewidth=2)[0]
         heads[t["name"]] = ax.plot([], [], look.marker, color=look.color, markersize=8)[0]
         paths[t["name"]].set_label(t["name"])
-    same = _same_as(traces, points)
+    same = same_as(traces, points)
     fig.legend(
         handles=[*paths.values(), star],
         labels=[t["name"] + same.get(t["name"], "") for t in traces] + ["global minimum"],
@@ -98,15 +98,15 @@ def draw_landscape(traces: list[dict[str, Any]], max_frames: int, interval_ms: i
 
     def draw(k: int) -> list[Any]:
         for t in traces:
-            i, _ = _at(t, k)
+            i, _ = at(t, k)
             path = points[t["name"]][: i + 1]
             paths[t["name"]].set_data(path[:, 0], path[:, 1])
             heads[t["name"]].set_data(path[-1:, 0], path[-1:, 1])
-        step = max(int(_at(t, k)[1]["step"]) for t in traces)
-        values_now = ", ".join(f"{t['name']} {_at(t, k)[1]['loss']:.3g}" for t in traces)
+        step = max(int(at(t, k)[1]["step"]) for t in traces)
+        values_now = ", ".join(f"{t['name']} {at(t, k)[1]['loss']:.3g}" for t in traces)
         title.set_text(f"step {step} of {steps}; f: {values_now}")
         return moving
 
     moving = [*paths.values(), *heads.values(), title]
     draw(0)
-    return Animation(fig, draw, _frames(traces, max_frames), moving, interval_ms)
+    return Animation(fig, draw, frames(traces, max_frames), moving, interval_ms)

@@ -70,7 +70,7 @@ def resolve_settings(entry: Entry, given: Mapping[str, Any], flag: str) -> dict[
 def unknown_setting(
     kind: str, name: str, key: str, known: Iterable[str], flag: str, any_keyword: bool = False
 ) -> InvalidValueError:
-    """The one line for a setting ``name`` does not take (from its class, or before torch from the manifest)."""
+    """The one line for a setting ``name`` does not take (from its class, or before torch from its source)."""
     known = list(known)  # in the class's order: a tie between near misses goes the same way either route
     extra = (
         "; its **kwargs are not open to unnamed settings: declare one with "

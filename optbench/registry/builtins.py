@@ -1,0 +1,100 @@
+"""The built-in problems and optimizers, registered by import string: the one place they are named.
+
+Nothing here imports torch or the classes: a name, its ``module:attribute`` and what the listing
+shows are all the registry needs until an entry is first used, when its class is imported (as an
+entry point's is). So ``optbench list``, a misspelt name and a misspelt ``--opt`` key of a built-in
+(read from the class's source, :mod:`optbench.registry.signatures`) are answered before torch loads.
+Adding a built-in is one line here; the module that defines the class registers nothing itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A registration by import string; the fields are :meth:`~optbench.registry.Registry.add`'s."""
+
+    target: str  # "package.module:Class"
+    description: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    batch_size: int | None = None
+    elementwise: bool | None = None
+
+
+PROBLEMS = {
+    "beale": Builtin("optbench.problems.landscapes:Beale", "Beale's function, minimum 0 at (3, 0.5)"),
+    "classification": Builtin(
+        "optbench.problems.classification:Classification",
+        "Synthetic 2-D multi-class data (blobs, moons, spirals), softmax regression or MLP, cross-entropy",
+    ),
+    "digits-cnn": Builtin(
+        "optbench.problems.digits:DigitsCNN", "A two-layer CNN on the 8x8 digits; records test accuracy"
+    ),
+    "digits-mlp": Builtin(
+        "optbench.problems.digits:DigitsMLP", "A one-hidden-layer ReLU MLP on the 8x8 digits; records test accuracy"
+    ),
+    "himmelblau": Builtin("optbench.problems.landscapes:Himmelblau", "Himmelblau's function, four minima of value 0"),
+    "linreg": Builtin(
+        "optbench.problems.linreg:LinearRegression",
+        "Fit a line y = x@a + noise by mean squared error (fast.ai lesson 2)",
+    ),
+    "logreg": Builtin(
+        "optbench.problems.linear_models:LogisticRegression",
+        "L2-regularized multinomial logistic regression on the 8x8 digits (or breast cancer); knows f*",
+    ),
+    "matrix-factorization": Builtin(
+        "optbench.problems.matrix_factorization:MatrixFactorization",
+        "Fit a low-rank matrix Y by U V^T (non-convex); f* = 0 when rank >= true_rank",
+    ),
+    "quadratic": Builtin(
+        "optbench.problems.quadratic:Quadratic",
+        "f(x) = 1/2 x^T A x - b^T x with a chosen condition number and optional gradient noise",
+    ),
+    "rastrigin": Builtin(
+        "optbench.problems.landscapes:Rastrigin",
+        "Rastrigin's function in dim dimensions: a bowl of local minima, 0 at 0",
+    ),
+    "ridge": Builtin(
+        "optbench.problems.linear_models:Ridge", "Ridge regression on the diabetes data; f* in closed form"
+    ),
+    "rosenbrock": Builtin("optbench.problems.landscapes:Rosenbrock", "Rosenbrock's banana valley, minimum 0 at (1, 1)"),
+}
+
+
+def _torch(cls: str, description: str) -> Builtin:
+    """``torch.optim.<cls>`` with torch's own defaults, full batch. Every one updates each element on
+    its own (so stacked runs may share it) except LBFGS (dot products, a line search)."""
+    return Builtin(f"torch.optim:{cls}", f"torch.optim.{cls}: {description}", elementwise=cls != "LBFGS")
+
+
+# SparseAdam (sparse gradients only) and Muon (2-D parameters only) are left out: neither can run
+# on the built-in problems.
+OPTIMIZERS = {
+    "gd": Builtin(
+        "optbench.optimizers.gd:GradientDescent",
+        "Hand-written full-batch gradient descent, p -= lr * grad (lr 0.1)",
+        elementwise=True,
+    ),
+    "sgd": Builtin(
+        "optbench.optimizers.gd:GradientDescent",
+        "Hand-written minibatch SGD, p -= lr * grad; batches of 10 reshuffled every epoch (lr 0.1)",
+        batch_size=10,
+        elementwise=True,
+    ),
+    "torch-sgd": _torch("SGD", "gradient descent with optional momentum, nesterov, weight decay"),
+    "torch-adam": _torch("Adam", "adaptive moments (Kingma & Ba, 2014)"),
+    "torch-adamw": _torch("AdamW", "Adam with decoupled weight decay"),
+    "torch-adamax": _torch("Adamax", "Adam with the infinity norm"),
+    "torch-nadam": _torch("NAdam", "Adam with Nesterov momentum"),
+    "torch-radam": _torch("RAdam", "rectified Adam"),
+    "torch-rmsprop": _torch("RMSprop", "scale by a running mean of squared gradients"),
+    "torch-adagrad": _torch("Adagrad", "scale by accumulated squared gradients"),
+    "torch-adadelta": _torch("Adadelta", "Adagrad with a running window"),
+    "torch-rprop": _torch("Rprop", "resilient backpropagation, sign-based steps"),
+    "torch-asgd": _torch("ASGD", "averaged stochastic gradient descent"),
+    "torch-lbfgs": _torch("LBFGS", "limited-memory BFGS (one step = up to max_iter evaluations)"),
+}

@@ -1,0 +1,327 @@
+"""The registry type: name -> :class:`Entry`, for problems and for optimizers alike.
+
+A :class:`Registry` is filled from three places and is the only thing that stores what they give:
+its built-ins, registered by import string (:mod:`optbench.registry.builtins`: names known at once,
+each class imported when its entry is first needed); the entry points that
+:func:`optbench.registry.plugins.discover` finds (imported the same way); and :meth:`Registry.add`
+(the decorators, ``--plugin`` files, import paths). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fnmatch
+import inspect
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from optbench.errors import DuplicateNameError, PluginError, UnknownNameError
+from optbench.registry import plugins
+from optbench.registry.builtins import Builtin
+from optbench.registry.signatures import constructor_arguments
+
+REQUIRED = inspect.Parameter.empty
+"""Marks a hyperparameter without a default in :meth:`Entry.hyperparameters`."""
+
+# Constructor arguments that choose an implementation, not an algorithm: never hyperparameters.
+IMPLEMENTATION_FLAGS = frozenset({"foreach", "fused", "differentiable", "capturable"})
+# The constructor argument that is not a setting: optimizers take parameters, problems a seed.
+_FIRST_ARGUMENT = {"optimizer": "params", "problem": "seed"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered problem or optimizer.
+
+    ``target`` is the class (or factory) that builds it; ``defaults`` override the defaults of its
+    signature; ``batch_size`` is the default batch size of an optimizer's runs (None: full batch);
+    ``source`` says where it came from (built-in, an entry point and its distribution, a file...);
+    ``elementwise`` says whether an optimizer treats every element on its own, so that runs stacked
+    into one tensor may share it (None: :func:`optbench.optimizers.protocol.is_elementwise` probes it;
+    a class may also say so with an ``optbench_elementwise`` attribute).
+    """
+
+    name: str
+    target: Callable[..., Any]
+    kind: str
+    description: str = ""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    batch_size: int | None = None
+    source: str = "built-in"
+    elementwise: bool | None = None  # runs may share one optimizer over stacked tensors; None: probe it
+
+    def _parameters(self) -> list[inspect.Parameter]:
+        try:
+            return list(inspect.signature(self.target).parameters.values())
+        except (TypeError, ValueError):  # some builtins have no signature
+            return []
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Keyword settings and their defaults (:data:`REQUIRED` where there is none).
+
+        Read from the constructor's signature, then overridden by the declared ``defaults``.
+        """
+        skip = {"self", _FIRST_ARGUMENT[self.kind]} | IMPLEMENTATION_FLAGS
+        found = {
+            p.name: p.default
+            for p in self._parameters()
+            if p.name not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
+        return found | dict(self.defaults)
+
+    def annotations(self) -> dict[str, str]:
+        """Each setting's type hint as text: ``"int"``, ``"float | torch.Tensor"``."""
+        return {
+            p.name: p.annotation.__name__ if isinstance(p.annotation, type) else str(p.annotation)
+            for p in self._parameters()
+            if p.annotation is not inspect.Parameter.empty
+        }
+
+    def accepts_any_keyword(self) -> bool:
+        """True when the constructor takes ``**kwargs`` (so unknown names cannot be rejected early)."""
+        params = self._parameters()
+        return not params or any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+@dataclass(frozen=True)
+class _State:
+    """Everything a registry holds, as :meth:`Registry.snapshot` saves it."""
+
+    builtins: dict[str, Builtin]
+    entries: dict[str, Entry]
+    pending: dict[str, Any]
+    broken: dict[str, str]
+    discovered: bool
+
+
+class Registry:
+    """Name -> :class:`Entry`: the built-ins by import string, the entry points of ``group``, and
+    whatever :meth:`add` registers.
+
+    >>> reg = Registry("optimizer", builtins={"sgd": Builtin("torch.optim:SGD", "plain SGD")})
+    >>> reg.names()                                    # nothing imported yet
+    ['sgd']
+    """
+
+    def __init__(self, kind: str, group: str | None = None, builtins: Mapping[str, Builtin] | None = None):
+        self.kind = kind
+        self.group = group
+        self._builtins: dict[str, Builtin] = dict(builtins or {})  # built-ins whose class is not imported yet
+        self._entries: dict[str, Entry] = {}
+        self._pending: dict[str, Any] = {}  # entry points found but not imported yet
+        self._broken: dict[str, str] = {}  # name -> one line saying why that plugin cannot be used
+        self._discovered = False
+        self._initial_builtins = dict(self._builtins)  # what `reset` goes back to
+
+    @property
+    def broken(self) -> Mapping[str, str]:
+        """Plugins that cannot be used: name -> the one line that says why."""
+        self._discover()
+        return MappingProxyType(self._broken)
+
+    def _discover(self, again: bool = False) -> None:
+        """Store the entry points of ``group`` (nothing imported); a name already registered by
+        another source is broken, the entry point that registered it is not found twice."""
+        if self._discovered and not again:
+            return
+        self._discovered = True
+        if not self.group:
+            return
+        found = plugins.discover(self.group, self.kind)
+        self._pending, self._broken = {}, dict(found.broken)
+        for name, ep in found.found.items():
+            old = self._entries.get(name)
+            if old is not None and old.source == plugins.describe_entry_point(ep):
+                continue  # this plugin, already loaded
+            if old is not None or name in self._builtins:
+                self._broken[name] = plugins.clash(self.kind, ep, old.source if old else "built-in")
+                continue
+            self._pending[name] = ep
+
+    def refresh_plugins(self) -> None:
+        """Look for entry points again (after installing a distribution into a running process)."""
+        self._discover(again=True)
+
+    def reset(self) -> None:
+        """Back to what a fresh process holds: the built-ins (not imported), entry points not yet looked for."""
+        self._restore(_State(self._initial_builtins, {}, {}, {}, False))
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Registry]:
+        """Everything registered inside the block is forgotten after it, and what it replaced is back.
+
+        >>> with OPTIMIZERS.snapshot():                    # doctest: +SKIP
+        ...     OPTIMIZERS.add("mine", Mine)
+        """
+        saved = self._state()
+        try:
+            yield self
+        finally:
+            self._restore(saved)
+
+    def _state(self) -> _State:
+        """Copies of what the registry holds now: later registrations do not change them."""
+        return _State(
+            dict(self._builtins), dict(self._entries), dict(self._pending), dict(self._broken), self._discovered
+        )
+
+    def _restore(self, state: _State) -> None:
+        """Hold copies of ``state``'s dicts (a saved state is never changed, so it can be restored twice)."""
+        self._builtins, self._entries = dict(state.builtins), dict(state.entries)
+        self._pending, self._broken, self._discovered = dict(state.pending), dict(state.broken), state.discovered
+
+    def add(
+        self,
+        name: str,
+        target: Callable[..., Any],
+        *,
+        description: str | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        batch_size: int | None = None,
+        source: str | None = None,
+        override: bool = False,
+        elementwise: bool | None = None,
+    ) -> Entry:
+        """Register ``target`` under ``name``; a second registration must say ``override=True``.
+
+        Registering the same target under the same name again changes nothing.
+        """
+        self._discover()
+        source = source or plugins.current_source() or f"module {getattr(target, '__module__', '?')}"
+        if name in self._builtins and _names(self._builtins[name].target, target) and not override:
+            return self.get(name)  # the built-in's own class: changes nothing
+        old = self._entries.get(name)
+        if old is not None and old.target is target and not override:
+            return old
+        if (old is not None or name in self._builtins) and not override:
+            by = old.source if old is not None else "built-in"
+            raise DuplicateNameError(
+                f"{self.kind} {name!r} is registered twice: by {by} and by {source}; pass override=True to replace it"
+            )
+        entry = Entry(
+            name=name,
+            target=target,
+            kind=self.kind,
+            description=description if description is not None else first_line(target.__doc__),
+            defaults=MappingProxyType(dict(defaults or {})),
+            batch_size=batch_size,
+            source=source,
+            elementwise=elementwise if elementwise is not None else getattr(target, "optbench_elementwise", None),
+        )
+        self._builtins.pop(name, None)
+        self._entries[name] = entry
+        self._pending.pop(name, None)
+        return entry
+
+    def register(self, name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :meth:`add`; returns the decorated object unchanged."""
+
+        def decorate(target: Callable[..., Any]) -> Callable[..., Any]:
+            self.add(name, target, **kwargs)
+            return target
+
+        return decorate
+
+    def get(self, name: str) -> Entry:
+        """The entry for ``name``: registered, a built-in or an entry point (imported now), or ``module:attribute``."""
+        self._discover()
+        if name in self._entries:
+            return self._entries[name]
+        if name in self._builtins:
+            return self._load_builtin(name)
+        if name in self._broken:
+            raise PluginError(self._broken[name])
+        if name in self._pending:
+            return self._load_entry_point(name, self._pending[name])
+        if ":" in name:
+            target = plugins.load_import_path(self.kind, name)
+            return self.add(name, target, source=f"import path {name}")
+        raise UnknownNameError(self.kind, name, self.names())
+
+    def _load_builtin(self, name: str) -> Entry:
+        found = self._builtins[name]
+        target = plugins.load_import_path(self.kind, found.target)
+        del self._builtins[name]
+        fields = dataclasses.asdict(found)
+        del fields["target"]
+        return self.add(name, target, source="built-in", **fields)
+
+    def _load_entry_point(self, name: str, ep: Any) -> Entry:
+        """Import one discovered plugin; on failure record it as broken and raise its one line."""
+        source = plugins.describe_entry_point(ep)
+        try:
+            target = plugins.load_entry_point(self.kind, name, ep)
+            existing = self._entries.get(name)
+            if existing is not None and existing.target is target:  # its module registered itself
+                return self.replace(name, source=source)
+            return self.add(name, target, source=source)
+        except PluginError as exc:
+            self._broken[name] = str(exc)
+            raise
+        except Exception as exc:
+            self._broken[name] = f"{self.kind} plugin {name!r} ({source}) failed to load: {plugins.one_line(exc)}"
+            raise PluginError(self._broken[name]) from None
+        finally:
+            self._pending.pop(name, None)
+
+    def replace(self, name: str, **changes: Any) -> Entry:
+        self._entries[name] = dataclasses.replace(self._entries[name], **changes)
+        return self._entries[name]
+
+    def names(self, pattern: str | None = None) -> list[str]:
+        """Sorted names (plugins included), filtered by a glob such as ``"torch-*"``; nothing is imported."""
+        self._discover()
+        names = sorted(n for n in {*self._entries, *self._builtins, *self._pending} if ":" not in n)
+        return fnmatch.filter(names, pattern) if pattern else names
+
+    def setting_names(self, name: str) -> tuple[str, ...] | None:
+        """The setting names of built-in ``name`` whose class is not imported yet, read from its source
+        (nothing is imported); None for any other name, or where the source does not tell: those are
+        checked against the class once it is imported."""
+        found = self._builtins.get(name)
+        if found is None:
+            return None
+        arguments = constructor_arguments(found.target)
+        if arguments is None:
+            return None
+        skip = {_FIRST_ARGUMENT[self.kind]} | IMPLEMENTATION_FLAGS
+        return tuple(dict.fromkeys([a for a in arguments if a not in skip], None) | dict.fromkeys(found.defaults))
+
+    def require_known(self, names: Iterable[Any]) -> None:
+        """Raise :class:`UnknownNameError` for the first name that is neither registered nor an
+        installed entry point; nothing is imported (an import path ``module:Class`` is checked when
+        it is imported)."""
+        valid: list[str] | None = None
+        for name in names:
+            if isinstance(name, str) and ":" in name:
+                continue
+            valid = self.names() if valid is None else valid
+            if name not in valid:
+                raise UnknownNameError(self.kind, name, valid)
+
+    def __contains__(self, name: object) -> bool:
+        self._discover()
+        return name in self._entries or name in self._builtins or name in self._pending
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.get(n) for n in self.names())
+
+
+def first_line(doc: str | None) -> str:
+    """The first sentence of a docstring, for one-line descriptions."""
+    text = inspect.cleandoc(doc or "").split("\n\n")[0].replace("\n", " ").strip()
+    return text.split(". ")[0].rstrip(".")
+
+
+def _names(import_string: str, target: Any) -> bool:
+    """Whether ``module:attribute`` is ``target``, without importing anything: an object of a module
+    not imported yet is not ``target``."""
+    module, _, attribute = import_string.partition(":")
+    found: Any = sys.modules.get(module)
+    for part in attribute.split("."):
+        found = getattr(found, part, None)
+    return found is target
