@@ -130,6 +130,7 @@ def test_the_page_and_leaderboard_open_with_the_verdict_and_hide_no_divergence(t
     assert all(diverged in c for c in cells[7:])  # each comparison
     assert "| flaky-gd | gd = gd-same | 0 | 0 | 1 |" in md  # across the suite, twins counted once
     assert sum(line.startswith("| boosted-gd |") for line in md.splitlines()) == 1
+    assert "| vs gd = gd-same |" in md and "| vs gd-same |" not in md  # one column for the twins
     # leaderboard.csv and comparisons.csv stay machine-readable; no negative suboptimality anywhere
     table = pd.read_csv(out / "comparisons.csv")
     assert {"candidate", "baseline", "problem", "verdict", "ratio", "ratio_low", "ratio_high", "p_value"} <= set(table)

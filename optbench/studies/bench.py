@@ -368,7 +368,8 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
         metric = part["metric"].iloc[0]
         lines += [f"## {problem}", "", f"Target: {part['target'].iloc[0]}.", ""]
         header = ["optimizer", "lr", f"final {metric}", "test acc.", "reached", "steps to target", "s to target"]
-        header += [f"vs {b}" for b in baselines]
+        distinct = verdict.distinct_baselines(baselines, groups)  # identical baselines: one column
+        header += [f"vs {verdict.entry_name(g)}" for g in distinct]
         lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
         for row in part.to_dict("records"):
             lr = "default" if row["lr"] is None or _nan(row["lr"]) else f"{row['lr']:g}"
@@ -385,7 +386,7 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
                 _reach(row["steps_to_target"], row["reached"], row["seeds"], "{:g}"),
                 _reach(row["seconds_to_target"], row["reached"], row["seeds"], "{:.3g}"),
             ]
-            for b in baselines:
+            for b in (g[0] for g in distinct):
                 effect = effects.get((row["optimizer"], b, problem))
                 if effect is None or not isinstance(effect.get("verdict"), str):
                     cells.append("")
