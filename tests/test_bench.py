@@ -77,7 +77,7 @@ def test_a_planted_better_optimizer_is_better_and_an_exact_copy_is_not(tmp_path)
     pd.testing.assert_series_equal(copy["final_median"], gd["final_median"], check_names=False)
     assert gd["lr_on_edge"].all() and gd["lr"].eq(0.04).all()  # said: gd would want a larger lr
     text = (out / "leaderboard.md").read_text()
-    assert "| **boosted-gd** | 0.04 (grid edge) |" in text and "better (p=0.016)" in text
+    assert "| **boosted-gd** | 0.04 (grid edge) |" in text and "better on 8/8 seeds, p=0.016)" in text
     assert "| boosted-gd | gd | 2 | 0 | 0 |" in text and "| gd-copy | gd | 0 | 2 | 0 |" in text
     assert (out / "report" / "index.html").is_file() and (out / "results.parquet").is_file()
     # the same command again: the same leaderboard (seconds to target aside: they are measured)

@@ -107,7 +107,7 @@ SUITE = """
 description = "linreg (reaches float noise) and rosenbrock (gd never reaches 1%)"
 lr = "0.001,0.01,0.1,0.5"
 tune_seeds = "0"
-eval_seeds = "10-15"
+eval_seeds = "10-16"
 
 [[problems]]
 problem = "linreg"
@@ -169,12 +169,12 @@ def test_a_bench_says_the_same_in_its_leaderboard_its_page_and_its_summary(tmp_p
         assert line["resolution"] == pytest.approx(row.resolution, rel=1e-12)
         assert card["final"] == shown(row.final_median, row.resolution)
         assert row.reached == card["reached"] == line["reached_target"]  # which runs reached it ...
-        assert row.seeds == card["seeds"] == line["runs"] == 6
+        assert row.seeds == card["seeds"] == line["runs"] == 7
         assert row.steps_to_target == line["steps_to_target"]  # ... and when
         assert row.final_low > 0  # floored at each run's resolution: never negative
     for problem, target in board.groupby("problem")["target"].first().items():
         assert f"## {problem}\n\nTarget: {target}." in (out / "leaderboard.md").read_text()
-    assert board.set_index(["problem", "optimizer"]).loc[("rosenbrock jitter=0.1", "gd"), "reached"] < 6
+    assert board.set_index(["problem", "optimizer"]).loc[("rosenbrock jitter=0.1", "gd"), "reached"] < 7
     # the runs do go below f* in float32 noise; no table or card says so with a negative number
     runs = load_results(out / "results.parquet")
     assert ((runs["loss"] - runs["optimum"]) < 0).any()

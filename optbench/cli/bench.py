@@ -63,6 +63,7 @@ def bench(**params: Any) -> int:
         suite,
         params["out"],
         report=not params["no_report"],
+        command=_command_line(params),
         device=validate_device(params["device"]),
         jobs=params["jobs"],
         executor=params["executor"],
@@ -74,3 +75,17 @@ def bench(**params: Any) -> int:
     report = "" if params["no_report"] else ", report/index.html"
     click.echo(f"written: {Path(params['out']) / 'leaderboard.md'}, leaderboard.csv, results.parquet{report}")
     return EXIT_OK
+
+
+def _command_line(params: dict[str, Any]) -> str:
+    """The command as a user would retype it (what the page and leaderboard record)."""
+    import shlex
+
+    from optbench.registry.plugins import _loaded_files
+
+    words = ["optbench", "bench", "--optimizer", params["optimizers"], "--baselines", params["baselines"]]
+    words += ["--suite", params["suite"], "--out", str(params["out"])]
+    words += [w for p in _loaded_files for w in ("--plugin", str(p))]
+    if params["device"] != "cpu":
+        words += ["--device", params["device"]]
+    return shlex.join(words)

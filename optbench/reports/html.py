@@ -56,18 +56,17 @@ def data_uri(path: Path) -> str:
 def _best_block(best: pd.DataFrame, target_text: str) -> str:
     """A card per problem (two to a row, as the facets below): a row per optimizer with its best
     setting, final value (median, and min to max over seeds) and how many runs reached the target."""
-    diverged = bool(best["diverged"].any())
     cards = []
     for problem, part in best.groupby("problem", sort=True):
         measure = "<span class=nowrap>loss - f*</span>" if part["has_optimum"].iloc[0] else "loss"
         rows = [
             "<tr><th class='text'>optimizer</th><th class='text'>best setting</th>"
-            f"<th>final {measure} (median)</th><th>min &ndash; max over seeds</th><th>reached target</th>"
-            + ("<th>diverged</th>" if diverged else "")
-            + "</tr>"
+            f"<th>final {measure} (median)</th><th>min &ndash; max over seeds</th><th>reached target</th></tr>"
         ]
         for i, r in enumerate(part.itertuples()):
             final = html.escape(shown(r.final, r.resolution))
+            if r.diverged:  # in the cell itself: a column of its own was cut off at 1,280 px
+                final += f" ({r.diverged}/{r.seeds} diverged)"
             spread = (
                 "-"
                 if r.seeds < 2 or r.low == math.inf
@@ -77,9 +76,7 @@ def _best_block(best: pd.DataFrame, target_text: str) -> str:
                 f"<tr{' class=winner' if i == 0 else ''}>"
                 f"<td class='text'><span class='swatch' style='background:{color(r.optimizer)}'></span>"
                 f"{html.escape(r.optimizer)}</td><td class='text'>{html.escape(r.setting)}</td>"
-                f"<td>{final}</td><td>{spread}</td><td>{r.reached} of {r.seeds}</td>"
-                + (f"<td>{r.diverged}</td>" if diverged else "")
-                + "</tr>"
+                f"<td>{final}</td><td>{spread}</td><td>{r.reached} of {r.seeds}</td></tr>"
             )
         table = f'<div class="wide"><table>{"".join(rows)}</table></div>'
         goal = f'<p class="target">target: {html.escape(str(part["target"].iloc[0]))}</p>'
@@ -109,8 +106,10 @@ def render(
     sources: Sequence[str],
     target_text: str,
     notes: Sequence[str] = (),
+    preface: str = "",
 ) -> str:
-    """The page: notes (what could not be drawn), best settings and the main (first) figure, the other
+    """The page: ``preface`` (a bench's verdict), notes (what could not be drawn), best settings and the
+    main (first) figure, the other
     figures, animations, then the tables."""
     main, *rest = figures or [None]
     table = summary.to_html(index=False, float_format=_number, na_rep="-", border=0, classes="summary")
@@ -124,9 +123,12 @@ def render(
         "<h1>optbench report</h1>",
         f'<p class="meta">{html.escape(", ".join(sources))} · generated {dt.datetime.now():%Y-%m-%d %H:%M} · '
         f"target: {html.escape(target_text)}</p>",
-        '<nav><a href="#best">Best settings</a><a href="#figures">Figures</a>'
+        "<nav>"
+        + ('<a href="#verdict">Verdict</a>' if preface else "")
+        + '<a href="#best">Best settings</a><a href="#figures">Figures</a>'
         + ('<a href="#animations">Animations</a>' if animations else "")
         + '<a href="#summary">Every setting</a><a href="#settings">Run settings</a></nav>',
+        preface,
         *(f'<p class="note">{html.escape(note)}</p>' for note in notes),
         _best_block(best, target_text) if len(best) else "",
         _figure(*main) if main else "",

@@ -40,6 +40,7 @@ def report(
     problems: Sequence[tuple[Named, Target]] = (),
     svg: bool = False,
     animations: Sequence[str | os.PathLike[str]] = (),
+    preface: str = "",
 ) -> Path:
     """Write figures (PNG, and SVG with ``svg=True``), ``summary.csv`` and ``index.html`` to ``out``.
 
@@ -49,7 +50,8 @@ def report(
     page and its leaderboard say the same. Results of ``optbench tune`` are drawn from their
     evaluation phase (fresh seeds; the learning-rate figure from the search). Every file is written
     atomically inside ``out`` (a symlink there is replaced, never followed), and ``out`` is never
-    read back as results. Inputs without runs, or with nothing to draw, give a page that says so.
+    read back as results. ``preface`` is HTML the page opens with, above the first figure (a bench's
+    verdict). Inputs without runs, or with nothing to draw, give a page that says so.
     Returns the path of ``index.html``.
     """
     out = Path(out)
@@ -96,7 +98,7 @@ def report(
     copied = []
     for movie in movies:
         copied.append(save(movie.name, lambda tmp, m=movie: shutil.copyfile(m, tmp)))
-    page = render(pages, best, summary_table, settings, copied, [str(r) for r in results], target_text, notes)
+    page = render(pages, best, summary_table, settings, copied, [str(r) for r in results], target_text, notes, preface)
     index = save("index.html", lambda tmp: tmp.write_text(page, encoding="utf-8"))
     known = sorted(set(written) | _listed(out))
     files.write_text(out / MANIFEST, json.dumps({"files": known}, indent=1) + "\n")

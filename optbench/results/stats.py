@@ -82,6 +82,69 @@ def paired_p_value(a: Sequence[float], b: Sequence[float]) -> float:
     return float(wilcoxon(x, y, zero_method="wilcox", alternative="two-sided").pvalue)
 
 
+def log_p_value(a: Sequence[float], b: Sequence[float]) -> float:
+    """:func:`paired_p_value` on log objectives: the ratio scale the effect size uses. Objectives span
+    decades, so on raw differences one seed's large gap outweighs nine seeds' consistent 3x; on logs
+    every seed's ratio counts alike. Objectives are floored (> 0); a diverged run (inf) stays largest."""
+    return paired_p_value(_log(a), _log(b))
+
+
+def _log(values: Sequence[float]) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(np.asarray(values, dtype=float))
+
+
+def smallest_p(seeds: int, comparisons: int) -> float:
+    """The smallest Holm-adjusted p a paired signed-rank test can give: every seed the same way has
+    exact p = 2 / 2^seeds, and Holm multiplies the smallest of ``comparisons`` p-values by their count.
+
+    >>> smallest_p(10, 5), smallest_p(6, 2)
+    (0.009765625, 0.0625)
+    """
+    return min(1.0, comparisons * 2.0 / 2.0**seeds)
+
+
+def minimum_seeds(comparisons: int, alpha: float = ALPHA) -> int:
+    """The fewest paired seeds whose smallest adjusted p (:func:`smallest_p`) is below ``alpha``.
+
+    >>> minimum_seeds(5), minimum_seeds(2)
+    (8, 7)
+    """
+    seeds = 1
+    while smallest_p(seeds, comparisons) >= alpha:
+        seeds += 1
+    return seeds
+
+
+@dataclass(frozen=True)
+class Effect:
+    """How much and how often: the median over seeds of candidate/baseline (< 1: the candidate's final
+    is lower) with its 95% bootstrap interval, and on how many of the paired seeds the candidate was better."""
+
+    ratio: float
+    low: float
+    high: float
+    better_seeds: int
+    seeds: int
+
+
+def paired_ratio(candidate: Sequence[float], baseline: Sequence[float]) -> Effect:
+    """The :class:`Effect` of paired final objectives (floored, so > 0; a diverged run is inf).
+
+    Per seed the ratio is candidate / baseline; both diverged counts as 1, only the candidate as
+    inf, only the baseline as 0, so a diverged run is a loss, never a missing seed.
+
+    >>> e = paired_ratio([1.0, 2.0, 3.0, float("inf")], [2.0, 2.0, 1.0, float("inf")])
+    >>> e.ratio, e.better_seeds, e.seeds
+    (1.0, 1, 4)
+    """
+    c, b = np.asarray(candidate, float), np.asarray(baseline, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = np.where(np.isinf(c) & np.isinf(b), 1.0, c / b)
+    median, low, high = median_interval(ratios.tolist())
+    return Effect(median, low, high, int(np.sum(c < b)), len(c))
+
+
 def _finite_ranked(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     both = np.concatenate([x, y])
     finite = both[np.isfinite(both)]
@@ -123,3 +186,8 @@ def verdict(candidate: Sequence[float], baseline: Sequence[float], adjusted_p: f
     lower = float(np.sum(np.sign(d) * rankdata(np.abs(d)))) < 0
     better = lower if lower_is_better else not lower
     return Verdict("better" if better else "worse", adjusted_p, median)
+
+
+def log_verdict(candidate: Sequence[float], baseline: Sequence[float], adjusted_p: float) -> Verdict:
+    """:func:`verdict` on log objectives (lower is better), the scale :func:`log_p_value` tests on."""
+    return verdict(_log(candidate), _log(baseline), adjusted_p, lower_is_better=True)

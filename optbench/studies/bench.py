@@ -12,16 +12,19 @@ The protocol, the same for every optimizer, candidates and baselines alike:
    the loss; values below the run's float resolution, its dtype's epsilon x its starting loss, count
    as that resolution, so rounding noise never decides a verdict) as a median with a 95% bootstrap
    interval over evaluation seeds, test accuracy where the problem has it, steps and seconds to the
-   target; each candidate against each baseline by a two-sided Wilcoxon signed-rank test over the
-   paired seeds, Holm-corrected across the problems of the suite: ``better`` / ``worse`` at
-   adjusted p < 0.05, else ``no significant difference``.
+   target; each candidate against each baseline by a two-sided Wilcoxon signed-rank test on log
+   objectives (the ratio scale) over the paired seeds, Holm-corrected across the problems of the
+   suite: ``better`` / ``worse`` at adjusted p < 0.05, else ``no significant difference``; with the
+   effect size, the median paired ratio candidate/baseline with its 95% bootstrap interval, and the
+   number of seeds the candidate was better on (:func:`comparisons`, also ``comparisons.csv``).
+   Bit-identical optimizers (gd and full-batch torch-sgd) count once: "gd = torch-sgd".
 
 A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or your own)::
 
     description = "what it is for"
     lr = "1e-4:1:9"            # the learning-rate grid every optimizer searches
     tune_seeds = "0-2"
-    eval_seeds = "100-109"     # 6 or more: below that no Wilcoxon p-value can reach 0.05
+    eval_seeds = "100-109"     # enough that 2 / 2^seeds x problems < 0.05, else the suite is refused
     schedule = "cosine"        # optional: any run setting but the device, for every problem
     warmup_steps = 5
     [[problems]]
@@ -147,6 +150,7 @@ def bench(
     suite: str | Suite = "quick",
     out: str | Path | None = None,
     report: bool = True,
+    command: str | None = None,
     **sweep_options: Any,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run the protocol; return (the results of every run, the leaderboard: one row per problem x optimizer).
@@ -155,6 +159,9 @@ def bench(
     resumes), ``leaderboard.md``, ``leaderboard.csv`` and, with ``report``, ``report/`` (the HTML report).
     ``sweep_options`` go to :func:`optbench.studies.sweeps.sweep` (``device``-less: put it in the suite
     grid with ``device=``; ``jobs``, ``executor``, ``scheduler``, ``plugin_files``, ``progress``).
+    ``command`` is recorded on the page and leaderboard (the CLI passes its command line).
+    The leaderboard's ``attrs`` hold ``comparisons`` (:func:`comparisons`), ``twins`` (bit-identical
+    optimizers, :func:`optbench.studies.verdict.twins`) and ``provenance``.
     """
     from optbench.settings.grid import Grid
     from optbench.studies.tuning import tune
@@ -165,11 +172,7 @@ def bench(
     if overlap:
         raise InvalidValueError(f"--optimizer {overlap[0]!r} is also a baseline; compare it against the others")
     device = sweep_options.pop("device", "cpu")
-    if len(suite.eval_seeds) < 6:
-        raise InvalidValueError(
-            f"suite {suite.name!r} has {len(suite.eval_seeds)} evaluation seeds; a paired test needs at least 6 "
-            "to reach p < 0.05"
-        )
+    require_enough_seeds(suite)
     folder = Path(out) if out is not None else None
     frames, chosen_all = [], []
     for entry in suite.entries:
@@ -192,9 +195,27 @@ def bench(
         chosen_all += [dict(c, entry=entry) for c in chosen]
     results = pd.concat(frames, ignore_index=True)
     board = leaderboard(results, suite, candidates, baselines, chosen_all)
+    from optbench.studies import verdict
+
+    board.attrs["twins"] = verdict.twins(results, [*candidates, *baselines])
+    board.attrs["provenance"] = verdict.provenance(command)
     if folder is not None:
         write_outputs(results, board, suite, candidates, baselines, folder, report)
     return results, board
+
+
+def require_enough_seeds(suite: Suite) -> None:
+    """Refuse a suite whose evaluation seeds cannot give a significant verdict after Holm's correction
+    over its problems: every comparison would read "no significant difference" whatever happened."""
+    from optbench.results.stats import ALPHA, minimum_seeds, smallest_p
+
+    seeds, problems = len(suite.eval_seeds), len(suite.entries)
+    if smallest_p(seeds, problems) >= ALPHA:
+        raise InvalidValueError(
+            f"suite {suite.name!r} has {seeds} evaluation seeds: over {problems} problems (Holm) the smallest "
+            f"p is {smallest_p(seeds, problems):.2g}, not below {ALPHA}; give eval_seeds at least "
+            f"{minimum_seeds(problems)} seeds"
+        )
 
 
 def _slug(text: str) -> str:
@@ -231,7 +252,7 @@ def leaderboard(
     objective with its 95% bootstrap interval, accuracy, time to target, and each candidate's verdict
     against each baseline (Holm-corrected across the suite's problems)."""
     from optbench.results.outcomes import Target, on_edge
-    from optbench.results.stats import holm, median_interval, paired_p_value, verdict
+    from optbench.results.stats import median_interval
 
     lrs = {(c["entry"].label, c["job"]["optimizer"]): c["job"]["hyperparameters"].get("lr") for c in chosen}
     per_seed = {e.label: finals_per_seed(results, e) for e in suite.entries}
@@ -261,9 +282,30 @@ def leaderboard(
                     "steps_to_target": float(mine["steps_to_target"].median()) if len(mine) else math.inf,
                     "seconds_to_target": float(mine["seconds_to_target"].median()) if len(mine) else math.inf,
                     "seeds": len(mine),
+                    "diverged": int(mine["final"].map(math.isinf).sum()) if len(mine) else 0,
                 }
             )
     board = pd.DataFrame(rows)
+    table = comparisons(per_seed, suite, candidates, baselines)
+    for row in table.itertuples():
+        where = (board["problem"] == row.problem) & (board["optimizer"] == row.candidate)
+        board.loc[where, f"vs {row.baseline}"] = row.verdict
+        board.loc[where, f"p vs {row.baseline}"] = row.p_value
+        board.loc[where, f"ratio vs {row.baseline}"] = row.ratio
+        board.loc[where, f"better seeds vs {row.baseline}"] = row.better_seeds
+    board.attrs["comparisons"] = table
+    return board
+
+
+def comparisons(
+    per_seed: dict[str, pd.DataFrame], suite: Suite, candidates: list[str], baselines: list[str]
+) -> pd.DataFrame:
+    """One row per candidate x baseline x problem: the verdict (signed-rank test on log objectives over
+    paired seeds, Holm-corrected across the suite's problems), its Holm-adjusted p, the paired ratio
+    with its 95% bootstrap interval, seeds, seeds the candidate was better on, and diverged runs."""
+    from optbench.results.stats import Effect, holm, log_p_value, log_verdict, paired_ratio
+
+    rows = []
     for candidate in candidates:
         for baseline in baselines:
             pairs = []
@@ -273,70 +315,103 @@ def leaderboard(
                 b = table[table["optimizer"] == baseline].set_index("seed")["final"]
                 common = a.index.intersection(b.index)
                 pairs.append((entry.label, a[common].tolist(), b[common].tolist()))
-            raw = [paired_p_value(a, b) if len(a) else 1.0 for _, a, b in pairs]
+            raw = [log_p_value(a, b) if len(a) else 1.0 for _, a, b in pairs]
             for (label, a, b), adjusted in zip(pairs, holm(raw), strict=True):
-                judged = verdict(a, b, adjusted, lower_is_better=True)
-                where = (board["problem"] == label) & (board["optimizer"] == candidate)
-                board.loc[where, f"vs {baseline}"] = judged.word
-                board.loc[where, f"p vs {baseline}"] = judged.p_value
-    return board
-
-
-def summary(board: pd.DataFrame, candidates: list[str], baselines: list[str]) -> pd.DataFrame:
-    """Wins / ties / losses of each candidate against each baseline across the suite."""
-    rows = []
-    for candidate in candidates:
-        mine = board[board["optimizer"] == candidate]
-        for baseline in baselines:
-            words = mine[f"vs {baseline}"]
-            rows.append(
-                {
-                    "candidate": candidate,
-                    "baseline": baseline,
-                    "better": int((words == "better").sum()),
-                    "no significant difference": int((words == "no significant difference").sum()),
-                    "worse": int((words == "worse").sum()),
-                }
-            )
+                effect = paired_ratio(a, b) if len(a) else Effect(math.nan, math.nan, math.nan, 0, 0)
+                rows.append(
+                    {
+                        "candidate": candidate,
+                        "baseline": baseline,
+                        "problem": label,
+                        "verdict": log_verdict(a, b, adjusted).word,
+                        "ratio": effect.ratio,
+                        "ratio_low": effect.low,
+                        "ratio_high": effect.high,
+                        "p_value": adjusted,
+                        "seeds": effect.seeds,
+                        "better_seeds": effect.better_seeds,
+                        "diverged": sum(math.isinf(v) for v in a),
+                        "baseline_diverged": sum(math.isinf(v) for v in b),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str]) -> str:
-    """The leaderboard as Markdown, ready to paste into a README or a paper."""
-    from optbench.results.outcomes import shown
+def summary(board: pd.DataFrame, candidates: list[str], baselines: list[str]) -> pd.DataFrame:
+    """Wins / ties / losses of each candidate against each distinct baseline across the suite
+    (bit-identical baselines are one entry, "gd = torch-sgd")."""
+    from optbench.studies.verdict import tally
 
+    return tally(_comparisons(board, baselines), candidates, baselines, board.attrs.get("twins", []))
+
+
+def _comparisons(board: pd.DataFrame, baselines: list[str]) -> pd.DataFrame:
+    """The board's comparisons; rebuilt from its ``vs`` columns (no effect sizes) for a board read back."""
+    if "comparisons" in board.attrs:
+        return board.attrs["comparisons"]
+    rows = [
+        {"candidate": r["optimizer"], "baseline": b, "problem": r["problem"], "verdict": r[f"vs {b}"]}
+        for r in board[board["role"] == "candidate"].to_dict("records")
+        for b in baselines
+    ]
+    return pd.DataFrame(rows, columns=["candidate", "baseline", "problem", "verdict"])
+
+
+def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str]) -> str:
+    """The leaderboard as Markdown, ready to paste into a README or a paper: the answer first (per
+    candidate against each distinct baseline), then a table per problem, then how and where it ran."""
+    from optbench.results.outcomes import shown
+    from optbench.studies import verdict
+
+    groups = board.attrs.get("twins", [])
+    table = _comparisons(board, baselines)
     lines = [
         f"# optbench bench: {', '.join(candidates)} vs {', '.join(baselines)} (suite `{suite.name}`)",
         "",
+        *(f"- {line}" for line in verdict.headline(table, candidates, baselines, groups)),
+        "",
+        verdict.method_text(len(suite.eval_seeds), len(suite.entries)),
+        "",
         f"Every optimizer searched lr in {{{', '.join(f'{v:g}' for v in suite.lr)}}} on seeds "
         f"{_seeds(suite.tune_seeds)} with the same budget; the best setting (lowest median final objective) was "
-        f"rerun on seeds {_seeds(suite.eval_seeds)}. Final: median [95% bootstrap interval] over those seeds. "
-        "Verdicts: two-sided Wilcoxon signed-rank test over paired seeds, Holm-corrected across problems, "
-        "alpha 0.05.",
+        f"rerun on seeds {_seeds(suite.eval_seeds)}. Final: median [95% bootstrap interval] over those seeds, "
+        "a diverged run counting as inf.",
         "",
     ]
+    same = [verdict.entry_name(g) for g in groups if len(g) > 1]
+    if same:
+        lines += [f"Identical runs (bit for bit), one entry in every count: {'; '.join(same)}.", ""]
+    effects = {(r["candidate"], r["baseline"], r["problem"]): r for r in table.to_dict("records")}
     for problem, part in board.groupby("problem", sort=False):
         metric = part["metric"].iloc[0]
         lines += [f"## {problem}", "", f"Target: {part['target'].iloc[0]}.", ""]
         header = ["optimizer", "lr", f"final {metric}", "test acc.", "reached", "steps to target", "s to target"]
-        header += [f"vs {b}" for b in baselines]
+        distinct = verdict.distinct_baselines(baselines, groups)  # identical baselines: one column
+        header += [f"vs {verdict.entry_name(g)}" for g in distinct]
         lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
         for row in part.to_dict("records"):
             lr = "default" if row["lr"] is None or _nan(row["lr"]) else f"{row['lr']:g}"
             if row["lr_on_edge"]:
                 lr += " (grid edge)"
+            diverged = verdict.diverged_text(int(row.get("diverged", 0)), row["seeds"])
             cells = [
                 f"**{row['optimizer']}**" if row["role"] == "candidate" else row["optimizer"],
                 lr,
-                "{} [{}, {}]".format(*(shown(row[k], row["resolution"]) for k in FINALS)),
+                "{} [{}, {}]".format(*(shown(row[k], row["resolution"]) for k in FINALS))
+                + (f" ({diverged})" if diverged else ""),
                 "" if _nan(row["test_accuracy"]) else f"{row['test_accuracy']:.1%}",
                 f"{row['reached']} of {row['seeds']}",
-                _count(row["steps_to_target"]),
-                "never" if math.isinf(row["seconds_to_target"]) else f"{row['seconds_to_target']:.3g}",
+                _reach(row["steps_to_target"], row["reached"], row["seeds"], "{:g}"),
+                _reach(row["seconds_to_target"], row["reached"], row["seeds"], "{:.3g}"),
             ]
-            for b in baselines:
-                word = row.get(f"vs {b}")
-                cells.append("" if not isinstance(word, str) else f"{word} (p={row[f'p vs {b}']:.2g})")
+            for b in (g[0] for g in distinct):
+                effect = effects.get((row["optimizer"], b, problem))
+                if effect is None or not isinstance(effect.get("verdict"), str):
+                    cells.append("")
+                elif "ratio" in effect:
+                    cells.append(verdict.effect_text(effect))
+                else:
+                    cells.append(f"{effect['verdict']} (p={row[f'p vs {b}']:.2g})")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["## Across the suite", "", "| candidate | baseline | better | no sig. difference | worse |"]
@@ -347,7 +422,38 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
     if len(edges):
         lines += ["", "Chosen learning rates on the edge of the grid (widen `lr` in the suite to be sure):"]
         lines += [f"- {r.optimizer} on {r.problem}: lr = {r.lr:g}" for r in edges.itertuples()]
+    if "provenance" in board.attrs:
+        lines += ["", f"Ran on: {verdict.provenance_text(board.attrs['provenance'])}."]
     return "\n".join(lines) + "\n"
+
+
+def _verdict_section(board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str]) -> str:
+    from optbench.reports.verdict import verdict_html
+    from optbench.studies import verdict
+
+    groups, table = board.attrs.get("twins", []), _comparisons(board, baselines)
+    distinct = verdict.distinct_baselines(baselines, groups)
+    shown = [
+        (r["problem"], r["candidate"], verdict.entry_name(g), verdict.effect_text(r))
+        for r in table.to_dict("records")
+        for g in distinct
+        if r["baseline"] == g[0]
+    ]
+    return verdict_html(
+        verdict.headline(table, candidates, baselines, groups),
+        verdict.method_text(len(suite.eval_seeds), len(suite.entries)),
+        verdict.tally(table, candidates, baselines, groups),
+        shown,
+        verdict.provenance_text(board.attrs.get("provenance") or verdict.provenance()),
+    )
+
+
+def _reach(value: float, reached: int, seeds: int, form: str) -> str:
+    """Median steps or seconds to target; "never" only when no seed got there, else "k/n reached"."""
+    if reached == 0:
+        return "never"
+    median = "over budget" if math.isinf(value) else form.format(value)
+    return median if reached == seeds else f"{median} ({reached}/{seeds} reached)"
 
 
 def _seeds(seeds: list[int]) -> str:
@@ -356,10 +462,6 @@ def _seeds(seeds: list[int]) -> str:
 
 def _nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
-
-
-def _count(value: float) -> str:
-    return "never" if math.isinf(value) else f"{value:g}"
 
 
 def write_outputs(
@@ -377,9 +479,11 @@ def write_outputs(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "leaderboard.md").write_text(to_markdown(board, suite, candidates, baselines), encoding="utf-8")
     board.to_csv(folder / "leaderboard.csv", index=False)
+    board.attrs["comparisons"].to_csv(folder / "comparisons.csv", index=False)  # one row per comparison
     save_results(results.drop(columns="suite_problem"), folder / "results.parquet")
     if with_report:  # the page names and judges the problems as the leaderboard does
         from optbench.results.outcomes import Target
 
         problems = [(entry, Target(entry.target)) for entry in suite.entries]
-        report([folder / "results.parquet"], folder / "report", problems=problems)
+        preface = _verdict_section(board, suite, candidates, baselines)
+        report([folder / "results.parquet"], folder / "report", problems=problems, preface=preface)
