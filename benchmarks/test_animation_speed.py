@@ -31,7 +31,7 @@ GATES = {
     "lesson-in-process-s": 5.0,
     "lesson-vs-run": 2.1,
     "race-vs-run": 2.7,
-}  # before: 4.3 and 6; 1.8, 2.5 until optbench run got faster (see git log)
+}  # run got faster: see git log
 
 
 def _command(*args: str) -> Callable[[], None]:
