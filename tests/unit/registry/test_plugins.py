@@ -11,12 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from support import ROOT
 
 import optbench
 from optbench.cli import cli
 from optbench.errors import PluginError
 
-ROOT = Path(__file__).resolve().parent.parent
 MY_PLUGINS = ROOT / "examples" / "my_plugins.py"
 
 

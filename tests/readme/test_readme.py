@@ -1,10 +1,8 @@
 """The README's Quick start is what CI runs, and its example prints what the code prints."""
 
-from pathlib import Path
+from support import ROOT
 
 import optbench
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def quick_start() -> list[str]:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "optbench"
+from support import ROOT
+
+PACKAGE = ROOT / "optbench"
 
 # Cycles this branch does not own, each as its modules in order. The lead deletes the line when the
 # core's runner, engine and loop stop importing each other; any other cycle fails the test.

@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SCALE = "0.05"  # OPTBENCH_EPOCHS_SCALE: 100 epochs become 5 (the quick suite's 300 become 15)
 FENCE = re.compile(
     r"(?:<!-- (?P<rule>not run|the file):? (?P<argument>[^\n]+?) -->\n)?^```(?P<language>\w*)\n(?P<code>.*?)^```$",

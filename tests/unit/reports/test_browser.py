@@ -6,16 +6,15 @@ OPTBENCH_REQUIRE_TOOLS=1 makes that a failure (.ci/run sets it).
 
 import os
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import ROOT
 
 import optbench
 from optbench.reports import animate, report, save
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ROOT = Path(__file__).resolve().parent.parent
 WIDTH, HEIGHT = 1280, 900  # a laptop's browser window
 
 if CHROMIUM is None and os.environ.get("OPTBENCH_REQUIRE_TOOLS") == "1":

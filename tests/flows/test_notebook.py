@@ -1,11 +1,10 @@
 """examples/lesson2-sgd.ipynb runs top to bottom and tells the lesson's numbers."""
 
-from pathlib import Path
-
 import nbformat
 from nbclient import NotebookClient
+from support import ROOT
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "lesson2-sgd.ipynb"
+NOTEBOOK = ROOT / "examples" / "lesson2-sgd.ipynb"
 
 
 def test_the_lesson_notebook_executes():

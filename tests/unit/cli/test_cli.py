@@ -12,11 +12,10 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import ROOT
 
 import optbench
 from optbench.cli import EXIT_INTERNAL, cli
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -292,6 +291,7 @@ BEFORE_TORCH = [
 ANSWER_ALL = """
 import contextlib, io, json, sys
 from optbench.cli import cli
+
 answers = []
 for args in json.loads(sys.argv[1]):
     err = io.StringIO()

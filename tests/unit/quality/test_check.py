@@ -3,16 +3,14 @@
 import json
 import os
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support import ROOT
 
 import optbench
 from optbench.cli import cli
 from optbench.quality.regression import expand, load_baseline, load_matrix
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # An optimizer whose step size the test can spoil: gd with its lr scaled by an environment variable.
 SCALED_GD = '''
