@@ -25,12 +25,15 @@ from optbench.registry.builtins import Builtin
 from optbench.registry.signatures import constructor_arguments
 
 REQUIRED = inspect.Parameter.empty
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 """Marks a hyperparameter without a default in :meth:`Entry.hyperparameters`."""
 
 # Constructor arguments that choose an implementation, not an algorithm: never hyperparameters.
 IMPLEMENTATION_FLAGS = frozenset({"foreach", "fused", "differentiable", "capturable"})
-# The constructor argument that is not a setting: optimizers take parameters, problems a seed.
-_FIRST_ARGUMENT = {"optimizer": "params", "problem": "seed"}
+# The constructor argument that is not a setting: problems take a seed (by keyword); an optimizer takes its
+# parameters as its first positional argument, whatever its name (`params`; a wrapper's `optimizer`, as
+# pytorch-optimizer's Magma calls it): the core passes them by position.
+_PROBLEM_SEED = "seed"
 
 
 @dataclass(frozen=True)
@@ -60,18 +63,21 @@ class Entry:
         except (TypeError, ValueError):  # some builtins have no signature
             return []
 
+    def _settings(self) -> list[inspect.Parameter]:
+        """The constructor's parameters that are settings: not ``self``, the problem's seed or the
+        optimizer's parameters (its first positional argument), implementation flags or ``*args``."""
+        parameters = [p for p in self._parameters() if p.name != "self"]
+        if self.kind == "optimizer" and parameters and parameters[0].kind in _POSITIONAL:
+            parameters = parameters[1:]
+        skip = {_PROBLEM_SEED if self.kind == "problem" else None} | IMPLEMENTATION_FLAGS
+        return [p for p in parameters if p.name not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
     def hyperparameters(self) -> dict[str, Any]:
         """Keyword settings and their defaults (:data:`REQUIRED` where there is none).
 
         Read from the constructor's signature, then overridden by the declared ``defaults``.
         """
-        skip = {"self", _FIRST_ARGUMENT[self.kind]} | IMPLEMENTATION_FLAGS
-        found = {
-            p.name: p.default
-            for p in self._parameters()
-            if p.name not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        }
-        return found | dict(self.defaults)
+        return {p.name: p.default for p in self._settings()} | dict(self.defaults)
 
     def annotations(self) -> dict[str, str]:
         """Each setting's type hint as text: ``"int"``, ``"float | torch.Tensor"``."""
@@ -288,7 +294,9 @@ class Registry:
         arguments = constructor_arguments(found.target)
         if arguments is None:
             return None
-        skip = {_FIRST_ARGUMENT[self.kind]} | IMPLEMENTATION_FLAGS
+        if self.kind == "optimizer":
+            arguments = arguments[1:]  # its parameters, whatever the name (see Entry._settings)
+        skip = {_PROBLEM_SEED if self.kind == "problem" else None} | IMPLEMENTATION_FLAGS
         return tuple(dict.fromkeys([a for a in arguments if a not in skip], None) | dict.fromkeys(found.defaults))
 
     def require_known(self, names: Iterable[Any]) -> None:

@@ -4,10 +4,9 @@ callable defaults) behave as a user expects."""
 import textwrap
 
 import pytest
-from click.testing import CliRunner
+from support import invoke
 
 import optbench
-from optbench.cli import cli
 
 PLUGINS = textwrap.dedent(
     '''
@@ -79,6 +78,18 @@ PLUGINS = textwrap.dedent(
                 p.sub_(self.param_groups[0]["lr"] * (p.grad + torch.randn_like(p)))
 
 
+    @optbench.register_optimizer("f-wrapper")
+    class Wrapper(torch.optim.Optimizer):
+        """Its parameters come first under another name, as a wrapper's do (pytorch-optimizer's Magma:
+        `optimizer`, parameters or a base optimizer); `keep` scales its step."""
+
+        def __init__(self, optimizer, keep=0.5, lr=0.1):
+            super().__init__(optimizer, dict(keep=keep, lr=lr))
+
+        def step(self, closure=None):
+            _descend(self, self.param_groups[0]["lr"] * self.param_groups[0]["keep"])
+
+
     @optbench.register_optimizer("f-raises")
     class Raises(torch.optim.Optimizer):
         """A step that always fails."""
@@ -97,10 +108,6 @@ def plugin(tmp_path):
     path = tmp_path / "faults.py"
     path.write_text(PLUGINS)
     return path
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def test_an_lr_none_default_runs_without_lr_and_records_it_missing(plugin, tmp_path):
@@ -126,6 +133,24 @@ def test_dtype_text_and_a_registered_name_become_a_dtype_and_a_class(plugin):
     assert plugin.with_suffix(".seen").read_text() == "torch.float64 torch.optim.adam.Adam"
     bad = invoke("run", "--plugin", plugin, "--optimizer", "f-typed", "--opt", "base_optimizer=nosuch")
     assert bad.exit_code == 2 and "expected the name of a registered optimizer" in bad.output
+
+
+def test_a_class_whose_parameters_argument_has_another_name_runs_as_gd_would(plugin, tmp_path):
+    """Magma-style: `optimizer` is where the parameters go, not a setting a user must give."""
+    described = invoke("describe", "--plugin", plugin, "f-wrapper")
+    assert described.exit_code == 0, described.output
+    settings = described.output.split("hyperparameters:")[1].split()
+    assert "keep" in settings and "lr" in settings and "optimizer" not in settings
+    result = invoke(
+        "run", "--plugin", plugin, "--optimizer", "f-wrapper", "--opt", "keep=0.25", "--lr", "0.4",
+        "--epochs", "20", "--out", tmp_path / "w.csv",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    wrapped = optbench.load_results(tmp_path / "w.csv")
+    plain = optbench.run("linreg", "gd", lr=0.1, epochs=20)  # 0.4 x 0.25: the lesson's step
+    assert wrapped["keep"].eq(0.25).all() and wrapped["lr"].eq(0.4).all()
+    assert wrapped["loss"].to_numpy() == pytest.approx(plain["loss"].to_numpy(), rel=1e-6)
+    assert wrapped["loss"].iloc[-1] < 0.5 * wrapped["loss"].iloc[0]
 
 
 def test_describe_names_a_callable_default_without_its_address(plugin):
