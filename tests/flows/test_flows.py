@@ -5,10 +5,9 @@ import matplotlib
 import matplotlib.collections
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from support import invoke
 
 import optbench
-from optbench.cli import cli
 from optbench.reports import figures as fg
 from optbench.reports.data import finals, label_runs, read_results
 
@@ -56,11 +55,6 @@ class ClippedSGD(torch.optim.SGD):
                     p.grad.copy_(self.clip(p.grad))
         return super().step(closure)
 '''
-
-
-def invoke(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    return result
 
 
 def report(results, out):

@@ -9,26 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import ROOT
+from support import ROOT, invoke
 
 import optbench
 from optbench.cli import EXIT_INTERNAL, cli
 
 
-@pytest.fixture
-def invoke():
-    runner = CliRunner()
-
-    def call(*args):
-        return runner.invoke(cli, list(args), catch_exceptions=True)
-
-    return call
-
-
-def test_run_with_defaults_prints_a_summary(invoke):
+def test_run_with_defaults_prints_a_summary():
     result = invoke("run", "--problem", "linreg", "--optimizer", "sgd")
     assert result.exit_code == 0, result.output
     df = optbench.run("linreg", "sgd")
@@ -37,14 +26,14 @@ def test_run_with_defaults_prints_a_summary(invoke):
     assert "gap" in result.output and "1000 steps" in result.output
 
 
-def test_run_classification_reports_test_accuracy(invoke):
+def test_run_classification_reports_test_accuracy():
     result = invoke("run", "--problem", "classification", "--optimizer", "gd")
     assert result.exit_code == 0
     assert "test acc.    99.0%" in result.output
     assert "optimum" not in result.output
 
 
-def test_run_passes_every_flag_through(invoke, tmp_path):
+def test_run_passes_every_flag_through(tmp_path):
     out = tmp_path / "r.parquet"
     args = [
         "run",
@@ -92,19 +81,19 @@ def test_run_passes_every_flag_through(invoke, tmp_path):
     assert df["step"].tolist() == list(range(0, 19, 2))  # 300 training examples: 6 steps per epoch
 
 
-def test_csv_output(invoke, tmp_path):
+def test_csv_output(tmp_path):
     out = tmp_path / "r.csv"
     assert invoke("run", "--epochs", "5", "--out", str(out), "--quiet").exit_code == 0
     assert optbench.load_results(out)["step"].tolist() == [0, 1, 2, 3, 4, 5]
 
 
-def test_a_divergent_run_is_a_result(invoke):
+def test_a_divergent_run_is_a_result():
     result = invoke("run", "--lr", "5", "--epochs", "200")
     assert result.exit_code == 0
     assert "status       diverged: loss became inf" in result.output
 
 
-def test_list_shows_names_and_descriptions(invoke):
+def test_list_shows_names_and_descriptions():
     result = invoke("list")
     assert result.exit_code == 0
     for name in ["linreg", "classification", "gd", "sgd", "torch-sgd", "torch-lbfgs"]:
@@ -166,7 +155,7 @@ def test_list_shows_names_and_descriptions(invoke):
         (["frobnicate"], "No such command 'frobnicate'"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(invoke, args, message):
+def test_bad_input_is_one_line_and_exit_2(args, message):
     result = invoke(*args)
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
@@ -176,7 +165,7 @@ def test_bad_input_is_one_line_and_exit_2(invoke, args, message):
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
-def test_out_path_that_is_a_directory(invoke, tmp_path):
+def test_out_path_that_is_a_directory(tmp_path):
     target = tmp_path / "taken.parquet"
     target.mkdir()
     result = invoke("run", "--out", str(target))
@@ -184,7 +173,7 @@ def test_out_path_that_is_a_directory(invoke, tmp_path):
 
 
 @pytest.mark.parametrize("command", [[], *([name] for name in sorted(cli.commands))])
-def test_every_help(invoke, command):
+def test_every_help(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0
     assert "Usage: " in result.output
@@ -353,15 +342,13 @@ def test_the_console_script_exits_at_once_with_everything_done(tmp_path):
 
 def test_epochs_scale_shortens_every_run_and_says_so(tmp_path):
     out = tmp_path / "r.csv"
-    scaled = CliRunner().invoke(
-        cli, ["run", "--epochs", "40", "--quiet", "--out", str(out)], env={"OPTBENCH_EPOCHS_SCALE": "0.1"}
-    )
+    scaled = invoke("run", "--epochs", "40", "--quiet", "--out", out, env={"OPTBENCH_EPOCHS_SCALE": "0.1"})
     assert scaled.exit_code == 0, scaled.output
     assert optbench.load_results(out)["step"].tolist() == [0, 1, 2, 3, 4]  # 40 epochs x 0.1
     assert scaled.stderr.strip() == (
         "optbench: warning: OPTBENCH_EPOCHS_SCALE=0.1: every run trains that share of its epochs (100 become 10)"
     )
-    bad = CliRunner().invoke(cli, ["run", "--epochs", "2"], env={"OPTBENCH_EPOCHS_SCALE": "0"})
+    bad = invoke("run", "--epochs", "2", env={"OPTBENCH_EPOCHS_SCALE": "0"})
     assert bad.exit_code == 2 and bad.output.strip() == (
         "optbench: error: OPTBENCH_EPOCHS_SCALE='0' is not valid; expected a number > 0 such as 0.1"
     )
@@ -429,7 +416,7 @@ def test_no_argument_combination_gives_a_traceback(tmp_path_factory, pairs):
     for flag, value in pairs:
         args += [flag, value]
     with contextlib.chdir(tmp_path_factory.getbasetemp()):  # relative --out paths land here
-        result = CliRunner().invoke(cli, args, catch_exceptions=True)
+        result = invoke(*args, catch_exceptions=True)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "Traceback" not in result.output
     assert result.exit_code in (0, 1, 2), (args, result.output)

@@ -7,11 +7,10 @@ import math
 from unittest import mock
 
 import pandas as pd
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import invoke
 
-from optbench.cli import cli
 from optbench.quality.regression import SETTINGS, Measurement
 
 NAMES = ["linreg", "classification", "gd", "sgd", "torch-sgd", "torch-adam", "torch.hub:load", "a:b", "sdg", ""]
@@ -123,9 +122,7 @@ def test_fuzzed_sweep_files(tmp_path_factory, valid, mutations):
     config = folder / "sweep.toml"
     config.write_text(toml_text(top, sections), encoding="utf-8")
     with mock.patch("optbench.studies.sweeps.run_jobs", return_value=pd.DataFrame()):
-        result = CliRunner().invoke(
-            cli, ["sweep", "--config", str(config), "--out", str(folder / "s.parquet"), "--max-runs", "50"]
-        )
+        result = invoke("sweep", "--config", config, "--out", folder / "s.parquet", "--max-runs", "50")
     check_one_line(result)
 
 
@@ -183,4 +180,4 @@ def test_fuzzed_baseline_files(tmp_path_factory, changes):
     baseline.write_text(json.dumps(data))
     stub = Measurement(0.5, "suboptimality", 2.0, 0.01, "ok", [0.5])
     with mock.patch("optbench.quality.regression.measure", return_value=stub):
-        check_one_line(CliRunner().invoke(cli, ["check", "--baseline", str(baseline)]))
+        check_one_line(invoke("check", "--baseline", baseline))

@@ -1,5 +1,7 @@
 """The progress line of `optbench run`: shown on a terminal for long runs, never when piped."""
 
+from support import invoke
+
 from optbench.cli.run import StepProgress
 from optbench.core.runner import execute, prepare
 
@@ -27,14 +29,6 @@ def test_progress_sees_every_recorded_point_of_a_stacked_group():
     specs = [prepare("linreg", "gd", epochs=4, seed=s) for s in range(3)]
     execute(specs, progress=lambda step, steps, losses: seen.append((step, steps, tuple(losses.shape))))
     assert seen == [(1, 4, (3,)), (2, 4, (3,)), (3, 4, (3,)), (4, 4, (3,))]
-
-
-def invoke(*args):
-    from click.testing import CliRunner
-
-    from optbench.cli import cli
-
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def test_a_resumed_sweep_says_what_was_new_resumed_and_retried(tmp_path):

@@ -7,6 +7,7 @@ import math
 import pandas as pd
 import pytest
 import torch
+from support import invoke
 
 import optbench
 from optbench.core.engine import run_specs
@@ -389,15 +390,12 @@ class SignSGD(torch.optim.Optimizer):
 
 def test_a_closure_ignoring_plugin_file_trains_through_the_cli(tmp_path):
     """The 12-line sign-SGD a new user writes: it used to report status ok with a flat loss 6.637 -> 6.637."""
-    from click.testing import CliRunner
-
-    from optbench.cli import cli
 
     plugin = tmp_path / "sign_sgd.py"
     plugin.write_text(SIGN_SGD_PLUGIN)
     out = tmp_path / "sign.parquet"
     args = ["run", "--plugin", str(plugin), "--optimizer", "sign-sgd", "--lr", "0.05", "--epochs", "40"]
-    result = CliRunner().invoke(cli, [*args, "--out", str(out)])
+    result = invoke(*args, "--out", out)
     assert result.exit_code == 0, result.output
     table = pd.read_parquet(out)
     reference = hand_written(lambda p, g, lr: p.add_(torch.sign(g), alpha=-lr), 0.05, 40)
@@ -406,13 +404,10 @@ def test_a_closure_ignoring_plugin_file_trains_through_the_cli(tmp_path):
 
 
 def test_a_bad_problem_option_mid_sweep_gives_error_rows_and_the_sweep_completes(tmp_path):
-    from click.testing import CliRunner
-
-    from optbench.cli import cli
 
     out = tmp_path / "s.parquet"
     args = ["sweep", "--problem", "linreg", "--optimizer", "gd,torch-sgd", "--problem-opt", "n=1,50"]
-    result = CliRunner().invoke(cli, [*args, "--seeds", "0-2", "--epochs", "5", "--out", str(out)])
+    result = invoke(*args, "--seeds", "0-2", "--epochs", "5", "--out", out)
     assert result.exit_code == 1, result.output  # some runs errored: documented exit 1, not an abort
     table = pd.read_parquet(out)
     status = table.groupby(["problem_n", "optimizer", "seed"])["status"].first()

@@ -6,10 +6,9 @@ import textwrap
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from support import invoke
 
 import optbench
-from optbench.cli import cli
 
 PLUGINS = textwrap.dedent(
     '''
@@ -113,10 +112,6 @@ def plugin(tmp_path_factory):
     path = tmp_path_factory.mktemp("stacking") / "stand_ins.py"
     path.write_text(PLUGINS)
     return path
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def swept(plugin, folder, optimizer, *extra):

@@ -5,11 +5,9 @@ import os
 import xml.etree.ElementTree as ET
 
 import pytest
-from click.testing import CliRunner
-from support import ROOT
+from support import ROOT, invoke
 
 import optbench
-from optbench.cli import cli
 from optbench.quality.regression import expand, load_baseline, load_matrix
 
 # An optimizer whose step size the test can spoil: gd with its lr scaled by an environment variable.
@@ -51,10 +49,6 @@ def setup(tmp_path):
     assert made.exit_code == 0, made.output
     assert made.output.strip() == f"baseline of 4 cells written to {baseline}"
     return {"plugin": plugin, "matrix": matrix, "baseline": baseline, "dir": tmp_path}
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def check(setup, *extra):

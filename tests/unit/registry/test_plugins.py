@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-from support import ROOT
+from support import ROOT, invoke
 
 import optbench
-from optbench.cli import cli
 from optbench.errors import PluginError
 
 MY_PLUGINS = ROOT / "examples" / "my_plugins.py"
@@ -43,7 +41,7 @@ def discovering(monkeypatch):
 
     modules = set(sys.modules)
 
-    def invoke(*args, env=None):
+    def as_a_fresh_process(*args, env=None):
         env = dict(env or {})
         paths = env.pop("PYTHONPATH", "").split(os.pathsep)
         with monkeypatch.context() as patch:
@@ -53,11 +51,11 @@ def discovering(monkeypatch):
             importlib.invalidate_caches()
             for registry in (OPTIMIZERS, PROBLEMS):
                 registry.reset()
-            result = CliRunner().invoke(cli, [str(a) for a in args])
+            result = invoke(*args)
         return Answer(result.exit_code, result.stdout, result.stderr)
 
     with snapshot():
-        yield invoke
+        yield as_a_fresh_process
     for name in set(sys.modules) - modules:  # e.g. a broken site's raising_optimizer: another test's is another file
         del sys.modules[name]
 
@@ -101,30 +99,27 @@ def test_listing_names_imports_no_plugin():
 
 
 def test_import_path_optimizer_and_problem(tmp_path):
-    result = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--optimizer",
-            "optbench_lion:Lion",
-            "--lr",
-            "0.01",
-            "--opt",
-            "betas=0.8,0.9",
-            "--epochs",
-            "30",
-            "--plugin",
-            str(MY_PLUGINS),
-            "--problem",
-            "examples_free_problem:Quadratic",
-        ],
+    result = invoke(
+        "run",
+        "--optimizer",
+        "optbench_lion:Lion",
+        "--lr",
+        "0.01",
+        "--opt",
+        "betas=0.8,0.9",
+        "--epochs",
+        "30",
+        "--plugin",
+        MY_PLUGINS,
+        "--problem",
+        "examples_free_problem:Quadratic",
     )
     # the problem module does not exist: one clear line
     assert result.exit_code == 2
     assert result.output.strip() == (
         "optbench: error: problem 'examples_free_problem:Quadratic': no module named 'examples_free_problem'"
     )
-    ok = CliRunner().invoke(cli, ["run", "--optimizer", "optbench_lion:Lion", "--lr", "0.01", "--opt", "betas=0.8,0.9"])
+    ok = invoke("run", "--optimizer", "optbench_lion:Lion", "--lr", "0.01", "--opt", "betas=0.8,0.9")
     assert ok.exit_code == 0, ok.output
     df = optbench.run("linreg", "optbench_lion:Lion", lr=0.01, betas=(0.8, 0.9))
     assert df["betas"].iloc[0] == "0.8,0.9" and df["optimizer"].iloc[0] == "optbench_lion:Lion"
@@ -173,7 +168,7 @@ def test_import_path_problem(tmp_path, monkeypatch):
     ],
 )
 def test_bad_import_paths_are_one_line(name, message):
-    result = CliRunner().invoke(cli, ["run", "--optimizer", name])
+    result = invoke("run", "--optimizer", name)
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1 and message in result.output
 
@@ -182,19 +177,8 @@ def test_bad_import_paths_are_one_line(name, message):
 
 
 def test_local_file_plugin_adds_a_problem_and_an_optimizer():
-    result = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--plugin",
-            str(MY_PLUGINS),
-            "--problem",
-            "my-rosenbrock",
-            "--optimizer",
-            "heavy-ball",
-            "--epochs",
-            "2000",
-        ],
+    result = invoke(
+        "run", "--plugin", MY_PLUGINS, "--problem", "my-rosenbrock", "--optimizer", "heavy-ball", "--epochs", "2000"
     )
     assert result.exit_code == 0, result.output
     assert "heavy-ball on my-rosenbrock: 2000 steps" in result.output
@@ -206,17 +190,17 @@ def test_local_file_plugin_adds_a_problem_and_an_optimizer():
 def test_broken_and_clashing_files(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("import optbench\ndef broken(:\n")
-    result = CliRunner().invoke(cli, ["run", "--plugin", str(bad)])
+    result = invoke("run", "--plugin", bad)
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         f"optbench: error: --plugin '{bad}' failed to import: SyntaxError: invalid syntax (bad.py, line 2)"
     ]
     clash = tmp_path / "clash.py"
     clash.write_text("import torch, optbench\noptbench.register_optimizer('gd')(torch.optim.SGD)\n")
-    result = CliRunner().invoke(cli, ["list", "--plugin", str(clash)])
+    result = invoke("list", "--plugin", clash)
     assert result.exit_code == 2
     assert f"optimizer 'gd' is registered twice: by built-in and by file {clash}" in result.output
-    missing = CliRunner().invoke(cli, ["run", "--plugin", str(tmp_path / "nope.py")])
+    missing = invoke("run", "--plugin", tmp_path / "nope.py")
     assert missing.exit_code == 2 and "does not exist" in missing.output
 
 
@@ -298,7 +282,7 @@ def test_the_same_entry_point_twice_is_one_plugin(tmp_path, discovering):
 
 
 def test_describe_a_built_in():
-    out = CliRunner().invoke(cli, ["describe", "torch-sgd"]).output
+    out = invoke("describe", "torch-sgd").output
     assert "torch-sgd (optimizer)" in out and "source      built-in" in out
     assert "batch size  full batch" in out
     assert "momentum" in out and "nesterov" in out and "foreach" not in out
@@ -312,11 +296,11 @@ def test_describe_an_entry_point_plugin(discovering):
 
 
 def test_describe_an_import_path_and_a_file_and_a_problem():
-    out = CliRunner().invoke(cli, ["describe", "torch.optim:RMSprop"]).output
+    out = invoke("describe", "torch.optim:RMSprop").output
     assert "source      import path torch.optim:RMSprop" in out and "alpha" in out
-    out = CliRunner().invoke(cli, ["describe", "--plugin", str(MY_PLUGINS), "my-rosenbrock"]).output
+    out = invoke("describe", "--plugin", MY_PLUGINS, "my-rosenbrock").output
     assert "my-rosenbrock (problem)" in out and f"source      file {MY_PLUGINS}" in out and "start" in out
-    bad = CliRunner().invoke(cli, ["describe", "adamw"])
+    bad = invoke("describe", "adamw")
     assert bad.exit_code == 2 and "did you mean 'torch-adamw'?" in bad.output
 
 

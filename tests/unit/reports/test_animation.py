@@ -6,14 +6,13 @@ import time
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from matplotlib.animation import FuncAnimation
 from matplotlib.colors import LogNorm, to_hex
 from matplotlib.text import Text
 from PIL import Image
+from support import invoke
 
 import optbench
-from optbench.cli import cli
 from optbench.errors import InvalidValueError
 from optbench.problems.linreg import LinearRegression
 from optbench.reports import animate, save, style
@@ -166,7 +165,7 @@ def test_mp4_with_ffmpeg_and_a_clear_error_without(tmp_path, monkeypatch):
         path = save(animate("linreg", "gd", epochs=5), tmp_path / "fit.mp4")
         assert path.read_bytes()[4:8] == b"ftyp"  # an MP4 container
     monkeypatch.setattr(movie_module.shutil, "which", lambda name: None)
-    result = CliRunner().invoke(cli, ["animate", "--epochs", "3", "--out", str(tmp_path / "no.mp4")])
+    result = invoke("animate", "--epochs", "3", "--out", tmp_path / "no.mp4")
     assert result.exit_code == 2
     assert result.output.strip() == (
         "optbench: error: writing .mp4 needs ffmpeg, which is not installed: install it (apt-get install ffmpeg, "
@@ -176,21 +175,8 @@ def test_mp4_with_ffmpeg_and_a_clear_error_without(tmp_path, monkeypatch):
 
 def test_cli_animate(tmp_path):
     out = tmp_path / "fit.gif"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "animate",
-            "--problem",
-            "linreg",
-            "--optimizer",
-            "gd,torch-adam",
-            "--lr",
-            "0.1",
-            "--epochs",
-            "8",
-            "--out",
-            str(out),
-        ],
+    result = invoke(
+        "animate", "--problem", "linreg", "--optimizer", "gd,torch-adam", "--lr", "0.1", "--epochs", "8", "--out", out
     )
     assert result.exit_code == 0, result.output
     with Image.open(out) as gif:
@@ -209,7 +195,7 @@ def test_cli_animate(tmp_path):
 )
 def test_bad_animate_input(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["animate", "--epochs", "2", *args])
+    result = invoke("animate", "--epochs", "2", *args)
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert message in result.output
     assert not list(tmp_path.iterdir())

@@ -3,14 +3,9 @@ nothing written outside --out, its own outputs never read back as results."""
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from support import invoke
 
 import optbench
-from optbench.cli import cli
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def report(results, out):

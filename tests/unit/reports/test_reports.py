@@ -13,10 +13,9 @@ import matplotlib.colors
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from support import invoke
 
 import optbench
-from optbench.cli import cli
 from optbench.reports import figures as fg
 from optbench.reports import html as page
 from optbench.reports.data import (
@@ -91,7 +90,7 @@ def four_problems():
 @pytest.fixture(scope="module")
 def written(results, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    result = CliRunner().invoke(cli, ["report", str(results), "--out", str(out), "--svg"])
+    result = invoke("report", results, "--out", out, "--svg")
     assert result.exit_code == 0, result.output
     return out
 
@@ -363,7 +362,7 @@ def test_one_look_per_optimizer_name_everywhere(coinciding):
 )
 def test_bad_input_is_one_line(tmp_path, make, message):
     path = make(tmp_path)
-    result = CliRunner().invoke(cli, ["report", str(path), "--out", str(tmp_path / "out")])
+    result = invoke("report", path, "--out", tmp_path / "out")
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [result.output.strip()]
     assert message.format(d=tmp_path) in result.output
@@ -371,7 +370,7 @@ def test_bad_input_is_one_line(tmp_path, make, message):
 
 
 def test_report_needs_results(tmp_path):
-    result = CliRunner().invoke(cli, ["report", "--out", str(tmp_path)])
+    result = invoke("report", "--out", tmp_path)
     assert result.exit_code == 2 and "Missing argument 'RESULTS...'" in result.output
 
 

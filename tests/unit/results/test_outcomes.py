@@ -10,9 +10,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from support import invoke
 
-from optbench.cli import cli
 from optbench.results import outcomes
 from optbench.results.io import load_results
 from optbench.results.outcomes import Target, best, coincide, final, on_edge, reach, resolution, shown
@@ -149,7 +148,7 @@ def test_a_bench_says_the_same_in_its_leaderboard_its_page_and_its_summary(tmp_p
     suite.write_text(SUITE)
     out = tmp_path / "bench"
     args = ["bench", "--optimizer", "torch-adam", "--baselines", "gd", "--suite", str(suite), "--out", str(out)]
-    result = CliRunner().invoke(cli, args)
+    result = invoke(*args)
     assert result.exit_code == 0, result.output
     board = pd.read_csv(out / "leaderboard.csv")
     summary = pd.read_csv(out / "report" / "summary.csv")

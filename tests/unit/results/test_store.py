@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from support import invoke
 
 import optbench
-from optbench.cli import EXIT_INTERRUPTED, EXIT_WRITE, cli
+from optbench.cli import EXIT_INTERRUPTED, EXIT_WRITE
 from optbench.results.store import Store
 
 SLOW = """
@@ -57,10 +57,6 @@ def command(*args):
 
 def slowed(seconds):
     return {**os.environ, "OPTBENCH_TEST_SLOW": str(seconds)}
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def comparable(df):

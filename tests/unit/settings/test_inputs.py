@@ -5,16 +5,11 @@ parsed. Every refusal is one line, exit 2."""
 import json
 
 import pytest
-from click.testing import CliRunner
+from support import invoke
 
-from optbench.cli import cli
 from optbench.settings import inputs
 
 SIDE_EFFECT = "optbench_test_side_effect"  # a module whose import writes a marker
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def one_line_error(result):

@@ -5,17 +5,12 @@ import json
 import time
 
 import pytest
-from click.testing import CliRunner
+from support import invoke
 
 import optbench
-from optbench.cli import cli
 from optbench.settings import validate
 
 EVIL = "optbench_test_evil"  # a module whose import leaves a mark: importing it is running its code
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def one_line_error(result, code=2):

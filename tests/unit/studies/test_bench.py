@@ -8,9 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from support import invoke
 
-from optbench.cli import cli
 from optbench.errors import InvalidValueError
 from optbench.results.stats import BOOTSTRAP_DRAWS, holm, median_bands, median_interval, paired_p_value, verdict
 from optbench.studies.bench import Entry, Suite, leaderboard, load_suite, to_markdown
@@ -64,7 +63,7 @@ def test_a_planted_better_optimizer_is_better_and_an_exact_copy_is_not(tmp_path)
     suite.write_text(TINY_SUITE)
     out = tmp_path / "bench"
     args = ["bench", "--plugin", str(plugin), "--optimizer", "boosted-gd,gd-copy", "--baselines", "gd,torch-adam"]
-    result = CliRunner().invoke(cli, [*args, "--suite", str(suite), "--out", str(out)])
+    result = invoke(*args, "--suite", suite, "--out", out)
     assert result.exit_code == 0, result.output
     board = pd.read_csv(out / "leaderboard.csv")
     boosted = board[board["optimizer"] == "boosted-gd"].set_index("problem")
@@ -81,7 +80,7 @@ def test_a_planted_better_optimizer_is_better_and_an_exact_copy_is_not(tmp_path)
     assert "| boosted-gd | gd | 2 | 0 | 0 |" in text and "| gd-copy | gd | 0 | 2 | 0 |" in text
     assert (out / "report" / "index.html").is_file() and (out / "results.parquet").is_file()
     # the same command again: the same leaderboard (seconds to target aside: they are measured)
-    again = CliRunner().invoke(cli, [*args, "--suite", str(suite), "--out", str(tmp_path / "again"), "--no-report"])
+    again = invoke(*args, "--suite", suite, "--out", tmp_path / "again", "--no-report")
     assert again.exit_code == 0, again.output
     second = pd.read_csv(tmp_path / "again" / "leaderboard.csv")
     pd.testing.assert_frame_equal(board.drop(columns="seconds_to_target"), second.drop(columns="seconds_to_target"))

@@ -4,10 +4,9 @@ import os
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from support import invoke
 
 import optbench
-from optbench.cli import cli
 from optbench.errors import InvalidValueError
 from optbench.settings.grid import Grid, parse_values
 from optbench.studies.sweeps import sweep
@@ -93,16 +92,16 @@ def test_results_match_the_grid_and_a_rerun_resumes(tmp_path):
         "--out",
         str(out),
     ]
-    first = CliRunner().invoke(cli, args)
+    first = invoke(*args)
     assert first.exit_code == 0, first.output
     assert first.output.startswith("18 runs (18 ok, 0 diverged, 0 errors;")  # gd 2 lrs + torch-sgd 2 lrs x 2 momenta
     table = optbench.load_results(out)
     assert table["run_key"].nunique() == 18 and set(table["seed"]) == {0, 1, 2}
     assert set(table[table["optimizer"] == "torch-sgd"]["momentum"]) == {0, 0.9}
     before = out.stat().st_mtime_ns
-    again = CliRunner().invoke(cli, args)
+    again = invoke(*args)
     assert again.exit_code == 0 and out.stat().st_mtime_ns == before  # nothing to do, nothing rewritten
-    forced = CliRunner().invoke(cli, [*args, "--force"])
+    forced = invoke(*args, "--force")
     assert forced.exit_code == 0 and out.stat().st_mtime_ns != before
 
 
@@ -117,21 +116,18 @@ def test_an_erroring_run_is_recorded_and_the_sweep_goes_on(tmp_path):
         "            raise RuntimeError('lr too hot')\n"
         "        return super().step(closure)\n"
     )
-    result = CliRunner().invoke(
-        cli,
-        [
-            "sweep",
-            "--plugin",
-            str(plugin),
-            "--optimizer",
-            "test-flaky,gd",
-            "--lr",
-            "0.01,0.1",
-            "--epochs",
-            "3",
-            "--out",
-            str(tmp_path / "f.parquet"),
-        ],
+    result = invoke(
+        "sweep",
+        "--plugin",
+        plugin,
+        "--optimizer",
+        "test-flaky,gd",
+        "--lr",
+        "0.01,0.1",
+        "--epochs",
+        "3",
+        "--out",
+        tmp_path / "f.parquet",
     )
     assert result.exit_code == 1
     assert result.output.startswith("4 runs (3 ok, 0 diverged, 1 errors;")
@@ -147,7 +143,7 @@ def test_toml_grid_with_per_optimizer_settings(tmp_path):
         'lr = "0.01:0.1:2"\n[opt.torch-sgd]\nmomentum = [0, 0.9]\nlr = [0.05]\n'
         '[problem_opt.classification]\nshape = ["blobs", "moons"]\n'
     )
-    result = CliRunner().invoke(cli, ["sweep", "--config", str(config), "--out", str(tmp_path / "t.parquet")])
+    result = invoke("sweep", "--config", config, "--out", tmp_path / "t.parquet")
     assert result.exit_code == 0, result.output
     table = optbench.load_results(tmp_path / "t.parquet")
     runs = table.groupby("run_key").first()
@@ -174,23 +170,20 @@ def test_tuning_picks_the_best_lr_on_tuning_seeds_and_evaluates_on_fresh_ones(tm
 
 
 def test_tune_cli_prints_the_chosen_settings(tmp_path):
-    result = CliRunner().invoke(
-        cli,
-        [
-            "tune",
-            "--optimizer",
-            "gd,sgd",
-            "--lr",
-            "0.01,0.1",
-            "--epochs",
-            "10",
-            "--tune-seeds",
-            "0-1",
-            "--eval-seeds",
-            "5-6",
-            "--out",
-            str(tmp_path / "t.csv"),
-        ],
+    result = invoke(
+        "tune",
+        "--optimizer",
+        "gd,sgd",
+        "--lr",
+        "0.01,0.1",
+        "--epochs",
+        "10",
+        "--tune-seeds",
+        "0-1",
+        "--eval-seeds",
+        "5-6",
+        "--out",
+        tmp_path / "t.csv",
     )
     assert result.exit_code == 0, result.output
     assert "chosen settings" in result.output and "linreg          gd             lr=0.1" in result.output
@@ -212,7 +205,7 @@ def test_tune_cli_prints_the_chosen_settings(tmp_path):
     ],
 )
 def test_bad_sweep_input_is_one_line(tmp_path, args, message):
-    result = CliRunner().invoke(cli, ["sweep", "--epochs", "2", "--out", str(tmp_path / "s.parquet"), *args])
+    result = invoke("sweep", "--epochs", "2", "--out", tmp_path / "s.parquet", *args)
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1 and message in result.output
 
@@ -220,7 +213,7 @@ def test_bad_sweep_input_is_one_line(tmp_path, args, message):
 def test_unknown_toml_key(tmp_path):
     config = tmp_path / "s.toml"
     config.write_text('problems = "linreg"\noptimizers = "gd"\nepoch = 3\n')
-    result = CliRunner().invoke(cli, ["sweep", "--config", str(config), "--out", str(tmp_path / "s.parquet")])
+    result = invoke("sweep", "--config", config, "--out", tmp_path / "s.parquet")
     assert result.exit_code == 2
     assert "unknown key 'epoch' (did you mean 'epochs'?)" in result.output
 
@@ -256,8 +249,8 @@ def test_an_explicit_default_is_the_same_run_in_a_sweep(tmp_path):
     """Issue 10 failure 4: `--opt momentum=0` used to store the same run twice."""
     out = tmp_path / "s.parquet"
     args = ["sweep", "--optimizer", "torch-sgd", "--lr", "0.1", "--seeds", "0-1", "--epochs", "3", "--out", str(out)]
-    assert CliRunner().invoke(cli, args).exit_code == 0
-    again = CliRunner().invoke(cli, [*args[:-2], "--lr", "1e-1", "--opt", "momentum=0", "--out", str(out)])
+    assert invoke(*args).exit_code == 0
+    again = invoke(*args[:-2], "--lr", "1e-1", "--opt", "momentum=0", "--out", out)
     assert again.exit_code == 0, again.output
     assert "2 of this grid (skipped)" in again.output
     assert optbench.load_results(out)["run_key"].nunique() == 2
@@ -336,7 +329,7 @@ def test_errors_outside_the_optimizer_step_become_rows_and_the_sweep_completes(t
     plugin.write_text(RAISING)
     out = tmp_path / "e.parquet"
     args = ["sweep", "--plugin", plugin, "--problem", "test-raises,test-raises-stacked", "--optimizer", "gd,sgd"]
-    result = CliRunner().invoke(cli, [str(a) for a in [*args, "--seeds", "0-3", "--epochs", "2", "--out", out]])
+    result = invoke(*args, "--seeds", "0-3", "--epochs", "2", "--out", out)
     assert result.exit_code == 1, result.output  # some runs errored: the documented code, not an abort
     table = optbench.load_results(out)
     status = table.groupby(["problem", "optimizer", "seed"])["status"].first()
@@ -347,9 +340,7 @@ def test_errors_outside_the_optimizer_step_become_rows_and_the_sweep_completes(t
         assert message[("test-raises", optimizer, 2)] == "MemoryError: out of memory"
         assert status[("test-raises-stacked", optimizer, 1)] == "error"
         assert {status[(p, optimizer, s)] for p in ("test-raises", "test-raises-stacked") for s in (0, 3)} == {"ok"}
-    huge = CliRunner().invoke(
-        cli, ["sweep", "--problem-opt", "n=10000000000000,10", "--epochs", "1", "--out", str(tmp_path / "m.csv")]
-    )
+    huge = invoke("sweep", "--problem-opt", "n=10000000000000,10", "--epochs", "1", "--out", tmp_path / "m.csv")
     assert huge.exit_code == 1 and huge.output.startswith("2 runs (1 ok, 0 diverged, 1 errors;")
     assert "can't allocate memory" in optbench.load_results(tmp_path / "m.csv")["message"].iloc[0]
 
@@ -357,7 +348,5 @@ def test_errors_outside_the_optimizer_step_become_rows_and_the_sweep_completes(t
 def test_a_single_run_whose_loss_raises_is_an_error_row_not_an_internal_error(tmp_path):
     plugin = tmp_path / "raising.py"
     plugin.write_text(RAISING)
-    result = CliRunner().invoke(
-        cli, ["run", "--plugin", str(plugin), "--problem", "test-raises-stacked", "--seed", "1"]
-    )
+    result = invoke("run", "--plugin", plugin, "--problem", "test-raises-stacked", "--seed", "1")
     assert result.exit_code == 1 and "status       error: RuntimeError: loss exploded at step 0" in result.output

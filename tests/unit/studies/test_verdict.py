@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from support import invoke
 
-from optbench.cli import cli
 from optbench.results.stats import log_p_value, minimum_seeds, paired_p_value, paired_ratio, smallest_p
 from optbench.studies.bench import Entry, Suite, comparisons, finals_per_seed, to_markdown
 
@@ -82,7 +82,7 @@ def bench(tmp_path: Path, out: str, suite: str = SUITE) -> tuple[CliRunner, Path
     toml.write_text(suite)
     args = ["bench", "--plugin", str(plugin), "--optimizer", "boosted-gd,gd-twin,flaky-gd"]
     args += ["--baselines", "gd,gd-same", "--suite", str(toml), "--out", str(tmp_path / out), "--no-progress"]
-    return CliRunner().invoke(cli, args), tmp_path / out
+    return invoke(*args), tmp_path / out
 
 
 def text(fragment: str) -> str:
