@@ -29,6 +29,7 @@ LESSON = ["animate", "--problem", "linreg", "--optimizer", "gd"]
 RACE = ["animate", "--optimizer", "gd,torch-sgd,torch-adam", "--lr", "0.1", "--epochs", "60"]
 GATES = {
     "lesson-in-process-s": 5.0,
+    "rosenbrock-race-in-process-s": 15.0,  # moved from the unit suite (tests/unit/reports/test_animation.py)
     "lesson-vs-run": 2.1,
     "race-vs-run": 2.7,
 }  # run got faster: see git log
@@ -64,6 +65,20 @@ def test_lesson_gif_in_process(benchmark, tmp_path):
     benchmark.extra_info.update(best_s=best, gate_s=GATES["lesson-in-process-s"])
     print(f"\nlesson GIF (100 frames), animate() + save(): {best:.2f} s")
     assert best < GATES["lesson-in-process-s"]
+
+
+def test_rosenbrock_race_in_process(benchmark, tmp_path):
+    """300 steps of three optimizers on a test function's contours, 100 frames: seconds, not the
+    half-minute of a full redraw."""
+
+    def race() -> Path:
+        return save(animate("rosenbrock", ["gd", "torch-sgd", "torch-adam"], lr=1e-3, epochs=300), tmp_path / "r.gif")
+
+    benchmark.pedantic(race, rounds=2, iterations=1, warmup_rounds=0)
+    best = benchmark.stats.stats.min
+    benchmark.extra_info.update(best_s=best, gate_s=GATES["rosenbrock-race-in-process-s"])
+    print(f"\nRosenbrock race GIF (3 optimizers, 300 steps, 100 frames): {best:.2f} s")
+    assert best < GATES["rosenbrock-race-in-process-s"]
 
 
 def test_lesson_and_race_end_to_end(benchmark, tmp_path):

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 import torch
-from support import invoke
+from support import SignSGD, invoke, sign_sgd_plugin
 
 import optbench
 from optbench.core.engine import run_specs
@@ -174,20 +174,6 @@ def test_a_problem_that_raises_for_one_seed_gives_error_rows_for_that_seed_only(
 
 
 # Optimizers written the way people write them -------------------------------------------------
-
-
-class SignSGD(torch.optim.Optimizer):
-    """The usual hand-written loop's optimizer: reads p.grad and ignores the closure."""
-
-    def __init__(self, params, lr=0.01):
-        super().__init__(params, {"lr": lr})
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    p.add_(torch.sign(p.grad), alpha=-group["lr"])
 
 
 class NoClosureArgument(SignSGD):
@@ -370,29 +356,11 @@ def test_on_record_sees_each_run_alone():
     assert seen == [0, 1, 2, 3, 0, 1, 2, 3]
 
 
-SIGN_SGD_PLUGIN = """
-import torch
-import optbench
-
-
-@optbench.register_optimizer("sign-sgd")
-class SignSGD(torch.optim.Optimizer):
-    def __init__(self, params, lr=0.01):
-        super().__init__(params, {"lr": lr})
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.add_(torch.sign(p.grad), alpha=-group["lr"])
-"""
-
-
 def test_a_closure_ignoring_plugin_file_trains_through_the_cli(tmp_path):
     """The 12-line sign-SGD a new user writes: it used to report status ok with a flat loss 6.637 -> 6.637."""
 
     plugin = tmp_path / "sign_sgd.py"
-    plugin.write_text(SIGN_SGD_PLUGIN)
+    plugin.write_text(sign_sgd_plugin("sign-sgd"))
     out = tmp_path / "sign.parquet"
     args = ["run", "--plugin", str(plugin), "--optimizer", "sign-sgd", "--lr", "0.05", "--epochs", "40"]
     result = invoke(*args, "--out", out)

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 import torch
+from support import SignSGD
 
 import optbench
 from optbench.quality.conformance import ConformanceError, check_optimizer
@@ -96,20 +97,7 @@ class Lazy(torch.optim.SGD):
         return closure() if closure is not None else None
 
 
-class SignDescent(torch.optim.Optimizer):
-    """Written the usual way: reads p.grad, ignores the closure. It must pass."""
-
-    def __init__(self, params, lr=0.01):
-        super().__init__(params, {"lr": lr})
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.add_(torch.sign(p.grad), alpha=-group["lr"])
-
-
-class NormalizedStep(SignDescent):
+class NormalizedStep(SignSGD):
     """Divides by its tensor's norm (mixes elements) yet declares itself elementwise."""
 
     optbench_elementwise = True
@@ -128,7 +116,7 @@ class NormalizedStep(SignDescent):
         (Unseeded, {}, {"deterministic", "state-dict"}),
         (Meddler, {"lr": 0.1}, {"own-params-only"}),
         (Lazy, {"lr": 0.1}, {"lowers-loss[linreg]", "lowers-loss[classification]", "own-params-only"}),
-        (SignDescent, {"lr": 0.01}, set()),
+        (SignSGD, {"lr": 0.01}, set()),
         (NormalizedStep, {"lr": 0.05}, {"stacking"}),
     ],
 )

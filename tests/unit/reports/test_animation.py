@@ -1,7 +1,6 @@
 """Animations: frames, what they draw, the blitted frames against a full redraw, the three formats, bad input."""
 
 import os
-import time
 
 import numpy as np
 import pytest
@@ -247,17 +246,15 @@ def test_a_test_function_race_draws_each_path_over_its_contours(problem):
     assert [t.get_text() for t in anim._fig.legends[0].get_texts()] == ["gd", "torch-adam", "global minimum"]
 
 
-def test_a_test_function_race_is_fast_and_saves(tmp_path):
-    """300 steps of three optimizers on Rosenbrock, 100 frames: seconds, not the half-minute of a full redraw."""
-    start = time.perf_counter()
+def test_a_test_function_race_saves_every_frame(tmp_path):
+    """300 steps of three optimizers on Rosenbrock, 100 frames (its time is gated in
+    benchmarks/test_animation_speed.py)."""
     anim = animate("rosenbrock", ["gd", "torch-sgd", "torch-adam"], lr=1e-3, epochs=300)
     path = save(anim, tmp_path / "rosenbrock.gif")
-    seconds = time.perf_counter() - start
     with Image.open(path) as gif:
         assert gif.n_frames == 100
     legend = [t.get_text() for t in anim._fig.legends[0].get_texts()]
     assert legend[1] == "torch-sgd (same path as gd)"
-    assert seconds < 15, f"{seconds:.1f} s"  # about 2 s on a quiet 2-core machine
 
 
 def test_only_two_dimensional_landscapes_are_drawn():
