@@ -192,7 +192,7 @@ _RUN_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(_RUN_OPTIONS):
         func = option(func)
-    return plugin_option(setting_options(func))
+    return threads_option(plugin_option(setting_options(func)))
 
 
 def run_settings(params: dict[str, Any]) -> dict[str, Any]:
@@ -224,6 +224,29 @@ plugin_option = click.option(
     is_eager=True,  # names from the file must exist before --optimizer/--problem are looked up
     callback=_load_plugin_files,
     help="A Python file whose @register_optimizer/@register_problem add names (repeatable).",
+)
+
+
+def _set_threads(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``--threads N`` is ``OPTBENCH_THREADS=N`` for this command (and the processes it starts), put back
+    as it was when the command ends (:mod:`optbench.core.threads` reads it)."""
+    if value is None:
+        return
+    from optbench.settings.validate import whole
+
+    count = whole(value, "--threads", minimum=1, limit=4096)
+    name, before = "OPTBENCH_THREADS", os.environ.get("OPTBENCH_THREADS")
+    os.environ[name] = str(count)
+    ctx.call_on_close(lambda: os.environ.pop(name, None) if before is None else os.environ.update({name: before}))
+
+
+threads_option = click.option(
+    "--threads",
+    metavar="N",
+    expose_value=False,
+    callback=_set_threads,
+    help="torch's intra-op threads for training [default: 1 for small work, every core for large tensors; "
+    "OPTBENCH_THREADS]. Several cores for a sweep: --jobs.",
 )
 
 

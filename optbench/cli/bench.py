@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from optbench.cli import preflight
-from optbench.cli.app import EXIT_OK, allow_import_paths_option, cli, plugin_option
+from optbench.cli.app import EXIT_INTERRUPTED, EXIT_OK, allow_import_paths_option, cli, plugin_option, threads_option
+from optbench.cli.sweeps import print_failures
 from optbench.settings.options import validate_device_name
 
 
@@ -30,6 +31,7 @@ from optbench.settings.options import validate_device_name
 @click.option("--no-report", is_flag=True, help="Skip the HTML report (the leaderboard and results are still written).")
 @allow_import_paths_option
 @plugin_option
+@threads_option
 def bench(**params: Any) -> int:
     """Tune every optimizer the same way on each problem of a suite, rerun the winners on fresh seeds,
     and print a leaderboard with 95% intervals and paired-test verdicts against each baseline.
@@ -57,24 +59,44 @@ def bench(**params: Any) -> int:
         OPTIMIZERS.get(name)  # an import path or a plugin that cannot load fails here, before any work
     suite = load_suite(params["suite"], allow_import_paths=params["allow_import_paths"])
     progress = params["progress"]
-    _, board = run_bench(
-        candidates,
-        baselines,
-        suite,
-        params["out"],
-        report=not params["no_report"],
-        command=_command_line(params),
-        device=validate_device(params["device"]),
-        jobs=params["jobs"],
-        executor=params["executor"],
-        scheduler=params["scheduler"],
-        plugin_files=[str(p) for p in _loaded_files],
-        progress=sys.stderr.isatty() if progress is None else progress,
-    )
+    command = _command_line(params)
+    try:
+        results, board = run_bench(
+            candidates,
+            baselines,
+            suite,
+            params["out"],
+            report=not params["no_report"],
+            command=command,
+            device=validate_device(params["device"]),
+            jobs=params["jobs"],
+            executor=params["executor"],
+            scheduler=params["scheduler"],
+            plugin_files=[str(p) for p in _loaded_files],
+            progress=sys.stderr.isatty() if progress is None else progress,
+        )
+    except KeyboardInterrupt:
+        return _interrupted(Path(params["out"]), command)
     click.echo(to_markdown(board, suite, candidates, baselines))
     report = "" if params["no_report"] else ", report/index.html"
     click.echo(f"written: {Path(params['out']) / 'leaderboard.md'}, leaderboard.csv, results.parquet{report}")
+    print_failures(results)
     return EXIT_OK
+
+
+def _interrupted(out: Any, command: str) -> int:
+    """What Ctrl-C left on disk (each problem's runs are a store under OUT/runs/) and the command that
+    goes on from there."""
+    from optbench.results.store import Store
+
+    folder = out / "runs"
+    names = {p.name.removesuffix(".parts") for p in folder.glob("*.parquet*")} if folder.is_dir() else set()
+    stored = [len(Store(folder / name).index()) for name in sorted(names) if name.endswith(".parquet")]
+    problems = f"{len(stored)} problem{'s' if len(stored) != 1 else ''}"
+    saved = f"{sum(stored)} finished runs of {problems} are saved in {folder}" if stored else "no run had finished"
+    click.echo(f"optbench: interrupted; {saved}; to go on, run the same command again (stored runs skipped):", err=True)
+    click.echo(f"  {command}", err=True)
+    return EXIT_INTERRUPTED
 
 
 def _command_line(params: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
@@ -26,13 +27,19 @@ from optbench.results.files import results_file
 @cli.command()
 @run_options
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Save the table (.parquet or .csv).")
+@click.option("--force", is_flag=True, help="Replace an existing --out file (refused without it).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def run(**params: Any) -> int:
     """Run one optimizer on one problem and print a summary."""
-    out, quiet = params.pop("out"), params.pop("quiet")
+    out, quiet, force = params.pop("out"), params.pop("quiet"), params.pop("force")
     preflight.run_options(params, [params["optimizer"]])  # before torch loads: a typo costs nothing
     if out is not None:
         results_file(out)
+        if not force and os.path.lexists(out):
+            raise click.UsageError(
+                f"--out {out!r} exists already; add --force to replace it, or choose another file "
+                "(`optbench sweep --out` adds to a results file instead)"
+            )
 
     from optbench.core.runner import execute, prepare
     from optbench.results.io import check_writable, save_results, summarize

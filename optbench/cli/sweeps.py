@@ -19,6 +19,7 @@ from optbench.cli.app import (
     plugin_option,
     pop_settings,
     setting_options,
+    threads_option,
     whole_number,
     whole_option,
 )
@@ -80,7 +81,7 @@ def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         func = option(func)
-    return plugin_option(setting_options(func))
+    return threads_option(plugin_option(setting_options(func)))
 
 
 def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -147,7 +148,19 @@ def _report_sweep(table: Any, out: str, seconds: float) -> int:
         f"{len(runs)} runs ({counts.get('ok', 0)} ok, {counts.get('diverged', 0)} diverged, "
         f"{counts.get('error', 0)} errors{how}) in {seconds:.2f} s -> {out}"
     )
+    print_failures(table)
     return EXIT_FAILED if counts.get("error") else EXIT_OK
+
+
+def print_failures(table: Any) -> None:
+    """Why runs failed: each distinct error message with its count, on stderr."""
+    from optbench.results.outcomes import failures
+
+    lines = failures(table)
+    if lines:
+        click.echo("optbench: runs that failed, by message:", err=True)
+        for line in lines:
+            click.echo(f"  {line}", err=True)
 
 
 @cli.command()

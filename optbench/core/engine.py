@@ -37,6 +37,7 @@ from optbench.core.forms import Alone, Stacked
 from optbench.core.loop import Progress, Record, train
 from optbench.core.schedules import make_scheduler
 from optbench.core.spec import RunSpec, build, check_problem, resolve_batch_size, run_settings
+from optbench.core.threads import for_work, intra_op, seconds_per_step
 from optbench.errors import OptbenchError
 from optbench.optimizers.protocol import can_share_optimizer, is_elementwise, never_stack
 from optbench.private_apis import large_blocks_kept
@@ -221,7 +222,7 @@ def _error_frame(run: _Run) -> pd.DataFrame:
     spec = run.spec
     row = run_settings(spec, spec.batch_size or spec.optimizer.batch_size or 0)
     row |= {"epoch": 0.0, "step": 0, "loss": math.nan, "optimum": math.nan, "time_s": 0.0, "batch_runs": 1}
-    row |= {"status": "error", "message": run.error, "_run": run.index}
+    row |= {"threads": 0, "status": "error", "message": run.error, "_run": run.index}
     return pd.DataFrame([row])
 
 
@@ -249,12 +250,12 @@ def _train_alone(
             raise
         return _error_frame(_Run(run.index, spec, error=str(exc)))
     hook = None if on_record is None else (lambda step: on_record(step, problem))
-    with _phase("train"), _seeded(spec.seed):
+    with _phase("train"), _seeded(spec.seed), intra_op(_threads_for(form)) as threads:
         record = train(form, [opt], schedulers, spec, batch_size, [spec.seed], hook, progress=progress)
     optimum = [_optimum(problem)]
     if note and record.status == "ok":
         record.message = note
-    return _frame([spec], [run.index], batch_size, optimum, record, batch_runs=1)
+    return _frame([spec], [run.index], batch_size, optimum, record, batch_runs=1, threads=threads)
 
 
 def _train_stacked(runs: list[_Run], progress: Progress | None = None) -> pd.DataFrame:
@@ -290,7 +291,7 @@ def _train_stacked(runs: list[_Run], progress: Progress | None = None) -> pd.Dat
     except OptbenchError:
         raise _StackFailed from None
     kept = large_blocks_kept() if first.device == "cpu" else contextlib.nullcontext()
-    with _phase("train"), kept, _seeded(first.seed):
+    with _phase("train"), kept, _seeded(first.seed), intra_op(_threads_for(form)):
         record = train(
             form, optimizers, schedulers, first, batch_size, [r.spec.seed for r in ordered], None, progress=progress
         )
@@ -301,7 +302,7 @@ def _train_stacked(runs: list[_Run], progress: Progress | None = None) -> pd.Dat
     if trained:
         with _phase("calibrate"):
             checked = ordered[trained[-1]]  # the last run: the one whose scale differs most from the first's
-            alone = _run_alone_briefly(checked, batch_size, _check_budget(record.step, checked, batch_size))
+            alone, threads = _run_alone_briefly(checked, batch_size, _check_budget(record.step, checked, batch_size))
             disagreement = _disagreement(record, trained[-1], alone)
             if disagreement:
                 never_stack(checked.spec)
@@ -321,6 +322,7 @@ def _train_stacked(runs: list[_Run], progress: Progress | None = None) -> pd.Dat
                     record,
                     len(trained),
                     trained,
+                    threads=threads,  # what time_s was measured under: one run alone
                 )
             )
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -347,15 +349,34 @@ def _check_budget(steps: list[int], run: _Run, batch_size: int) -> int:
     return min([s for s in steps if s >= CHECK_STEPS] + [total])
 
 
-def _run_alone_briefly(run: _Run, batch_size: int, budget: int) -> Record:
-    """The run rebuilt and trained alone for ``budget`` steps through the same loop."""
+def _run_alone_briefly(run: _Run, batch_size: int, budget: int) -> tuple[Record, int]:
+    """The run rebuilt and trained alone for ``budget`` steps through the same loop, with the threads
+    it would have alone; its record and that thread count."""
     spec = run.spec
     rebuilt = _build(run.index, spec)
     form = Alone(rebuilt.problem)
     opt = build(spec.optimizer, dict(spec.hyperparameters), form.leaves)
     schedulers = [make_scheduler(opt, spec, -(-form.n_train // batch_size))]
-    with _seeded(spec.seed):
-        return train(form, [opt], schedulers, spec, batch_size, [spec.seed], None, max_steps=budget)
+    with _seeded(spec.seed), intra_op(_threads_for(form)) as threads:
+        return train(form, [opt], schedulers, spec, batch_size, [spec.seed], None, max_steps=budget), threads
+
+
+def seconds_per_step_alone(spec: RunSpec, steps: int) -> tuple[float, int]:
+    """One run of ``spec`` trained alone for ``steps`` optimizer steps (at most its budget), timed as
+    every run is (:func:`optbench.core.threads.seconds_per_step`); its seconds per step and threads.
+    Raises :class:`~optbench.errors.OptbenchError` where the run cannot be built."""
+    run = _build(0, spec, strict=True)
+    batch_size = resolve_batch_size(spec, run.problem.n_train)
+    record, threads = _run_alone_briefly(run, batch_size, steps)
+    return seconds_per_step(record.step_times), threads
+
+
+def _threads_for(form: Alone | Stacked) -> int:
+    """The thread policy's count (:mod:`optbench.core.threads`) for a form's parameters and data."""
+    data = form.data if isinstance(form, Stacked) else getattr(form.problem, "data", None)
+    tensors = [*(form.params.values() if isinstance(form, Stacked) else form.leaves)]
+    tensors += [t for t in (data or {}).values() if isinstance(t, torch.Tensor)] if isinstance(data, dict) else []
+    return for_work(sum(t.numel() for t in tensors))
 
 
 def _disagreement(stacked: Record, j: int, alone: Record) -> str:
@@ -377,9 +398,8 @@ def _disagreement(stacked: Record, j: int, alone: Record) -> str:
 
 def _calibrated_times(timed: Record, steps: list[int]) -> list[float]:
     """time_s of a stacked group: each recorded step x the seconds per step of one run timed alone
-    (the spot check's run); its first steps (allocation, lazy initialisation) are left out of the rate."""
-    skip = min(len(timed.step_times) - 1, 5)
-    rate = sum(timed.step_times[skip:]) / max(len(timed.step_times) - skip, 1)
+    (the spot check's run), measured as every run's is (:func:`optbench.core.threads.seconds_per_step`)."""
+    rate = seconds_per_step(timed.step_times)
     return [step * rate for step in steps]
 
 
@@ -400,6 +420,7 @@ def _frame(
     record: Record,
     batch_runs: int,
     runs: list[int] | None = None,
+    threads: int = 1,
 ) -> pd.DataFrame:
     """One table for the group's ``runs`` (positions in the stack; default all), built column by column
     (no per-run DataFrames), each run cut after its first non-finite loss."""
@@ -432,6 +453,7 @@ def _frame(
         columns[key] = torch.stack(values).double().cpu().numpy()[keep, run]
     columns["time_s"] = np.array(record.times(), dtype=float)[keep]
     columns["batch_runs"] = np.full(len(keep), batch_runs)
+    columns["threads"] = np.full(len(keep), threads)
     columns["status"] = _repeat(statuses, counts)
     columns["message"] = _repeat(messages, counts)
     columns["_run"] = np.repeat(np.array(indices)[runs], counts)

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
 from optbench.core.forms import Alone, Stacked
 from optbench.core.spec import RunSpec
+from optbench.core.threads import seconds_per_step
 from optbench.optimizers.protocol import step_takes_closure
 
 Tensor = torch.Tensor
@@ -38,7 +38,7 @@ class Record:
     loss: list[Tensor] = field(default_factory=list)
     metrics: dict[str, list[Tensor]] = field(default_factory=dict)
     step_times: list[float] = field(default_factory=list)  # wall time of each optimizer step
-    time_s: list[float] | None = None  # per record; None: the cumulative step times up to it
+    time_s: list[float] | None = None  # per record; None: from its own step times (times())
     status: str = "ok"
     message: str = ""
     checked: int = 0  # records already checked for non-finite losses
@@ -63,11 +63,12 @@ class Record:
         return bool(self.dead.all())
 
     def times(self) -> list[float]:
-        """time_s at each record: the optimizer time of the steps before it."""
+        """time_s at each record: its step count times the run's seconds per step, the median of timed
+        windows (:func:`optbench.core.threads.seconds_per_step`)."""
         if self.time_s is not None:
             return self.time_s
-        elapsed = np.concatenate([[0.0], np.cumsum(self.step_times)])
-        return elapsed[np.minimum(self.step, len(self.step_times))].tolist()
+        rate = seconds_per_step(self.step_times)
+        return [step * rate for step in self.step]
 
 
 def train(

@@ -33,6 +33,7 @@ STATUSES = ("ok", "diverged", "error")
 OPTIONAL_COLUMNS = {
     **{s.name: s.dtype for s in declared.SETTINGS if s.dtype == "int64" and s.name not in CORE_COLUMNS},
     "batch_runs": "int64",
+    "threads": "int64",
 }
 
 

@@ -17,6 +17,7 @@ trajectory, in step order; a *table* holds many runs.
 - **best setting**: per group, the setting with the lowest median final over seeds.
 - **edge**: a chosen value at the smallest or largest of the values searched.
 - **coincide**: two sets of runs with the same seeds, steps and losses.
+- **failures**: a table's errored runs grouped by their message, most frequent first.
 """
 
 from __future__ import annotations
@@ -215,3 +216,34 @@ def targets_text(targets: Mapping[str, Target]) -> str:
     if len(texts) == 1:
         return texts.pop()
     return "; ".join(f"{label}: {t}" for label, t in sorted(targets.items()))
+
+
+def failures(table: pd.DataFrame, first: int = 3) -> list[str]:
+    """The distinct messages of a table's errored runs, most frequent first (at most ``first``, then
+    how many more), each with its count and where it happened.
+
+    >>> rows = [("a", "gd", "linreg", "ValueError: boom"), ("b", "gd", "quadratic", "ValueError: boom")]
+    >>> t = pd.DataFrame(rows, columns=["run_key", "optimizer", "problem", "message"]).assign(status="error")
+    >>> failures(t)
+    ['2 runs: ValueError: boom (gd on linreg, quadratic)']
+    """
+    if not len(table) or "status" not in table:
+        return []
+    runs = table[table["status"] == "error"]
+    if "run_key" in runs:
+        runs = runs.drop_duplicates("run_key")
+    if not len(runs):
+        return []
+    lines = []
+    counted = runs.groupby("message", sort=False).size().sort_values(ascending=False, kind="stable")
+    for message, count in counted.head(first).items():
+        mine = runs[runs["message"] == message]
+        where = "; ".join(
+            f"{opt} on {', '.join(dict.fromkeys(part['problem'].astype(str)))}"
+            for opt, part in mine.groupby("optimizer", sort=False)
+        )
+        lines.append(f"{count} run{'s' if count != 1 else ''}: {message} ({where})")
+    if len(counted) > first:
+        rest = int(counted.iloc[first:].sum())
+        lines.append(f"... and {len(counted) - first} more distinct messages ({rest} runs)")
+    return lines

@@ -38,6 +38,7 @@ A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or yo
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -45,7 +46,7 @@ from typing import Any
 
 import pandas as pd
 
-from optbench.errors import InvalidValueError
+from optbench.errors import InvalidValueError, OptbenchError
 from optbench.settings import declared
 
 SUITES = ("quick", "standard")
@@ -193,12 +194,13 @@ def bench(
         table, chosen = tune(grid, runs, tune_seeds=suite.tune_seeds, eval_seeds=suite.eval_seeds, **sweep_options)
         frames.append(table.assign(suite_problem=entry.label))
         chosen_all += [dict(c, entry=entry) for c in chosen]
-    results = pd.concat(frames, ignore_index=True)
+    results = retime(pd.concat(frames, ignore_index=True), chosen_all, [*candidates, *baselines])
     board = leaderboard(results, suite, candidates, baselines, chosen_all)
     from optbench.studies import verdict
 
     board.attrs["twins"] = verdict.twins(results, [*candidates, *baselines])
     board.attrs["provenance"] = verdict.provenance(command)
+    board.attrs["timing"] = timing_text(results)
     if folder is not None:
         write_outputs(results, board, suite, candidates, baselines, folder, report)
     return results, board
@@ -377,6 +379,7 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
         f"rerun on seeds {_seeds(suite.eval_seeds)}. Final: median [95% bootstrap interval] over those seeds, "
         "a diverged run counting as inf.",
         "",
+        *([board.attrs["timing"], ""] if "timing" in board.attrs else []),
     ]
     same = [verdict.entry_name(g) for g in groups if len(g) > 1]
     if same:
@@ -441,10 +444,67 @@ def _verdict_section(board: pd.DataFrame, suite: Suite, candidates: list[str], b
     ]
     return verdict_html(
         verdict.headline(table, candidates, baselines, groups),
-        verdict.method_text(len(suite.eval_seeds), len(suite.entries)),
+        " ".join([verdict.method_text(len(suite.eval_seeds), len(suite.entries)), board.attrs.get("timing", "")]),
         verdict.tally(table, candidates, baselines, groups),
         shown,
         verdict.provenance_text(board.attrs.get("provenance") or verdict.provenance()),
+    )
+
+
+TIMING_ROUNDS = 7  # interleaved timing rounds per problem; each optimizer's rate is their median
+TIMING_STEPS = 64  # optimizer steps per timing (at most the run's budget)
+
+
+def retime(results: pd.DataFrame, chosen: list[dict[str, Any]], optimizers: list[str]) -> pd.DataFrame:
+    """The evaluation runs' ``time_s`` from timings interleaved across the optimizers: per problem,
+    :data:`TIMING_ROUNDS` rounds in which each optimizer's chosen setting trains alone for
+    :data:`TIMING_STEPS` steps (the order rotating), the median round's seconds per step times each
+    record's step. Timed one after another instead, two identical algorithms measured up to 1.65x apart
+    in one ``bench --suite quick`` on a shared 2-core machine: its speed changes for seconds at a time,
+    and that hit whichever optimizer ran then. Tuning runs keep their own times."""
+    from optbench.core.engine import seconds_per_step_alone
+    from optbench.studies.sweeps import prepare_job
+
+    results = results.copy()
+    by_entry: dict[str, dict[str, Any]] = {}
+    for choice in chosen:
+        by_entry.setdefault(choice["entry"].label, {})[choice["job"]["optimizer"]] = choice["job"]
+    for label, jobs in by_entry.items():
+        specs = {name: prepare_job(jobs[name]) for name in optimizers if name in jobs}
+        rates: dict[str, list[float]] = {name: [] for name in specs}
+        threads: dict[str, int] = {}
+        names = list(specs)
+        for i in range(TIMING_ROUNDS):
+            for name in names[i % len(names) :] + names[: i % len(names)]:
+                try:
+                    rate, threads[name] = seconds_per_step_alone(specs[name], TIMING_STEPS)
+                except OptbenchError:  # its runs are error rows already
+                    continue
+                if rate > 0:
+                    rates[name].append(rate)
+        for name, measured in rates.items():
+            if not measured:
+                continue
+            rows = (results["suite_problem"] == label) & (results["optimizer"] == name)
+            rows &= results["phase"] == "eval"
+            rows &= results["status"] != "error"
+            results.loc[rows, "time_s"] = results.loc[rows, "step"] * statistics.median(measured)
+            results.loc[rows, "threads"] = threads[name]
+    return results
+
+
+def timing_text(results: pd.DataFrame) -> str:
+    """How the seconds in a bench's tables were measured, with the thread counts the runs used."""
+    from optbench.core.threads import WINDOWS
+
+    used = sorted({int(t) for t in results["threads"] if t > 0}) if "threads" in results else []
+    counts = " or ".join(map(str, used)) or "1"
+    return (
+        f"Seconds: optimizer wall time (gradient and step; evaluation excluded) on {counts} intra-op "
+        f"thread{'' if used in ([], [1]) else 's'}. Each optimizer's chosen setting was timed alone for "
+        f"{TIMING_STEPS} steps in {TIMING_ROUNDS} rounds interleaved with the other optimizers' (a step's "
+        f"seconds: the median of {WINDOWS} timed windows); the median round's seconds per step times a run's "
+        "steps gives its seconds."
     )
 
 

@@ -74,14 +74,15 @@ def _specs(jobs: Iterable[dict[str, Any]]) -> Iterator[Any]:
         config = _config_of(job)
         if config not in cache:
             try:
-                cache[config] = _prepare(job)
+                cache[config] = prepare_job(job)
             except OptbenchError as exc:
                 cache[config] = exc
         spec = cache[config]
         yield spec if isinstance(spec, OptbenchError) else dataclasses.replace(spec, seed=job["seed"])
 
 
-def _prepare(job: dict[str, Any], flags: dict[str, str] | None = None) -> Any:
+def prepare_job(job: dict[str, Any], flags: dict[str, str] | None = None) -> Any:
+    """The job's :class:`~optbench.core.spec.RunSpec` at seed 0 (raises one line for bad settings)."""
     from optbench.core.runner import prepare
 
     return prepare(
@@ -103,7 +104,7 @@ def keyed(jobs: list[dict[str, Any]], phase: str | None = None, source: str = ""
         by_config.setdefault(_config_of(job), []).append(i)
     out = [dict(job) for job in jobs]
     for config, indices in by_config.items():
-        spec = _prepare(jobs[indices[0]], flags)  # raises one line for bad settings
+        spec = prepare_job(jobs[indices[0]], flags)  # raises one line for bad settings
         seeds = [jobs[i]["seed"] for i in indices]
         for i, key in zip(indices, schema.seed_keys(spec, seeds, phase), strict=True):
             out[i] |= {"run_key": key, "config": config} | ({} if phase is None else {"phase": phase})
@@ -148,6 +149,7 @@ def _error_row(job: dict[str, Any], message: str) -> pd.DataFrame:
         "optimum": math.nan,
         "time_s": 0.0,
         "batch_runs": 1,
+        "threads": 0,  # nothing was timed
         "status": "error",
         "message": message,
     }

@@ -87,6 +87,18 @@ def test_csv_output(tmp_path):
     assert optbench.load_results(out)["step"].tolist() == [0, 1, 2, 3, 4, 5]
 
 
+def test_run_out_onto_an_existing_file_is_refused_without_force(tmp_path):
+    out = tmp_path / "r.csv"
+    assert invoke("run", "--epochs", "5", "--out", out, "-q").exit_code == 0
+    before = out.read_bytes()
+    refused = invoke("run", "--epochs", "7", "--out", out, "-q")
+    assert refused.exit_code == 2
+    assert f"--out {str(out)!r} exists already; add --force to replace it" in refused.output
+    assert out.read_bytes() == before  # the earlier results, untouched
+    assert invoke("run", "--epochs", "7", "--out", out, "-q", "--force").exit_code == 0
+    assert optbench.load_results(out)["step"].max() == 7
+
+
 def test_a_divergent_run_is_a_result():
     result = invoke("run", "--lr", "5", "--epochs", "200")
     assert result.exit_code == 0

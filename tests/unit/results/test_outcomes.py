@@ -200,3 +200,17 @@ def test_a_report_names_problems_as_a_suite_does_the_most_specific_entry_winning
     named = [Entry("linreg", 1, options={"n": 400}), Entry("linreg", 1)]  # labels "linreg n=400", "linreg"
     labels = label_runs(table, named).groupby("problem_n")["problem_label"].first().to_dict()
     assert labels == {100: "linreg", 400: "linreg n=400"}
+
+
+def test_failures_counts_each_message_once_per_run_and_says_how_many_more():
+    rows = [(f"k{i}", "gd", "linreg", f"E{i % 5}: bad", "error") for i in range(12)]  # 5 messages
+    rows += [("k0", "gd", "linreg", "E0: bad", "error")]  # a second row of run k0: one run still
+    rows += [("ok1", "gd", "linreg", "", "ok")]
+    table = pd.DataFrame(rows, columns=["run_key", "optimizer", "problem", "message", "status"])
+    assert outcomes.failures(table) == [
+        "3 runs: E0: bad (gd on linreg)",
+        "3 runs: E1: bad (gd on linreg)",
+        "2 runs: E2: bad (gd on linreg)",
+        "... and 2 more distinct messages (4 runs)",
+    ]
+    assert outcomes.failures(table[table["status"] == "ok"]) == []

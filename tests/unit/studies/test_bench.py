@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import shlex
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,47 @@ def test_a_planted_better_optimizer_is_better_and_an_exact_copy_is_not(tmp_path)
     assert again.exit_code == 0, again.output
     second = pd.read_csv(tmp_path / "again" / "leaderboard.csv")
     pd.testing.assert_frame_equal(board.drop(columns="seconds_to_target"), second.drop(columns="seconds_to_target"))
+
+
+CTRL_C = """
+import os, torch, optbench
+
+STEPS = {}  # steps counted per value of OPTBENCH_TEST_CTRL_C (one process runs several commands)
+
+@optbench.register_optimizer("sgd-ctrl-c", elementwise=False, override=True)
+class CtrlC(torch.optim.SGD):
+    '''torch's SGD that presses Ctrl-C at the OPTBENCH_TEST_CTRL_C-th step of the process, if set.'''
+
+    def step(self, closure=None):
+        at = os.environ.get("OPTBENCH_TEST_CTRL_C")
+        STEPS[at] = STEPS.get(at, 0) + 1
+        if at is not None and STEPS[at] == int(at):
+            raise KeyboardInterrupt
+        return super().step(closure)
+"""
+
+
+def test_ctrl_c_in_a_bench_prints_the_command_that_resumes_it_to_the_same_leaderboard(tmp_path, monkeypatch):
+    plugin, suite = tmp_path / "ctrl_c.py", tmp_path / "tiny.toml"
+    plugin.write_text(CTRL_C)
+    suite.write_text(TINY_SUITE)
+    args = ["bench", "--plugin", plugin, "--optimizer", "sgd-ctrl-c", "--baselines", "gd", "--suite", suite]
+    whole = invoke(*args, "--out", tmp_path / "whole", "--no-report")
+    assert whole.exit_code == 0, whole.output
+    monkeypatch.setenv("OPTBENCH_TEST_CTRL_C", "135")  # linreg's 3 + 8 runs of 10 steps done: in classification's
+    cut = invoke(*args, "--out", tmp_path / "cut", "--no-report")
+    assert cut.exit_code == 130 and "Traceback" not in cut.output, cut.output
+    lines = cut.stderr.splitlines()
+    runs = tmp_path / "cut" / "runs"
+    assert f"finished runs of 2 problems are saved in {runs}" in lines[0]
+    assert lines[0].endswith("to go on, run the same command again (stored runs skipped):")
+    resume = shlex.split(lines[1].strip())
+    assert resume[:2] == ["optbench", "bench"] and "--plugin" in resume
+    monkeypatch.delenv("OPTBENCH_TEST_CTRL_C")
+    resumed = invoke(*resume[1:], "--no-report")
+    assert resumed.exit_code == 0, resumed.output
+    first, second = (pd.read_csv(tmp_path / name / "leaderboard.csv") for name in ("whole", "cut"))
+    pd.testing.assert_frame_equal(first.drop(columns="seconds_to_target"), second.drop(columns="seconds_to_target"))
 
 
 def test_the_paired_test_and_holm_by_hand():

@@ -331,6 +331,13 @@ def test_errors_outside_the_optimizer_step_become_rows_and_the_sweep_completes(t
     args = ["sweep", "--plugin", plugin, "--problem", "test-raises,test-raises-stacked", "--optimizer", "gd,sgd"]
     result = invoke(*args, "--seeds", "0-3", "--epochs", "2", "--out", out)
     assert result.exit_code == 1, result.output  # some runs errored: the documented code, not an abort
+    assert result.output.splitlines()[1:] == [  # why they failed, most frequent first, on stderr
+        "optbench: runs that failed, by message:",
+        "  4 runs: RuntimeError: loss exploded at step 0 (gd on test-raises, test-raises-stacked; "
+        "sgd on test-raises, test-raises-stacked)",
+        "  2 runs: MemoryError: out of memory (gd on test-raises; sgd on test-raises)",
+    ]
+    assert "optbench: runs that failed" in result.stderr
     table = optbench.load_results(out)
     status = table.groupby(["problem", "optimizer", "seed"])["status"].first()
     message = table.groupby(["problem", "optimizer", "seed"])["message"].first()
