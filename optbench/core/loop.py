@@ -149,10 +149,24 @@ def train(
                 if max_steps is not None and step >= max_steps:  # after the record at that step, if any
                     return out
     except Exception as exc:  # a failing optimizer is a result of the run, reported with its message
-        out.status, out.message = "error", f"{type(exc).__name__}: {exc}"
+        out.status, out.message = "error", f"{type(exc).__name__}: {exc}" + _hint(exc)
     finally:
         out.step_times = clock.seconds()
     return out
+
+
+NO_GRAD_HINT = (
+    " (hint: an optimizer changes its parameters in place, which autograd refuses while it records: "
+    "decorate step() with @torch.no_grad(), as torch.optim's optimizers do)"
+)
+
+
+def _hint(exc: Exception) -> str:
+    """A hint for the mistake behind a common error of hand-written optimizers, else nothing."""
+    text = str(exc)
+    if "leaf Variable that requires grad is being used in an in-place operation" in text:
+        return NO_GRAD_HINT
+    return ""
 
 
 class _Clock:

@@ -198,6 +198,7 @@ class Registry:
         """
         self._discover()
         source = source or plugins.current_source() or f"module {getattr(target, '__module__', '?')}"
+        plugins.note_registered(source, name)
         if name in self._builtins and _names(self._builtins[name].target, target) and not override:
             return self.get(name)  # the built-in's own class: changes nothing
         old = self._entries.get(name)

@@ -41,6 +41,7 @@ ENV_ALLOW = "OPTBENCH_PLUGINS"
 # What a class must have to be used as each kind; a factory function is checked when it is called.
 _SHAPE = {"optimizer": ("step", "zero_grad"), "problem": ("loss", "parameters")}
 _loaded_files: set[Path] = set()
+_registered: dict[str, list[str]] = {}  # source -> names registered under it (see `note_registered`)
 # Where registrations made while it is set come from ("built-in", "file x.py"); see `registering_from`.
 _SOURCE: contextvars.ContextVar[str | None] = contextvars.ContextVar("optbench_source", default=None)
 
@@ -58,6 +59,12 @@ def registering_from(source: str) -> Iterator[None]:
 def current_source() -> str | None:
     """The source :func:`registering_from` set, if any (a plugin module registering itself)."""
     return _SOURCE.get()
+
+
+def note_registered(source: str, name: str) -> None:
+    """The registry says that ``name`` was registered from ``source`` (so a file that registers
+    nothing can be told so)."""
+    _registered.setdefault(source, []).append(name)
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,7 @@ def load_import_path(kind: str, spec: str) -> Any:
     label = f"{kind} {spec!r}"
     if not module_name or not attribute:
         raise PluginError(f"{label}: expected an import path like package.module:ClassName")
+    _current_folder_importable()
     try:
         target: Any = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -153,8 +161,9 @@ def load_file(path: str | os.PathLike[str]) -> None:
         raise PluginError(f"--plugin {str(path)!r}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # dataclasses and pickling look the module up
+    source = f"file {path}"
     try:
-        with registering_from(f"file {path}"):
+        with registering_from(source), _folder_first(path.parent):  # its siblings import as from a script
             spec.loader.exec_module(module)
     except OptbenchError as exc:
         del sys.modules[module_name]
@@ -162,7 +171,50 @@ def load_file(path: str | os.PathLike[str]) -> None:
     except Exception as exc:
         del sys.modules[module_name]
         raise PluginError(f"--plugin {str(path)!r} failed to import: {one_line(exc)}") from None
+    if not _registered.get(source):
+        del sys.modules[module_name]
+        raise PluginError(f"--plugin {str(path)!r} registered nothing; {_how_to_register(module)}")
     _loaded_files.add(path)
+
+
+def _how_to_register(module: Any) -> str:
+    """What a file that registered nothing defines, and the decorator each class needs."""
+    hints = []
+    for name, value in vars(module).items():
+        if not inspect.isclass(value) or value.__module__ != module.__name__:
+            continue
+        for kind, needed in _SHAPE.items():
+            if all(callable(getattr(value, m, None)) for m in needed):
+                hints.append(f'@optbench.register_{kind}("{name.lower()}") above class {name}')
+                break
+    if not hints:
+        return (
+            "it defines no class with step() and zero_grad() (an optimizer) or loss() and parameters() "
+            '(a problem); register one with @optbench.register_optimizer("name") above its class'
+        )
+    return "it defines optimizer or problem classes but registers none: put " + "; ".join(hints) + " (import optbench)"
+
+
+@contextlib.contextmanager
+def _folder_first(folder: Path) -> Iterator[None]:
+    """``folder`` first on sys.path while a plugin file runs, as for ``python file.py``; afterwards
+    last, so that its later imports still find its siblings but nothing else is shadowed."""
+    entry = str(folder)
+    sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        sys.path.remove(entry)
+        if entry not in sys.path:
+            sys.path.append(entry)
+
+
+def _current_folder_importable() -> None:
+    """The current folder importable for ``module:Class`` paths, as ``python -m`` makes it (last on
+    sys.path here: an installed package of the same name still wins)."""
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.append(here)
 
 
 def loaded_files() -> frozenset[Path]:

@@ -339,8 +339,10 @@ def test_the_console_script_exits_at_once_with_everything_done(tmp_path):
     """`optbench` ends with os._exit (no torch teardown): its output, its files, its exit code and the
     atexit callbacks of what it imported are all there."""
     exe = str(Path(sys.executable).with_name("optbench"))
-    (tmp_path / "at_exit.py").write_text(
-        "import atexit, pathlib\natexit.register(pathlib.Path('ran').write_text, 'yes')\n"
+    (tmp_path / "at_exit.py").write_text(  # a plugin file registers something (else it is refused)
+        "import atexit, pathlib, optbench\nfrom optbench.optimizers.gd import GradientDescent\n"
+        "optbench.register_optimizer('gd-at-exit')(GradientDescent)\n"
+        "atexit.register(pathlib.Path('ran').write_text, 'yes')\n"
     )
     args = [exe, "run", "--plugin", "at_exit.py", "--epochs", "3", "--out", "r.csv"]
     done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True)
