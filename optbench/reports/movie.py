@@ -10,6 +10,7 @@ with Pillow; the GIF and the HTML player share one palette. (Timings: benchmarks
 from __future__ import annotations
 
 import base64
+import errno
 import functools
 import io
 import os
@@ -32,7 +33,7 @@ from matplotlib.text import Text
 from PIL import Image, ImageDraw, ImageFont
 
 from optbench.errors import OptbenchError
-from optbench.results.files import ANIMATION_SUFFIXES, animation_file
+from optbench.results.files import ANIMATION_SUFFIXES, animation_file, atomic_write
 
 FORMATS = ANIMATION_SUFFIXES
 
@@ -157,17 +158,20 @@ def save(animation: Animation, path: str | os.PathLike[str], fps: int = 12) -> P
     """Write a .gif (Pillow), .mp4 (H.264 by ffmpeg) or .html (a self-contained, offline player)."""
     path = check_output(path)
     suffix = path.suffix.lower()
-    if suffix == ".gif":
-        first, *rest = animation.paletted()
-        first.save(path, save_all=True, append_images=rest, duration=round(1000 / fps), loop=0)
-    elif suffix == ".mp4":
-        _mp4(animation, path, fps)
-    else:
-        path.write_text(player(animation, fps, standalone=True), encoding="utf-8")
-    return path
+
+    def write(tmp: Path) -> None:  # into a temporary file: a full disk leaves no half file, exit 74
+        if suffix == ".gif":
+            first, *rest = animation.paletted()
+            first.save(tmp, "GIF", save_all=True, append_images=rest, duration=round(1000 / fps), loop=0)
+        elif suffix == ".mp4":
+            _mp4(animation, tmp, fps, shown=path)
+        else:
+            tmp.write_text(player(animation, fps, standalone=True), encoding="utf-8")
+
+    return atomic_write(path, write)
 
 
-def _mp4(animation: Animation, path: Path, fps: int) -> None:
+def _mp4(animation: Animation, path: Path, fps: int, shown: Path) -> None:
     frames = animation.frames()
     first = next(frames)
     width, height = first.size
@@ -176,7 +180,7 @@ def _mp4(animation: Animation, path: Path, fps: int) -> None:
         *("-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24"),
         *("-s", f"{width}x{height}", "-r", str(fps), "-i", "-"),
         *("-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white", "-c:v", "libx264", "-pix_fmt", "yuv420p"),
-        str(path),
+        *("-f", "mp4", str(path)),  # a temporary name: the container said, not guessed from it
     ]
     with subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE) as ffmpeg:
         assert ffmpeg.stdin is not None
@@ -186,8 +190,11 @@ def _mp4(animation: Animation, path: Path, fps: int) -> None:
         except BrokenPipeError:
             pass  # ffmpeg stopped: its message follows
         _, errors = ffmpeg.communicate()
-    if ffmpeg.returncode:
-        raise OptbenchError(f"ffmpeg could not write {str(path)!r}: {errors.decode(errors='replace').strip()}")
+    text = errors.decode(errors="replace").strip()
+    if "No space left on device" in text:  # ffmpeg exits 0 when its last write fails: read what it said
+        raise OSError(errno.ENOSPC, "No space left on device")  # atomic_write: one line, exit 74
+    if ffmpeg.returncode or "Error writing" in text or "Error closing" in text:
+        raise OptbenchError(f"ffmpeg could not write {str(shown)!r}: {text}")
 
 
 PLAYER = """<div class="optbench-player" id="{id}" style="display:inline-block;font:14px system-ui,sans-serif">

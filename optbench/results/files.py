@@ -104,6 +104,7 @@ def check_writable(
         )
     if path.is_dir():
         raise InvalidValueError(f"{flag} {shown!r} is a folder; expected a file path")
+    _refuse_special(path, flag)
     if path.exists() and not path.is_symlink() and not os.access(path, os.W_OK):
         raise InvalidValueError(f"{flag} {shown!r} cannot be written; choose a writable file path")
     try:
@@ -126,6 +127,7 @@ def writable_file(path: str | os.PathLike[str], flag: str = "--out") -> Path:
             raise InvalidValueError(f"{flag} {str(path)!r}: folder {str(parent)!r} does not exist")
         if path.is_dir() or not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
             raise InvalidValueError(f"{flag} {str(path)!r} cannot be written; choose a writable file path")
+        _refuse_special(path, flag)
     except OSError:  # a name the file system refuses (too long...): the write check proper says which
         pass
     return path
@@ -158,6 +160,46 @@ def existing_file(path: str | os.PathLike[str], flag: str) -> Path:
     if not path.is_file():
         raise InvalidValueError(f"{flag} {str(path)!r} does not exist")
     return path
+
+
+def check_places(
+    folder: str | os.PathLike[str], *, folders: Sequence[str] = (), files: Sequence[str] = (), flag: str = "--out"
+) -> None:
+    """Refuse, before any work, a path optbench will make in ``folder`` that something else occupies:
+    one of ``folders`` that is not a folder, one of ``files`` that is a folder, a FIFO or a device
+    (a stale ``OUT.parts`` file, a folder where a lock file or ``leaderboard.md`` goes)."""
+    for name in folders:
+        place = Path(folder) / name
+        if os.path.lexists(place) and not place.is_dir():
+            raise InvalidValueError(
+                f"{flag}: {str(place)!r} is {_kind(place)} where optbench keeps a folder; move it away or choose "
+                "another --out"
+            )
+    for name in files:
+        place = Path(folder) / name
+        if os.path.lexists(place) and not place.is_symlink() and not place.is_file():
+            raise InvalidValueError(
+                f"{flag}: {str(place)!r} is {_kind(place)} where optbench writes a file; move it away or choose "
+                "another --out"
+            )
+
+
+def _refuse_special(path: Path, flag: str) -> None:
+    """A FIFO, socket or device is not a results file: writing one would block or go elsewhere."""
+    if os.path.lexists(path) and not path.is_symlink() and not path.is_file() and not path.is_dir():
+        raise InvalidValueError(f"{flag} {str(path)!r} is {_kind(path)}, not a file; expected a file path")
+
+
+def _kind(path: Path) -> str:
+    import stat
+
+    mode = path.lstat().st_mode
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a file"
 
 
 def name_max(folder: Path) -> int:

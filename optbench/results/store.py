@@ -48,6 +48,13 @@ class Store:
         name = Path(out).name
         return (name + ".parts", f".{name}.lock")
 
+    @staticmethod
+    def check_places(out: str | os.PathLike[str]) -> None:
+        """Refuse, before any work, a file at ``OUT.parts`` or a folder at the lock file's place."""
+        parts, lock = Store.added_names(out)
+        folder = Path(out).parent
+        files.check_places(folder, folders=[parts], files=[lock])
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         from filelock import FileLock

@@ -38,6 +38,7 @@ A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or yo
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from dataclasses import dataclass, field
 from importlib import resources
@@ -175,6 +176,8 @@ def bench(
     device = sweep_options.pop("device", "cpu")
     require_enough_seeds(suite)
     folder = Path(out) if out is not None else None
+    if folder is not None:
+        check_out(folder, suite)
     frames, chosen_all = [], []
     for entry in suite.entries:
         grid = Grid(
@@ -218,6 +221,30 @@ def require_enough_seeds(suite: Suite) -> None:
             f"p is {smallest_p(seeds, problems):.2g}, not below {ALPHA}; give eval_seeds at least "
             f"{minimum_seeds(problems)} seeds"
         )
+
+
+OUTPUTS = ("leaderboard.md", "leaderboard.csv", "comparisons.csv", "results.parquet")
+
+
+def check_out(folder: Path, suite: Suite) -> None:
+    """Refuse, before any work, an OUT folder the bench could not write to: a file or FIFO at its
+    place, a read-only folder (tried with a temporary file), a folder or FIFO where one of its files
+    goes, a file where ``runs/`` or ``report/`` goes, and the same for each problem's store of runs."""
+    from optbench.results import files
+    from optbench.results.store import Store
+
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise InvalidValueError(f"--out {str(folder)!r} is not a folder; expected a folder path (made if missing)")
+    if not folder.is_dir():
+        above = next(p for p in folder.absolute().parents if os.path.lexists(p))
+        if not above.is_dir() or not os.access(above, os.W_OK):
+            raise InvalidValueError(f"--out {str(folder)!r} cannot be made: {str(above)!r} is not a writable folder")
+        return
+    files.check_places(folder, files=OUTPUTS, folders=["runs", "report"])
+    files.check_writable(folder / OUTPUTS[0])  # a real temporary file: a read-only folder says so now
+    for entry in suite.entries:
+        if (folder / "runs").is_dir():
+            Store.check_places(folder / "runs" / f"{_slug(entry.label)}.parquet")
 
 
 def _slug(text: str) -> str:
@@ -534,12 +561,14 @@ def write_outputs(
     with_report: bool = True,
 ) -> None:
     from optbench.reports.report import report
+    from optbench.results import files
     from optbench.results.io import save_results
 
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "leaderboard.md").write_text(to_markdown(board, suite, candidates, baselines), encoding="utf-8")
-    board.to_csv(folder / "leaderboard.csv", index=False)
-    board.attrs["comparisons"].to_csv(folder / "comparisons.csv", index=False)  # one row per comparison
+    files.write_text(folder / "leaderboard.md", to_markdown(board, suite, candidates, baselines))  # atomic: 74 if full
+    files.atomic_write(folder / "leaderboard.csv", lambda tmp: board.to_csv(tmp, index=False))
+    comparisons = board.attrs["comparisons"]  # one row per comparison
+    files.atomic_write(folder / "comparisons.csv", lambda tmp: comparisons.to_csv(tmp, index=False))
     save_results(results.drop(columns="suite_problem"), folder / "results.parquet")
     if with_report:  # the page names and judges the problems as the leaderboard does
         from optbench.results.outcomes import Target

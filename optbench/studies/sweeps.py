@@ -324,6 +324,7 @@ def run_jobs(
     todo = planned
     if out is not None:
         check_writable(out, also=Store.added_names(out))
+        Store.check_places(out)
         store = Store(out)
         store.check()
         todo = _todo(store, planned, force, retry_errors, note)
