@@ -227,6 +227,9 @@ plugin_option = click.option(
 )
 
 
+MAX_THREADS = 4096
+
+
 def _set_threads(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     """``--threads N`` is ``OPTBENCH_THREADS=N`` for this command (and the processes it starts), put back
     as it was when the command ends (:mod:`optbench.core.threads` reads it)."""
@@ -234,7 +237,7 @@ def _set_threads(ctx: click.Context, param: click.Parameter, value: str | None) 
         return
     from optbench.settings.validate import whole
 
-    count = whole(value, "--threads", minimum=1, limit=4096)
+    count = whole(value, "--threads", minimum=1, maximum=MAX_THREADS, example="2")
     name, before = "OPTBENCH_THREADS", os.environ.get("OPTBENCH_THREADS")
     os.environ[name] = str(count)
     ctx.call_on_close(lambda: os.environ.pop(name, None) if before is None else os.environ.update({name: before}))

@@ -48,7 +48,7 @@ from typing import Any
 import pandas as pd
 
 from optbench.errors import InvalidValueError, OptbenchError
-from optbench.settings import declared
+from optbench.settings import declared, validate
 
 SUITES = ("quick", "standard")
 DEFAULT_BASELINES = ("gd", "torch-sgd", "torch-adam")
@@ -87,7 +87,6 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
 
     Its problems must be registered names: a suite file someone sent you must not run their code
     (``problem = "torch.hub:load"`` would), unless ``allow_import_paths`` (``--allow-import-paths``)."""
-    from optbench.settings.grid import parse_values
     from optbench.settings.inputs import read_toml
     from optbench.settings.validate import registered_name
 
@@ -113,7 +112,10 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
             f"suite {name!r}: unknown key {sorted(unknown)[0]!r}; valid: {', '.join(sorted(known))}"
         )
     entries = []
-    for i, item in enumerate(raw.get("problems", [])):
+    problems = raw.get("problems", [])
+    if not isinstance(problems, list):
+        raise InvalidValueError(f"suite {name!r}: problems must be [[problems]] tables, not {validate.shown(problems)}")
+    for i, item in enumerate(problems):
         if not isinstance(item, dict) or "problem" not in item or "epochs" not in item:
             raise InvalidValueError(f"suite {name!r}: problems[{i}] needs a problem and epochs")
         extra = set(item) - {"problem", "target", "options", *run_keys}
@@ -123,27 +125,50 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
         problem = registered_name("problem", item["problem"], where, allow_import_paths)
         given = {k: raw[k] for k in run_keys if k in raw} | {k: item[k] for k in run_keys if k in item}
         settings = declared.resolve(given, lambda key, where=where: f"{where}: {key}")
+        options = item.get("options", {})
+        if not isinstance(options, dict):
+            raise InvalidValueError(f"{where}: options must be a table such as {{ n = 200 }}, not {options!r}")
         entries.append(
             Entry(
                 problem,
                 settings["epochs"],
-                item.get("target", 0.01),
-                item.get("options", {}),
+                validate.lr(item.get("target", 0.01), f"{where}: target"),  # a positive finite number
+                options,
                 settings["batch_size"],
                 {k: settings[k] for k in run_keys if k not in ("epochs", "batch_size")},
             )
         )
     if not entries:
         raise InvalidValueError(f"suite {name!r} has no [[problems]]")
-    lr = [float(v) for v in parse_values(raw.get("lr", "1e-4:1:9"), "lr")]
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise InvalidValueError(f"suite {name!r}: description must be text, not {validate.shown(description)}")
     return Suite(
         name=Path(name).stem,
-        description=raw.get("description", ""),
-        lr=lr,
-        tune_seeds=parse_values(raw.get("tune_seeds", "0-2"), "tune_seeds"),
-        eval_seeds=parse_values(raw.get("eval_seeds", "100-109"), "eval_seeds"),
+        description=description,
+        lr=_values(raw, "lr", "1e-4:1:9", name, validate.lr),
+        tune_seeds=_values(raw, "tune_seeds", "0-2", name, validate.seed),
+        eval_seeds=_values(raw, "eval_seeds", "100-109", name, validate.seed),
         entries=entries,
     )
+
+
+def _values(raw: dict[str, Any], key: str, default: str, name: str, check: Any) -> list[Any]:
+    """A suite's grid value: a text in the grid syntax (``"1e-3:1:7"``, ``"0-2"``) or a list of values,
+    at least one, each checked (``check(value, label)``: an lr, a seed)."""
+    from optbench.settings.grid import parse_values
+
+    value = raw.get(key, default)
+    label = f"suite {name!r}: {key}"
+    if isinstance(value, str):
+        values = parse_values(value, label)
+    elif isinstance(value, list) and not isinstance(value, bool):
+        values = value
+    else:
+        values = [value]
+    if not values:
+        raise InvalidValueError(f"{label} is empty; expected at least one value, e.g. {default!r}")
+    return [check(v, label) for v in values]
 
 
 def bench(

@@ -181,13 +181,18 @@ class Progress:
             self.bar.close()
 
 
-def _executor(kind: str, jobs_n: int, scheduler: str | None) -> Callable[..., Iterator[pd.DataFrame]]:
+def check_executor(kind: str, scheduler: str | None) -> None:
+    """The executor's name and, for dask, that a scheduler is named (before OUT is read or anything runs)."""
     if kind not in EXECUTORS:
         raise InvalidValueError(f"--executor {kind!r} is not valid; valid executors: {', '.join(EXECUTORS)}")
+    if kind == "dask" and not scheduler:
+        raise InvalidValueError("--executor dask needs --scheduler tcp://HOST:PORT (a running Dask scheduler)")
+
+
+def _executor(kind: str, jobs_n: int, scheduler: str | None) -> Callable[..., Iterator[pd.DataFrame]]:
+    check_executor(kind, scheduler)
     if kind == "dask":
-        if not scheduler:
-            raise InvalidValueError("--executor dask needs --scheduler tcp://HOST:PORT (a running Dask scheduler)")
-        return lambda groups, files, vectorize: _dask(groups, files, vectorize, scheduler)
+        return lambda groups, files, vectorize: _dask(groups, files, vectorize, str(scheduler))
     if jobs_n > 1:
         return lambda groups, files, vectorize: _processes(groups, files, vectorize, jobs_n)
     return lambda groups, files, vectorize: (run_group(g, files, vectorize) for g in groups)
@@ -320,6 +325,7 @@ def run_jobs(
 ) -> pd.DataFrame:
     """Run keyed jobs (:func:`keyed`) that ``out`` does not hold yet; see :func:`sweep`."""
     note = note or (lambda message: None)
+    check_executor(executor, scheduler)
     store = None
     todo = planned
     if out is not None:

@@ -4,13 +4,17 @@ about reading and checking files, which happens before any run."""
 
 import json
 import math
+import os
+import shutil
 from unittest import mock
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import invoke
 
+import optbench
 from optbench.quality.regression import SETTINGS, Measurement
 
 NAMES = ["linreg", "classification", "gd", "sgd", "torch-sgd", "torch-adam", "torch.hub:load", "a:b", "sdg", ""]
@@ -104,7 +108,7 @@ def check_one_line(result):
     assert result.exit_code in (0, 1, 2), result.output
     assert "Traceback" not in result.output
     if result.exit_code == 2:
-        lines = result.output.strip().splitlines()
+        lines = [line for line in result.output.strip().splitlines() if not line.startswith("optbench: warning: ")]
         assert len(lines) == 1 and lines[0].startswith("optbench: error: "), result.output
 
 
@@ -181,3 +185,226 @@ def test_fuzzed_baseline_files(tmp_path_factory, changes):
     stub = Measurement(0.5, "suboptimality", 2.0, 0.01, "ok", [0.5])
     with mock.patch("optbench.quality.regression.measure", return_value=stub):
         check_one_line(invoke("check", "--baseline", baseline))
+
+
+# --- every option of every command, with real runs (each trimmed to one epoch by OPTBENCH_EPOCHS_SCALE)
+
+HOSTILE = [
+    "",
+    "-1",
+    "0",
+    "1e400",
+    "nan",
+    "inf",
+    "99999999999999999999",
+    "1_0",
+    "\u0660.\u0661",
+    "0x10",
+    " ",
+    ",",
+    "-0",
+    "🙂",
+]
+TINY_SUITE = 'lr = "0.05,0.1"\ntune_seeds = "0"\neval_seeds = "10-17"\n[[problems]]\nproblem = "linreg"\nepochs = 2\n'
+FILE_OUTS = ["{f}/o.parquet", "{f}/o.csv", "{f}/o.xlsx", "{f}", "{f}/no/such/o.parquet", "{f}/fifo.parquet"]
+FOLDER_OUTS = ["{f}/out", "{f}", "{f}/o.parquet", "{f}/no/such/deeper", "{f}/fifo.parquet"]
+VALUES = {
+    "--problem": ["linreg", "quadratic", "classification", "sdg", "torch.hub:load", "this:s", "linreg,quadratic"],
+    "--optimizer": ["gd", "sgd", "torch-adam", "gd,torch-sgd", "this:s", "torch.optim:SGD", "sdg"],
+    "--baselines": ["gd", "gd,torch-sgd", "sdg", "torch-adam"],
+    "--lr": ["0.1", "0.01,0.1", "1e-3:1:3", "5", "1e-3:1:0"],
+    "--seeds": ["0-1", "0", "3,4", "1-0", "0-99999999999"],
+    "--tune-seeds": ["0", "0-1", "x"],
+    "--eval-seeds": ["5", "5-6", "0-1"],
+    "--epochs": ["1", "2", "100001"],
+    "--batch-size": ["5", "1000", "10"],
+    "--eval-every": ["1", "3"],
+    "--schedule": ["cosine", "step", "linear", "cosin"],
+    "--warmup-steps": ["1", "5"],
+    "--device": ["cpu", "cuda", "cuda:3", "tpu"],
+    "--opt": ["momentum=0.9", "lr=1", "betas=0.9,0.99", "=", "momentum", "x=1", "momentum=abc"],
+    "--problem-opt": ["n=20", "shape=moons", "n=-1", "n=10000000000000", "noise=0.5", "shape=x"],
+    "--config": ["{f}/sweep.toml", "{f}/bad.toml", "{f}/none.toml"],
+    "--suite": ["{f}/suite.toml", "{f}/bad.toml", "quik", "{f}/none.toml"],
+    "--jobs": ["1", "2"],
+    "--executor": ["local", "dask", "x"],
+    "--scheduler": ["tcp://127.0.0.1:1", "x"],
+    "--max-runs": ["1", "10"],
+    "--max-epochs": ["1", "10"],
+    "--threads": ["1", "2", "5000"],
+    "--fps": ["1", "12", "1000"],
+    "--max-frames": ["2", "5"],
+    "--target": ["0.5", "abs:0.1", "x", "2"],
+    "--animation": ["{f}/none.gif", "{f}/sweep.toml"],
+    "--junit-xml": ["{f}/j.xml", "{f}"],
+    "--json": ["{f}/j.json", "{f}"],
+    "--baseline": ["{f}/none.json", "{f}/sweep.toml"],
+    "--plugin": ["{f}/plugin.py", "{f}/empty.py", "{f}/none.py"],
+    "--select": ["final", "time", "x"],
+}
+# What a command needs to get going (an option fuzzed over it replaces it), and how often to try it.
+BASE = {
+    "run": ([], 14),
+    "sweep": (["--out", "{f}/o.parquet"], 14),
+    "tune": (["--out", "{f}/o.parquet", "--tune-seeds", "0", "--eval-seeds", "5"], 10),
+    "bench": (["--optimizer", "torch-adam", "--baselines", "gd", "--suite", "{f}/suite.toml", "--out", "{f}/out"], 8),
+    "animate": (["--out", "{f}/a.gif", "--max-frames", "3"], 8),
+    "report": (["{f}/stored.parquet", "--out", "{f}/rep"], 5),
+    "check": (["--baseline", "{f}/none.json"], 6),
+    "baseline": (["--config", "{f}/matrix.toml", "--out", "{f}/b.json"], 6),
+    "describe": (["gd"], 6),
+    "list": ([], 4),
+    "test-plugin": (["gd", "--epochs", "2"], 6),
+}
+MATRIX_TOML = 'epochs = 2\nseeds = [0]\n[[cells]]\nproblems = ["linreg"]\noptimizers = ["gd"]\n'
+PLUGIN = (
+    "import optbench\nfrom optbench.optimizers.gd import GradientDescent\n"
+    "optbench.register_optimizer('fuzz-gd', override=True)(GradientDescent)\n"
+)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """A small store of runs, copied into OUT before each command: what the command must not lose."""
+    path = tmp_path_factory.mktemp("stored") / "stored.parquet"
+    assert (
+        invoke("sweep", "--optimizer", "gd,torch-sgd", "--seeds", "0-1", "--epochs", "2", "--out", path).exit_code == 0
+    )
+    return path
+
+
+def _folder(stored, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cmd")
+    shutil.copy(stored, folder / "o.parquet")
+    shutil.copy(stored, folder / "stored.parquet")
+    os.mkfifo(folder / "fifo.parquet")
+    (folder / "sweep.toml").write_text('problems = "linreg"\noptimizers = ["gd"]\nepochs = 2\n')
+    (folder / "bad.toml").write_text("problems = [[[[\n")
+    (folder / "suite.toml").write_text(TINY_SUITE)
+    (folder / "matrix.toml").write_text(MATRIX_TOML)
+    (folder / "plugin.py").write_text(PLUGIN)
+    (folder / "empty.py").write_text("X = 1\n")
+    return folder
+
+
+@pytest.mark.parametrize("command", sorted(BASE))
+def test_every_option_of_every_command(command, stored, tmp_path_factory, monkeypatch):
+    """Up to four of a command's options, each a plausible or a hostile value, over its base arguments:
+    exit 0, 1 or 2 (2: one line), never 70, never a traceback, and every run stored in OUT still there."""
+    import click
+
+    from optbench.cli import cli
+
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))  # put back after the test
+    monkeypatch.setenv("OPTBENCH_EPOCHS_SCALE", "0.01")  # every run one or two epochs: the fuzz, not the training
+    options = [p for p in cli.commands[command].params if isinstance(p, click.Option)]
+    base, examples = BASE[command]
+    kept = set(optbench.load_results(stored)["run_key"])
+
+    @settings(max_examples=examples, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def one(data):
+        folder = _folder(stored, tmp_path_factory)
+        os.chdir(folder)  # a relative path among the values lands here, not in the checkout
+        chosen = data.draw(st.lists(st.sampled_from(options), max_size=4, unique_by=lambda p: p.opts[0]))
+        args = list(base)
+        for option in chosen:
+            name = option.opts[0]
+            if option.is_flag:
+                args.append(name)
+                continue
+            value = data.draw(
+                st.sampled_from(VALUES.get(name, []) + HOSTILE) if name in VALUES else st.sampled_from([*HOSTILE, "1"])
+            )
+            if name in args and not option.multiple:
+                where = args.index(name)
+                args[where + 1] = value
+            else:
+                args += [name, value]
+        if command == "bench" and "--no-report" not in args:
+            args.append("--no-report")  # the page is the report's test: seconds per example otherwise
+        args = [a.replace("{f}", str(folder)) for a in args]
+        result = invoke(command, *args)
+        assert "internal error" not in result.output, (args, result.output)
+        check_one_line(result)
+        out = folder / "o.parquet"
+        if out.is_file() and not (command == "run" and "--force" in args):
+            assert kept <= set(optbench.load_results(out)["run_key"]), args  # nothing stored was lost
+
+    one()
+
+
+# --- suite and matrix files: a valid one with up to two values replaced by anything (runs stubbed)
+
+SUITE = {
+    "lr": "0.05,0.1",
+    "tune_seeds": "0",
+    "eval_seeds": "10-17",
+    "problems": [{"problem": "linreg", "epochs": 2, "target": 0.5, "options": {"n": 20}}],
+}
+MATRIX_FILE = {"epochs": 2, "seeds": [0], "cells": [{"problems": ["linreg"], "optimizers": ["gd"], "lr": [0.1]}]}
+suite_places = st.sampled_from(
+    [("lr",), ("tune_seeds",), ("eval_seeds",), ("description",), ("problems",), ("x",)]
+    + [("problems", 0, key) for key in ["problem", "epochs", "target", "options", "batch_size", "schedule"]]
+    + [("problems", 0, key) for key in ["warmup_steps", "eval_every", "device", "x"]]
+    + [("problems", 0, "options", key) for key in ["n", "noise", "x"]]
+)
+matrix_places = st.sampled_from(
+    [(key,) for key in [*SETTINGS, "cells", "x"]]
+    + [("cells", 0, key) for key in [*SETTINGS, "problems", "optimizers", "lr", "opt", "problem_opt", "x"]]
+)
+
+
+def toml_document(data, prefix=""):
+    """TOML for nested dicts with arrays of tables (``problems``, ``cells``) and inline tables."""
+    plain = {k: v for k, v in data.items() if not _tables(v)}
+    lines = [f"{json.dumps(k)} = {_inline(v)}" for k, v in plain.items()]
+    for key, tables in data.items():
+        if _tables(tables):
+            for table in tables:
+                lines.append(f"[[{json.dumps(key)}]]")
+                lines += [f"{json.dumps(k)} = {_inline(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _tables(value):
+    return isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
+
+
+def _inline(value):
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_inline(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_inline(v) for v in value) + "]"
+    return toml_value(value)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.lists(st.tuples(suite_places, junk), min_size=1, max_size=2))
+def test_fuzzed_suite_files(tmp_path_factory, changes):
+    data = json.loads(json.dumps(SUITE))
+    for path, value in changes:
+        put(data, path, value)
+    folder = tmp_path_factory.mktemp("fuzz")
+    (folder / "s.toml").write_text(toml_document(data), encoding="utf-8")
+    empty = (pd.DataFrame(), pd.DataFrame())
+    with (
+        mock.patch("optbench.studies.bench.bench", return_value=empty),
+        mock.patch("optbench.studies.bench.to_markdown"),
+    ):
+        result = invoke("bench", "--optimizer", "torch-adam", "--suite", folder / "s.toml", "--out", folder / "b")
+    check_one_line(result)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.lists(st.tuples(matrix_places, junk), min_size=1, max_size=2))
+def test_fuzzed_matrix_files(tmp_path_factory, changes):
+    data = json.loads(json.dumps(MATRIX_FILE))
+    for path, value in changes:
+        put(data, path, value)
+    folder = tmp_path_factory.mktemp("fuzz")
+    (folder / "m.toml").write_text(toml_document(data), encoding="utf-8")
+    stub = Measurement(0.5, "suboptimality", 2.0, 0.01, "ok", [0.5])
+    with mock.patch("optbench.quality.regression.measure", return_value=stub):
+        result = invoke("baseline", "--config", folder / "m.toml", "--out", folder / "b.json")
+    check_one_line(result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import shlex
 
 import numpy as np
@@ -198,3 +199,25 @@ def test_bad_suites_are_one_line_errors(tmp_path):
     with pytest.raises(InvalidValueError, match="problems\\[0\\] needs a problem and epochs"):
         load_suite(str(bad))
     assert [e.problem for e in load_suite("quick").entries]
+
+
+PROBLEM = '[[problems]]\nproblem = "linreg"\nepochs = 2\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [  # each was an internal error (exit 70) until the fuzz found it
+        ("lr = []\n" + PROBLEM, "suite 'bad': lr is empty; expected at least one value, e.g. '1e-4:1:9'"),
+        ("tune_seeds = []\n" + PROBLEM, "suite 'bad': tune_seeds is empty"),
+        ('lr = ["x"]\n' + PROBLEM, "suite 'bad': lr 'x' is not a number"),
+        ("eval_seeds = [-1]\n" + PROBLEM, "suite 'bad': eval_seeds -1 is out of range"),
+        ("problems = 0\n", "suite 'bad': problems must be [[problems]] tables, not 0"),
+        (PROBLEM + 'target = "x"\n', "suite 'bad': problems[0]: target 'x' is not a number"),
+        (PROBLEM + "options = 3\n", "suite 'bad': problems[0]: options must be a table such as { n = 200 }, not 3"),
+    ],
+)
+def test_suite_values_of_the_wrong_kind_are_one_line_errors(tmp_path, text, message):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    with pytest.raises(InvalidValueError, match=re.escape(message.replace("'bad'", repr(str(bad))))):
+        load_suite(str(bad))
