@@ -194,6 +194,13 @@ def load_baseline(path: str | os.PathLike[str], **checks: Any) -> dict[str, Any]
     data["cells"] = {
         cell: _measurement(value, f"baseline {str(path)!r} cell {cell!r}") for cell, value in data["cells"].items()
     }
+    for cell in cells:  # a baseline made from its matrix has one value per seed: check before hours of runs
+        seeds, stored = len(_as_list(cell.settings["seeds"])), len(data["cells"][cell.id]["per_seed"])
+        if seeds != stored:
+            raise BaselineError(
+                f"baseline {str(path)!r} is inconsistent: cell {cell.id!r} has {seeds:,} seeds in its matrix "
+                f"but {stored:,} stored results; make it again with `optbench baseline`"
+            )
     return data
 
 

@@ -152,6 +152,13 @@ def test_a_baseline_from_another_matrix(setup):
     _write(setup["dir"] / "cut.json", json.dumps(data))
     cut = invoke("check", "--baseline", setup["dir"] / "cut.json")
     assert cut.exit_code == 2 and "cells do not match its matrix" in cut.output
+    many = json.loads(setup["baseline"].read_text())  # very many seeds: it ran for minutes before a check refused it
+    for cell in many["matrix"]["cells"]:
+        cell["seeds"] = list(range(20_000))
+    _write(setup["dir"] / "many.json", json.dumps(many))
+    refused = invoke("check", "--baseline", setup["dir"] / "many.json")
+    assert refused.exit_code == 2 and len(refused.output.strip().splitlines()) == 1
+    assert "has 20,000 seeds in its matrix but 3 stored results; make it again" in refused.output
 
 
 @pytest.mark.parametrize(
