@@ -97,7 +97,7 @@ def _curves(
     """A line per optimizer (the median over seeds and a band; every seed where x is time) per problem."""
     problems = sorted(data["problem_label"].unique())
     fig, axes = facets.grid(len(problems))
-    marked, epochs = [], []
+    marked, epochs, per_step = [], [], []
     band = _band(n_seeds)
     for problem, ax in zip(problems, axes, strict=True):
         part = data[data["problem_label"] == problem]
@@ -107,14 +107,14 @@ def _curves(
         floor = (floors or {}).get(problem)
         plotted = facets.clip(part[y], floor) if floors is not None else part[y]
         part = part.assign(plotted=plotted)
+        costs = step_costs(part) if x == "time_s" else {}
         for name, runs in part.groupby("optimizer", sort=True):
-            points = runs[column].nunique() if x != "time_s" else runs.groupby("seed").size().max()
-            if x == "time_s":  # wall times differ between seeds: every seed is its own line
-                for i, (_, run) in enumerate(runs.groupby("seed")):
-                    label = name if i == 0 else "_nolegend_"
-                    ax.plot(run[column], run["plotted"], **facets.look(name, points), alpha=0.85, label=label)
-            else:
-                _median_line(ax, runs, column, name, n_seeds, facets.look(name, points))
+            if x == "time_s":  # each step at the optimizer's median seconds per step: one x for every seed
+                runs = runs.assign(seconds=runs["step"] * costs[name])
+                column = "seconds"
+            _median_line(ax, runs, column, name, n_seeds, facets.look(name, runs[column].nunique()))
+        if costs:
+            per_step.append(f"{problem}: {cost_text(costs)}")
         if floors is not None:
             ax.set_yscale("log")
             if facets.mark_floor(ax, floor, float(plotted.min())):
@@ -124,17 +124,41 @@ def _curves(
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel(problem) if callable(ylabel) else ylabel)
         ax.grid(True, which="major", alpha=0.3)
-    what = (
-        f"Each of the {n_seeds} seed(s) is drawn as its own line."
-        if x == "time_s"
-        else f"The line is the median over seeds; {band}."
-    )
+    what = f"The line is the median over seeds; {band}."
+    if x == "time_s":
+        what += (
+            " x is each step at the optimizer's median seconds per step on that problem (optimizer work: "
+            "gradient and step, evaluation excluded; each run's rate is the median of 5 timed windows), so "
+            f"its seeds share one time axis. Seconds per step: {'; '.join(per_step)}."
+        )
     if epochs:
         what += (
             f" On {', '.join(epochs)} the optimizers take steps of different batch sizes, so x counts epochs "
             "(passes over the data) rather than steps."
         )
     return fig, axes, marked, what
+
+
+REFERENCES = ("gd", "torch-sgd", "sgd")  # the step other steps' costs are given relative to, where present
+
+
+def step_costs(runs: pd.DataFrame) -> dict[str, float]:
+    """Median seconds per optimizer step of each optimizer's runs (each run: its last time_s / its steps)."""
+    ends = runs[runs["step"] > 0].groupby(["optimizer", "run_id"])[["time_s", "step"]].max()
+    rate = (ends["time_s"] / ends["step"]).groupby(level="optimizer").median()
+    return {name: float(rate.get(name, math.nan)) for name in sorted(runs["optimizer"].unique())}
+
+
+def cost_text(costs: dict[str, float]) -> str:
+    """``gd 0.31 ms, torch-adam 0.42 ms (1.4x gd's step)``: each cost, relative to a reference optimizer."""
+    reference = next((r for r in REFERENCES if r in costs), min(costs, key=lambda n: (costs[n], n)))
+    parts = []
+    for name, cost in costs.items():
+        text = f"{name} {cost * 1e3:.3g} ms"
+        if name != reference and math.isfinite(cost) and costs[reference] > 0:
+            text += f" ({cost / costs[reference]:.2g}x {reference}'s step)"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 def loss_curves(df: pd.DataFrame, final: pd.DataFrame, x: str = "step") -> Figure:
@@ -329,11 +353,25 @@ def time_to_target(final: pd.DataFrame, target_text: str) -> Figure:
     return Figure("time_to_target", fig, caption)
 
 
+PROFILE_PROBLEMS = 4  # fewer: its fractions move in steps of a third or more, and read as a ranking they are not
+
+
+def profile_note(final: pd.DataFrame) -> str | None:
+    """Why the performance profile is not drawn, where the results have 2 or 3 problems."""
+    count = final["problem_label"].nunique()
+    if 2 <= count < PROFILE_PROBLEMS:
+        return (
+            f"No performance profile: it needs at least {PROFILE_PROBLEMS} problems (here {count}); over fewer, "
+            f"its fractions move in steps of 1/{count} and would read as a ranking they are not."
+        )
+    return None
+
+
 def profile(final: pd.DataFrame) -> Figure | None:
     """Dolan-Moré performance profile over the problems (a problem per name and options), log2 x."""
     problems = sorted(final["problem_label"].unique())
-    if len(problems) < 2:
-        return None
+    if len(problems) < PROFILE_PROBLEMS:
+        return None  # the report says why (profile_note)
     unit = cost_unit(final)
     prof = performance_profile(final, f"{unit}_to_target")
     finite = prof.loc[prof["tau"].map(math.isfinite), "tau"]

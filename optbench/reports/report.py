@@ -160,6 +160,8 @@ def _figures(df: pd.DataFrame, final: pd.DataFrame, target_text: str) -> tuple[l
     else:
         notes.append("Every run diverged: there is no final value to show as a distribution.")
     drawn += [fg.time_to_target(final, target_text), fg.profile(final)]
+    if fg.profile_note(final):
+        notes.append(fg.profile_note(final))
     return [f for f in drawn if f is not None], notes, best_settings(final)
 
 

@@ -88,7 +88,7 @@ def test_report_page_reads_top_down_offline_at_1280_px(browser, tmp_path):
     tab.screenshot(path=str(shot))  # what a reader sees first, at 1280 px
     tab.close()
 
-    assert len(images) == 8  # 7 figures and the animation
+    assert len(images) == 7  # 6 figures (no performance profile over 2 problems) and the animation
     assert all(complete and width > 0 for _, complete, width in images), images
     assert problems == [] and network == []  # no console error, no request beyond the file itself
     assert layout["pageWidth"] <= WIDTH  # the page never scrolls sideways ...

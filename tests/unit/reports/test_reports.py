@@ -41,8 +41,7 @@ FIGURES = [
     "lr_sensitivity",
     "final_distribution",
     "time_to_target",
-    "performance_profile",
-]
+]  # no performance profile over 2 problems (test_no_performance_profile_under_four_problems)
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +216,27 @@ def test_identical_runs_stay_visible_and_are_named(coinciding):
     assert "Identical runs (losses equal to 1e-5 at every record): torch-sgd and gd on linreg" in figure.caption
 
 
+def test_the_time_figure_is_one_median_line_per_optimizer_at_its_seconds_per_step(table):
+    """Not a line per seed (50 a facet in a bench): seeds share the optimizer's median per-step cost."""
+    final = finals(table)
+    figure = fg.loss_curves(table, final, "time_s")
+    best = fg.best_configs(final).set_index(["problem_label", "optimizer"])["config"]
+    for ax in figure.figure.axes:
+        problem = ax.get_title()
+        lines = _lines(ax)
+        assert sorted(lines) == OPTIMIZERS and len(ax.get_lines()) == len(OPTIMIZERS)  # one series each
+        chosen = table[(table["problem_label"] == problem)]
+        chosen = chosen[chosen["config"] == chosen["optimizer"].map(lambda o, p=problem: best[(p, o)])]
+        for name, line in lines.items():
+            runs = chosen[(chosen["optimizer"] == name) & (chosen["step"] > 0)].groupby("run_id")
+            rate = (runs["time_s"].max() / runs["step"].max()).median()
+            steps = np.sort(chosen.loc[chosen["optimizer"] == name, "step"].unique())
+            np.testing.assert_allclose(line.get_xdata(), steps * rate, rtol=1e-9)
+    caption = figure.caption
+    assert "median of 5 timed windows" in caption and "Seconds per step: classification: gd " in caption
+    assert "x gd's step)" in caption  # each cost relative to the lesson's gd
+
+
 def test_x_counts_epochs_when_batch_sizes_differ(coinciding, table):
     df, final = coinciding
     ax = fg.loss_curves(df, final).figure.axes[0]
@@ -288,6 +308,14 @@ def test_performance_profile_ticks_range_and_problem_count(four_problems):
     assert ax.get_ylabel() == "fraction of the 4 problems"  # linreg at three sizes is three problems ...
     for label in ("classification", "linreg n=50", "linreg n=100", "linreg n=200"):  # ... named as such
         assert label in figure.caption
+
+
+def test_no_performance_profile_under_four_problems(table, written):
+    final = finals(table)
+    assert final["problem_label"].nunique() == 2 and fg.profile(final) is None
+    assert not (written / "performance_profile.png").exists()
+    page = (written / "index.html").read_text()
+    assert "No performance profile: it needs at least 4 problems (here 2)" in page
 
 
 def test_performance_profile_by_hand():
