@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
 from matplotlib.ticker import (
     FixedLocator,
     NullLocator,
@@ -404,3 +406,54 @@ def profile(final: pd.DataFrame) -> Figure | None:
         "A problem with different options counts once per setting of them."
     )
     return Figure("performance_profile", fig, caption)
+
+
+def paired(pairs: Sequence[tuple[str, str, str, Sequence[float]]]) -> Figure | None:
+    """What a bench's paired test compared: per problem, per candidate-baseline pair, each seed's
+    log10(candidate / baseline), zero marked; a seed where only one side diverged sits at the edge
+    (a triangle), counted in the caption. ``pairs``: (problem, candidate, baseline, per-seed ratios)."""
+    if not pairs:
+        return None
+    problems = list(dict.fromkeys(p for p, *_ in pairs))
+    fig, axes = facets.grid(len(problems))
+    finite = [math.log10(r) for *_, ratios in pairs for r in ratios if 0 < r < math.inf]
+    edge = max([abs(v) for v in finite] + [0.1]) * 1.15
+    edges = 0
+    for problem, ax in zip(problems, axes, strict=True):
+        mine = [(c, b, list(r)) for p, c, b, r in pairs if p == problem]
+        for i, (candidate, _, ratios) in enumerate(mine):
+            look = facets.look(candidate, 1)
+            values = np.array([math.log10(r) if 0 < r < math.inf else (edge if r > 1 else -edge) for r in ratios])
+            jitter = (np.arange(len(values)) - (len(values) - 1) / 2) * (0.5 / max(len(values), 1))
+            at_edge = np.array([not 0 < r < math.inf for r in ratios])
+            edges += int(at_edge.sum())
+            ax.scatter(i + jitter[~at_edge], values[~at_edge], color=look["color"], s=18, zorder=3)
+            for side, marker in ((values > 0, "^"), (values < 0, "v")):
+                where = at_edge & side
+                ax.scatter(i + jitter[where], values[where], color=look["color"], marker=marker, s=40, zorder=3)
+            ax.plot([i - 0.3, i + 0.3], [float(np.median(values))] * 2, color="black", linewidth=1.5)
+        ax.axhline(0.0, color="0.4", linewidth=1, linestyle="--")
+        for i in range(1, len(mine)):
+            if mine[i][0] != mine[i - 1][0]:  # a new candidate: a thin separator
+                ax.axvline(i - 0.5, color="0.8", linewidth=0.8)
+        ax.set_xticks(range(len(mine)), [f"vs {b}" for _, b, _ in mine], fontsize=8, rotation=20, ha="right")
+        ax.set_xlim(-0.6, len(mine) - 0.4)
+        ax.set_ylim(-edge * 1.05, edge * 1.05)
+        ax.set_ylabel("log10(candidate / baseline)")
+        ax.set_title(problem, fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+    candidates = list(dict.fromkeys(c for _, c, _, _ in pairs))
+    handles = [Line2D([], [], linestyle="none", marker="o", color=facets.look(c, 1)["color"]) for c in candidates]
+    fig.legend(handles, candidates, loc="outside upper center", ncols=min(len(candidates), 4), frameon=False)
+    caption = (
+        "What each verdict compared: per seed, a dot in the candidate's colour at log10 of its final "
+        "objective over the baseline's on the same seed (the same data, initialisation and shuffle); "
+        "below the dashed zero the candidate ended lower. The black bar is the median. Final objectives "
+        "are floored at the float resolution, so rounding noise reads as a tie."
+    )
+    if edges:
+        caption += (
+            f" {edges} seed(s) where only one side diverged sit at the edge as triangles (top: the "
+            "candidate diverged; bottom: the baseline)."
+        )
+    return Figure("paired_ratios", fig, caption)

@@ -41,6 +41,7 @@ def report(
     svg: bool = False,
     animations: Sequence[str | os.PathLike[str]] = (),
     preface: str = "",
+    extra: Sequence[Any] = (),
 ) -> Path:
     """Write figures (PNG, and SVG with ``svg=True``), ``summary.csv`` and ``index.html`` to ``out``.
 
@@ -51,7 +52,8 @@ def report(
     evaluation phase (fresh seeds; the learning-rate figure from the search). Every file is written
     atomically inside ``out`` (a symlink there is replaced, never followed), and ``out`` is never
     read back as results. ``preface`` is HTML the page opens with, above the first figure (a bench's
-    verdict). Inputs without runs, or with nothing to draw, give a page that says so.
+    verdict); ``extra`` figures (:class:`~optbench.reports.figures.Figure`, a bench's paired figure) follow
+    the main one. Inputs without runs, or with nothing to draw, give a page that says so.
     Returns the path of ``index.html``.
     """
     out = Path(out)
@@ -87,6 +89,7 @@ def report(
         summary_table = summarize(final)
         settings = _settings_table(df)
         figures, notes, best = _figures(df, final, target_text)
+        figures[1:1] = [f for f in extra if f is not None]
         for figure in figures:
             _lay_out_once(figure.figure)
             png = save(f"{figure.name}.png", lambda tmp, f=figure: f.figure.savefig(tmp, dpi=DPI, format="png"))

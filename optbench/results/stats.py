@@ -139,10 +139,20 @@ def paired_ratio(candidate: Sequence[float], baseline: Sequence[float]) -> Effec
     (1.0, 1, 4)
     """
     c, b = np.asarray(candidate, float), np.asarray(baseline, float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratios = np.where(np.isinf(c) & np.isinf(b), 1.0, c / b)
-    median, low, high = median_interval(ratios.tolist())
+    median, low, high = median_interval(paired_ratios(c, b).tolist())
     return Effect(median, low, high, int(np.sum(c < b)), len(c))
+
+
+def paired_ratios(candidate: Sequence[float], baseline: Sequence[float]) -> np.ndarray:
+    """Per seed, candidate / baseline of paired final objectives; both diverged (inf) is 1, only the
+    candidate inf, only the baseline 0 (what :func:`paired_ratio` summarizes and the paired figure draws).
+
+    >>> paired_ratios([1.0, float("inf"), float("inf")], [2.0, 1.0, float("inf")]).tolist()
+    [0.5, inf, 1.0]
+    """
+    c, b = np.asarray(candidate, float), np.asarray(baseline, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(np.isinf(c) & np.isinf(b), 1.0, c / b)
 
 
 def _finite_ranked(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -248,6 +248,26 @@ def require_enough_seeds(suite: Suite) -> None:
         )
 
 
+def paired_figure(board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str]) -> Any:
+    """The per-seed ratios each verdict tested, for every candidate and distinct baseline on every problem."""
+    from optbench.reports.figures import paired
+    from optbench.results.stats import paired_ratios
+    from optbench.studies import verdict
+
+    groups, per_seed = board.attrs.get("twins", []), board.attrs["per_seed"]
+    pairs = []
+    for entry in suite.entries:
+        table = per_seed[entry.label]
+        for candidate in candidates:
+            for group in verdict.distinct_baselines(baselines, groups):
+                a = table[table["optimizer"] == candidate].set_index("seed")["final"]
+                b = table[table["optimizer"] == group[0]].set_index("seed")["final"]
+                common = a.index.intersection(b.index)
+                ratios = paired_ratios(a[common].tolist(), b[common].tolist()).tolist()
+                pairs.append((entry.label, candidate, verdict.entry_name(group), ratios))
+    return paired(pairs)
+
+
 OUTPUTS = ("leaderboard.md", "leaderboard.csv", "comparisons.csv", "results.parquet")
 
 
@@ -348,6 +368,7 @@ def leaderboard(
         board.loc[where, f"ratio vs {row.baseline}"] = row.ratio
         board.loc[where, f"better seeds vs {row.baseline}"] = row.better_seeds
     board.attrs["comparisons"] = table
+    board.attrs["per_seed"] = per_seed  # each evaluation run's outcome, for the paired figure
     return board
 
 
@@ -600,4 +621,5 @@ def write_outputs(
 
         problems = [(entry, Target(entry.target)) for entry in suite.entries]
         preface = _verdict_section(board, suite, candidates, baselines)
-        report([folder / "results.parquet"], folder / "report", problems=problems, preface=preface)
+        figure = paired_figure(board, suite, candidates, baselines)
+        report([folder / "results.parquet"], folder / "report", problems=problems, preface=preface, extra=[figure])

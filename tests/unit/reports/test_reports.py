@@ -318,6 +318,21 @@ def test_no_performance_profile_under_four_problems(table, written):
     assert "No performance profile: it needs at least 4 problems (here 2)" in page
 
 
+def test_the_paired_figure_draws_every_seed_of_every_comparison_diverged_ones_at_the_edge():
+    inf = math.inf
+    figure = fg.paired([("p", "new", "gd", [0.1, 1.0, inf, 0.0]), ("p", "new", "adam", [10.0, 10.0, 10.0, 10.0])])
+    ax = figure.figure.axes[0]
+    points = np.concatenate([c.get_offsets() for c in ax.collections])
+    assert len(points) == 8  # every seed of both comparisons, none dropped
+    gd = sorted(y for x, y in points if x < 0.5)
+    edge = ax.get_ylim()[1] / 1.05
+    np.testing.assert_allclose(gd, [-edge, -1.0, 0.0, edge])  # the baseline diverged; 10x better; a tie; ours did
+    assert sorted(y for x, y in points if x > 0.5) == [1.0] * 4
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["vs gd", "vs adam"]
+    assert "2 seed(s) where only one side diverged sit at the edge" in figure.caption
+    assert fg.paired([]) is None
+
+
 def test_performance_profile_by_hand():
     final = pd.DataFrame(
         {

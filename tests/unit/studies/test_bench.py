@@ -57,6 +57,8 @@ def test_a_planted_better_optimizer_is_better_and_an_exact_copy_is_not(tmp_path)
     assert "| **boosted-gd** | 0.04 (grid edge) |" in text and "better on 8/8 seeds, p=0.016)" in text
     assert "| boosted-gd | gd | 2 | 0 | 0 |" in text and "| gd-twin | gd | 0 | 2 | 0 |" in text
     assert (out / "report" / "index.html").is_file() and (out / "results.parquet").is_file()
+    page = (out / "report" / "index.html").read_text()
+    assert page.index('id="loss_vs_step"') < page.index('id="paired_ratios"') < page.index('id="loss_vs_time"')
     # the same command again: the same leaderboard (seconds to target aside: they are measured)
     again = invoke(*args, "--suite", suite, "--out", tmp_path / "again", "--no-report")
     assert again.exit_code == 0, again.output
