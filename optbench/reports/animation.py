@@ -11,6 +11,7 @@ Only matplotlib's object API is used (no pyplot, no seaborn): nothing to close, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -121,8 +122,11 @@ def _trace(run: Trajectory) -> dict[str, Any]:
     """A trajectory as the drawing reads it (:mod:`optbench.reports.frames`): the rows the titles
     print, looked up per frame without pandas, and the snapshots."""
     shown = [c for c in ("epoch", "step", "loss", "test_accuracy") if c in run.table]
+    lr = run.table["lr"].iloc[0] if "lr" in run.table else None
+    has_lr = lr is not None and not (isinstance(lr, float) and math.isnan(lr))
     return {
         "name": run.spec.optimizer.name,
+        "label": run.spec.optimizer.name + (f" (lr {float(lr):g})" if has_lr else ""),  # what was run, named
         "problem_name": run.spec.problem.name,
         "records": run.table[shown].to_dict("records"),
         "snapshots": run.snapshots,
@@ -167,7 +171,7 @@ def _linreg(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> 
         same = same_as(traces, params)
         fig.legend(
             handles=[*lines.values()],
-            labels=[t["name"] + same.get(t["name"], "") for t in traces],
+            labels=[t["label"] + same.get(t["name"], "") for t in traces],
             loc="outside lower center",
             ncols=min(len(traces), 4),
             frameon=False,
@@ -202,7 +206,7 @@ def _linreg(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> 
 def _status(trace: dict[str, Any], k: int) -> str:
     _, row = at(trace, k)
     accuracy = f", test acc. {row['test_accuracy']:.1%}" if "test_accuracy" in row else ""
-    return f"{trace['name']}: step {int(row['step'])}, loss {row['loss']:.4g}{accuracy}"
+    return f"{trace['label']}: step {int(row['step'])}, loss {row['loss']:.4g}{accuracy}"
 
 
 def _contour(ax: Any, problem: Any, params: dict[str, np.ndarray]) -> None:

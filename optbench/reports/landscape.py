@@ -88,7 +88,7 @@ def draw_landscape(traces: list[dict[str, Any]], max_frames: int, interval_ms: i
     same = same_as(traces, points)
     fig.legend(
         handles=[*paths.values(), star],
-        labels=[t["name"] + same.get(t["name"], "") for t in traces] + ["global minimum"],
+        labels=[t["label"] + same.get(t["name"], "") for t in traces] + ["global minimum"],
         loc="outside lower center",
         ncols=min(len(traces) + 1, 4),
         frameon=False,

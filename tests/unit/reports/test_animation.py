@@ -59,7 +59,7 @@ def test_the_lesson_animation_draws_the_fitted_line(lesson):
     np.testing.assert_allclose(line.get_ydata(), slope * u + intercept, rtol=1e-6)
     assert to_hex(line.get_color()) == style("gd").color
     final_loss = optbench.run("linreg", "gd", lr=0.1, epochs=20)["loss"].iloc[-1]
-    assert lesson._fig._suptitle.get_text() == f"gd: step 20, loss {final_loss:.4g}"
+    assert lesson._fig._suptitle.get_text() == f"gd (lr 0.1): step 20, loss {final_loss:.4g}"  # what was run
 
 
 @pytest.mark.parametrize("which", ["lesson", "race", "regions"])
@@ -111,7 +111,7 @@ def test_a_race_draws_each_path_over_the_contour_with_a_colour_bar(race):
     assert "\n" not in title and title.startswith("epoch 15 of 15; loss: gd ")  # one readable line
     assert all(f"{name} " in title for name in RACE)
     legend = [t.get_text() for t in race._fig.legends[0].get_texts()]
-    assert legend == ["gd", "torch-sgd (same path as gd)", "torch-adam"]
+    assert legend == ["gd (lr 0.1)", "torch-sgd (lr 0.1) (same path as gd)", "torch-adam (lr 0.1)"]
 
 
 def test_the_gif_keeps_each_optimizer_colour(race, tmp_path):
@@ -246,7 +246,8 @@ def test_a_test_function_race_draws_each_path_over_its_contours(problem):
     assert isinstance(contour.norm, LogNorm) == LANDSCAPES[problem]
     title = anim._fig._suptitle.get_text()
     assert "\n" not in title and title.startswith(f"step {epochs} of {epochs}; f: gd ")
-    assert [t.get_text() for t in anim._fig.legends[0].get_texts()] == ["gd", "torch-adam", "global minimum"]
+    legend = [t.get_text() for t in anim._fig.legends[0].get_texts()]
+    assert legend == ["gd (lr 0.002)", "torch-adam (lr 0.002)", "global minimum"]  # each one's lr, named
 
 
 def test_a_test_function_race_saves_every_frame(tmp_path):
@@ -257,7 +258,7 @@ def test_a_test_function_race_saves_every_frame(tmp_path):
     with Image.open(path) as gif:
         assert gif.n_frames == 100
     legend = [t.get_text() for t in anim._fig.legends[0].get_texts()]
-    assert legend[1] == "torch-sgd (same path as gd)"
+    assert legend[1] == "torch-sgd (lr 0.001) (same path as gd)"
 
 
 def test_only_two_dimensional_landscapes_are_drawn():
