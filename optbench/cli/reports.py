@@ -44,6 +44,24 @@ def report(results: tuple[str, ...], out: str, target: float | None, svg: bool, 
     click.echo(f"report written to {index}")
 
 
+def _rates(params: dict[str, Any], names: list[str]) -> list[float] | None:
+    """``--lr A,B,...``: one learning rate per optimizer, in ``--optimizer``'s order (else None: one
+    shared ``--lr``, checked as every command checks it)."""
+    text = params["lr"]
+    if text is None or "," not in text:
+        return None
+    from optbench.settings.validate import lr
+
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != len(names):
+        raise click.UsageError(
+            f"--lr {text!r} gives {len(parts)} learning rates for {len(names)} optimizers; give one for all, "
+            "or one per optimizer in --optimizer's order"
+        )
+    params["lr"] = None
+    return [lr(p, "--lr") for p in parts]
+
+
 @cli.command()
 @run_options
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="fit.gif, fit.mp4 or fit.html.")
@@ -57,9 +75,11 @@ def report(results: tuple[str, ...], out: str, target: float | None, svg: bool, 
 )
 def animate(**params: Any) -> None:
     """Animate the fit: the lesson's line, decision regions, or a race (--optimizer gd,torch-sgd,torch-adam);
-    on a 2-D test function (rosenbrock, beale, himmelblau, rastrigin), each optimizer's path over its contours."""
+    on a 2-D test function (rosenbrock, beale, himmelblau, rastrigin), each optimizer's path over its contours.
+    --lr A,B,... gives each optimizer its own learning rate (a fair race), in --optimizer's order."""
     out, fps, max_frames = params.pop("out"), params.pop("fps"), params.pop("max_frames")
     names = preflight.split_names(params.pop("optimizer"))
+    rates = _rates(params, names)  # --lr 0.002,0.1: one learning rate per optimizer, a fair race
     preflight.run_options(params, names)
     animation_file(out)  # before the work: a bad path or a missing ffmpeg costs nothing
 
@@ -69,6 +89,9 @@ def animate(**params: Any) -> None:
     from optbench.reports.animation import animate as make_animation
     from optbench.reports.movie import save
 
-    anim = make_animation(params.pop("problem"), names, max_frames=max_frames, **run_settings(params))
+    settings = run_settings(params)
+    if rates is not None:
+        settings["lr"] = rates
+    anim = make_animation(params.pop("problem"), names, max_frames=max_frames, **settings)
     save(anim, out, fps=fps)
     click.echo(f"animation written to {out}")

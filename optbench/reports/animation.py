@@ -39,7 +39,7 @@ def animate(
     problem: str = "linreg",
     optimizers: str | Sequence[str] = "gd",
     *,
-    lr: float | None = None,
+    lr: float | Sequence[float] | None = None,
     epochs: int = 100,
     seed: int = 0,
     batch_size: int | None = None,
@@ -58,7 +58,8 @@ def animate(
     loss contour of (slope, intercept) beside their lines. A problem with a 2-D ``x`` and a
     ``predict`` (classification): the decision regions over the training data, one panel per optimizer.
     A 2-D test function (rosenbrock, beale, himmelblau, rastrigin): each optimizer's path over its
-    contours, its minima starred (:mod:`optbench.reports.landscape`).
+    contours, its minima starred (:mod:`optbench.reports.landscape`). ``lr`` is one learning rate for
+    every optimizer or one per optimizer (a fair race: each at its own tuned rate); the legend names it.
     """
     names = [optimizers] if isinstance(optimizers, str) else list(optimizers)
     if not names:
@@ -79,7 +80,12 @@ def animate(
         "schedule": schedule,
         "warmup_steps": warmup_steps,
     }
-    specs = plan(problem, names, **settings)  # every name checked before any run
+    if isinstance(lr, list | tuple):
+        if len(lr) != len(names):
+            raise InvalidValueError(f"lr: {len(lr)} learning rates for {len(names)} optimizers; give one per optimizer")
+        specs = [plan(problem, [name], **{**settings, "lr": rate})[0] for name, rate in zip(names, lr, strict=True)]
+    else:
+        specs = plan(problem, names, **settings)  # every name checked before any run
     instance = problem_of(specs[0])  # what it is, before any run
     if draws_landscape(instance) and instance.params["xy"].numel() != 2:
         raise InvalidValueError(

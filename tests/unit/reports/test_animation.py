@@ -250,6 +250,28 @@ def test_a_test_function_race_draws_each_path_over_its_contours(problem):
     assert legend == ["gd (lr 0.002)", "torch-adam (lr 0.002)", "global minimum"]  # each one's lr, named
 
 
+def test_a_race_takes_one_learning_rate_per_optimizer(tmp_path):
+    """A fair race: each optimizer at its own rate (one shared lr made Adam look broken on Rosenbrock)."""
+    out = tmp_path / "fair.gif"
+    args = ["animate", "--problem", "rosenbrock", "--optimizer", "gd,torch-adam", "--epochs", "50", "--out", out]
+    result = invoke(*args[:-2], "--lr", "0.002,0.05", "--max-frames", "5", "--out", out)
+    assert result.exit_code == 0, result.output
+    anim = animate("rosenbrock", ["gd", "torch-adam"], lr=[0.002, 0.05], epochs=50, max_frames=5)
+    save(anim, tmp_path / "again.gif")  # every frame drawn: the title is the last one's
+    legend = [t.get_text() for t in anim._fig.legends[0].get_texts()]
+    assert legend == ["gd (lr 0.002)", "torch-adam (lr 0.05)", "global minimum"]
+    adam = optbench.run("rosenbrock", "torch-adam", lr=0.05, epochs=50)["loss"].iloc[-1]
+    assert f"torch-adam {adam:.3g}" in anim._fig._suptitle.get_text()  # the run at its own rate
+    wrong = invoke(*args[:-2], "--lr", "0.002,0.05,0.1", "--out", out)
+    assert wrong.exit_code == 2
+    assert wrong.output.strip() == (
+        "optbench: error: --lr '0.002,0.05,0.1' gives 3 learning rates for 2 optimizers; give one for all, "
+        "or one per optimizer in --optimizer's order"
+    )
+    bad = invoke(*args[:-2], "--lr", "0.002,x", "--out", out)
+    assert bad.exit_code == 2 and "--lr 'x' is not a number" in bad.output
+
+
 def test_a_test_function_race_saves_every_frame(tmp_path):
     """300 steps of three optimizers on Rosenbrock, 100 frames (its time is gated in
     benchmarks/test_animation_speed.py)."""
