@@ -183,7 +183,8 @@ class Verdict:
 
 def verdict(candidate: Sequence[float], baseline: Sequence[float], adjusted_p: float, lower_is_better: bool) -> Verdict:
     """The word for a paired comparison, given its adjusted p-value."""
-    diff = np.asarray(candidate, float) - np.asarray(baseline, float)
+    with np.errstate(invalid="ignore"):  # both diverged: inf - inf is nan, a tie below (no warning printed)
+        diff = np.asarray(candidate, float) - np.asarray(baseline, float)
     finite = diff[np.isfinite(diff)]
     median = float(np.median(finite)) if len(finite) else math.nan
     if adjusted_p >= ALPHA or not np.any(diff != 0):
