@@ -45,6 +45,11 @@ def sign_sgd_plugin(name: str = "sign-sgd") -> str:
     return header + inspect.getsource(SignSGD)
 
 
+def sign_sgd_module(class_name: str = "SignSGD") -> str:
+    """The text of a plain module defining :class:`SignSGD` as ``class_name``, registering nothing."""
+    return "import torch\n\n\n" + inspect.getsource(SignSGD).replace("class SignSGD(", f"class {class_name}(", 1)
+
+
 # A --plugin file of planted optimizers, for judging the judge: one better (its lr 4x inside), exact copies
 # of gd (gd-twin, gd-same) and one that diverges on some seeds (flaky-gd).
 PLANTED = '''

@@ -349,12 +349,11 @@ def _check_budget(steps: list[int], run: _Run, batch_size: int) -> int:
     return min([s for s in steps if s >= CHECK_STEPS] + [total])
 
 
-def _run_alone_briefly(run: _Run, batch_size: int, budget: int) -> tuple[Record, int]:
-    """The run rebuilt and trained alone for ``budget`` steps through the same loop, with the threads
-    it would have alone; its record and that thread count."""
+def _run_alone_briefly(run: _Run, batch_size: int, budget: int, fresh: bool = False) -> tuple[Record, int]:
+    """The run rebuilt (unless its problem is ``fresh``, never trained) and trained alone for ``budget``
+    steps through the same loop, with the threads it would have alone; its record and that thread count."""
     spec = run.spec
-    rebuilt = _build(run.index, spec)
-    form = Alone(rebuilt.problem)
+    form = Alone(run.problem if fresh else _build(run.index, spec).problem)
     opt = build(spec.optimizer, dict(spec.hyperparameters), form.leaves)
     schedulers = [make_scheduler(opt, spec, -(-form.n_train // batch_size))]
     with _seeded(spec.seed), intra_op(_threads_for(form)) as threads:
@@ -367,16 +366,16 @@ def seconds_per_step_alone(spec: RunSpec, steps: int) -> tuple[float, int]:
     Raises :class:`~optbench.errors.OptbenchError` where the run cannot be built."""
     run = _build(0, spec, strict=True)
     batch_size = resolve_batch_size(spec, run.problem.n_train)
-    record, threads = _run_alone_briefly(run, batch_size, steps)
+    record, threads = _run_alone_briefly(run, batch_size, steps, fresh=True)
     return seconds_per_step(record.step_times), threads
 
 
 def _threads_for(form: Alone | Stacked) -> int:
     """The thread policy's count (:mod:`optbench.core.threads`) for a form's parameters and data."""
+    params = form.params.values() if isinstance(form, Stacked) else form.leaves
     data = form.data if isinstance(form, Stacked) else getattr(form.problem, "data", None)
-    tensors = [*(form.params.values() if isinstance(form, Stacked) else form.leaves)]
-    tensors += [t for t in (data or {}).values() if isinstance(t, torch.Tensor)] if isinstance(data, dict) else []
-    return for_work(sum(t.numel() for t in tensors))
+    values = data.values() if isinstance(data, dict) else ()
+    return for_work(sum(t.numel() for t in [*params, *values] if isinstance(t, torch.Tensor)))
 
 
 def _disagreement(stacked: Record, j: int, alone: Record) -> str:

@@ -190,7 +190,7 @@ def check_executor(kind: str, scheduler: str | None) -> None:
 
 
 def _executor(kind: str, jobs_n: int, scheduler: str | None) -> Callable[..., Iterator[pd.DataFrame]]:
-    check_executor(kind, scheduler)
+    """How groups run (``kind`` and ``scheduler`` checked already: :func:`check_executor`)."""
     if kind == "dask":
         return lambda groups, files, vectorize: _dask(groups, files, vectorize, str(scheduler))
     if jobs_n > 1:

@@ -159,6 +159,14 @@ paths = st.sampled_from(
 )
 
 
+def mutated(valid, changes):
+    """A deep copy of ``valid`` with each (path, value) of ``changes`` put in (see :func:`put`)."""
+    data = json.loads(json.dumps(valid))
+    for path, value in changes:
+        put(data, path, value)
+    return data
+
+
 def put(data, path, value):
     """Set ``data[path] = value`` where the path still leads somewhere (earlier changes may have cut it)."""
     *steps, last = path
@@ -177,9 +185,7 @@ def put(data, path, value):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.lists(st.tuples(paths, json_values), min_size=1, max_size=2))
 def test_fuzzed_baseline_files(tmp_path_factory, changes):
-    data = json.loads(json.dumps(VALID))
-    for path, value in changes:
-        put(data, path, value)
+    data = mutated(VALID, changes)
     baseline = tmp_path_factory.mktemp("fuzz") / "b.json"
     baseline.write_text(json.dumps(data))
     stub = Measurement(0.5, "suboptimality", 2.0, 0.01, "ok", [0.5])
@@ -382,9 +388,7 @@ def _inline(value):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.lists(st.tuples(suite_places, junk), min_size=1, max_size=2))
 def test_fuzzed_suite_files(tmp_path_factory, changes):
-    data = json.loads(json.dumps(SUITE))
-    for path, value in changes:
-        put(data, path, value)
+    data = mutated(SUITE, changes)
     folder = tmp_path_factory.mktemp("fuzz")
     (folder / "s.toml").write_text(toml_document(data), encoding="utf-8")
     empty = (pd.DataFrame(), pd.DataFrame())
@@ -399,9 +403,7 @@ def test_fuzzed_suite_files(tmp_path_factory, changes):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.lists(st.tuples(matrix_places, junk), min_size=1, max_size=2))
 def test_fuzzed_matrix_files(tmp_path_factory, changes):
-    data = json.loads(json.dumps(MATRIX_FILE))
-    for path, value in changes:
-        put(data, path, value)
+    data = mutated(MATRIX_FILE, changes)
     folder = tmp_path_factory.mktemp("fuzz")
     (folder / "m.toml").write_text(toml_document(data), encoding="utf-8")
     stub = Measurement(0.5, "suboptimality", 2.0, 0.01, "ok", [0.5])

@@ -7,27 +7,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support import invoke
+from support import invoke, sign_sgd_module
 
 import optbench
 
-SIGNUM = textwrap.dedent(
-    """
-    import torch
-
-    class Signum(torch.optim.Optimizer):
-        '''Sign descent, a user's own file in the folder they run optbench from.'''
-
-        def __init__(self, params, lr=0.01):
-            super().__init__(params, {"lr": lr})
-
-        @torch.no_grad()
-        def step(self, closure=None):
-            for group in self.param_groups:
-                for p in group["params"]:
-                    p -= group["lr"] * p.grad.sign()
-    """
-)
+SIGNUM = sign_sgd_module("Signum")  # a user's own file in the folder they run optbench from
 
 
 def test_an_import_path_finds_a_module_in_the_current_folder(tmp_path):
