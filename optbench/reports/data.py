@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from optbench.errors import ResultsFileError
@@ -144,6 +145,19 @@ def finals(df: pd.DataFrame, target: Target | None = None, targets: Mapping[str,
     return pd.DataFrame(rows)
 
 
+def target_values(
+    df: pd.DataFrame, target: Target | None = None, targets: Mapping[str, Target] | None = None
+) -> dict[str, float]:
+    """Per problem, the objective its target stands for: the absolute value, or the median over runs
+    of the share of each run's starting objective (what :func:`finals` measures time to)."""
+    values = {}
+    for problem, part in df.groupby("problem_label", sort=True):
+        goal = (targets or {}).get(problem, target or DEFAULT_TARGET)
+        starts = part.groupby("run_id", sort=False)["objective"].first()
+        values[problem] = float(np.median([goal.threshold(float(s)) for s in starts]))
+    return values
+
+
 def batch_sizes_differ(runs: pd.DataFrame) -> bool:
     """Whether the runs take steps of different sizes, so that steps are no common clock (epochs are)."""
     return runs["batch_size"].nunique() > 1
@@ -184,21 +198,29 @@ def best_configs(final: pd.DataFrame) -> pd.DataFrame:
     return outcomes.best(final, ["problem_label", "optimizer"], "config")
 
 
-def best_settings(final: pd.DataFrame) -> pd.DataFrame:
+def best_settings(final: pd.DataFrame, search: pd.DataFrame | None = None) -> pd.DataFrame:
     """What a reader came for, per problem: each optimizer at its best setting, its final value (median
-    over seeds, and the spread) and how many of its runs reached the target; best first."""
+    over seeds, and the spread) and how many of its runs reached the target; best first.
+
+    ``edge`` names the chosen values that sit on the edge of those searched (in ``search``, the
+    tuning phase, or ``final`` itself), where the best may lie beyond. ``winner`` is True for the
+    first row only where a paired test says it is better than the second (:func:`winners`)."""
     best = best_configs(final)
     chosen = final.merge(best[["problem_label", "optimizer", "config"]])
+    searched = final if search is None or not len(search) else search
     rows = []
     for (problem, optimizer), part in chosen.groupby(["problem_label", "optimizer"], sort=False):
         config = part["config"].iloc[0]
         setting = config[len(optimizer) + 2 : -1] if config != optimizer else f"lr={_short(part['lr'].iloc[0])}"
+        tried = searched[(searched["problem_label"] == problem) & (searched["optimizer"] == optimizer)]
         finite = part["final"][part["final"].map(math.isfinite)]
         rows.append(
             {
                 "problem": problem,
                 "optimizer": optimizer,
                 "setting": setting,
+                "edge": ", ".join(_on_edge(part.iloc[0], tried)),
+                "configs": int(tried["config"].nunique()),
                 "target": part["target"].iloc[0],
                 "resolution": float(part["resolution"].median()),
                 "has_optimum": bool(part["has_optimum"].iloc[0]),
@@ -211,7 +233,41 @@ def best_settings(final: pd.DataFrame) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(rows)
-    return table.sort_values(["problem", "final", "optimizer"], kind="stable").reset_index(drop=True)
+    table = table.sort_values(["problem", "final", "optimizer"], kind="stable").reset_index(drop=True)
+    first = ~table["problem"].duplicated()
+    return table.assign(winner=first & table["problem"].map(winners(chosen, table)).astype(bool))
+
+
+def _on_edge(row: pd.Series, tried: pd.DataFrame) -> list[str]:
+    """The numeric settings that vary among ``tried`` (named in its configs) where ``row`` sits at the
+    smallest or largest value tried."""
+    names = set()
+    for config in tried["config"].unique():
+        inside = config[config.find("(") + 1 : -1] if config.endswith(")") else ""
+        names |= {part.split("=", 1)[0] for part in inside.split(", ") if "=" in part}
+    numeric = [n for n in sorted(names) if n in tried and n in row.index and pd.api.types.is_numeric_dtype(tried[n])]
+    return [n for n in numeric if outcomes.on_edge(float(row[n]), tried[n].dropna().unique())]
+
+
+def winners(chosen: pd.DataFrame, table: pd.DataFrame) -> dict[str, bool]:
+    """Per problem, whether its best optimizer is better than the second best by a paired
+    Wilcoxon signed-rank test on log final objectives over their common seeds, Holm-corrected across
+    the problems; a problem with one optimizer, or seeds that do not pair, has no winner."""
+    from optbench.results.stats import ALPHA, holm, log_p_value
+
+    tests = {}
+    for problem, part in table.groupby("problem", sort=False):
+        if len(part) < 2:
+            continue
+        first, second = (
+            chosen[(chosen["problem_label"] == problem) & (chosen["optimizer"] == name)].set_index("seed")["final"]
+            for name in part["optimizer"].iloc[:2]
+        )
+        common = first.index.intersection(second.index)
+        if len(common) >= 2:
+            tests[problem] = log_p_value(first[common].tolist(), second[common].tolist())
+    adjusted = dict(zip(tests, holm(list(tests.values())), strict=True))
+    return {problem: adjusted.get(problem, 1.0) < ALPHA for problem in table["problem"].unique()}
 
 
 def summary(final: pd.DataFrame) -> pd.DataFrame:

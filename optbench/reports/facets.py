@@ -121,6 +121,24 @@ def mark_floor(ax: Any, floor: float | None, lowest: float, axis: str = "y") -> 
     return True
 
 
+def mark_target(ax: Any, value: float) -> None:
+    """The problem's target as a dashed grey line across the facet, labelled at its right end."""
+    if not (math.isfinite(value) and value > 0):
+        return
+    ax.axhline(value, color="0.35", linewidth=1.0, linestyle=(0, (5, 3)), zorder=1)
+    ax.annotate(
+        "target",
+        (1, value),
+        xycoords=("axes fraction", "data"),
+        xytext=(-3, -3),
+        textcoords="offset points",
+        ha="right",
+        va="top",
+        fontsize=7.5,
+        color="0.3",
+    )
+
+
 def floor_note(floors: dict[str, float], marked: list[str], df: pd.DataFrame) -> str:
     if not marked:
         return ""

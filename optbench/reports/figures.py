@@ -45,6 +45,7 @@ from optbench.reports.styles import colors, style
 from optbench.results.outcomes import best
 from optbench.results.stats import median_bands
 
+BLOWN_UP = 1e3  # a diverged run counts as +inf once its objective passes this multiple of its start
 SEEDS_FOR_CI = 5  # with fewer seeds a band shows the spread (min to max), not a bootstrap interval
 
 
@@ -61,18 +62,36 @@ def _band(n_seeds: int) -> str:
     return f"the band is a 95% bootstrap confidence interval over {n_seeds} seeds for the median (whole runs resampled)"
 
 
-def _median_line(ax: Any, runs: pd.DataFrame, x: str, name: str, n_seeds: int, look: dict[str, Any]) -> None:
-    """The median over runs at each x and its band (see :func:`_band`)."""
+def _median_line(ax: Any, runs: pd.DataFrame, x: str, name: str, n_seeds: int, look: dict[str, Any]) -> np.ndarray:
+    """The median over runs at each x and its band (see :func:`_band`); returns the median.
+
+    A diverged run counts as +inf from where it blew up (past ``BLOWN_UP`` x its start, or its first
+    non-finite point) on, never as a missing run: the median line ends (marked with an x) where half
+    of the runs have diverged, and a band open above reaches the top of the axis, paler."""
     wide = runs.groupby([x, "run_id"])["plotted"].first().unstack()
-    values = wide.to_numpy(dtype=float)
+    values = np.array(wide.to_numpy(dtype=float))  # a copy: diverged runs' ends are written into it
+    gone = wide.columns.isin(runs.loc[runs["status"] == "diverged", "run_id"])
+    if gone.any():  # +inf from where it blew up: past BLOWN_UP x its start, or no longer finite
+        start = values[np.argmax(~np.isnan(values), axis=0), np.arange(values.shape[1])]
+        started = np.cumsum(~np.isnan(values), axis=0) > 0
+        with np.errstate(invalid="ignore"):
+            blown = np.cumsum((np.isnan(values) & started) | (values > BLOWN_UP * start), axis=0) > 0
+        values[:, gone] = np.where(blown, np.inf, values)[:, gone]
     if n_seeds < SEEDS_FOR_CI:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an x where every run is NaN
             middle, low, high = np.nanmedian(values, axis=1), np.nanmin(values, axis=1), np.nanmax(values, axis=1)
     else:
         middle, low, high = median_bands(values)
-    ax.plot(wide.index, middle, label=name, **look)
-    ax.fill_between(wide.index, low, high, color=look["color"], alpha=0.2, linewidth=0)
+    ax.plot(wide.index, np.where(np.isinf(middle), np.nan, middle), label=name, **look)
+    ends = np.flatnonzero(np.isinf(middle))
+    if len(ends) and ends[0] > 0 and np.isfinite(middle[ends[0] - 1]):  # where half of the runs had diverged
+        ax.plot([wide.index[ends[0] - 1]], [middle[ends[0] - 1]], "x", color=look["color"], markersize=9, mew=2)
+    open_above = np.isinf(high)  # an interval with no upper end (enough runs diverged): paler, up to the axis top
+    ax.fill_between(wide.index, low, high, where=~open_above, color=look["color"], alpha=0.2, linewidth=0)
+    if open_above.any():
+        ax.fill_between(wide.index, low, 1e100, where=open_above, color=look["color"], alpha=0.07, linewidth=0)
+    return middle
 
 
 def _objective_label(has_optimum: bool) -> str:
@@ -94,12 +113,19 @@ def _n_seeds(final: pd.DataFrame) -> int:
 
 
 def _curves(
-    data: pd.DataFrame, y: str, x: str, n_seeds: int, ylabel: Any, floors: dict[str, float] | None = None
+    data: pd.DataFrame,
+    y: str,
+    x: str,
+    n_seeds: int,
+    ylabel: Any,
+    floors: dict[str, float] | None = None,
+    goals: dict[str, float] | None = None,
 ) -> tuple[matplotlib.figure.Figure, list[Any], list[str], str]:
-    """A line per optimizer (the median over seeds and a band; every seed where x is time) per problem."""
+    """A line per optimizer (the median over seeds and a band) per problem; ``goals``: a target
+    objective per problem, drawn as a line."""
     problems = sorted(data["problem_label"].unique())
     fig, axes = facets.grid(len(problems))
-    marked, epochs, per_step = [], [], []
+    marked, epochs, per_step, diverged = [], [], [], []
     band = _band(n_seeds)
     for problem, ax in zip(problems, axes, strict=True):
         part = data[data["problem_label"] == problem]
@@ -110,15 +136,25 @@ def _curves(
         plotted = facets.clip(part[y], floor) if floors is not None else part[y]
         part = part.assign(plotted=plotted)
         costs = step_costs(part) if x == "time_s" else {}
+        medians = []
         for name, runs in part.groupby("optimizer", sort=True):
             if x == "time_s":  # each step at the optimizer's median seconds per step: one x for every seed
                 runs = runs.assign(seconds=runs["step"] * costs[name])
                 column = "seconds"
-            _median_line(ax, runs, column, name, n_seeds, facets.look(name, runs[column].nunique()))
+            medians.append(_median_line(ax, runs, column, name, n_seeds, facets.look(name, runs[column].nunique())))
+            gone = runs.loc[runs["status"] == "diverged", "run_id"].nunique()
+            if gone:
+                diverged.append(f"{name} {gone}/{runs['run_id'].nunique()} on {problem}")
         if costs:
             per_step.append(f"{problem}: {cost_text(costs)}")
+        if goals and problem in goals:
+            facets.mark_target(ax, goals[problem])
         if floors is not None:
             ax.set_yscale("log")
+            finite = np.concatenate(medians)
+            finite = finite[np.isfinite(finite)]
+            if len(finite):  # the medians set the axis: a diverged run's 1e30 never stretches it
+                ax.set_ylim(top=float(finite.max()) * 3)
             if facets.mark_floor(ax, floor, float(plotted.min())):
                 marked.append(problem)
             facets.log_labels(ax.yaxis)
@@ -127,6 +163,14 @@ def _curves(
         ax.set_ylabel(ylabel(problem) if callable(ylabel) else ylabel)
         ax.grid(True, which="major", alpha=0.3)
     what = f"The line is the median over seeds; {band}."
+    if diverged:
+        what += (
+            f" Diverged runs ({'; '.join(diverged)}) count as +inf from where they blew up (past {BLOWN_UP:g}x "
+            "their start): a line ends, marked x, where half of its runs had; a paler band reaching the top "
+            "is an interval open above."
+        )
+    if goals:
+        what += " The dashed grey line is the problem's target (median over runs, where it is relative to the start)."
     if x == "time_s":
         what += (
             " x is each step at the optimizer's median seconds per step on that problem (optimizer work: "
@@ -163,8 +207,11 @@ def cost_text(costs: dict[str, float]) -> str:
     return ", ".join(parts)
 
 
-def loss_curves(df: pd.DataFrame, final: pd.DataFrame, x: str = "step") -> Figure:
-    """The objective against steps (epochs where batch sizes differ) or wall time, log y, a facet per problem."""
+def loss_curves(
+    df: pd.DataFrame, final: pd.DataFrame, x: str = "step", goals: dict[str, float] | None = None
+) -> Figure:
+    """The objective against steps (epochs where batch sizes differ) or wall time, log y, a facet per
+    problem; ``goals`` (the target objective per problem) are drawn as lines."""
     best = best_configs(final)
     data = _chosen(df, best)
     has_optimum = final.groupby("problem_label")["has_optimum"].first().to_dict()
@@ -176,6 +223,7 @@ def loss_curves(df: pd.DataFrame, final: pd.DataFrame, x: str = "step") -> Figur
         _n_seeds(final),
         lambda p: _objective_label(has_optimum.get(p, False)),
         floors,
+        goals,
     )
     same = identical(df, best) if x != "time_s" else {}  # wall times never coincide
     facets.legend(fig, sorted(data["optimizer"].unique()), facets.same_notes(same, data))
@@ -232,8 +280,13 @@ def lr_sensitivity(final: pd.DataFrame, floors: dict[str, float] | None = None) 
             marked.append(problem)
         facets.log_labels(ax.yaxis)
         top = ax.get_ylim()[1]
-        for row in part[~part["final"].map(math.isfinite)].itertuples():
-            ax.scatter([row.lr], [top], marker="x", s=60, color=style(row.optimizer).color, clip_on=False, zorder=5)
+        gone = part[~part["final"].map(math.isfinite)]
+        for _, at_lr in gone.groupby("lr"):  # side by side where several diverged at one lr: every colour shows
+            for i, row in enumerate(at_lr.itertuples()):
+                shift = 10 ** (0.045 * (i - (len(at_lr) - 1) / 2))
+                ax.scatter(
+                    [row.lr * shift], [top], marker="x", s=60, color=style(row.optimizer).color, clip_on=False, zorder=5
+                )
         ax.set_title(problem, fontsize=10)
         ax.set_xlabel("learning rate")
         ax.set_ylabel("final " + _objective_label(has_optimum.get(problem, False)))
@@ -242,7 +295,7 @@ def lr_sensitivity(final: pd.DataFrame, floors: dict[str, float] | None = None) 
     caption = (
         "Learning-rate sensitivity: the final objective (median over seeds; at each lr the best of the "
         "other settings) against the learning rate, log-log. An x on the top edge marks an lr where the "
-        "runs diverged." + facets.floor_note(floors, marked, final)
+        "median run diverged (several at one lr stand side by side)." + facets.floor_note(floors, marked, final)
     )
     return Figure("lr_sensitivity", fig, caption)
 
@@ -285,6 +338,15 @@ def final_distribution(final: pd.DataFrame, floors: dict[str, float] | None = No
             np.random.set_state(state)
         if facets.mark_floor(ax, floors.get(problem), float(part["plotted"].min()), axis="x"):
             marked.append(problem)
+        for k, name in enumerate(order):  # diverged runs have no value: a mark at the right edge, counted
+            mine = part[part["optimizer"] == name]
+            gone = int((mine["status"] == "diverged").sum())
+            if gone:
+                edge = ax.get_yaxis_transform()  # x in axes fractions, y in the categories' data units
+                ax.scatter(
+                    [0.985], [k], marker=">", s=46, color=style(name).color, transform=edge, clip_on=False, zorder=4
+                )
+                ax.text(0.965, k - 0.28, f"{gone}/{len(mine)} diverged", transform=edge, ha="right", fontsize=7.5)
         facets.log_labels(ax.xaxis)
         ax.set_title(problem, fontsize=10)
         ax.set_xlabel("final " + _objective_label(has_optimum.get(problem, False)))
@@ -293,7 +355,12 @@ def final_distribution(final: pd.DataFrame, floors: dict[str, float] | None = No
     n_div = int((data["status"] == "diverged").sum())
     caption = (
         "Final objective per optimizer at its best setting: a box over seeds with each seed as a dot."
-        + (f" {n_div} diverged run(s) have no final value and are not drawn." if n_div else "")
+        + (
+            f" {n_div} diverged run(s) have no final value: each optimizer's count is written at the right "
+            "edge, marked with a triangle; its box spans the runs that did not diverge."
+            if n_div
+            else ""
+        )
         + facets.floor_note(floors, marked, final)
     )
     return Figure("final_distribution", fig, caption)
@@ -340,15 +407,29 @@ def time_to_target(final: pd.DataFrame, target_text: str) -> Figure:
             )
             right = ax.get_xlim()[1]
             for k, name in enumerate(order):
-                if reached[reached["optimizer"] == name].empty:
+                got, runs = len(reached[reached["optimizer"] == name]), int((part["optimizer"] == name).sum())
+                if not got:
                     ax.text(0.02 * right, k, "not reached", va="center", fontsize=8.5, color="0.3")
+                elif got < runs:  # a partial success says so: its bar is the median of the runs that got there
+                    for bar in ax.patches:
+                        if abs(bar.get_y() + bar.get_height() / 2 - k) < 1e-6:
+                            bar.set_hatch("///")
+                            bar.set_alpha(0.55)
             ax.set_xlabel(label)
             ax.set_ylabel("")
             ax.grid(True, axis="x", alpha=0.3)
+        counts = part.groupby("optimizer")[measures[0][0]].agg(lambda v: (int(v.map(math.isfinite).sum()), len(v)))
+        labels = [
+            name if counts[name][0] in (0, counts[name][1]) else f"{name}  {counts[name][0]}/{counts[name][1]}"
+            for name in order
+        ]
+        axes[0].set_yticks(range(len(order)), labels)
     caption = (
         f"Time to target ({target_text}): median {unit} (left) and optimizer seconds (right) over the seeds "
         "that reached it, measured at recorded points (--eval-every K records more often); whiskers span min "
-        "to max. 'not reached' marks an optimizer none of whose runs reached the target (diverged runs included)."
+        "to max. 'not reached' marks an optimizer none of whose runs reached the target (diverged runs included); "
+        "a hatched, paler bar named 'k/n' is the median of the k runs of n that did, so it is no "
+        "faster than a full one."
         + (" Steps differ in batch size between optimizers here, so the count is epochs." if unit == "epochs" else "")
         + _best_note(best)
     )

@@ -31,7 +31,8 @@ figcaption { color: #444; font-size: 0.92rem; max-width: 62rem; }
 table { border-collapse: collapse; font-size: 0.85rem; margin: 0.6rem 0; }
 th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; white-space: nowrap; }
 th { background: #f5f5f5; } td.text, th.text { text-align: left; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 32rem), 1fr)); gap: 0 1.5rem; }
+.cards { display: flex; flex-wrap: wrap; gap: 0 1.5rem; align-items: flex-start; }
+.card { flex: 0 1 auto; max-width: 100%; }
 .card h3 { font-size: 0.95rem; margin: 0.6rem 0 0; } .card table { margin: 0.3rem 0; }
 .card th { white-space: normal; vertical-align: bottom; } .card th:nth-child(n+3) { max-width: 6.5rem; }
 #best p { margin: 0.3rem 0; } #best tr.winner td { font-weight: 600; }
@@ -40,6 +41,7 @@ th { background: #f5f5f5; } td.text, th.text { text-align: left; }
 table.settings td, table.settings th { text-align: left; }
 table.settings td:last-child { white-space: normal; min-width: 20rem; }
 table.summary td:nth-child(-n+3) { text-align: left; }
+table.comparisons td:last-child { white-space: normal; min-width: 24rem; }
 details > summary { cursor: pointer; color: #0a58ca; margin: 0.4rem 0; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.5rem 0.8rem; }
 """
@@ -53,8 +55,9 @@ def data_uri(path: Path) -> str:
     return f"data:{MIME[path.suffix.lower()]};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
-def _best_block(best: pd.DataFrame, target_text: str) -> str:
-    """A card per problem (two to a row, as the facets below): a row per optimizer with its best
+def _best_block(best: pd.DataFrame, target_text: str, curse: str) -> str:
+    """A card per problem, each as wide as its table (side by side where two fit, else stacked, so no
+    column is ever cut off): a row per optimizer with its best
     setting, final value (median, and min to max over seeds) and how many runs reached the target."""
     cards = []
     for problem, part in best.groupby("problem", sort=True):
@@ -63,7 +66,7 @@ def _best_block(best: pd.DataFrame, target_text: str) -> str:
             "<tr><th class='text'>optimizer</th><th class='text'>best setting</th>"
             f"<th>final {measure} (median)</th><th>min &ndash; max over seeds</th><th>reached target</th></tr>"
         ]
-        for i, r in enumerate(part.itertuples()):
+        for r in part.itertuples():
             final = html.escape(shown(r.final, r.resolution))
             if r.diverged:  # in the cell itself: a column of its own was cut off at 1,280 px
                 final += f" ({r.diverged}/{r.seeds} diverged)"
@@ -72,10 +75,13 @@ def _best_block(best: pd.DataFrame, target_text: str) -> str:
                 if r.seeds < 2 or r.low == math.inf
                 else f"{html.escape(shown(r.low, r.resolution))} &ndash; {html.escape(shown(r.high, r.resolution))}"
             )
+            setting = html.escape(r.setting)
+            if r.edge:
+                setting += f' <span class="edge">({html.escape(r.edge)}: grid edge)</span>'
             rows.append(
-                f"<tr{' class=winner' if i == 0 else ''}>"
+                f"<tr{' class=winner' if r.winner else ''}>"
                 f"<td class='text'><span class='swatch' style='background:{color(r.optimizer)}'></span>"
-                f"{html.escape(r.optimizer)}</td><td class='text'>{html.escape(r.setting)}</td>"
+                f"{html.escape(r.optimizer)}</td><td class='text'>{setting}</td>"
                 f"<td>{final}</td><td>{spread}</td><td>{r.reached} of {r.seeds}</td></tr>"
             )
         table = f'<div class="wide"><table>{"".join(rows)}</table></div>'
@@ -84,10 +90,36 @@ def _best_block(best: pd.DataFrame, target_text: str) -> str:
     return (
         '<section id="best"><h2>Best setting per optimizer</h2>'
         "<p>Each optimizer at its setting with the lowest median final value, best first; lower is better. "
-        "A value below the problem's float resolution (its dtype's epsilon x the starting loss) is rounding "
-        f"noise and shown as such. Target: {html.escape(target_text)}.</p>"
-        f'<div class="cards">{"".join(cards)}</div></section>'
+        "The first row is bold only where a paired Wilcoxon signed-rank test over seeds (log final "
+        "objectives, Holm-corrected across problems) finds it better than the second; otherwise the order "
+        "is no ranking. A value below the problem's float resolution (its dtype's epsilon x the starting loss) "
+        f"is rounding noise and shown as such. Target: {html.escape(target_text)}.</p>"
+        + (f'<p class="note">{html.escape(curse)}</p>' if curse else "")
+        + (
+            '<p class="note">A setting marked "grid edge" is the smallest or largest value tried: the best '
+            "may lie beyond it; widen the grid to be sure.</p>"
+            if best["edge"].astype(bool).any()
+            else ""
+        )
+        + f'<div class="cards">{"".join(cards)}</div></section>'
     )
+
+
+def chosen_note(best: pd.DataFrame, evaluated: bool) -> str:
+    """Where the best settings were chosen: on the seeds shown (the winner's curse: optimistic), or on
+    tuning seeds and shown on fresh ones (``evaluated``); nothing where no optimizer had a choice."""
+    if evaluated:
+        return (
+            "Each setting was chosen on the tuning seeds and is shown here on fresh evaluation seeds, so its "
+            "value is not flattered by the choice."
+        )
+    if (best["configs"] > 1).any():
+        return (
+            "Each best setting was chosen on the same seeds shown here, so its value is optimistic (the "
+            "winner's curse: the best of several noisy settings is partly luck). optbench tune reruns the "
+            "chosen settings on fresh seeds."
+        )
+    return ""
 
 
 def _figure(path: Path, caption: str) -> str:
@@ -107,6 +139,7 @@ def render(
     target_text: str,
     notes: Sequence[str] = (),
     preface: str = "",
+    evaluated: bool = False,
 ) -> str:
     """The page: ``preface`` (a bench's verdict), notes (what could not be drawn), best settings and the
     main (first) figure, the other
@@ -130,7 +163,7 @@ def render(
         + '<a href="#summary">Every setting</a><a href="#settings">Run settings</a></nav>',
         preface,
         *(f'<p class="note">{html.escape(note)}</p>' for note in notes),
-        _best_block(best, target_text) if len(best) else "",
+        _best_block(best, target_text, chosen_note(best, evaluated)) if len(best) else "",
         _figure(*main) if main else "",
         '<h2 id="figures">Figures</h2>' if rest else "",
         *(_figure(path, caption) for path, caption in rest),

@@ -23,9 +23,11 @@ from optbench.reports.data import (
     label_runs,
     read_results,
     settings_of,
+    target_values,
 )
 from optbench.reports.data import summary as summarize
 from optbench.reports.html import render
+from optbench.reports.styles import distinct
 from optbench.results.io import files
 from optbench.results.outcomes import DEFAULT_TARGET, Target, targets_text
 
@@ -77,32 +79,36 @@ def report(
         written.append(name)
         return files.atomic_write(out / name, write)
 
-    default = DEFAULT_TARGET if target is None else Target(target, relative=False)
-    targets = {named.label: goal for named, goal in problems}
-    target_text = targets_text(targets) if targets else str(default)
-    pages, notes, summary_table, settings, best = [], [], pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
-    if not len(table):
-        notes.append(f"No runs: {', '.join(map(str, results))} hold no results rows, so there is nothing to draw.")
-    else:
-        df = label_runs(table, [named for named, _ in problems])
-        final = finals(df, default, targets)
-        summary_table = summarize(final)
-        settings = _settings_table(df)
-        figures, notes, best = _figures(df, final, target_text)
-        figures[1:1] = [f for f in extra if f is not None]
-        for figure in figures:
-            _lay_out_once(figure.figure)
-            png = save(f"{figure.name}.png", lambda tmp, f=figure: f.figure.savefig(tmp, dpi=DPI, format="png"))
-            if svg:
-                save(f"{figure.name}.svg", lambda tmp, f=figure: f.figure.savefig(tmp, format="svg"))
-            plt.close(figure.figure)
-            pages.append((png, figure.caption))
-    save("summary.csv", lambda tmp: summary_table.to_csv(tmp, index=False))
-    copied = []
-    for movie in movies:
-        copied.append(save(movie.name, lambda tmp, m=movie: shutil.copyfile(m, tmp)))
-    page = render(pages, best, summary_table, settings, copied, [str(r) for r in results], target_text, notes, preface)
-    index = save("index.html", lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    names = table["optimizer"].dropna().astype(str).unique() if "optimizer" in table else ()
+    with distinct(names):  # no two optimizers of the page share a colour
+        default = DEFAULT_TARGET if target is None else Target(target, relative=False)
+        targets = {named.label: goal for named, goal in problems}
+        target_text = targets_text(targets) if targets else str(default)
+        pages, notes, summary_table, settings, best = [], [], pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
+        if not len(table):
+            notes.append(f"No runs: {', '.join(map(str, results))} hold no results rows, so there is nothing to draw.")
+        else:
+            df = label_runs(table, [named for named, _ in problems])
+            final = finals(df, default, targets)
+            summary_table = summarize(final)
+            settings = _settings_table(df)
+            figures, notes, best = _figures(df, final, target_text, target_values(df, default, targets))
+            figures[1:1] = [f for f in extra if f is not None]
+            for figure in figures:
+                _lay_out_once(figure.figure)
+                png = save(f"{figure.name}.png", lambda tmp, f=figure: f.figure.savefig(tmp, dpi=DPI, format="png"))
+                if svg:
+                    save(f"{figure.name}.svg", lambda tmp, f=figure: f.figure.savefig(tmp, format="svg"))
+                plt.close(figure.figure)
+                pages.append((png, figure.caption))
+        save("summary.csv", lambda tmp: summary_table.to_csv(tmp, index=False))
+        copied = []
+        for movie in movies:
+            copied.append(save(movie.name, lambda tmp, m=movie: shutil.copyfile(m, tmp)))
+        evaluated = "phase" in table and bool((table["phase"] == "eval").any())
+        sources = [str(r) for r in results]
+        page = render(pages, best, summary_table, settings, copied, sources, target_text, notes, preface, evaluated)
+        index = save("index.html", lambda tmp: tmp.write_text(page, encoding="utf-8"))
     known = sorted(set(written) | _listed(out))
     files.write_text(out / MANIFEST, json.dumps({"files": known}, indent=1) + "\n")
     return index
@@ -126,7 +132,9 @@ def _listed(out: Path) -> set[str]:
         return set()
 
 
-def _figures(df: pd.DataFrame, final: pd.DataFrame, target_text: str) -> tuple[list[Any], list[str], pd.DataFrame]:
+def _figures(
+    df: pd.DataFrame, final: pd.DataFrame, target_text: str, goals: dict[str, float]
+) -> tuple[list[Any], list[str], pd.DataFrame]:
     """The figures worth drawing (the main one first), notes on what could not be drawn and why, and
     the best settings the page opens with."""
     from optbench.reports import figures as fg  # seaborn (and scipy): a second that animations need not pay
@@ -153,7 +161,7 @@ def _figures(df: pd.DataFrame, final: pd.DataFrame, target_text: str) -> tuple[l
     df, final, search = (t[t["run_id"].isin(drawable)] for t in (df, final, search))
     floors = float_floor(df)
     drawn = [
-        fg.loss_curves(df, final, "step"),  # the main figure: the page shows it beside the best settings
+        fg.loss_curves(df, final, "step", goals),  # the main figure: the page shows it beside the best settings
         fg.loss_curves(df, final, "time_s"),
         fg.accuracy_curves(df, final),
         fg.lr_sensitivity(search, floors) if len(search) else None,
@@ -165,7 +173,7 @@ def _figures(df: pd.DataFrame, final: pd.DataFrame, target_text: str) -> tuple[l
     drawn += [fg.time_to_target(final, target_text), fg.profile(final)]
     if fg.profile_note(final):
         notes.append(fg.profile_note(final))
-    return [f for f in drawn if f is not None], notes, best_settings(final)
+    return [f for f in drawn if f is not None], notes, best_settings(final, search)
 
 
 def _settings_table(df: pd.DataFrame) -> pd.DataFrame:

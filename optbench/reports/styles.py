@@ -6,12 +6,17 @@ optimizers have fixed entries, any other name is hashed (stably: not Python's sa
 the same palette. Colours alone cannot tell two coinciding lines apart (gd and full-batch torch-sgd
 draw the same curve), so each name also gets a line style, a marker and a marker phase.
 
-No seaborn or pyplot here: the animations import this module and must start quickly.
+Sixteen colours and any number of names: two names can hash to one colour. Inside
+:func:`distinct` (a report draws its page in one), no two of the names it is given share a colour:
+the built-ins keep theirs, and a later name (in sorted order) whose colour is taken moves on to a
+free one, so the same set of optimizers gets the same colours on every page.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,11 +92,36 @@ def _index(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
 
 
+_COLOURS: dict[str, int] = {}  # a palette index per name while a :func:`distinct` block is open
+
+
+@contextmanager
+def distinct(names: Iterable[str]) -> Iterator[None]:
+    """Within the block, each of ``names`` has a colour of its own (where there are 16 names or fewer)."""
+    order = sorted(set(names), key=lambda n: (n not in KNOWN, KNOWN.index(n) if n in KNOWN else 0, n))
+    taken: dict[str, int] = {}
+    for name in order:
+        i = _index(name) % len(PALETTE)
+        for _ in range(len(PALETTE)):
+            if i not in taken.values():
+                break
+            i = (i + 7) % len(PALETTE)  # 7 is prime to 16: every colour is tried, neighbours last
+        taken[name] = i
+    before = dict(_COLOURS)
+    _COLOURS.clear()
+    _COLOURS.update(taken)
+    try:
+        yield
+    finally:
+        _COLOURS.clear()
+        _COLOURS.update(before)
+
+
 def style(name: str) -> Style:
     """The look of optimizer ``name``: fixed for the built-ins, a stable hash for any other name."""
     i = _index(name)
     return Style(
-        color=PALETTE[i % len(PALETTE)],
+        color=PALETTE[_COLOURS.get(name, i % len(PALETTE))],
         linestyle=LINESTYLES[i % 4] if name in KNOWN else LINESTYLES[(i // 7) % len(LINESTYLES)],
         marker=MARKERS[i % len(MARKERS)] if name in KNOWN else MARKERS[(i // 11) % len(MARKERS)],
         # known names: gd and torch-sgd, which coincide, are a half-turn apart; others spread by their hash

@@ -620,6 +620,9 @@ def write_outputs(
         from optbench.results.outcomes import Target
 
         problems = [(entry, Target(entry.target)) for entry in suite.entries]
+        from optbench.reports.styles import distinct
+
         preface = _verdict_section(board, suite, candidates, baselines)
-        figure = paired_figure(board, suite, candidates, baselines)
-        report([folder / "results.parquet"], folder / "report", problems=problems, preface=preface, extra=[figure])
+        with distinct(results["optimizer"].astype(str).unique()):  # the colours report() gives the same runs
+            figure = paired_figure(board, suite, candidates, baselines)
+            report([folder / "results.parquet"], folder / "report", problems=problems, preface=preface, extra=[figure])

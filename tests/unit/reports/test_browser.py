@@ -116,3 +116,99 @@ def test_the_animation_player_plays_offline(browser, tmp_path):
     assert tab.evaluate("document.querySelector('.optbench-player img').naturalWidth") == 576
     tab.close()
     assert problems == [] and network == []
+
+
+SUITE = """
+description = "two problems, planted optimizers, enough seeds for a verdict"
+lr = "0.01,0.04,0.1"
+tune_seeds = "0"
+eval_seeds = "10-17"
+
+[[problems]]
+problem = "linreg"
+epochs = 10
+target = 0.5
+
+[[problems]]
+problem = "quadratic"
+epochs = 10
+target = 0.5
+"""
+
+CLIPPED = """() => Array.from(document.querySelectorAll(".card .wide, #verdict .wide")).map((b) => ({
+    where: (b.closest(".card")?.querySelector("h3") || b.closest("section")).textContent.slice(0, 40),
+    hidden: b.scrollWidth - b.clientWidth,
+    right: b.getBoundingClientRect().right,
+}))"""
+
+
+def _swatches(tab):
+    """Per card, the optimizer names and their swatch colours."""
+    return tab.evaluate(
+        """() => Array.from(document.querySelectorAll(".card")).map((card) =>
+            Array.from(card.querySelectorAll("tr")).slice(1).map((tr) =>
+                [tr.cells[0].textContent, tr.querySelector(".swatch").style.background]))"""
+    )
+
+
+def test_no_column_of_a_bench_page_is_cut_off_at_1280_px(browser, tmp_path):
+    """The cards and the verdict's tables fit: every column is on screen, none behind a scroll bar."""
+    from support import PLANTED, invoke
+
+    (tmp_path / "planted.py").write_text(PLANTED)
+    (tmp_path / "suite.toml").write_text(SUITE)
+    result = invoke(
+        *("bench", "--plugin", tmp_path / "planted.py", "--optimizer", "boosted-gd,flaky-gd,gd-twin"),
+        *("--baselines", "gd,torch-adam", "--suite", tmp_path / "suite.toml", "--out", tmp_path / "b", "--no-progress"),
+    )
+    assert result.exit_code == 0, result.output
+    tab, network, problems = _open(browser, tmp_path / "b" / "report" / "index.html")
+    boxes, page_width, cards = (
+        tab.evaluate(CLIPPED),
+        tab.evaluate("document.documentElement.scrollWidth"),
+        _swatches(tab),
+    )
+    tab.close()
+    assert len(boxes) == 2 + 2 and problems == [] and network == []  # the verdict's two tables, two cards
+    assert all(box["hidden"] <= 1 and box["right"] <= WIDTH for box in boxes), boxes
+    assert page_width <= WIDTH
+    for card in cards:  # five optimizers, five colours: gd-twin and flaky-gd hash near the others
+        assert len(card) == 5 and len({colour for _, colour in card}) == 5, card
+
+
+def test_no_column_of_a_sweep_page_is_cut_off_and_edges_are_marked(browser, tmp_path):
+    sweep = invoke_ok(
+        "sweep",
+        "--problem",
+        "linreg,quadratic",
+        "--optimizer",
+        "gd,torch-adam,torch-sgd",
+        "--lr",
+        "0.01:1:3",
+        "--seeds",
+        "0-3",
+        "--epochs",
+        "10",
+        "--out",
+        tmp_path / "s.parquet",
+    )
+    assert "72 runs" in sweep
+    invoke_ok("report", tmp_path / "s.parquet", "--out", tmp_path / "r")
+    tab, _, problems = _open(browser, tmp_path / "r" / "index.html")
+    boxes = tab.evaluate(CLIPPED)
+    bold = tab.evaluate("Array.from(document.querySelectorAll('#best tr.winner')).length")
+    notes = tab.evaluate("Array.from(document.querySelectorAll('#best .note')).map((n) => n.textContent)")
+    edges = tab.evaluate("Array.from(document.querySelectorAll('#best .edge')).map((e) => e.textContent)")
+    tab.close()
+    assert len(boxes) == 2 and all(box["hidden"] <= 1 and box["right"] <= WIDTH for box in boxes), boxes
+    assert problems == [] and bold == 0  # 4 seeds over 2 problems: no test can find a winner
+    assert any("winner's curse" in n for n in notes) and any("grid edge" in n for n in notes)
+    assert edges and all(e == "(lr: grid edge)" for e in edges)  # gd's and torch-sgd's best lr of 0.01, 0.1, 1 is 1
+
+
+def invoke_ok(*args):
+    from support import invoke
+
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return result.output
