@@ -65,6 +65,12 @@ def _rates(params: dict[str, Any], names: list[str]) -> list[float] | None:
 @cli.command()
 @run_options
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="fit.gif, fit.mp4 or fit.html.")
+@click.option(
+    "--lr-from",
+    type=click.Path(),
+    default=None,
+    help="Each optimizer at the learning rate a bench (its folder) or tune (its results) chose on this problem.",
+)
 @click.option("--fps", type=click.IntRange(min=1, max=60), default=12, show_default=True, help="Frames per second.")
 @click.option(
     "--max-frames",
@@ -76,10 +82,21 @@ def _rates(params: dict[str, Any], names: list[str]) -> list[float] | None:
 def animate(**params: Any) -> None:
     """Animate the fit: the lesson's line, decision regions, or a race (--optimizer gd,torch-sgd,torch-adam);
     on a 2-D test function (rosenbrock, beale, himmelblau, rastrigin), each optimizer's path over its contours.
-    --lr A,B,... gives each optimizer its own learning rate (a fair race), in --optimizer's order."""
+    --lr A,B,... gives each optimizer its own learning rate (a fair race), in --optimizer's order;
+    --lr-from BENCH_FOLDER takes each one's tuned rate (and the problem's options) from a bench or tune."""
     out, fps, max_frames = params.pop("out"), params.pop("fps"), params.pop("max_frames")
     names = preflight.split_names(params.pop("optimizer"))
     rates = _rates(params, names)  # --lr 0.002,0.1: one learning rate per optimizer, a fair race
+    source = params.pop("lr_from")
+    if source is not None:
+        if rates is not None or params["lr"] is not None:
+            raise click.UsageError("--lr and --lr-from both give learning rates; give one of them")
+        from optbench.settings.options import parse_assignments
+        from optbench.studies.tuning import tuned_rates
+
+        given = parse_assignments(params["problem_opts"], "--problem-opt")
+        rates, options = tuned_rates(source, params["problem"], names, given)
+        params["problem_opts"] = tuple(f"{k}={v}" for k, v in options.items())
     preflight.run_options(params, names)
     animation_file(out)  # before the work: a bad path or a missing ffmpeg costs nothing
 

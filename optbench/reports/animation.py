@@ -102,10 +102,17 @@ def animate(
         )
     traces = [_trace(t) for t in trajectories(specs, _snapshot())]
     if hasattr(instance, "true_a"):
-        return _linreg(traces, max_frames, interval_ms)
-    if draws_landscape(instance):
-        return draw_landscape(traces, max_frames, interval_ms)
-    return _regions(traces, max_frames, interval_ms)
+        anim = _linreg(traces, max_frames, interval_ms)
+    elif draws_landscape(instance):
+        anim = draw_landscape(traces, max_frames, interval_ms)
+    else:
+        anim = _regions(traces, max_frames, interval_ms)
+    options = "".join(f" {k}={v}" for k, v in (problem_options or {}).items())
+    steps = traces[0]["records"][-1]["step"] if traces[0]["records"] else 0
+    anim.description = (
+        f"{problem}{options}: {', '.join(t['label'] for t in traces)}; seed {seed}, {epochs} epochs ({steps} steps)"
+    )
+    return anim
 
 
 def _snapshot() -> Callable[[Any], Any]:

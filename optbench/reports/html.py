@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from optbench.reports.movie import description
 from optbench.reports.styles import color
 from optbench.results.outcomes import shown
 
@@ -175,7 +176,9 @@ def render(
                 media = f'<video src="{data_uri(path)}" controls loop muted></video>'
             else:
                 media = f'<img src="{data_uri(path)}" alt="{html.escape(path.name)}">'
-            parts.append(f"<figure>{media}<figcaption>{html.escape(path.name)}</figcaption></figure>")
+            said = description(path)
+            caption = f"{said} ({path.name})" if said else path.name
+            parts.append(f"<figure>{media}<figcaption>{html.escape(caption)}</figcaption></figure>")
     opened = " open" if len(summary) <= OPEN_ROWS else ""
     parts += [
         '<h2 id="summary">Every setting</h2>',

@@ -50,6 +50,7 @@ class Animation(FuncAnimation):
     ) -> None:
         self.frame_numbers = list(frames)
         self.moving = list(moving)
+        self.description = ""  # what was run, in words: saved in the file, a report's caption
         super().__init__(fig, draw, frames=self.frame_numbers, interval=interval_ms, blit=False, cache_frame_data=False)
 
     @contextmanager
@@ -149,6 +150,24 @@ def _draw_text(frame: Image.Image, text: Text) -> None:
     ImageDraw.Draw(frame).text((x, frame.height - y), text.get_text(), font=font, fill=color[:3], anchor=anchor)
 
 
+def description(path: str | os.PathLike[str]) -> str:
+    """What an animation file says was run (saved by :func:`save`: a GIF's comment, an MP4's comment
+    tag, read with ffprobe), or "" where it says nothing (another program's file, no ffprobe)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".gif":
+            with Image.open(path) as image:
+                comment = image.info.get("comment", b"")
+            return comment.decode(errors="replace") if isinstance(comment, bytes) else str(comment)
+        probe = shutil.which("ffprobe")
+        if probe is None:
+            return ""
+        command = [probe, "-v", "error", "-show_entries", "format_tags=comment", "-of", "default=nw=1:nk=1", str(path)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return ""
+
+
 def check_output(path: str | os.PathLike[str]) -> Path:
     """Fail before any work when an animation could not be written to ``path`` (see :mod:`optbench.results.files`)."""
     return animation_file(path)
@@ -162,7 +181,15 @@ def save(animation: Animation, path: str | os.PathLike[str], fps: int = 12) -> P
     def write(tmp: Path) -> None:  # into a temporary file: a full disk leaves no half file, exit 74
         if suffix == ".gif":
             first, *rest = animation.paletted()
-            first.save(tmp, "GIF", save_all=True, append_images=rest, duration=round(1000 / fps), loop=0)
+            first.save(
+                tmp,
+                "GIF",
+                save_all=True,
+                append_images=rest,
+                duration=round(1000 / fps),
+                loop=0,
+                comment=animation.description.encode(),
+            )
         elif suffix == ".mp4":
             _mp4(animation, tmp, fps, shown=path)
         else:
@@ -180,6 +207,7 @@ def _mp4(animation: Animation, path: Path, fps: int, shown: Path) -> None:
         *("-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24"),
         *("-s", f"{width}x{height}", "-r", str(fps), "-i", "-"),
         *("-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white", "-c:v", "libx264", "-pix_fmt", "yuv420p"),
+        *("-metadata", f"comment={animation.description}"),
         *("-f", "mp4", str(path)),  # a temporary name: the container said, not guessed from it
     ]
     with subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE) as ffmpeg:

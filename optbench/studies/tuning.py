@@ -100,3 +100,69 @@ def choose(planned: list[dict[str, Any]], table: pd.DataFrame, select: str) -> l
         {"job": configs[r.config], "score": r.score, "select": select, "resolution": floor[r.config]}
         for r in chosen.itertuples()
     ]
+
+
+def tuned_rates(
+    path: str | Path, problem: str, names: Sequence[str], given: dict[str, str]
+) -> tuple[list[float], dict[str, str]]:
+    """The learning rate each of ``names`` was chosen at on ``problem`` by a tune result or a bench
+    folder (its results.parquet): the rate of its evaluation runs. Also the problem's options there,
+    as text (``given`` options pick one entry where the results hold several), so that what is
+    replayed is what was tuned. A name without evaluation runs, or an ambiguous entry, is one line."""
+    from optbench.results.io import load_results
+
+    source = Path(path)
+    file = source / "results.parquet" if source.is_dir() else source
+    if not file.is_file():
+        raise InvalidValueError(f"--lr-from {str(source)!r}: expected a tune results file or a bench folder")
+    table = load_results(file)
+    runs = table[(table["problem"] == problem) & (table.get("phase", pd.Series("", index=table.index)) == "eval")]
+    if not len(runs):
+        raise InvalidValueError(f"--lr-from {str(source)!r} holds no evaluation runs of {problem!r}")
+    options = [c for c in runs.columns if c.startswith("problem_") and runs[c].notna().any()]
+    for key, text in given.items():
+        column = f"problem_{key}"
+        if column in runs:
+            runs = runs[runs[column].map(lambda v, t=text: _same(v, t))]
+    entries = runs[options].drop_duplicates() if options else runs.iloc[:1]
+    if len(entries) != 1:
+        found = "; ".join(_options_text(row) for row in entries.to_dict("records")) or "none"
+        raise InvalidValueError(
+            f"--lr-from {str(source)!r}: {len(entries)} entries of {problem!r} match ({found}); "
+            "pick one with --problem-opt KEY=VALUE"
+        )
+    rates = []
+    for name in names:
+        mine = runs.loc[runs["optimizer"] == name, "lr"].dropna().unique()
+        if len(mine) != 1:
+            tuned = ", ".join(sorted(runs["optimizer"].unique()))
+            raise InvalidValueError(
+                f"--lr-from {str(source)!r} has no tuned lr for {name!r} on {problem!r}; it has: {tuned}"
+            )
+        rates.append(float(mine[0]))
+    from optbench.registry import PROBLEMS
+
+    defaults = PROBLEMS.get(problem).hyperparameters()
+    chosen = {k.removeprefix("problem_"): v for k, v in (entries.iloc[0].to_dict() if options else {}).items()}
+    return rates, {
+        k: _text(v) for k, v in chosen.items() if pd.notna(v) and (k in given or not _same(defaults.get(k), _text(v)))
+    }
+
+
+def _text(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _same(stored: Any, text: str) -> bool:
+    """Whether a value (a number, text, or a default's tuple) is the one ``text`` gives."""
+    if isinstance(stored, list | tuple):
+        parts = text.split(",")
+        return len(parts) == len(stored) and all(_same(v, p.strip()) for v, p in zip(stored, parts, strict=True))
+    try:
+        return float(stored) == float(text)
+    except (TypeError, ValueError):
+        return str(stored) == text
+
+
+def _options_text(row: dict[str, Any]) -> str:
+    return " ".join(f"{k.removeprefix('problem_')}={_text(v)}" for k, v in row.items() if pd.notna(v))

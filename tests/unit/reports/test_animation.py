@@ -295,3 +295,63 @@ def test_animations_take_the_run_flags_and_train_on_the_cpu():
     assert len(anim.frame_numbers) == 5
     with pytest.raises(InvalidValueError, match="animations train on the CPU"):
         animate("linreg", "gd", epochs=2, device="cuda")
+
+
+BENCH_SUITE = """
+description = "rosenbrock with jitter: the race's rates from a bench"
+lr = "0.001,0.01,0.1"
+tune_seeds = "0"
+eval_seeds = "10-16"
+
+[[problems]]
+problem = "rosenbrock"
+epochs = 40
+target = 1.0
+options = { jitter = 0.1 }
+"""
+
+
+def test_a_race_at_the_rates_a_bench_chose_captioned_with_what_ran(tmp_path):
+    """bench -> animate --lr-from -> report --animation: each optimizer at its tuned rate, on the
+    bench's problem options, and the page's caption says what was run (not the file name alone)."""
+    import pandas as pd
+
+    (tmp_path / "suite.toml").write_text(BENCH_SUITE)
+    bench = invoke(
+        *("bench", "--optimizer", "torch-adam", "--baselines", "gd", "--suite", tmp_path / "suite.toml"),
+        *("--out", tmp_path / "b", "--no-progress", "--no-report"),
+    )
+    assert bench.exit_code == 0, bench.output
+    chosen = pd.read_csv(tmp_path / "b" / "leaderboard.csv").set_index("optimizer")["lr"]
+    out = tmp_path / "race.gif"
+    args = ("animate", "--problem", "rosenbrock", "--optimizer", "gd,torch-adam", "--epochs", "40", "--max-frames", "4")
+    result = invoke(*args, "--lr-from", tmp_path / "b", "--out", out)
+    assert result.exit_code == 0, result.output
+    said = movie_module.description(out)
+    assert said == (
+        f"rosenbrock jitter=0.1: gd (lr {chosen['gd']:g}), torch-adam (lr {chosen['torch-adam']:g}); "
+        "seed 0, 40 epochs (40 steps)"
+    )
+    # the run drawn is the bench's problem at that rate: its last loss in the title
+    adam = optbench.run("rosenbrock", "torch-adam", lr=chosen["torch-adam"], epochs=40, problem_options={"jitter": 0.1})
+    anim = animate(
+        "rosenbrock",
+        ["gd", "torch-adam"],
+        lr=[chosen["gd"], chosen["torch-adam"]],
+        epochs=40,
+        max_frames=4,
+        problem_options={"jitter": "0.1"},
+    )
+    save(anim, tmp_path / "again.gif")
+    assert f"torch-adam {adam['loss'].iloc[-1]:.3g}" in anim._fig._suptitle.get_text()
+    report = invoke("report", tmp_path / "b" / "results.parquet", "--out", tmp_path / "r", "--animation", out)
+    assert report.exit_code == 0, report.output
+    assert f"<figcaption>{said} (race.gif)</figcaption>" in (tmp_path / "r" / "index.html").read_text()
+    missing = invoke(*args, "--optimizer", "gd,lion", "--lr-from", tmp_path / "b", "--out", out)
+    assert missing.exit_code == 2
+    assert missing.output.strip() == (
+        f"optbench: error: --lr-from {str(tmp_path / 'b')!r} has no tuned lr for 'lion' on 'rosenbrock'; "
+        "it has: gd, torch-adam"
+    )
+    both = invoke(*args, "--lr", "0.1", "--lr-from", tmp_path / "b", "--out", out)
+    assert both.exit_code == 2 and "--lr and --lr-from both give learning rates; give one of them" in both.output
