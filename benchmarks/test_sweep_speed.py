@@ -148,3 +148,29 @@ def test_bench_quick_suite_with_two_candidates_and_three_baselines(benchmark, tm
     assert board["problem"].nunique() == 5 and board["optimizer"].nunique() == 5
     print(f"\noptbench bench --suite quick, 2 candidates x 3 baselines: {seconds:.1f} s, peak RSS {peak_mb:.0f} MB")
     assert seconds <= 120
+
+
+def test_the_bench_page_and_figures_add_at_most_20_s(benchmark, tmp_path):
+    """What the page costs a `bench --suite quick` of 2 candidates x 3 baselines: its outputs written with
+    the report (verdict section, paired figure, every report figure, index.html) minus without it, on
+    the same results, in one process (the issue's budget: about 20 s on 2 cores)."""
+    import time
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optbench.studies.bench import DEFAULT_BASELINES, bench, load_suite, write_outputs
+
+    candidates, baselines, suite = ["torch-adamw", "torch-nadam"], list(DEFAULT_BASELINES), load_suite("quick")
+    results, board = bench(candidates, baselines, suite, out=tmp_path / "bench", report=False, progress=False)
+    timings = {}
+    for with_report in (False, True, False, True):  # alternated: the machine's load hits both
+        start = time.perf_counter()
+        write_outputs(results, board, suite, candidates, baselines, tmp_path / f"w{with_report}", with_report)
+        timings.setdefault(with_report, []).append(time.perf_counter() - start)
+    page = min(timings[True]) - min(timings[False])
+    benchmark.extra_info.update(page_s=page, without_s=min(timings[False]), with_s=min(timings[True]))
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    print(f"\nbench quick's page and figures: {page:.1f} s (outputs without: {min(timings[False]):.1f} s)")
+    assert (tmp_path / "wTrue" / "report" / "index.html").stat().st_size > 100_000
+    assert page <= 20

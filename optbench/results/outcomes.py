@@ -46,14 +46,18 @@ class Target:
 
     value: float
     relative: bool = True
+    source: str = ""  # where the value came from, where it was derived (a bench's best baseline)
 
     def threshold(self, start: float) -> float:
         return self.value * start if self.relative else self.value
 
     def __str__(self) -> str:
-        if self.relative:
-            return f"{self.value * 100:.4g}% of each run's starting objective"
-        return f"objective <= {self.value:g}"
+        text = (
+            f"{self.value * 100:.4g}% of each run's starting objective"
+            if self.relative
+            else f"objective <= {self.value:.3g}"
+        )
+        return f"{text} ({self.source})" if self.source else text
 
 
 DEFAULT_TARGET = Target(0.1)  # the objective down to 10% of its starting value

@@ -30,7 +30,8 @@ A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or yo
     [[problems]]
     problem = "linreg"
     epochs = 50
-    target = 0.01              # steps/seconds to objective <= target x its starting value
+    target_objective = 1e-3    # steps/seconds to suboptimality <= 1e-3 (f* known: absolute)
+    # target = "baseline"      # (no f*) to the best baseline's median final; target = 0.01: 1% of the start
     options = { n = 100 }      # problem options (optional); batch_size = 32 (optional)
     # schedule, warmup_steps, eval_every here override the suite's for this problem
 """
@@ -48,11 +49,15 @@ from typing import Any
 import pandas as pd
 
 from optbench.errors import InvalidValueError, OptbenchError
+from optbench.results.outcomes import DEFAULT_TARGET, Target
 from optbench.settings import declared, validate
 
 SUITES = ("quick", "standard")
 DEFAULT_BASELINES = ("gd", "torch-sgd", "torch-adam")
 FINALS = ("final_median", "final_low", "final_high")  # the leaderboard's final objective: median [interval]
+
+
+BASELINE_TARGET = "baseline"  # a suite's target = "baseline": the best baseline's median final (targets())
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,18 @@ class Entry:
 
     problem: str
     epochs: int
-    target: float = 0.01
+    target: float | str = 0.01  # a share of each run's start, or "baseline" (see fixed_target)
     options: dict[str, Any] = field(default_factory=dict)
     batch_size: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # its other run settings: schedule, warm-up, ...
+    target_objective: float | None = None  # an absolute objective: suboptimality where f* is known
+
+    def fixed_target(self) -> Target | None:
+        """The target known before any run: an absolute objective (``target_objective``), or a share of
+        each run's start (``target``); None for ``target = "baseline"``, which :func:`targets` derives."""
+        if self.target_objective is not None:
+            return Target(self.target_objective, relative=False)
+        return None if self.target == BASELINE_TARGET else Target(float(self.target))
 
     @property
     def label(self) -> str:
@@ -118,7 +131,7 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
     for i, item in enumerate(problems):
         if not isinstance(item, dict) or "problem" not in item or "epochs" not in item:
             raise InvalidValueError(f"suite {name!r}: problems[{i}] needs a problem and epochs")
-        extra = set(item) - {"problem", "target", "options", *run_keys}
+        extra = set(item) - {"problem", "target", "target_objective", "options", *run_keys}
         if extra:
             raise InvalidValueError(f"suite {name!r}: problems[{i}] has an unknown key {sorted(extra)[0]!r}")
         where = f"suite {name!r}: problems[{i}]"
@@ -132,10 +145,13 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
             Entry(
                 problem,
                 settings["epochs"],
-                validate.lr(item.get("target", 0.01), f"{where}: target"),  # a positive finite number
+                _target(item, where),
                 options,
                 settings["batch_size"],
                 {k: settings[k] for k in run_keys if k not in ("epochs", "batch_size")},
+                validate.lr(item["target_objective"], f"{where}: target_objective")
+                if "target_objective" in item
+                else None,
             )
         )
     if not entries:
@@ -151,6 +167,30 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
         eval_seeds=_values(raw, "eval_seeds", "100-109", name, validate.seed),
         entries=entries,
     )
+
+
+def _target(item: dict[str, Any], where: str) -> float | str:
+    """A problem's ``target``: a share of each run's start (a positive number), or ``"baseline"``;
+    with ``target_objective`` (an absolute objective) it is not given at all."""
+    if "target" in item and "target_objective" in item:
+        raise InvalidValueError(f"{where}: give target or target_objective, not both")
+    value = item.get("target", 0.01)
+    if value == BASELINE_TARGET:
+        return value
+    if isinstance(value, str) and not _is_number(value):
+        raise InvalidValueError(
+            f"{where}: target {value!r} is not a number or {BASELINE_TARGET!r}; expected a share of each run's "
+            f"start (0.01), {BASELINE_TARGET!r} (the best baseline's median final), or target_objective = VALUE"
+        )
+    return validate.lr(value, f"{where}: target")  # a positive finite number
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _values(raw: dict[str, Any], key: str, default: str, name: str, check: Any) -> list[Any]:
@@ -296,11 +336,33 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80]
 
 
-def finals_per_seed(results: pd.DataFrame, entry: Entry) -> pd.DataFrame:
-    """One row per evaluation run of ``entry``: optimizer, seed, its
-    :func:`~optbench.results.outcomes.outcome` against the entry's target, and accuracy."""
-    from optbench.results.outcomes import Target, outcome
+def targets(results: pd.DataFrame, suite: Suite, baselines: list[str]) -> dict[str, Target]:
+    """Each problem's target: the entry's own, or (``target = "baseline"``, for problems whose optimum
+    is unknown, as DeepOBS does) the median final objective of the best baseline on the evaluation
+    seeds: "steps to target" is then how soon an optimizer gets where the best baseline ends."""
+    out = {}
+    for entry in suite.entries:
+        fixed = entry.fixed_target()
+        if fixed is not None:
+            out[entry.label] = fixed
+            continue
+        table = finals_per_seed(results, entry, DEFAULT_TARGET)
+        medians = {b: float(table.loc[table["optimizer"] == b, "final"].median()) for b in baselines}
+        best = min(medians, key=lambda b: (medians[b], b)) if medians else None
+        if best is None or not math.isfinite(medians[best]):
+            out[entry.label] = Target(DEFAULT_TARGET.value, source="no baseline's median run finished")
+        else:
+            out[entry.label] = Target(medians[best], relative=False, source=f"the best baseline's median final, {best}")
+    return out
 
+
+def finals_per_seed(results: pd.DataFrame, entry: Entry, target: Target | None = None) -> pd.DataFrame:
+    """One row per evaluation run of ``entry``: optimizer, seed, its
+    :func:`~optbench.results.outcomes.outcome` against ``target`` (default: the entry's own, or 10% of
+    the start where it has none yet), and accuracy."""
+    from optbench.results.outcomes import outcome
+
+    goal = target or entry.fixed_target() or DEFAULT_TARGET
     rows = []
     evaluated = results[(results["phase"] == "eval") & (results["suite_problem"] == entry.label)]
     for (optimizer, seed), run in evaluated.groupby(["optimizer", "seed"], sort=False):
@@ -312,7 +374,7 @@ def finals_per_seed(results: pd.DataFrame, entry: Entry) -> pd.DataFrame:
                 "problem": entry.label,
                 "optimizer": optimizer,
                 "seed": seed,
-                **outcome(run, Target(entry.target)),
+                **outcome(run, goal),
                 "test_accuracy": accuracy,
             }
         )
@@ -325,11 +387,12 @@ def leaderboard(
     """Per problem x optimizer: the chosen lr (and whether it sits on the grid's edge), the median final
     objective with its 95% bootstrap interval, accuracy, time to target, and each candidate's verdict
     against each baseline (Holm-corrected across the suite's problems)."""
-    from optbench.results.outcomes import Target, on_edge
+    from optbench.results.outcomes import on_edge
     from optbench.results.stats import median_interval
 
     lrs = {(c["entry"].label, c["job"]["optimizer"]): c["job"]["hyperparameters"].get("lr") for c in chosen}
-    per_seed = {e.label: finals_per_seed(results, e) for e in suite.entries}
+    goals = targets(results, suite, baselines)
+    per_seed = {e.label: finals_per_seed(results, e, goals[e.label]) for e in suite.entries}
     rows = []
     for entry in suite.entries:
         table = per_seed[entry.label]
@@ -346,7 +409,7 @@ def leaderboard(
                     "lr": lr,
                     "lr_on_edge": lr is not None and on_edge(lr, suite.lr),
                     "metric": "suboptimality" if f_star_known else "loss",
-                    "target": str(Target(entry.target)),
+                    "target": str(goals[entry.label]),
                     "final_median": median,
                     "final_low": low,
                     "final_high": high,
@@ -369,6 +432,7 @@ def leaderboard(
         board.loc[where, f"better seeds vs {row.baseline}"] = row.better_seeds
     board.attrs["comparisons"] = table
     board.attrs["per_seed"] = per_seed  # each evaluation run's outcome, for the paired figure
+    board.attrs["targets"] = goals  # the page's, so that it measures what the leaderboard does
     return board
 
 
@@ -617,9 +681,7 @@ def write_outputs(
     files.atomic_write(folder / "comparisons.csv", lambda tmp: comparisons.to_csv(tmp, index=False))
     save_results(results.drop(columns="suite_problem"), folder / "results.parquet")
     if with_report:  # the page names and judges the problems as the leaderboard does
-        from optbench.results.outcomes import Target
-
-        problems = [(entry, Target(entry.target)) for entry in suite.entries]
+        problems = [(entry, board.attrs["targets"][entry.label]) for entry in suite.entries]
         from optbench.reports.styles import distinct
 
         preface = _verdict_section(board, suite, candidates, baselines)

@@ -163,7 +163,8 @@ def test_a_bench_says_the_same_in_its_leaderboard_its_page_and_its_summary(tmp_p
     for row in board.itertuples():
         card, line = shown_cards[(row.problem, row.optimizer)], evaluated.loc[(row.problem, row.optimizer)]
         assert row.target == card["target"] == line["target"]  # the suite's target, not the report's 10%
-        assert card["setting"] == f"lr={row.lr:g}" and line["config"] == f"{row.optimizer} (lr={row.lr:g})"
+        edge = ' <span class="edge">(lr: grid edge)</span>' if row.lr_on_edge else ""  # the leaderboard's edges
+        assert card["setting"] == f"lr={row.lr:g}{edge}" and line["config"] == f"{row.optimizer} (lr={row.lr:g})"
         assert line["final_median"] == pytest.approx(row.final_median, rel=1e-12)
         assert line["resolution"] == pytest.approx(row.resolution, rel=1e-12)
         assert card["final"] == shown(row.final_median, row.resolution)

@@ -216,6 +216,8 @@ PROBLEM = '[[problems]]\nproblem = "linreg"\nepochs = 2\n'
         ("problems = 0\n", "suite 'bad': problems must be [[problems]] tables, not 0"),
         (PROBLEM + 'target = "x"\n', "suite 'bad': problems[0]: target 'x' is not a number"),
         (PROBLEM + "options = 3\n", "suite 'bad': problems[0]: options must be a table such as { n = 200 }, not 3"),
+        (PROBLEM + "target = 0.1\ntarget_objective = 1e-3\n", "problems[0]: give target or target_objective, not both"),
+        (PROBLEM + "target_objective = -1\n", "problems[0]: target_objective -1 is out of range"),
     ],
 )
 def test_suite_values_of_the_wrong_kind_are_one_line_errors(tmp_path, text, message):
@@ -223,3 +225,57 @@ def test_suite_values_of_the_wrong_kind_are_one_line_errors(tmp_path, text, mess
     bad.write_text(text)
     with pytest.raises(InvalidValueError, match=re.escape(message.replace("'bad'", repr(str(bad))))):
         load_suite(str(bad))
+
+
+TARGETS_SUITE = """
+description = "an absolute target where f* is known, the best baseline's end where it is not"
+lr = "0.03,0.3"
+tune_seeds = "0"
+eval_seeds = "10-17"
+
+[[problems]]
+problem = "linreg"
+epochs = 12
+target_objective = 1e-2
+
+[[problems]]
+problem = "classification"
+epochs = 12
+target = "baseline"
+options = { shape = "blobs", n = 120 }
+"""
+
+
+def test_targets_absolute_where_f_star_is_known_and_the_best_baselines_end_where_not(tmp_path):
+    """The leaderboard, its per-seed outcomes, the page and its summary all measure time to the same
+    target: 1e-2 for every linreg seed, and on classification the median final loss of the better of
+    the two baselines (computed here from the evaluation runs)."""
+    from optbench.results.outcomes import Target, final, reach
+
+    (tmp_path / "s.toml").write_text(TARGETS_SUITE)
+    out = tmp_path / "b"
+    args = ["bench", "--optimizer", "torch-adam", "--baselines", "gd,torch-rmsprop", "--suite", tmp_path / "s.toml"]
+    result = invoke(*args, "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    runs = pd.read_parquet(out / "results.parquet")
+    evaluated = runs[(runs["phase"] == "eval") & (runs["problem"] == "classification")]
+    medians = {
+        name: float(np.median([final(r.sort_values("step")) for _, r in part.groupby("seed")]))
+        for name, part in evaluated.groupby("optimizer")
+    }
+    best = min(["gd", "torch-rmsprop"], key=lambda b: medians[b])
+    goal = Target(medians[best], relative=False)
+    board = pd.read_csv(out / "leaderboard.csv").set_index(["problem", "optimizer"])
+    label = "classification shape=blobs n=120"
+    text = f"objective <= {medians[best]:.3g} (the best baseline's median final, {best})"
+    assert set(board.loc[label, "target"]) == {text}
+    assert set(board.loc["linreg", "target"]) == {"objective <= 0.01"}
+    for name, part in evaluated.groupby("optimizer"):  # steps to that target, by hand
+        steps = [reach(r.sort_values("step"), goal).steps for _, r in part.groupby("seed")]
+        assert board.loc[(label, name), "steps_to_target"] == pytest.approx(float(np.median(steps)))
+        assert board.loc[(label, name), "reached"] == sum(map(math.isfinite, steps))
+    assert board.loc[(label, best), "reached"] >= 4  # the best baseline reaches its own median on half its seeds
+    summary = pd.read_csv(out / "report" / "summary.csv")
+    assert set(summary.loc[summary["problem"] == label, "target"]) == {text}  # the page measures the same
+    page = (out / "report" / "index.html").read_text()
+    assert f'<p class="target">target: {text.replace("<", "&lt;").replace(chr(39), "&#x27;")}</p>' in page
