@@ -19,196 +19,50 @@ The protocol, the same for every optimizer, candidates and baselines alike:
    number of seeds the candidate was better on (:func:`comparisons`, also ``comparisons.csv``).
    Bit-identical optimizers (gd and full-batch torch-sgd) count once: "gd = torch-sgd".
 
-A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or your own)::
-
-    description = "what it is for"
-    lr = "1e-4:1:9"            # the learning-rate grid every optimizer searches
-    tune_seeds = "0-2"
-    eval_seeds = "100-109"     # enough that 2 / 2^seeds x problems < 0.05, else the suite is refused
-    schedule = "cosine"        # optional: any run setting but the device, for every problem
-    warmup_steps = 5
-    [[problems]]
-    problem = "linreg"
-    epochs = 50
-    target_objective = 1e-3    # steps/seconds to suboptimality <= 1e-3 (f* known: absolute)
-    # target = "baseline"      # (no f*) to the best baseline's median final; target = 0.01: 1% of the start
-    options = { n = 100 }      # problem options (optional); batch_size = 32 (optional)
-    # schedule, warmup_steps, eval_every here override the suite's for this problem
+The suite format is in :mod:`optbench.studies.suite`; the leaderboard, its statistics and
+its Markdown in :mod:`optbench.studies.board`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
-from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from optbench.errors import InvalidValueError, OptbenchError
-from optbench.results.outcomes import DEFAULT_TARGET, Target
-from optbench.settings import declared, validate
+from optbench.studies.board import (
+    FINALS,
+    comparisons,
+    comparisons_of,
+    finals_per_seed,
+    leaderboard,
+    summary,
+    targets,
+    to_markdown,
+)
+from optbench.studies.suite import BASELINE_TARGET, SUITES, Entry, Suite, load_suite, require_enough_seeds
 
-SUITES = ("quick", "standard")
+__all__ = [  # the suite and the leaderboard live in their own modules; these names stay importable here
+    "BASELINE_TARGET",
+    "FINALS",
+    "SUITES",
+    "Entry",
+    "Suite",
+    "bench",
+    "comparisons",
+    "finals_per_seed",
+    "leaderboard",
+    "load_suite",
+    "summary",
+    "targets",
+    "to_markdown",
+    "write_outputs",
+]
+
 DEFAULT_BASELINES = ("gd", "torch-sgd", "torch-adam")
-FINALS = ("final_median", "final_low", "final_high")  # the leaderboard's final objective: median [interval]
-
-
-BASELINE_TARGET = "baseline"  # a suite's target = "baseline": the best baseline's median final (targets())
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One problem of a suite: the problem with its options, its budget and its target."""
-
-    problem: str
-    epochs: int
-    target: float | str = 0.01  # a share of each run's start, or "baseline" (see fixed_target)
-    options: dict[str, Any] = field(default_factory=dict)
-    batch_size: int | None = None
-    settings: dict[str, Any] = field(default_factory=dict)  # its other run settings: schedule, warm-up, ...
-    target_objective: float | None = None  # an absolute objective: suboptimality where f* is known
-
-    def fixed_target(self) -> Target | None:
-        """The target known before any run: an absolute objective (``target_objective``), or a share of
-        each run's start (``target``); None for ``target = "baseline"``, which :func:`targets` derives."""
-        if self.target_objective is not None:
-            return Target(self.target_objective, relative=False)
-        return None if self.target == BASELINE_TARGET else Target(float(self.target))
-
-    @property
-    def label(self) -> str:
-        shown = " ".join(f"{k}={v}" for k, v in self.options.items())
-        return f"{self.problem} {shown}".strip()
-
-
-@dataclass(frozen=True)
-class Suite:
-    name: str
-    description: str
-    lr: list[float]
-    tune_seeds: list[int]
-    eval_seeds: list[int]
-    entries: list[Entry]
-
-
-def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
-    """A built-in suite by name, or a TOML file by path.
-
-    Its problems must be registered names: a suite file someone sent you must not run their code
-    (``problem = "torch.hub:load"`` would), unless ``allow_import_paths`` (``--allow-import-paths``)."""
-    from optbench.settings.inputs import read_toml
-    from optbench.settings.validate import registered_name
-
-    if name in SUITES:
-        path = resources.files("optbench.suites") / f"{name}.toml"
-        with resources.as_file(path) as file:
-            raw = read_toml(file, "--suite")
-    elif Path(name).suffix == ".toml":
-        raw = read_toml(name, "--suite")
-    else:
-        from optbench.errors import did_you_mean
-
-        raise InvalidValueError(
-            f"--suite {name!r} is not a suite{did_you_mean(name, SUITES)}; valid: {', '.join(SUITES)} or a .toml file"
-        )
-    # Run settings (schedule, warmup_steps, eval_every, ...: optbench.settings.declared) may be given for
-    # every problem at the top and per problem; the device is the command's (--device).
-    run_keys = [k for k in declared.NAMES if k != "device"]
-    known = {"description", "lr", "tune_seeds", "eval_seeds", "problems", *run_keys} - {"epochs", "batch_size"}
-    unknown = set(raw) - known
-    if unknown:
-        raise InvalidValueError(
-            f"suite {name!r}: unknown key {sorted(unknown)[0]!r}; valid: {', '.join(sorted(known))}"
-        )
-    entries = []
-    problems = raw.get("problems", [])
-    if not isinstance(problems, list):
-        raise InvalidValueError(f"suite {name!r}: problems must be [[problems]] tables, not {validate.shown(problems)}")
-    for i, item in enumerate(problems):
-        if not isinstance(item, dict) or "problem" not in item or "epochs" not in item:
-            raise InvalidValueError(f"suite {name!r}: problems[{i}] needs a problem and epochs")
-        extra = set(item) - {"problem", "target", "target_objective", "options", *run_keys}
-        if extra:
-            raise InvalidValueError(f"suite {name!r}: problems[{i}] has an unknown key {sorted(extra)[0]!r}")
-        where = f"suite {name!r}: problems[{i}]"
-        problem = registered_name("problem", item["problem"], where, allow_import_paths)
-        given = {k: raw[k] for k in run_keys if k in raw} | {k: item[k] for k in run_keys if k in item}
-        settings = declared.resolve(given, lambda key, where=where: f"{where}: {key}")
-        options = item.get("options", {})
-        if not isinstance(options, dict):
-            raise InvalidValueError(f"{where}: options must be a table such as {{ n = 200 }}, not {options!r}")
-        entries.append(
-            Entry(
-                problem,
-                settings["epochs"],
-                _target(item, where),
-                options,
-                settings["batch_size"],
-                {k: settings[k] for k in run_keys if k not in ("epochs", "batch_size")},
-                validate.lr(item["target_objective"], f"{where}: target_objective")
-                if "target_objective" in item
-                else None,
-            )
-        )
-    if not entries:
-        raise InvalidValueError(f"suite {name!r} has no [[problems]]")
-    description = raw.get("description", "")
-    if not isinstance(description, str):
-        raise InvalidValueError(f"suite {name!r}: description must be text, not {validate.shown(description)}")
-    return Suite(
-        name=Path(name).stem,
-        description=description,
-        lr=_values(raw, "lr", "1e-4:1:9", name, validate.lr),
-        tune_seeds=_values(raw, "tune_seeds", "0-2", name, validate.seed),
-        eval_seeds=_values(raw, "eval_seeds", "100-109", name, validate.seed),
-        entries=entries,
-    )
-
-
-def _target(item: dict[str, Any], where: str) -> float | str:
-    """A problem's ``target``: a share of each run's start (a positive number), or ``"baseline"``;
-    with ``target_objective`` (an absolute objective) it is not given at all."""
-    if "target" in item and "target_objective" in item:
-        raise InvalidValueError(f"{where}: give target or target_objective, not both")
-    value = item.get("target", 0.01)
-    if value == BASELINE_TARGET:
-        return value
-    if isinstance(value, str) and not _is_number(value):
-        raise InvalidValueError(
-            f"{where}: target {value!r} is not a number or {BASELINE_TARGET!r}; expected a share of each run's "
-            f"start (0.01), {BASELINE_TARGET!r} (the best baseline's median final), or target_objective = VALUE"
-        )
-    return validate.lr(value, f"{where}: target")  # a positive finite number
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _values(raw: dict[str, Any], key: str, default: str, name: str, check: Any) -> list[Any]:
-    """A suite's grid value: a text in the grid syntax (``"1e-3:1:7"``, ``"0-2"``) or a list of values,
-    at least one, each checked (``check(value, label)``: an lr, a seed)."""
-    from optbench.settings.grid import parse_values
-
-    value = raw.get(key, default)
-    label = f"suite {name!r}: {key}"
-    if isinstance(value, str):
-        values = parse_values(value, label)
-    elif isinstance(value, list) and not isinstance(value, bool):
-        values = value
-    else:
-        values = [value]
-    if not values:
-        raise InvalidValueError(f"{label} is empty; expected at least one value, e.g. {default!r}")
-    return [check(v, label) for v in values]
 
 
 def bench(
@@ -274,20 +128,6 @@ def bench(
     return results, board
 
 
-def require_enough_seeds(suite: Suite) -> None:
-    """Refuse a suite whose evaluation seeds cannot give a significant verdict after Holm's correction
-    over its problems: every comparison would read "no significant difference" whatever happened."""
-    from optbench.results.stats import ALPHA, minimum_seeds, smallest_p
-
-    seeds, problems = len(suite.eval_seeds), len(suite.entries)
-    if smallest_p(seeds, problems) >= ALPHA:
-        raise InvalidValueError(
-            f"suite {suite.name!r} has {seeds} evaluation seeds: over {problems} problems (Holm) the smallest "
-            f"p is {smallest_p(seeds, problems):.2g}, not below {ALPHA}; give eval_seeds at least "
-            f"{minimum_seeds(problems)} seeds"
-        )
-
-
 def paired_figure(board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str]) -> Any:
     """The per-seed ratios each verdict tested, for every candidate and distinct baseline on every problem."""
     from optbench.reports.figures import paired
@@ -336,242 +176,11 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80]
 
 
-def targets(results: pd.DataFrame, suite: Suite, baselines: list[str]) -> dict[str, Target]:
-    """Each problem's target: the entry's own, or (``target = "baseline"``, for problems whose optimum
-    is unknown, as DeepOBS does) the median final objective of the best baseline on the evaluation
-    seeds: "steps to target" is then how soon an optimizer gets where the best baseline ends."""
-    out = {}
-    for entry in suite.entries:
-        fixed = entry.fixed_target()
-        if fixed is not None:
-            out[entry.label] = fixed
-            continue
-        table = finals_per_seed(results, entry, DEFAULT_TARGET)
-        medians = {b: float(table.loc[table["optimizer"] == b, "final"].median()) for b in baselines}
-        best = min(medians, key=lambda b: (medians[b], b)) if medians else None
-        if best is None or not math.isfinite(medians[best]):
-            out[entry.label] = Target(DEFAULT_TARGET.value, source="no baseline's median run finished")
-        else:
-            out[entry.label] = Target(medians[best], relative=False, source=f"the best baseline's median final, {best}")
-    return out
-
-
-def finals_per_seed(results: pd.DataFrame, entry: Entry, target: Target | None = None) -> pd.DataFrame:
-    """One row per evaluation run of ``entry``: optimizer, seed, its
-    :func:`~optbench.results.outcomes.outcome` against ``target`` (default: the entry's own, or 10% of
-    the start where it has none yet), and accuracy."""
-    from optbench.results.outcomes import outcome
-
-    goal = target or entry.fixed_target() or DEFAULT_TARGET
-    rows = []
-    evaluated = results[(results["phase"] == "eval") & (results["suite_problem"] == entry.label)]
-    for (optimizer, seed), run in evaluated.groupby(["optimizer", "seed"], sort=False):
-        run = run.sort_values("step")
-        status = run["status"].iloc[0]
-        accuracy = float(run["test_accuracy"].iloc[-1]) if "test_accuracy" in run and status == "ok" else math.nan
-        rows.append(
-            {
-                "problem": entry.label,
-                "optimizer": optimizer,
-                "seed": seed,
-                **outcome(run, goal),
-                "test_accuracy": accuracy,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def leaderboard(
-    results: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str], chosen: list[dict[str, Any]]
-) -> pd.DataFrame:
-    """Per problem x optimizer: the chosen lr (and whether it sits on the grid's edge), the median final
-    objective with its 95% bootstrap interval, accuracy, time to target, and each candidate's verdict
-    against each baseline (Holm-corrected across the suite's problems)."""
-    from optbench.results.outcomes import on_edge
-    from optbench.results.stats import median_interval
-
-    lrs = {(c["entry"].label, c["job"]["optimizer"]): c["job"]["hyperparameters"].get("lr") for c in chosen}
-    goals = targets(results, suite, baselines)
-    per_seed = {e.label: finals_per_seed(results, e, goals[e.label]) for e in suite.entries}
-    rows = []
-    for entry in suite.entries:
-        table = per_seed[entry.label]
-        f_star_known = results.loc[results["suite_problem"] == entry.label, "optimum"].notna().any()
-        for optimizer in [*candidates, *baselines]:
-            mine = table[table["optimizer"] == optimizer].sort_values("seed")
-            median, low, high = median_interval(mine["final"].tolist())
-            lr = lrs.get((entry.label, optimizer))
-            rows.append(
-                {
-                    "problem": entry.label,
-                    "optimizer": optimizer,
-                    "role": "candidate" if optimizer in candidates else "baseline",
-                    "lr": lr,
-                    "lr_on_edge": lr is not None and on_edge(lr, suite.lr),
-                    "metric": "suboptimality" if f_star_known else "loss",
-                    "target": str(goals[entry.label]),
-                    "final_median": median,
-                    "final_low": low,
-                    "final_high": high,
-                    "resolution": float(mine["resolution"].median()) if len(mine) else math.nan,
-                    "reached": int(mine["steps_to_target"].map(math.isfinite).sum()) if len(mine) else 0,
-                    "test_accuracy": float(mine["test_accuracy"].median()) if len(mine) else math.nan,
-                    "steps_to_target": float(mine["steps_to_target"].median()) if len(mine) else math.inf,
-                    "seconds_to_target": float(mine["seconds_to_target"].median()) if len(mine) else math.inf,
-                    "seeds": len(mine),
-                    "diverged": int(mine["final"].map(math.isinf).sum()) if len(mine) else 0,
-                }
-            )
-    board = pd.DataFrame(rows)
-    table = comparisons(per_seed, suite, candidates, baselines)
-    for row in table.itertuples():
-        where = (board["problem"] == row.problem) & (board["optimizer"] == row.candidate)
-        board.loc[where, f"vs {row.baseline}"] = row.verdict
-        board.loc[where, f"p vs {row.baseline}"] = row.p_value
-        board.loc[where, f"ratio vs {row.baseline}"] = row.ratio
-        board.loc[where, f"better seeds vs {row.baseline}"] = row.better_seeds
-    board.attrs["comparisons"] = table
-    board.attrs["per_seed"] = per_seed  # each evaluation run's outcome, for the paired figure
-    board.attrs["targets"] = goals  # the page's, so that it measures what the leaderboard does
-    return board
-
-
-def comparisons(
-    per_seed: dict[str, pd.DataFrame], suite: Suite, candidates: list[str], baselines: list[str]
-) -> pd.DataFrame:
-    """One row per candidate x baseline x problem: the verdict (signed-rank test on log objectives over
-    paired seeds, Holm-corrected across the suite's problems), its Holm-adjusted p, the paired ratio
-    with its 95% bootstrap interval, seeds, seeds the candidate was better on, and diverged runs."""
-    from optbench.results.stats import Effect, holm, log_p_value, log_verdict, paired_ratio
-
-    rows = []
-    for candidate in candidates:
-        for baseline in baselines:
-            pairs = []
-            for entry in suite.entries:
-                table = per_seed[entry.label]
-                a = table[table["optimizer"] == candidate].set_index("seed")["final"]
-                b = table[table["optimizer"] == baseline].set_index("seed")["final"]
-                common = a.index.intersection(b.index)
-                pairs.append((entry.label, a[common].tolist(), b[common].tolist()))
-            raw = [log_p_value(a, b) if len(a) else 1.0 for _, a, b in pairs]
-            for (label, a, b), adjusted in zip(pairs, holm(raw), strict=True):
-                effect = paired_ratio(a, b) if len(a) else Effect(math.nan, math.nan, math.nan, 0, 0)
-                rows.append(
-                    {
-                        "candidate": candidate,
-                        "baseline": baseline,
-                        "problem": label,
-                        "verdict": log_verdict(a, b, adjusted).word,
-                        "ratio": effect.ratio,
-                        "ratio_low": effect.low,
-                        "ratio_high": effect.high,
-                        "p_value": adjusted,
-                        "seeds": effect.seeds,
-                        "better_seeds": effect.better_seeds,
-                        "diverged": sum(math.isinf(v) for v in a),
-                        "baseline_diverged": sum(math.isinf(v) for v in b),
-                    }
-                )
-    return pd.DataFrame(rows)
-
-
-def summary(board: pd.DataFrame, candidates: list[str], baselines: list[str]) -> pd.DataFrame:
-    """Wins / ties / losses of each candidate against each distinct baseline across the suite
-    (bit-identical baselines are one entry, "gd = torch-sgd")."""
-    from optbench.studies.verdict import tally
-
-    return tally(_comparisons(board, baselines), candidates, baselines, board.attrs.get("twins", []))
-
-
-def _comparisons(board: pd.DataFrame, baselines: list[str]) -> pd.DataFrame:
-    """The board's comparisons; rebuilt from its ``vs`` columns (no effect sizes) for a board read back."""
-    if "comparisons" in board.attrs:
-        return board.attrs["comparisons"]
-    rows = [
-        {"candidate": r["optimizer"], "baseline": b, "problem": r["problem"], "verdict": r[f"vs {b}"]}
-        for r in board[board["role"] == "candidate"].to_dict("records")
-        for b in baselines
-    ]
-    return pd.DataFrame(rows, columns=["candidate", "baseline", "problem", "verdict"])
-
-
-def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str]) -> str:
-    """The leaderboard as Markdown, ready to paste into a README or a paper: the answer first (per
-    candidate against each distinct baseline), then a table per problem, then how and where it ran."""
-    from optbench.results.outcomes import shown
-    from optbench.studies import verdict
-
-    groups = board.attrs.get("twins", [])
-    table = _comparisons(board, baselines)
-    lines = [
-        f"# optbench bench: {', '.join(candidates)} vs {', '.join(baselines)} (suite `{suite.name}`)",
-        "",
-        *(f"- {line}" for line in verdict.headline(table, candidates, baselines, groups)),
-        "",
-        verdict.method_text(len(suite.eval_seeds), len(suite.entries)),
-        "",
-        f"Every optimizer searched lr in {{{', '.join(f'{v:g}' for v in suite.lr)}}} on seeds "
-        f"{_seeds(suite.tune_seeds)} with the same budget; the best setting (lowest median final objective) was "
-        f"rerun on seeds {_seeds(suite.eval_seeds)}. Final: median [95% bootstrap interval] over those seeds, "
-        "a diverged run counting as inf.",
-        "",
-        *([board.attrs["timing"], ""] if "timing" in board.attrs else []),
-    ]
-    same = [verdict.entry_name(g) for g in groups if len(g) > 1]
-    if same:
-        lines += [f"Identical runs (bit for bit), one entry in every count: {'; '.join(same)}.", ""]
-    effects = {(r["candidate"], r["baseline"], r["problem"]): r for r in table.to_dict("records")}
-    for problem, part in board.groupby("problem", sort=False):
-        metric = part["metric"].iloc[0]
-        lines += [f"## {problem}", "", f"Target: {part['target'].iloc[0]}.", ""]
-        header = ["optimizer", "lr", f"final {metric}", "test acc.", "reached", "steps to target", "s to target"]
-        distinct = verdict.distinct_baselines(baselines, groups)  # identical baselines: one column
-        header += [f"vs {verdict.entry_name(g)}" for g in distinct]
-        lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-        for row in part.to_dict("records"):
-            lr = "default" if row["lr"] is None or _nan(row["lr"]) else f"{row['lr']:g}"
-            if row["lr_on_edge"]:
-                lr += " (grid edge)"
-            diverged = verdict.diverged_text(int(row.get("diverged", 0)), row["seeds"])
-            cells = [
-                f"**{row['optimizer']}**" if row["role"] == "candidate" else row["optimizer"],
-                lr,
-                "{} [{}, {}]".format(*(shown(row[k], row["resolution"]) for k in FINALS))
-                + (f" ({diverged})" if diverged else ""),
-                "" if _nan(row["test_accuracy"]) else f"{row['test_accuracy']:.1%}",
-                f"{row['reached']} of {row['seeds']}",
-                _reach(row["steps_to_target"], row["reached"], row["seeds"], "{:g}"),
-                _reach(row["seconds_to_target"], row["reached"], row["seeds"], "{:.3g}"),
-            ]
-            for b in (g[0] for g in distinct):
-                effect = effects.get((row["optimizer"], b, problem))
-                if effect is None or not isinstance(effect.get("verdict"), str):
-                    cells.append("")
-                elif "ratio" in effect:
-                    cells.append(verdict.effect_text(effect))
-                else:
-                    cells.append(f"{effect['verdict']} (p={row[f'p vs {b}']:.2g})")
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
-    lines += ["## Across the suite", "", "| candidate | baseline | better | no sig. difference | worse |"]
-    lines.append("| --- | --- | --- | --- | --- |")
-    for row in summary(board, candidates, baselines).itertuples(index=False):
-        lines.append(f"| {row[0]} | {row[1]} | {row[2]} | {row[3]} | {row[4]} |")
-    edges = board[board["lr_on_edge"]]
-    if len(edges):
-        lines += ["", "Chosen learning rates on the edge of the grid (widen `lr` in the suite to be sure):"]
-        lines += [f"- {r.optimizer} on {r.problem}: lr = {r.lr:g}" for r in edges.itertuples()]
-    if "provenance" in board.attrs:
-        lines += ["", f"Ran on: {verdict.provenance_text(board.attrs['provenance'])}."]
-    return "\n".join(lines) + "\n"
-
-
 def _verdict_section(board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str]) -> str:
     from optbench.reports.verdict import verdict_html
     from optbench.studies import verdict
 
-    groups, table = board.attrs.get("twins", []), _comparisons(board, baselines)
+    groups, table = board.attrs.get("twins", []), comparisons_of(board, baselines)
     distinct = verdict.distinct_baselines(baselines, groups)
     shown = [
         (r["problem"], r["candidate"], verdict.entry_name(g), verdict.effect_text(r))
@@ -643,22 +252,6 @@ def timing_text(results: pd.DataFrame) -> str:
         f"seconds: the median of {WINDOWS} timed windows); the median round's seconds per step times a run's "
         "steps gives its seconds."
     )
-
-
-def _reach(value: float, reached: int, seeds: int, form: str) -> str:
-    """Median steps or seconds to target; "never" only when no seed got there, else "k/n reached"."""
-    if reached == 0:
-        return "never"
-    median = "over budget" if math.isinf(value) else form.format(value)
-    return median if reached == seeds else f"{median} ({reached}/{seeds} reached)"
-
-
-def _seeds(seeds: list[int]) -> str:
-    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ",".join(map(str, seeds))
-
-
-def _nan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
 
 
 def write_outputs(

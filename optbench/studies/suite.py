@@ -1,0 +1,198 @@
+"""A bench's suite: the problems, each with its budget and target, the grid and the seeds.
+
+A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or your own)::
+
+    description = "what it is for"
+    lr = "1e-4:1:9"            # the learning-rate grid every optimizer searches
+    tune_seeds = "0-2"
+    eval_seeds = "100-109"     # enough that 2 / 2^seeds x problems < 0.05, else the suite is refused
+    schedule = "cosine"        # optional: any run setting but the device, for every problem
+    warmup_steps = 5
+    [[problems]]
+    problem = "linreg"
+    epochs = 50
+    target_objective = 1e-3    # steps/seconds to suboptimality <= 1e-3 (f* known: absolute)
+    # target = "baseline"      # (no f*) to the best baseline's median final; target = 0.01: 1% of the start
+    options = { n = 100 }      # problem options (optional); batch_size = 32 (optional)
+    # schedule, warmup_steps, eval_every here override the suite's for this problem
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from optbench.errors import InvalidValueError
+from optbench.results.outcomes import Target
+from optbench.settings import declared, validate
+
+SUITES = ("quick", "standard")
+
+BASELINE_TARGET = "baseline"  # a suite's target = "baseline": the best baseline's median final (targets())
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One problem of a suite: the problem with its options, its budget and its target."""
+
+    problem: str
+    epochs: int
+    target: float | str = 0.01  # a share of each run's start, or "baseline" (see fixed_target)
+    options: dict[str, Any] = field(default_factory=dict)
+    batch_size: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # its other run settings: schedule, warm-up, ...
+    target_objective: float | None = None  # an absolute objective: suboptimality where f* is known
+
+    def fixed_target(self) -> Target | None:
+        """The target known before any run: an absolute objective (``target_objective``), or a share of
+        each run's start (``target``); None for ``target = "baseline"``, which :func:`targets` derives."""
+        if self.target_objective is not None:
+            return Target(self.target_objective, relative=False)
+        return None if self.target == BASELINE_TARGET else Target(float(self.target))
+
+    @property
+    def label(self) -> str:
+        shown = " ".join(f"{k}={v}" for k, v in self.options.items())
+        return f"{self.problem} {shown}".strip()
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    lr: list[float]
+    tune_seeds: list[int]
+    eval_seeds: list[int]
+    entries: list[Entry]
+
+
+def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
+    """A built-in suite by name, or a TOML file by path.
+
+    Its problems must be registered names: a suite file someone sent you must not run their code
+    (``problem = "torch.hub:load"`` would), unless ``allow_import_paths`` (``--allow-import-paths``)."""
+    from optbench.settings.inputs import read_toml
+    from optbench.settings.validate import registered_name
+
+    if name in SUITES:
+        path = resources.files("optbench.suites") / f"{name}.toml"
+        with resources.as_file(path) as file:
+            raw = read_toml(file, "--suite")
+    elif Path(name).suffix == ".toml":
+        raw = read_toml(name, "--suite")
+    else:
+        from optbench.errors import did_you_mean
+
+        raise InvalidValueError(
+            f"--suite {name!r} is not a suite{did_you_mean(name, SUITES)}; valid: {', '.join(SUITES)} or a .toml file"
+        )
+    # Run settings (schedule, warmup_steps, eval_every, ...: optbench.settings.declared) may be given for
+    # every problem at the top and per problem; the device is the command's (--device).
+    run_keys = [k for k in declared.NAMES if k != "device"]
+    known = {"description", "lr", "tune_seeds", "eval_seeds", "problems", *run_keys} - {"epochs", "batch_size"}
+    unknown = set(raw) - known
+    if unknown:
+        raise InvalidValueError(
+            f"suite {name!r}: unknown key {sorted(unknown)[0]!r}; valid: {', '.join(sorted(known))}"
+        )
+    entries = []
+    problems = raw.get("problems", [])
+    if not isinstance(problems, list):
+        raise InvalidValueError(f"suite {name!r}: problems must be [[problems]] tables, not {validate.shown(problems)}")
+    for i, item in enumerate(problems):
+        if not isinstance(item, dict) or "problem" not in item or "epochs" not in item:
+            raise InvalidValueError(f"suite {name!r}: problems[{i}] needs a problem and epochs")
+        extra = set(item) - {"problem", "target", "target_objective", "options", *run_keys}
+        if extra:
+            raise InvalidValueError(f"suite {name!r}: problems[{i}] has an unknown key {sorted(extra)[0]!r}")
+        where = f"suite {name!r}: problems[{i}]"
+        problem = registered_name("problem", item["problem"], where, allow_import_paths)
+        given = {k: raw[k] for k in run_keys if k in raw} | {k: item[k] for k in run_keys if k in item}
+        settings = declared.resolve(given, lambda key, where=where: f"{where}: {key}")
+        options = item.get("options", {})
+        if not isinstance(options, dict):
+            raise InvalidValueError(f"{where}: options must be a table such as {{ n = 200 }}, not {options!r}")
+        entries.append(
+            Entry(
+                problem,
+                settings["epochs"],
+                _target(item, where),
+                options,
+                settings["batch_size"],
+                {k: settings[k] for k in run_keys if k not in ("epochs", "batch_size")},
+                validate.lr(item["target_objective"], f"{where}: target_objective")
+                if "target_objective" in item
+                else None,
+            )
+        )
+    if not entries:
+        raise InvalidValueError(f"suite {name!r} has no [[problems]]")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise InvalidValueError(f"suite {name!r}: description must be text, not {validate.shown(description)}")
+    return Suite(
+        name=Path(name).stem,
+        description=description,
+        lr=_values(raw, "lr", "1e-4:1:9", name, validate.lr),
+        tune_seeds=_values(raw, "tune_seeds", "0-2", name, validate.seed),
+        eval_seeds=_values(raw, "eval_seeds", "100-109", name, validate.seed),
+        entries=entries,
+    )
+
+
+def _target(item: dict[str, Any], where: str) -> float | str:
+    """A problem's ``target``: a share of each run's start (a positive number), or ``"baseline"``;
+    with ``target_objective`` (an absolute objective) it is not given at all."""
+    if "target" in item and "target_objective" in item:
+        raise InvalidValueError(f"{where}: give target or target_objective, not both")
+    value = item.get("target", 0.01)
+    if value == BASELINE_TARGET:
+        return value
+    if isinstance(value, str) and not _is_number(value):
+        raise InvalidValueError(
+            f"{where}: target {value!r} is not a number or {BASELINE_TARGET!r}; expected a share of each run's "
+            f"start (0.01), {BASELINE_TARGET!r} (the best baseline's median final), or target_objective = VALUE"
+        )
+    return validate.lr(value, f"{where}: target")  # a positive finite number
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _values(raw: dict[str, Any], key: str, default: str, name: str, check: Any) -> list[Any]:
+    """A suite's grid value: a text in the grid syntax (``"1e-3:1:7"``, ``"0-2"``) or a list of values,
+    at least one, each checked (``check(value, label)``: an lr, a seed)."""
+    from optbench.settings.grid import parse_values
+
+    value = raw.get(key, default)
+    label = f"suite {name!r}: {key}"
+    if isinstance(value, str):
+        values = parse_values(value, label)
+    elif isinstance(value, list) and not isinstance(value, bool):
+        values = value
+    else:
+        values = [value]
+    if not values:
+        raise InvalidValueError(f"{label} is empty; expected at least one value, e.g. {default!r}")
+    return [check(v, label) for v in values]
+
+
+def require_enough_seeds(suite: Suite) -> None:
+    """Refuse a suite whose evaluation seeds cannot give a significant verdict after Holm's correction
+    over its problems: every comparison would read "no significant difference" whatever happened."""
+    from optbench.results.stats import ALPHA, minimum_seeds, smallest_p
+
+    seeds, problems = len(suite.eval_seeds), len(suite.entries)
+    if smallest_p(seeds, problems) >= ALPHA:
+        raise InvalidValueError(
+            f"suite {suite.name!r} has {seeds} evaluation seeds: over {problems} problems (Holm) the smallest "
+            f"p is {smallest_p(seeds, problems):.2g}, not below {ALPHA}; give eval_seeds at least "
+            f"{minimum_seeds(problems)} seeds"
+        )
