@@ -15,7 +15,12 @@ from optbench.settings.options import validate_device_name
 
 @cli.command()
 @click.option("--optimizer", "optimizers", required=True, help="Candidates, comma-separated (names or import paths).")
-@click.option("--baselines", default="gd,torch-sgd,torch-adam", show_default=True, help="Baselines, comma-separated.")
+@click.option(
+    "--baselines",
+    default="torch-sgd-momentum,torch-adam,torch-adamw",
+    show_default=True,
+    help="Baselines, comma-separated (gd, the lesson's, only when asked).",
+)
 @click.option("--suite", default="quick", show_default=True, help="quick, standard, or a suite .toml file.")
 @click.option(
     "--out",
@@ -38,7 +43,7 @@ def bench(**params: Any) -> int:
 
     \b
     Example:
-      optbench bench --optimizer torch-adamw,torch-nadam --suite quick --out bench/
+      optbench bench --optimizer torch-nadam,torch-radam --suite quick --out bench/
     """
     from pathlib import Path
 

@@ -86,6 +86,12 @@ OPTIMIZERS = {
         elementwise=True,
     ),
     "torch-sgd": _torch("SGD", "gradient descent with optional momentum, nesterov, weight decay"),
+    "torch-sgd-momentum": Builtin(
+        "torch.optim:SGD",
+        "torch.optim.SGD with Nesterov momentum 0.9: the strong first-order baseline of careful comparisons",
+        defaults={"momentum": 0.9, "nesterov": True},
+        elementwise=True,
+    ),
     "torch-adam": _torch("Adam", "adaptive moments (Kingma & Ba, 2014)"),
     "torch-adamw": _torch("AdamW", "Adam with decoupled weight decay"),
     "torch-adamax": _torch("Adamax", "Adam with the infinity norm"),

@@ -60,6 +60,7 @@ KNOWN = (
     "torch-asgd",
     "torch-rprop",
     "lion",
+    "torch-sgd-momentum",
 )
 
 

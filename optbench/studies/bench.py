@@ -62,7 +62,7 @@ __all__ = [  # the suite and the leaderboard live in their own modules; these na
     "write_outputs",
 ]
 
-DEFAULT_BASELINES = ("gd", "torch-sgd", "torch-adam")
+DEFAULT_BASELINES = ("torch-sgd-momentum", "torch-adam", "torch-adamw")  # distinct, each strong: no twins
 
 
 def bench(
@@ -113,7 +113,14 @@ def bench(
         runs = None if folder is None else folder / "runs" / f"{_slug(entry.label)}.parquet"
         if runs is not None:
             runs.parent.mkdir(parents=True, exist_ok=True)
-        table, chosen = tune(grid, runs, tune_seeds=suite.tune_seeds, eval_seeds=suite.eval_seeds, **sweep_options)
+        table, chosen = tune(
+            grid,
+            runs,
+            tune_seeds=suite.tune_seeds,
+            eval_seeds=suite.eval_seeds,
+            extend=suite.extend_edges,
+            **sweep_options,
+        )
         frames.append(table.assign(suite_problem=entry.label))
         chosen_all += [dict(c, entry=entry) for c in chosen]
     results = retime(pd.concat(frames, ignore_index=True), chosen_all, [*candidates, *baselines])

@@ -66,10 +66,11 @@ def leaderboard(
     """Per problem x optimizer: the chosen lr (and whether it sits on the grid's edge), the median final
     objective with its 95% bootstrap interval, accuracy, time to target, and each candidate's verdict
     against each baseline (Holm-corrected across the suite's problems)."""
-    from optbench.results.outcomes import on_edge
     from optbench.results.stats import median_interval
 
     lrs = {(c["entry"].label, c["job"]["optimizer"]): c["job"]["hyperparameters"].get("lr") for c in chosen}
+    edges = {(c["entry"].label, c["job"]["optimizer"]) for c in chosen if "lr" in c.get("edges", {})}
+    searched = _searched(results)
     goals = targets(results, suite, baselines)
     per_seed = {e.label: finals_per_seed(results, e, goals[e.label]) for e in suite.entries}
     rows = []
@@ -86,7 +87,8 @@ def leaderboard(
                     "optimizer": optimizer,
                     "role": "candidate" if optimizer in candidates else "baseline",
                     "lr": lr,
-                    "lr_on_edge": lr is not None and on_edge(lr, suite.lr),
+                    "lr_on_edge": (entry.label, optimizer) in edges,  # still, after the search went past it
+                    "lr_searched": searched.get((entry.label, optimizer), ""),
                     "metric": "suboptimality" if f_star_known else "loss",
                     "target": str(goals[entry.label]),
                     "final_median": median,
@@ -103,6 +105,9 @@ def leaderboard(
             )
     board = pd.DataFrame(rows)
     table = comparisons(per_seed, suite, candidates, baselines)
+    table["on_edge"] = [  # a verdict that rests on a setting at the edge of its search says so
+        ", ".join(n for n in (r.candidate, r.baseline) if (r.problem, n) in edges) for r in table.itertuples()
+    ]
     for row in table.itertuples():
         where = (board["problem"] == row.problem) & (board["optimizer"] == row.candidate)
         board.loc[where, f"vs {row.baseline}"] = row.verdict
@@ -113,6 +118,17 @@ def leaderboard(
     board.attrs["per_seed"] = per_seed  # each evaluation run's outcome, for the paired figure
     board.attrs["targets"] = goals  # the page's, so that it measures what the leaderboard does
     return board
+
+
+def _searched(results: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """Per problem and optimizer, the learning rates its tuning tried: ``"0.001-31.6 (11 values)"``."""
+    tuned = results[results["phase"] == "tune"] if "phase" in results else results
+    out = {}
+    for (problem, optimizer), part in tuned.groupby(["suite_problem", "optimizer"], sort=False):
+        values = sorted(part["lr"].dropna().unique())
+        if values:
+            out[(problem, optimizer)] = f"{values[0]:g}-{values[-1]:g} ({len(values)} values)"
+    return out
 
 
 def comparisons(
@@ -191,9 +207,15 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
         verdict.method_text(len(suite.eval_seeds), len(suite.entries)),
         "",
         f"Every optimizer searched lr in {{{', '.join(f'{v:g}' for v in suite.lr)}}} on seeds "
-        f"{_seeds(suite.tune_seeds)} with the same budget; the best setting (lowest median final objective) was "
-        f"rerun on seeds {_seeds(suite.eval_seeds)}. Final: median [95% bootstrap interval] over those seeds, "
-        "a diverged run counting as inf.",
+        f"{_seeds(suite.tune_seeds)} with the same budget"
+        + (
+            f"; a best lr on the edge of those searched was searched past it, one grid step at a time, up to "
+            f"{suite.extend_edges} steps (the same rule for every optimizer)"
+            if suite.extend_edges
+            else ""
+        )
+        + f"; the best setting (lowest median final objective) was rerun on seeds {_seeds(suite.eval_seeds)}. "
+        "Final: median [95% bootstrap interval] over those seeds, a diverged run counting as inf.",
         "",
         *([board.attrs["timing"], ""] if "timing" in board.attrs else []),
     ]
@@ -239,8 +261,14 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
         lines.append(f"| {row[0]} | {row[1]} | {row[2]} | {row[3]} | {row[4]} |")
     edges = board[board["lr_on_edge"]]
     if len(edges):
-        lines += ["", "Chosen learning rates on the edge of the grid (widen `lr` in the suite to be sure):"]
-        lines += [f"- {r.optimizer} on {r.problem}: lr = {r.lr:g}" for r in edges.itertuples()]
+        lines += [
+            "",
+            f"Chosen learning rates still on the edge of those searched after {suite.extend_edges} steps past the "
+            "grid (the best may lie beyond; the verdicts they take part in say so):",
+        ]
+        lines += [
+            f"- {r.optimizer} on {r.problem}: lr = {r.lr:g} (searched {r.lr_searched})" for r in edges.itertuples()
+        ]
     if "provenance" in board.attrs:
         lines += ["", f"Ran on: {verdict.provenance_text(board.attrs['provenance'])}."]
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or yo
     lr = "1e-4:1:9"            # the learning-rate grid every optimizer searches
     tune_seeds = "0-2"
     eval_seeds = "100-109"     # enough that 2 / 2^seeds x problems < 0.05, else the suite is refused
+    extend_edges = 6           # a best lr on the grid's edge: searched past it, a grid step at a time, up to 6
     schedule = "cosine"        # optional: any run setting but the device, for every problem
     warmup_steps = 5
     [[problems]]
@@ -30,6 +31,7 @@ from optbench.settings import declared, validate
 
 SUITES = ("quick", "standard")
 
+EXTEND_EDGES = 6  # at the quick grid's half-decade steps: up to 1,000x past either end
 BASELINE_TARGET = "baseline"  # a suite's target = "baseline": the best baseline's median final (targets())
 
 
@@ -66,6 +68,7 @@ class Suite:
     tune_seeds: list[int]
     eval_seeds: list[int]
     entries: list[Entry]
+    extend_edges: int = EXTEND_EDGES  # grid steps a best lr on the edge is searched past (tune's extend)
 
 
 def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
@@ -91,7 +94,8 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
     # Run settings (schedule, warmup_steps, eval_every, ...: optbench.settings.declared) may be given for
     # every problem at the top and per problem; the device is the command's (--device).
     run_keys = [k for k in declared.NAMES if k != "device"]
-    known = {"description", "lr", "tune_seeds", "eval_seeds", "problems", *run_keys} - {"epochs", "batch_size"}
+    known = {"description", "lr", "tune_seeds", "eval_seeds", "extend_edges", "problems", *run_keys}
+    known -= {"epochs", "batch_size"}
     unknown = set(raw) - known
     if unknown:
         raise InvalidValueError(
@@ -139,7 +143,17 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
         tune_seeds=_values(raw, "tune_seeds", "0-2", name, validate.seed),
         eval_seeds=_values(raw, "eval_seeds", "100-109", name, validate.seed),
         entries=entries,
+        extend_edges=_extend(raw.get("extend_edges", EXTEND_EDGES), name),
     )
+
+
+def _extend(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
+        raise InvalidValueError(
+            f"suite {name!r}: extend_edges {validate.shown(value)} is out of range; expected a whole number 0-20 "
+            "(grid steps a best lr on the edge is searched past)"
+        )
+    return value
 
 
 def _target(item: dict[str, Any], where: str) -> float | str:

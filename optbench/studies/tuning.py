@@ -27,12 +27,18 @@ def tune(
     select: str = "final",
     max_runs: int | None = validate.MAX_RUNS,
     max_epochs: int | None = validate.MAX_EPOCHS,
+    extend: int = 0,
     **options: Any,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Every problem x optimizer searches the same grid on ``tune_seeds`` with the same budget; the
     best settings (lowest median final objective, or fewest median steps to target with
     ``select="time"``) are rerun on fresh ``eval_seeds``. Rows carry ``phase`` = tune or eval.
-    Returns the table (both phases) and the chosen settings. ``options`` are :func:`run_jobs`'s."""
+
+    With ``extend`` = N, a best learning rate on the edge of those searched is searched past, one
+    step of the grid (its outermost ratio) at a time, up to N steps, until the best is interior
+    (:func:`past_edges`): a winner is never an artefact of where the grid stopped, unless it still
+    sits on the edge after N steps (its ``edges`` say so). Returns the table (both phases) and the
+    chosen settings. ``options`` are :func:`run_jobs`'s."""
     if select not in SELECT:
         raise InvalidValueError(f"--select {select!r} is not valid; valid: {', '.join(SELECT)}")
     tune_seeds = [validate.seed(s, "--tune-seeds") for s in tune_seeds]
@@ -48,10 +54,63 @@ def tune(
     planned = keyed(searched.jobs(), "tune", grid.source)
     tuned = run_jobs(planned, out, **options)
     chosen = mark_edges(choose(planned, tuned, select), planned)
+    for _ in range(extend):  # the same rule for every optimizer: a grid step past the edge its best sits on
+        beyond = keyed(past_edges(chosen, planned), "tune", grid.source)
+        if not beyond:
+            break
+        validate.runs(
+            len(planned) + len(beyond) + configs * len(eval_seeds), max_runs, "the tuning (search and evaluation)"
+        )
+        planned += beyond
+        tuned = schema.concat([tuned, run_jobs(beyond, out, **{**options, "note": None})])
+        chosen = mark_edges(choose(planned, tuned, select), planned)
     winners = [dict(c["job"], seed=s) for c in chosen for s in eval_seeds]
     quiet = {**options, "note": None}  # what OUT holds was said before the search
     evaluated = run_jobs(keyed(winners, "eval", grid.source), out, **quiet)
     return schema.concat([tuned, evaluated]), chosen
+
+
+EDGE_KEYS = ("lr",)  # log-scaled settings searched past an edge (others: their grid is the suite's word)
+LR_RANGE = (1e-8, 1e4)  # extension stops here: beyond, a learning rate means a wrong parametrisation
+
+
+def past_edges(chosen: list[dict[str, Any]], planned: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each choice whose learning rate sits on the edge of those searched for it: its jobs (every
+    tuning seed) one step further out, the step being the ratio of the two outermost values on that
+    side (a log grid's own step). Jobs already planned are not planned again."""
+    config = ("seed", "run_key", "phase", "config")
+    known = {
+        schema.key_text({k: v for k, v in job.items() if k not in ("run_key", "phase", "config")}) for job in planned
+    }
+    beyond = []
+    for choice in chosen:
+        job = choice["job"]
+        slot = [p for p in planned if _same_slot(p, job)]
+        for key in EDGE_KEYS:
+            if key not in choice.get("edges", {}):
+                continue
+            tried = sorted({float(p["hyperparameters"][key]) for p in slot if key in p["hyperparameters"]})
+            value = float(job["hyperparameters"][key])
+            if len(tried) < 2:
+                continue
+            step = tried[1] / tried[0] if value == tried[0] else tried[-1] / tried[-2]
+            new = value / step if value == tried[0] else value * step
+            if not LR_RANGE[0] <= new <= LR_RANGE[1]:
+                continue
+            for seed in sorted({p["seed"] for p in slot if {k: v for k, v in p.items() if k not in config} == job}):
+                moved = dict(job, hyperparameters={**job["hyperparameters"], key: new}, seed=seed)
+                if schema.key_text(moved) not in known:
+                    beyond.append(moved)
+    return beyond
+
+
+def _same_slot(job: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two jobs search for the same problem (with its options) and optimizer."""
+    return (job["problem"], job["optimizer"], schema.key_text(job["problem_options"])) == (
+        other["problem"],
+        other["optimizer"],
+        schema.key_text(other["problem_options"]),
+    )
 
 
 def mark_edges(chosen: list[dict[str, Any]], planned: list[dict[str, Any]]) -> list[dict[str, Any]]:

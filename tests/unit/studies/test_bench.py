@@ -19,6 +19,7 @@ from optbench.studies.bench import Entry, Suite, leaderboard, load_suite, to_mar
 TINY_SUITE = """
 description = "two problems, where gd's best lr lies beyond the grid"
 lr = "0.01,0.02,0.04"
+extend_edges = 0  # the grid as given: searched past, boosted-gd's 4x is found out (test_fair_protocol.py)
 tune_seeds = "0"
 eval_seeds = "10-17"
 
@@ -54,7 +55,8 @@ def test_a_planted_better_optimizer_is_better_and_an_exact_copy_is_not(tmp_path)
     pd.testing.assert_series_equal(copy["final_median"], gd["final_median"], check_names=False)
     assert gd["lr_on_edge"].all() and gd["lr"].eq(0.04).all()  # said: gd would want a larger lr
     text = (out / "leaderboard.md").read_text()
-    assert "| **boosted-gd** | 0.04 (grid edge) |" in text and "better on 8/8 seeds, p=0.016)" in text
+    assert "| **boosted-gd** | 0.04 (grid edge) |" in text
+    assert "better on 8/8 seeds, p=0.016, rests on an lr at the edge of its search: boosted-gd, gd)" in text
     assert "| boosted-gd | gd | 2 | 0 | 0 |" in text and "| gd-twin | gd | 0 | 2 | 0 |" in text
     assert (out / "report" / "index.html").is_file() and (out / "results.parquet").is_file()
     page = (out / "report" / "index.html").read_text()
@@ -177,8 +179,9 @@ def fixed_table() -> tuple[pd.DataFrame, Suite]:
 
 def test_the_leaderboard_of_a_fixed_table_by_hand():
     results, suite = fixed_table()
-    chosen = [
-        {"entry": suite.entries[0], "job": {"optimizer": o, "hyperparameters": {"lr": 0.1}}} for o in ("new", "gd")
+    chosen = [  # lr 0.1, the grid's lower end: tune's mark_edges says so in "edges"
+        {"entry": suite.entries[0], "job": {"optimizer": o, "hyperparameters": {"lr": 0.1}}, "edges": {"lr": 0.1}}
+        for o in ("new", "gd")
     ]
     board = leaderboard(results, suite, ["new"], ["gd"], chosen).set_index("optimizer")
     assert board.loc["new", "final_median"] == pytest.approx(0.35)
@@ -279,3 +282,34 @@ def test_targets_absolute_where_f_star_is_known_and_the_best_baselines_end_where
     assert set(summary.loc[summary["problem"] == label, "target"]) == {text}  # the page measures the same
     page = (out / "report" / "index.html").read_text()
     assert f'<p class="target">target: {text.replace("<", "&lt;").replace(chr(39), "&#x27;")}</p>' in page
+
+
+def test_no_default_baseline_pair_is_bit_identical_on_any_quick_problem():
+    """gd and full-batch torch-sgd were two default baselines that ran the same algorithm; the defaults
+    now are three distinct ones, and the lesson's gd is no baseline unless asked."""
+    import optbench
+    from optbench.results.outcomes import coincide
+    from optbench.studies.bench import DEFAULT_BASELINES
+
+    assert "gd" not in DEFAULT_BASELINES and "torch-sgd-momentum" in DEFAULT_BASELINES
+    for entry in load_suite("quick").entries:
+        runs = {
+            name: optbench.run(entry.problem, name, lr=0.01, epochs=5, seed=0, problem_options=entry.options)
+            for name in DEFAULT_BASELINES
+        }
+        for a, b in itertools.combinations(DEFAULT_BASELINES, 2):
+            assert not coincide(runs[a], runs[b], rtol=0), (entry.label, a, b)
+    gd, sgd = (optbench.run("linreg", name, lr=0.01, epochs=5, seed=0) for name in ("gd", "torch-sgd"))
+    assert coincide(gd, sgd, rtol=0)  # what the check would catch: the old defaults' twins
+
+
+def test_the_momentum_baseline_is_torch_sgd_with_nesterov_momentum():
+    import torch
+
+    import optbench
+
+    ours = optbench.run("quadratic", "torch-sgd-momentum", lr=0.05, epochs=20, seed=3)
+    plain = optbench.run("quadratic", "torch-sgd", lr=0.05, epochs=20, seed=3, momentum=0.9, nesterov=True)
+    np.testing.assert_array_equal(ours["loss"].to_numpy(), plain["loss"].to_numpy())
+    assert set(ours["momentum"]) == {0.9} and set(ours["nesterov"]) == {True}
+    assert isinstance(optbench.get_optimizer("torch-sgd-momentum").target, type(torch.optim.SGD))
