@@ -225,7 +225,8 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
     effects = {(r["candidate"], r["baseline"], r["problem"]): r for r in table.to_dict("records")}
     for problem, part in board.groupby("problem", sort=False):
         metric = part["metric"].iloc[0]
-        lines += [f"## {problem}", "", f"Target: {part['target'].iloc[0]}.", ""]
+        entry = next(e for e in suite.entries if e.label == problem)
+        lines += [f"## {problem}", "", f"Target: {part['target'].iloc[0]}. {schedule_text(entry)}", ""]
         header = ["optimizer", "lr", f"final {metric}", "test acc.", "reached", "steps to target", "s to target"]
         distinct = verdict.distinct_baselines(baselines, groups)  # identical baselines: one column
         header += [f"vs {verdict.entry_name(g)}" for g in distinct]
@@ -272,6 +273,14 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
     if "provenance" in board.attrs:
         lines += ["", f"Ran on: {verdict.provenance_text(board.attrs['provenance'])}."]
     return "\n".join(lines) + "\n"
+
+
+def schedule_text(entry: Entry) -> str:
+    """How an entry's runs were trained: ``"Schedule: cosine after 5 warm-up steps, 60 epochs."``."""
+    schedule, warmup = entry.settings.get("schedule", "constant"), entry.settings.get("warmup_steps", 0)
+    shape = "constant lr" if schedule == "constant" else schedule
+    warm = f" after {warmup} warm-up steps" if warmup else ""
+    return f"Schedule: {shape}{warm}, {entry.epochs} epochs; verdicts at the end of training."
 
 
 def _reach(value: float, reached: int, seeds: int, form: str) -> str:

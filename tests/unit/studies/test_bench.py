@@ -235,6 +235,8 @@ description = "an absolute target where f* is known, the best baseline's end whe
 lr = "0.03,0.3"
 tune_seeds = "0"
 eval_seeds = "10-17"
+schedule = "cosine"
+warmup_steps = 2
 
 [[problems]]
 problem = "linreg"
@@ -280,6 +282,10 @@ def test_targets_absolute_where_f_star_is_known_and_the_best_baselines_end_where
     assert board.loc[(label, best), "reached"] >= 4  # the best baseline reaches its own median on half its seeds
     summary = pd.read_csv(out / "report" / "summary.csv")
     assert set(summary.loc[summary["problem"] == label, "target"]) == {text}  # the page measures the same
+    assert set(runs["schedule"]) == {"cosine"} and set(runs["warmup_steps"]) == {2}  # results record the schedule
+    md = (out / "leaderboard.md").read_text()
+    assert "Schedule: cosine after 2 warm-up steps, 12 epochs; verdicts at the end of training." in md
+    assert all(e.settings["schedule"] == "cosine" for e in load_suite("quick").entries)  # the built-ins decay
     page = (out / "report" / "index.html").read_text()
     assert f'<p class="target">target: {text.replace("<", "&lt;").replace(chr(39), "&#x27;")}</p>' in page
 
