@@ -221,7 +221,8 @@ def _error_frame(run: _Run) -> pd.DataFrame:
     """One row with status ``error`` for a run that could not start."""
     spec = run.spec
     row = run_settings(spec, spec.batch_size or spec.optimizer.batch_size or 0)
-    row |= {"epoch": 0.0, "step": 0, "loss": math.nan, "optimum": math.nan, "time_s": 0.0, "batch_runs": 1}
+    row |= {"epoch": 0.0, "step": 0, "grad_evals": 0, "loss": math.nan, "optimum": math.nan, "time_s": 0.0}
+    row |= {"batch_runs": 1}
     row |= {"threads": 0, "status": "error", "message": run.error, "_run": run.index}
     return pd.DataFrame([row])
 
@@ -446,6 +447,7 @@ def _frame(
     columns: dict[str, Any] = {key: _repeat([row[key] for row in settings], counts) for key in settings[0]}
     columns["epoch"] = np.array(record.epoch)[keep]
     columns["step"] = np.array(record.step)[keep]
+    columns["grad_evals"] = np.array(record.grad_evals, dtype=np.int64)[keep]
     columns["loss"] = losses[keep, run]
     columns["optimum"] = np.repeat(np.array(optimum, dtype=float)[runs], counts)
     for key, values in record.metrics.items():

@@ -35,6 +35,7 @@ class Record:
 
     epoch: list[float] = field(default_factory=list)
     step: list[int] = field(default_factory=list)
+    grad_evals: list[int] = field(default_factory=list)  # gradient evaluations the optimizer used so far
     loss: list[Tensor] = field(default_factory=list)
     metrics: dict[str, list[Tensor]] = field(default_factory=dict)
     step_times: list[float] = field(default_factory=list)  # wall time of each optimizer step
@@ -44,8 +45,9 @@ class Record:
     checked: int = 0  # records already checked for non-finite losses
     dead: Tensor | None = None  # (K,) which runs have had a non-finite loss
 
-    def add(self, form: Any, epoch: float, step: int, losses: Tensor | None = None) -> None:
-        """Record the runs' full training losses (``losses`` when the loop has them already) and metrics."""
+    def add(self, form: Any, epoch: float, step: int, losses: Tensor | None = None, evals: int | None = None) -> None:
+        """Record the runs' full training losses (``losses`` when the loop has them already) and metrics;
+        ``evals``: gradient evaluations so far (default: one a step)."""
         with torch.no_grad():  # the recorded tensors hold no graph
             loss = form.losses() if losses is None else losses
             metrics = form.metrics()
@@ -54,6 +56,7 @@ class Record:
             self.metrics.setdefault(key, []).append(value)
         self.epoch.append(epoch)
         self.step.append(step)
+        self.grad_evals.append(step if evals is None else evals)
 
     def all_diverged(self) -> bool:
         """One host sync: has every run's loss been non-finite at some point? (Every CHECK_EVERY steps.)"""
@@ -87,7 +90,8 @@ def train(
     steps_per_epoch = -(-n // batch_size)
     shufflers = [torch.Generator().manual_seed(s) for s in seeds] if batch_size < n else []
     clock = _Clock(spec.device)
-    state: dict[str, Any] = {"idx": None, "losses": None, "versions": ()}
+    # "again": gradient evaluations beyond the one a step, where the optimizer's closure needed fresh ones
+    state: dict[str, Any] = {"idx": None, "losses": None, "versions": (), "again": 0}
     # Full batch: the loss recorded after a step is the loss the next step's backward computes, at the
     # same parameters. Computing that backward at record time (inside the step's clock) saves one
     # forward pass a step; the recorded numbers are the same bits.
@@ -103,6 +107,7 @@ def train(
         if form.versions() != state["versions"]:  # the optimizer moved since the core's own backward
             with torch.enable_grad():
                 gradients(state["idx"])
+            state["again"] += 1  # a gradient evaluation the optimizer pays for
         return state["losses"].sum()
 
     steppers = [
@@ -137,7 +142,13 @@ def train(
                 clock.stop()
                 step += 1
                 if i == len(batches) or (spec.eval_every and step % spec.eval_every == 0):
-                    out.add(form, step / steps_per_epoch, step, state["losses"] if full_batch else None)
+                    out.add(
+                        form,
+                        step / steps_per_epoch,
+                        step,
+                        state["losses"] if full_batch else None,
+                        step + state["again"],
+                    )
                     if on_record:
                         on_record(step)
                     if progress:

@@ -8,7 +8,8 @@ Every column of a results table has one of three roles:
   hyperparameter, ``problem_<option>``, ``batch_size``, ``epochs``, ``eval_every``, ``schedule``,
   ``warmup_steps``, ``device``. Constant along a run; runs that differ only in their seed share
   every setting (one *configuration*).
-- **measurement**: what was recorded along the run: ``epoch``, ``step``, ``loss``, ``optimum``,
+- **measurement**: what was recorded along the run: ``epoch``, ``step``, ``grad_evals`` (gradient
+  evaluations so far: one a step, plus each time the optimizer's closure recomputed them), ``loss``, ``optimum``,
   every metric the problem reports (``test_loss``, ``test_accuracy``, a plugin's own), ``time_s``,
   ``batch_runs``, ``threads`` (torch's intra-op threads ``time_s`` was measured under: 0 where
   nothing was timed; :mod:`optbench.core.threads`), ``status``, ``message``.
@@ -38,7 +39,9 @@ IDENTITY, SETTING, MEASUREMENT = "identity", "setting", "measurement"
 ROLES = (IDENTITY, SETTING, MEASUREMENT)
 IDENTITY_COLUMNS = ("run_key", "phase", "seed")
 CORE_SETTINGS = ("problem", "optimizer", "lr", *declared.NAMES)
-CORE_MEASUREMENTS = ("epoch", "step", "loss", "optimum", "time_s", "batch_runs", "threads", "status", "message")
+CORE_MEASUREMENTS = (
+    *("epoch", "step", "grad_evals", "loss", "optimum", "time_s", "batch_runs", "threads", "status", "message"),
+)
 BUILT_IN_METRICS = ("test_loss", "test_accuracy")  # what the built-in problems record (classification)
 SCHEMA_VERSION = 1
 ATTRS_KEY = "optbench"  # in DataFrame.attrs and in a parquet file's metadata (as bytes)
@@ -155,13 +158,13 @@ def concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 def tidy(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with its columns in the order optbench writes: identity and settings as they come
-    (``run_key`` and ``phase`` aside), then ``epoch``, ``step``, ``loss``, ``optimum``, the problem's
+    (``run_key`` and ``phase`` aside), then ``epoch``, ``step``, ``grad_evals``, ``loss``, ``optimum``, the problem's
     metrics, ``time_s``, ``batch_runs``, ``threads``, ``status``, ``message``, then ``run_key`` and ``phase``.
     :func:`rule_roles` reads the roles of such a table back from its column order alone."""
     known = roles(df)
     columns = list(df.columns)
     tail = [c for c in ("time_s", "batch_runs", "threads", "status", "message") if c in columns]
-    head = [c for c in ("epoch", "step", "loss", "optimum") if c in columns]
+    head = [c for c in ("epoch", "step", "grad_evals", "loss", "optimum") if c in columns]
     front = [c for c in columns if known[c] != MEASUREMENT and c not in ("run_key", "phase")]
     metrics = [c for c in columns if known[c] == MEASUREMENT and c not in head + tail]
     back = [c for c in ("run_key", "phase") if c in columns]
