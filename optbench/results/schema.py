@@ -3,7 +3,8 @@
 Every column of a results table has one of three roles:
 
 - **identity**: which run a row belongs to: ``run_key`` (a hash of the run's resolved settings,
-  its seed and its phase), ``phase`` (``tune`` or ``eval``, from ``optbench tune``) and ``seed``.
+  its seed and its phase), ``phase`` (``tune`` or ``eval``, from ``optbench tune``; ``budget``, a
+  bench's baselines rerun over a ladder of budgets for its speedups) and ``seed``.
 - **setting**: how the run was configured: ``problem``, ``optimizer``, ``lr`` and every other
   hyperparameter, ``problem_<option>``, ``batch_size``, ``epochs``, ``eval_every``, ``schedule``,
   ``warmup_steps``, ``device``. Constant along a run; runs that differ only in their seed share
@@ -38,6 +39,7 @@ from optbench.settings import declared
 IDENTITY, SETTING, MEASUREMENT = "identity", "setting", "measurement"
 ROLES = (IDENTITY, SETTING, MEASUREMENT)
 IDENTITY_COLUMNS = ("run_key", "phase", "seed")
+BUDGET_PHASE = "budget"  # a bench's budget ladder (optbench.studies.speedup): read by its leaderboard, not drawn
 CORE_SETTINGS = ("problem", "optimizer", "lr", *declared.NAMES)
 CORE_MEASUREMENTS = (
     *("epoch", "step", "grad_evals", "loss", "optimum", "time_s", "batch_runs", "threads", "status", "message"),

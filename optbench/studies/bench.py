@@ -33,12 +33,15 @@ from typing import Any
 import pandas as pd
 
 from optbench.errors import InvalidValueError, OptbenchError
+from optbench.results import schema
 from optbench.studies.board import (
     FINALS,
     comparisons,
     comparisons_of,
     finals_per_seed,
     leaderboard,
+    speedup_lines,
+    speedup_method,
     summary,
     targets,
     to_markdown,
@@ -121,6 +124,13 @@ def bench(
             extend=suite.extend_edges,
             **sweep_options,
         )
+        if suite.speedup:  # each baseline at its chosen setting over the ladder of budgets
+            from optbench.studies.speedup import PHASE, budget_jobs
+            from optbench.studies.sweeps import keyed, run_jobs
+
+            ladder = keyed(budget_jobs(chosen, baselines, suite.eval_seeds), PHASE, grid.source)
+            if ladder:
+                table = schema.concat([table, run_jobs(ladder, runs, **{**sweep_options, "note": None})])
         frames.append(table.assign(suite_problem=entry.label))
         chosen_all += [dict(c, entry=entry) for c in chosen]
     results = retime(pd.concat(frames, ignore_index=True), chosen_all, [*candidates, *baselines])
@@ -196,8 +206,14 @@ def _verdict_section(board: pd.DataFrame, suite: Suite, candidates: list[str], b
         if r["baseline"] == g[0]
     ]
     return verdict_html(
-        verdict.headline(table, candidates, baselines, groups),
-        " ".join([verdict.method_text(len(suite.eval_seeds), len(suite.entries)), board.attrs.get("timing", "")]),
+        speedup_lines(table, candidates, baselines, groups),
+        " ".join(
+            [
+                verdict.method_text(len(suite.eval_seeds), len(suite.entries)),
+                *([speedup_method()] if "speedup_evals" in table else []),
+                board.attrs.get("timing", ""),
+            ]
+        ),
         verdict.tally(table, candidates, baselines, groups),
         shown,
         verdict.provenance_text(board.attrs.get("provenance") or verdict.provenance()),

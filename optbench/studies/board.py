@@ -105,6 +105,11 @@ def leaderboard(
             )
     board = pd.DataFrame(rows)
     table = comparisons(per_seed, suite, candidates, baselines)
+    from optbench.studies.speedup import speedups
+
+    fast = [f for f in (speedups(results, e.label, candidates, baselines) for e in suite.entries) if len(f)]
+    if fast:  # how much faster, from the baselines' budget ladder
+        table = table.merge(pd.concat(fast, ignore_index=True), on=["problem", "candidate", "baseline"], how="left")
     table["on_edge"] = [  # a verdict that rests on a setting at the edge of its search says so
         ", ".join(n for n in (r.candidate, r.baseline) if (r.problem, n) in edges) for r in table.itertuples()
     ]
@@ -202,10 +207,11 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
     lines = [
         f"# optbench bench: {', '.join(candidates)} vs {', '.join(baselines)} (suite `{suite.name}`)",
         "",
-        *(f"- {line}" for line in verdict.headline(table, candidates, baselines, groups)),
+        *(f"- {line}" for line in speedup_lines(table, candidates, baselines, groups)),
         "",
         verdict.method_text(len(suite.eval_seeds), len(suite.entries)),
         "",
+        *([speedup_method(), ""] if "speedup_evals" in table else []),
         f"Every optimizer searched lr in {{{', '.join(f'{v:g}' for v in suite.lr)}}} on seeds "
         f"{_seeds(suite.tune_seeds)} with the same budget"
         + (
@@ -273,6 +279,27 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
     if "provenance" in board.attrs:
         lines += ["", f"Ran on: {verdict.provenance_text(board.attrs['provenance'])}."]
     return "\n".join(lines) + "\n"
+
+
+def speedup_lines(table: pd.DataFrame, candidates: list[str], baselines: list[str], groups: Any) -> list[str]:
+    """The headline: per candidate and distinct baseline its wins, ties and losses
+    (:func:`optbench.studies.verdict.headline`), then its speedup where the suite measured one
+    (:func:`optbench.studies.speedup.headline`)."""
+    from optbench.studies import speedup, verdict
+
+    distinct = verdict.distinct_baselines(baselines, groups)
+    fast = speedup.headline(table, [(c, g[0], verdict.entry_name(g)) for c in candidates for g in distinct])
+    lines = []
+    for line in verdict.headline(table, candidates, baselines, groups):
+        pair = line.split(":", 1)[0].removesuffix(" (identical runs)")
+        lines.append(f"{line}; {fast[pair]}" if pair in fast else line)
+    return lines
+
+
+def speedup_method() -> str:
+    from optbench.studies.speedup import method_text
+
+    return method_text()
 
 
 def schedule_text(entry: Entry) -> str:

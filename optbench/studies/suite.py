@@ -7,6 +7,7 @@ A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or yo
     tune_seeds = "0-2"
     eval_seeds = "100-109"     # enough that 2 / 2^seeds x problems < 0.05, else the suite is refused
     extend_edges = 6           # a best lr on the grid's edge: searched past it, a grid step at a time, up to 6
+    speedup = true             # baselines rerun at 1/4, 1/2, 2 and 4x the budget: each comparison's speedup
     schedule = "cosine"        # optional: any run setting but the device, for every problem
     warmup_steps = 5
     [[problems]]
@@ -69,6 +70,7 @@ class Suite:
     eval_seeds: list[int]
     entries: list[Entry]
     extend_edges: int = EXTEND_EDGES  # grid steps a best lr on the edge is searched past (tune's extend)
+    speedup: bool = True  # rerun the baselines over a ladder of budgets for each comparison's speedup
 
 
 def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
@@ -94,7 +96,7 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
     # Run settings (schedule, warmup_steps, eval_every, ...: optbench.settings.declared) may be given for
     # every problem at the top and per problem; the device is the command's (--device).
     run_keys = [k for k in declared.NAMES if k != "device"]
-    known = {"description", "lr", "tune_seeds", "eval_seeds", "extend_edges", "problems", *run_keys}
+    known = {"description", "lr", "tune_seeds", "eval_seeds", "extend_edges", "speedup", "problems", *run_keys}
     known -= {"epochs", "batch_size"}
     unknown = set(raw) - known
     if unknown:
@@ -144,7 +146,14 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
         eval_seeds=_values(raw, "eval_seeds", "100-109", name, validate.seed),
         entries=entries,
         extend_edges=_extend(raw.get("extend_edges", EXTEND_EDGES), name),
+        speedup=_flag(raw.get("speedup", True), "speedup", name),
     )
+
+
+def _flag(value: Any, key: str, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidValueError(f"suite {name!r}: {key} {validate.shown(value)} is not true or false")
+    return value
 
 
 def _extend(value: Any, name: str) -> int:

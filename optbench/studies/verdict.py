@@ -118,6 +118,11 @@ def effect_text(row: dict) -> str:
         parts.append(f"{row['candidate']} {diverged_text(row['diverged'], row['seeds'])}")
     if row.get("baseline_diverged"):
         parts.append(f"{row['baseline']} {diverged_text(row['baseline_diverged'], row['seeds'])}")
+    speedup = row.get("speedup_evals")
+    if speedup is not None and not (isinstance(speedup, float) and math.isnan(speedup)):
+        from optbench.studies.speedup import text
+
+        parts.append(text(row, "evals"))
     if isinstance(row.get("on_edge"), str) and row["on_edge"]:
         parts.append(f"rests on an lr at the edge of its search: {row['on_edge']}")
     return f"{row['verdict']} ({', '.join(parts)})"

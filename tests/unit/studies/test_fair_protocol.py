@@ -95,3 +95,74 @@ def test_a_renamed_copy_of_the_momentum_baseline_is_a_tie(bench):
     twin = table.query("candidate == 'sgdm-twin' and baseline == 'torch-sgd-momentum'")
     assert len(twin) == 2 and set(twin["verdict"]) == {"no significant difference"}
     assert set(twin["ratio"]) == {1.0} and set(twin["better_seeds"]) == {0}
+
+
+TWO_STEPS = '''
+"""Two plain SGD steps per step, the second on a fresh gradient through the closure; and plain SGD renamed."""
+import torch
+
+import optbench
+
+
+@optbench.register_optimizer("two-step-sgd", elementwise=True)
+class TwoStepSGD(torch.optim.SGD):
+    @torch.no_grad()
+    def step(self, closure=None):
+        super().step()
+        with torch.enable_grad():
+            self.zero_grad()
+            loss = closure()
+        super().step()
+        return loss
+
+
+@optbench.register_optimizer("sgd-copy", elementwise=True)
+class CopySGD(torch.optim.SGD):
+    """torch-sgd under another name."""
+'''
+
+LADDER_SUITE = """
+description = "an ill-conditioned quadratic, far from its floor within the budget"
+lr = "0.003,0.01,0.03"
+tune_seeds = "0"
+eval_seeds = "10-17"
+schedule = "cosine"
+warmup_steps = 2
+
+[[problems]]
+problem = "quadratic"
+epochs = 40
+target_objective = 1e-3
+options = { dim = 20, condition = 100.0 }
+"""
+
+
+def test_speedups_count_what_an_optimizer_pays(tmp_path):
+    """Two SGD steps a step: about 2x in steps, about 1x in gradient evaluations (it pays for both);
+    the headline uses evaluations; a copy's interval contains 1."""
+    (tmp_path / "planted.py").write_text(TWO_STEPS)
+    (tmp_path / "suite.toml").write_text(LADDER_SUITE)
+    with OPTIMIZERS.snapshot():
+        result = invoke(
+            *("bench", "--plugin", tmp_path / "planted.py", "--optimizer", "two-step-sgd,sgd-copy"),
+            *("--baselines", "torch-sgd", "--suite", tmp_path / "suite.toml", "--out", tmp_path / "b"),
+            "--no-progress",
+        )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "b" / "comparisons.csv").set_index("candidate")
+    two, copy = table.loc["two-step-sgd"], table.loc["sgd-copy"]
+    assert 1.6 <= two["speedup_steps_low"] <= two["speedup_steps"] <= two["speedup_steps_high"] <= 2.5
+    assert 0.8 <= two["speedup_evals_low"] <= two["speedup_evals"] <= two["speedup_evals_high"] <= 1.25
+    # (measured: 2.04x [2.037, 2.041] in steps, 1.02x [1.019, 1.020] in evaluations; log-log interpolation
+    # between the ladder's 1x and 2x costs the 2%)
+    assert copy["speedup_evals_low"] <= 1 <= copy["speedup_evals_high"]
+    assert copy["speedup_steps_low"] <= 1 <= copy["speedup_steps_high"]
+    runs = pd.read_parquet(tmp_path / "b" / "results.parquet")
+    ladder = runs[(runs["phase"] == "budget")]
+    assert set(ladder["optimizer"]) == {"torch-sgd"} and sorted(ladder["epochs"].unique()) == [10, 20, 80, 160]
+    headline = (tmp_path / "b" / "leaderboard.md").read_text().split("\n\n")[1]
+    assert "two-step-sgd vs torch-sgd: " in headline and "in gradient evaluations (median of 1 problems" in headline
+    page = (tmp_path / "b" / "report" / "index.html").read_text()
+    assert "in gradient evaluations" in page and "budget" not in set(
+        pd.read_csv(tmp_path / "b" / "report" / "summary.csv")["phase"]
+    )

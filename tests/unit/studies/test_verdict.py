@@ -60,8 +60,8 @@ def test_the_page_and_leaderboard_open_with_the_verdict_and_hide_no_divergence(t
     assert "vs gd-same:" not in verdict and "gd-same vs" not in verdict
     assert "gd-twin vs gd = gd-same (identical runs): no significant difference on 1 of 1 problems" in verdict
     assert re.search(
-        r"better \(ratio 0\.\d+ \[0\.\d+, 0\.\d+\], better on 8/8 seeds, p=0\.0078, rests on an lr at the edge of "
-        r"its search: boosted-gd, gd\)",
+        r"better \(ratio 0\.\d+ \[0\.\d+, 0\.\d+\], better on 8/8 seeds, p=0\.0078, speedup [^,\]]+ \[[^\]]+\] in "
+        r"gradient evaluations, rests on an lr at the edge of its search: boosted-gd, gd\)",
         verdict,
     )
     assert "flaky-gd vs gd = gd-same: worse" in verdict

@@ -1,0 +1,176 @@
+"""How much faster: the budget a baseline needs to reach a candidate's final objective, as a multiple
+of the candidate's budget, with a 95% bootstrap interval over the paired seeds.
+
+Each baseline's chosen setting is rerun on the evaluation seeds at a ladder of budgets
+(:data:`LADDER` x the suite's epochs, each run with its own schedule over its own budget). Per seed,
+the baseline's final objective against its budget is interpolated on a log-log scale to where it
+equals the candidate's final on that seed; the budget there over the candidate's is the seed's
+speedup: 2 means the baseline needs twice the candidate's budget. Budgets count gradient
+evaluations (what an optimizer pays: one a step, plus every closure call that needed fresh
+gradients) and steps; the headline uses evaluations. A seed whose baseline never gets there within
+the ladder counts as more than its top (+inf), one whose baseline gets there at the ladder's
+bottom as less than it (0), so the median and its interval say "more than 4x" rather than guess.
+
+>>> round(crossing([1.0, 2.0, 4.0], [8.0, 4.0, 1.0], 2.0), 3)  # halfway from 4 to 1 on a log scale: 2 x sqrt(2)
+2.828
+>>> crossing([1.0, 2.0], [8.0, 4.0], 1.0), crossing([1.0, 2.0], [8.0, 4.0], 9.0)
+(inf, 0.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optbench.results.schema import BUDGET_PHASE
+
+LADDER = (0.25, 0.5, 2.0, 4.0)  # budgets beside the suite's own (1x), as multiples of its epochs
+PHASE = BUDGET_PHASE  # the ladder's runs in the results table
+
+
+def budget_jobs(chosen: Sequence[dict[str, Any]], baselines: Sequence[str], seeds: Sequence[int]) -> list[dict]:
+    """The ladder's jobs: each baseline's chosen setting at each budget of :data:`LADDER`, every seed."""
+    jobs = []
+    for choice in chosen:
+        job = choice["job"]
+        if job["optimizer"] not in baselines:
+            continue
+        budgets = sorted({max(1, round(job["epochs"] * f)) for f in LADDER} - {job["epochs"]})
+        jobs += [dict(job, epochs=epochs, seed=seed) for epochs in budgets for seed in seeds]
+    return jobs
+
+
+def crossing(budgets: Sequence[float], finals: Sequence[float], goal: float) -> float:
+    """Where ``finals`` (at increasing ``budgets``) first get down to ``goal``, log-log interpolated;
+    0 if already at the smallest budget, inf if never (a non-finite final counts as never there)."""
+    logs = [math.log(f) if 0 < f < math.inf else math.inf for f in finals]
+    target = math.log(goal) if 0 < goal < math.inf else math.inf
+    for i, value in enumerate(logs):
+        if value <= target:
+            if i == 0:
+                return 0.0
+            before = logs[i - 1]
+            t = 1.0 if math.isinf(before) else (before - target) / (before - value)
+            return math.exp(math.log(budgets[i - 1]) + t * (math.log(budgets[i]) - math.log(budgets[i - 1])))
+    return math.inf
+
+
+def _runs(results: pd.DataFrame, label: str) -> pd.DataFrame:
+    """One row per evaluation or ladder run of a problem: optimizer, seed, epochs, final, steps, evals."""
+    from optbench.results.outcomes import final
+
+    if not {"epochs", "phase"} <= set(results.columns):  # no ladder could have run (a table made by hand)
+        return pd.DataFrame()
+    mine = results[(results["suite_problem"] == label) & results["phase"].isin(["eval", PHASE])]
+    rows = []
+    for (optimizer, seed, epochs), run in mine.groupby(["optimizer", "seed", "epochs"], sort=False):
+        run = run.sort_values("step")
+        evals = run["grad_evals"] if "grad_evals" in run else run["step"]
+        rows.append(
+            {
+                "optimizer": optimizer,
+                "seed": seed,
+                "epochs": epochs,
+                "final": final(run),
+                "steps": float(run["step"].iloc[-1]),
+                "evals": float(evals.iloc[-1]),
+                "eval_phase": run["phase"].iloc[0] == "eval",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def speedups(results: pd.DataFrame, label: str, candidates: Sequence[str], baselines: Sequence[str]) -> pd.DataFrame:
+    """Per candidate and baseline on problem ``label``: the median speedup over seeds in gradient
+    evaluations and in steps, each with its 95% bootstrap interval, the seeds, and the ladder's
+    range (what "more than" and "less than" refer to)."""
+    from optbench.results.stats import median_interval
+
+    runs = _runs(results, label)
+    rows = []
+    if not len(runs):
+        return pd.DataFrame(rows)
+    for baseline in baselines:
+        ladder = runs[runs["optimizer"] == baseline].sort_values("epochs")
+        if ladder["epochs"].nunique() < 2:
+            continue
+        for candidate in candidates:
+            mine = runs[(runs["optimizer"] == candidate) & runs["eval_phase"]].set_index("seed")
+            per = {"evals": [], "steps": []}
+            ranges = {"evals": [math.inf, 0.0], "steps": [math.inf, 0.0]}
+            for seed, own in mine.iterrows():
+                theirs = ladder[ladder["seed"] == seed]
+                if theirs["epochs"].nunique() < 2:
+                    continue
+                for unit in per:
+                    budget = crossing(theirs[unit].tolist(), theirs["final"].tolist(), own["final"])
+                    per[unit].append(budget / own[unit] if own[unit] > 0 else math.nan)
+                    ranges[unit][0] = min(ranges[unit][0], theirs[unit].min() / own[unit])
+                    ranges[unit][1] = max(ranges[unit][1], theirs[unit].max() / own[unit])
+            if not per["evals"]:
+                continue
+            row = {"problem": label, "candidate": candidate, "baseline": baseline, "speedup_seeds": len(per["evals"])}
+            for unit, values in per.items():
+                median, low, high = median_interval(values)
+                row |= {f"speedup_{unit}": median, f"speedup_{unit}_low": low, f"speedup_{unit}_high": high}
+                row |= {f"ladder_{unit}_min": ranges[unit][0], f"ladder_{unit}_max": ranges[unit][1]}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def times(value: float, bottom: float, top: float) -> str:
+    """A speedup as a reader should see it: ``1.3x``, or beyond the ladder ``> 4x`` / ``< 0.25x``."""
+    if not np.isfinite(value) and value > 0:
+        return f"> {top:.2g}x"
+    if value <= 0 or (np.isfinite(value) and value < bottom * (1 - 1e-9)):
+        return f"< {bottom:.2g}x"
+    return f"{value:.2g}x"
+
+
+def text(row: dict[str, Any], unit: str = "evals") -> str:
+    """``1.3x [1.1, 1.6] fewer gradient evaluations`` for one comparison (a speedup below 1: more)."""
+    bottom, top = row[f"ladder_{unit}_min"], row[f"ladder_{unit}_max"]
+    parts = [times(row[f"speedup_{unit}{end}"], bottom, top) for end in ("", "_low", "_high")]
+    noun = "gradient evaluations" if unit == "evals" else "steps"
+    return f"speedup {parts[0]} [{parts[1]}, {parts[2]}] in {noun}"
+
+
+def headline(table: pd.DataFrame, pairs: Sequence[tuple[str, str, str]]) -> dict[str, str]:
+    """Per ``"candidate vs name"`` (name: the baseline in words, "gd = torch-sgd"): its speedup in
+    gradient evaluations across the problems, the median of the per-problem medians, and on how many
+    problems the interval lies above 1 (faster) or below it (slower)."""
+    if "speedup_evals" not in table:
+        return {}
+    out = {}
+    for candidate, baseline, name in pairs:
+        mine = table[(table["candidate"] == candidate) & (table["baseline"] == baseline)].dropna(
+            subset=["speedup_evals"]
+        )
+        if not len(mine):
+            continue
+        middle = float(np.median(mine["speedup_evals"]))
+        faster = int((mine["speedup_evals_low"] > 1).sum())
+        slower = int((mine["speedup_evals_high"] < 1).sum())
+        shown = times(middle, float(mine["ladder_evals_min"].min()), float(mine["ladder_evals_max"].max()))
+        out[f"{candidate} vs {name}"] = (
+            f"speedup {shown} in gradient evaluations (median of {len(mine)} problems; "
+            f"faster on {faster}, slower on {slower})"
+        )
+    return out
+
+
+METHOD = (
+    "Speedup: each baseline's chosen setting rerun on the evaluation seeds at {ladder} times the budget "
+    "(each with its own schedule); per seed, the budget it needs to reach the candidate's final objective "
+    "(log-log interpolated), over the candidate's budget: 2x means the baseline needs twice the candidate's "
+    "gradient evaluations. Median over seeds [95% bootstrap interval]; beyond the ladder it says '> 4x' or "
+    "'< 0.25x'. Faster or slower on a problem: the interval lies above or below 1."
+)
+
+
+def method_text() -> str:
+    return METHOD.format(ladder=", ".join(f"{f:g}" for f in sorted((*LADDER, 1.0))))
