@@ -86,6 +86,7 @@ def register_optimizer(
     batch_size: int | None = None,
     override: bool = False,
     elementwise: bool | None = None,
+    space: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register a torch.optim.Optimizer-shaped class under ``name``.
 
@@ -93,7 +94,8 @@ def register_optimizer(
     constructor's hyperparameter defaults; ``batch_size`` is the default batch size of its runs
     (None: full batch); ``override=True`` replaces an entry of the same name; ``elementwise=True``
     declares that it updates every element on its own (runs stacked into one tensor may then share
-    it), ``False`` that it must not be stacked; None lets optbench probe it.
+    it), ``False`` that it must not be stacked; None lets optbench probe it. ``space`` is what a
+    bench tunes for it (``{"lr": "log:1e-4:1", "momentum": "0.8:0.99"}``, :mod:`optbench.studies.spaces`).
     """
     return OPTIMIZERS.register(
         name,
@@ -102,6 +104,7 @@ def register_optimizer(
         batch_size=batch_size,
         override=override,
         elementwise=elementwise,
+        space=space,
     )
 
 

@@ -23,6 +23,7 @@ class Builtin:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     batch_size: int | None = None
     elementwise: bool | None = None
+    space: Mapping[str, str] | None = None  # what a bench tunes: optbench.studies.spaces
 
 
 PROBLEMS = {
@@ -65,10 +66,14 @@ PROBLEMS = {
 }
 
 
-def _torch(cls: str, description: str) -> Builtin:
+def _torch(cls: str, description: str, space: Mapping[str, str] | None = None) -> Builtin:
     """``torch.optim.<cls>`` with torch's own defaults, full batch. Every one updates each element on
     its own (so stacked runs may share it) except LBFGS (dot products, a line search)."""
-    return Builtin(f"torch.optim:{cls}", f"torch.optim.{cls}: {description}", elementwise=cls != "LBFGS")
+    return Builtin(f"torch.optim:{cls}", f"torch.optim.{cls}: {description}", elementwise=cls != "LBFGS", space=space)
+
+
+# What the careful comparisons tune beside the learning rate: momentum or beta1, and weight decay.
+ADAM_SPACE = {"lr": "log:1e-4:1", "betas.0": "0.8:0.95"}
 
 
 # SparseAdam (sparse gradients only) and Muon (2-D parameters only) are left out: neither can run
@@ -91,12 +96,13 @@ OPTIMIZERS = {
         "torch.optim.SGD with Nesterov momentum 0.9: the strong first-order baseline of careful comparisons",
         defaults={"momentum": 0.9, "nesterov": True},
         elementwise=True,
+        space={"lr": "log:1e-3:3", "momentum": "0.8:0.99"},
     ),
-    "torch-adam": _torch("Adam", "adaptive moments (Kingma & Ba, 2014)"),
-    "torch-adamw": _torch("AdamW", "Adam with decoupled weight decay"),
+    "torch-adam": _torch("Adam", "adaptive moments (Kingma & Ba, 2014)", ADAM_SPACE),
+    "torch-adamw": _torch("AdamW", "Adam with decoupled weight decay", {**ADAM_SPACE, "weight_decay": "log:1e-4:0.3"}),
     "torch-adamax": _torch("Adamax", "Adam with the infinity norm"),
-    "torch-nadam": _torch("NAdam", "Adam with Nesterov momentum"),
-    "torch-radam": _torch("RAdam", "rectified Adam"),
+    "torch-nadam": _torch("NAdam", "Adam with Nesterov momentum", ADAM_SPACE),
+    "torch-radam": _torch("RAdam", "rectified Adam", ADAM_SPACE),
     "torch-rmsprop": _torch("RMSprop", "scale by a running mean of squared gradients"),
     "torch-adagrad": _torch("Adagrad", "scale by accumulated squared gradients"),
     "torch-adadelta": _torch("Adadelta", "Adagrad with a running window"),

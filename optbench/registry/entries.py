@@ -56,6 +56,7 @@ class Entry:
     batch_size: int | None = None
     source: str = "built-in"
     elementwise: bool | None = None  # runs may share one optimizer over stacked tensors; None: probe it
+    space: Mapping[str, str] | None = None  # what a bench tunes (optbench.studies.spaces); None: the lr
 
     def _parameters(self) -> list[inspect.Parameter]:
         try:
@@ -191,6 +192,7 @@ class Registry:
         source: str | None = None,
         override: bool = False,
         elementwise: bool | None = None,
+        space: Mapping[str, str] | None = None,
     ) -> Entry:
         """Register ``target`` under ``name``; a second registration must say ``override=True``.
 
@@ -218,6 +220,7 @@ class Registry:
             batch_size=batch_size,
             source=source,
             elementwise=elementwise if elementwise is not None else getattr(target, "optbench_elementwise", None),
+            space=MappingProxyType(dict(space)) if space else None,
         )
         self._builtins.pop(name, None)
         self._entries[name] = entry

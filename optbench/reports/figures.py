@@ -419,10 +419,8 @@ def time_to_target(final: pd.DataFrame, target_text: str) -> Figure:
             ax.set_ylabel("")
             ax.grid(True, axis="x", alpha=0.3)
         counts = part.groupby("optimizer")[measures[0][0]].agg(lambda v: (int(v.map(math.isfinite).sum()), len(v)))
-        labels = [
-            name if counts[name][0] in (0, counts[name][1]) else f"{name}  {counts[name][0]}/{counts[name][1]}"
-            for name in order
-        ]
+        counts = {name: counts.get(name, (0, 0)) for name in order}  # an optimizer not run on this problem: 0/0
+        labels = [name if got in (0, runs) else f"{name}  {got}/{runs}" for name, (got, runs) in counts.items()]
         axes[0].set_yticks(range(len(order)), labels)
     caption = (
         f"Time to target ({target_text}): median {unit} (left) and optimizer seconds (right) over the seeds "

@@ -2,9 +2,10 @@
 
 The protocol, the same for every optimizer, candidates and baselines alike:
 
-1. **Tune**: on every problem of the suite, each optimizer searches the suite's learning-rate grid
-   with the same step budget on the tuning seeds; the setting with the lowest median final objective
-   wins (:func:`optbench.studies.sweeps.tune`).
+1. **Tune**: on every problem of the suite, each optimizer searches the suite's learning-rate grid,
+   or its own search space with the same number of trials (:mod:`optbench.studies.spaces`), with
+   the same step budget on the tuning seeds; a best lr on the edge of those tried is searched past
+   it; the setting with the lowest median final objective wins (:func:`optbench.studies.tuning.tune`).
 2. **Evaluate**: each winner is rerun on fresh evaluation seeds. A seed fixes a run's data split,
    initialisation and shuffling, so seed ``s`` of a candidate and seed ``s`` of a baseline face the
    same draw: the comparison is paired.
@@ -18,6 +19,8 @@ The protocol, the same for every optimizer, candidates and baselines alike:
    effect size, the median paired ratio candidate/baseline with its 95% bootstrap interval, and the
    number of seeds the candidate was better on (:func:`comparisons`, also ``comparisons.csv``).
    Bit-identical optimizers (gd and full-batch torch-sgd) count once: "gd = torch-sgd".
+4. **How much faster**: each baseline rerun over a ladder of budgets gives each comparison's
+   speedup in gradient evaluations and steps, with its interval (:mod:`optbench.studies.speedup`).
 
 The suite format is in :mod:`optbench.studies.suite`; the leaderboard, its statistics and
 its Markdown in :mod:`optbench.studies.board`.
@@ -101,6 +104,7 @@ def bench(
     if folder is not None:
         check_out(folder, suite)
     frames, chosen_all = [], []
+    trials = None if suite.search == "lr" else search_trials(suite, [*candidates, *baselines])
     for entry in suite.entries:
         grid = Grid(
             problems=[entry.problem],
@@ -122,6 +126,8 @@ def bench(
             tune_seeds=suite.tune_seeds,
             eval_seeds=suite.eval_seeds,
             extend=suite.extend_edges,
+            trials=trials,
+            min_step=1.0 if trials is None else SPACE_STEP,
             **sweep_options,
         )
         if suite.speedup:  # each baseline at its chosen setting over the ladder of budgets
@@ -143,6 +149,22 @@ def bench(
     if folder is not None:
         write_outputs(results, board, suite, candidates, baselines, folder, report)
     return results, board
+
+
+SPACE_STEP = 10**0.5  # a space's best lr on its edge: searched past it half a decade at a time
+
+
+def search_trials(suite: Suite, optimizers: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each optimizer's ``suite.trials`` configurations from its space (:mod:`optbench.studies.spaces`)."""
+    from optbench.registry import OPTIMIZERS
+    from optbench.studies import spaces
+
+    out = {}
+    for name in optimizers:
+        dims = spaces.space_of(name, suite.spaces.get(name), suite.lr)
+        defaults = OPTIMIZERS.get(name).hyperparameters()
+        out[name] = [spaces.hyperparameters(p, defaults) for p in spaces.points(dims, suite.trials, suite.search)]
+    return out
 
 
 def paired_figure(board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str]) -> Any:

@@ -69,6 +69,7 @@ def leaderboard(
     from optbench.results.stats import median_interval
 
     lrs = {(c["entry"].label, c["job"]["optimizer"]): c["job"]["hyperparameters"].get("lr") for c in chosen}
+    values = {(c["entry"].label, c["job"]["optimizer"]): chosen_text(c["job"], suite) for c in chosen}
     edges = {(c["entry"].label, c["job"]["optimizer"]) for c in chosen if "lr" in c.get("edges", {})}
     searched = _searched(results)
     goals = targets(results, suite, baselines)
@@ -87,6 +88,7 @@ def leaderboard(
                     "optimizer": optimizer,
                     "role": "candidate" if optimizer in candidates else "baseline",
                     "lr": lr,
+                    "chosen": values.get((entry.label, optimizer), ""),  # every searched value, in words
                     "lr_on_edge": (entry.label, optimizer) in edges,  # still, after the search went past it
                     "lr_searched": searched.get((entry.label, optimizer), ""),
                     "metric": "suboptimality" if f_star_known else "loss",
@@ -212,8 +214,12 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
         verdict.method_text(len(suite.eval_seeds), len(suite.entries)),
         "",
         *([speedup_method(), ""] if "speedup_evals" in table else []),
-        f"Every optimizer searched lr in {{{', '.join(f'{v:g}' for v in suite.lr)}}} on seeds "
-        f"{_seeds(suite.tune_seeds)} with the same budget"
+        (
+            f"Every optimizer searched lr in {{{', '.join(f'{v:g}' for v in suite.lr)}}}"
+            if suite.search == "lr"
+            else f"Every optimizer searched {suite.trials} configurations of its own space (listed below)"
+        )
+        + f" on seeds {_seeds(suite.tune_seeds)} with the same budget"
         + (
             f"; a best lr on the edge of those searched was searched past it, one grid step at a time, up to "
             f"{suite.extend_edges} steps (the same rule for every optimizer)"
@@ -233,12 +239,22 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
         metric = part["metric"].iloc[0]
         entry = next(e for e in suite.entries if e.label == problem)
         lines += [f"## {problem}", "", f"Target: {part['target'].iloc[0]}. {schedule_text(entry)}", ""]
-        header = ["optimizer", "lr", f"final {metric}", "test acc.", "reached", "steps to target", "s to target"]
+        header = [
+            "optimizer",
+            "lr" if suite.search == "lr" else "chosen setting",
+            f"final {metric}",
+            "test acc.",
+            "reached",
+            "steps to target",
+            "s to target",
+        ]
         distinct = verdict.distinct_baselines(baselines, groups)  # identical baselines: one column
         header += [f"vs {verdict.entry_name(g)}" for g in distinct]
         lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
         for row in part.to_dict("records"):
             lr = "default" if row["lr"] is None or _nan(row["lr"]) else f"{row['lr']:g}"
+            if suite.search != "lr" and row.get("chosen"):
+                lr = row["chosen"]
             if row["lr_on_edge"]:
                 lr += " (grid edge)"
             diverged = verdict.diverged_text(int(row.get("diverged", 0)), row["seeds"])
@@ -266,6 +282,9 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
     lines.append("| --- | --- | --- | --- | --- |")
     for row in summary(board, candidates, baselines).itertuples(index=False):
         lines.append(f"| {row[0]} | {row[1]} | {row[2]} | {row[3]} | {row[4]} |")
+    searched = search_text(suite, [*candidates, *baselines])
+    if searched:
+        lines += ["", *searched]
     edges = board[board["lr_on_edge"]]
     if len(edges):
         lines += [
@@ -293,6 +312,35 @@ def speedup_lines(table: pd.DataFrame, candidates: list[str], baselines: list[st
     for line in verdict.headline(table, candidates, baselines, groups):
         pair = line.split(":", 1)[0].removesuffix(" (identical runs)")
         lines.append(f"{line}; {fast[pair]}" if pair in fast else line)
+    return lines
+
+
+def chosen_text(job: dict[str, Any], suite: Suite) -> str:
+    """The chosen values of what was searched: ``"lr=0.0316"``, or each dimension of the optimizer's
+    space (``"lr=0.0316, betas.0=0.87"``) where the suite searches spaces."""
+    hyper = job["hyperparameters"]
+    if suite.search == "lr":
+        return f"lr={hyper['lr']:g}" if "lr" in hyper else ""
+    from optbench.studies import spaces
+
+    parts = []
+    for dim in spaces.space_of(job["optimizer"], suite.spaces.get(job["optimizer"]), suite.lr):
+        key, _, index = dim.name.partition(".")
+        value = hyper.get(key)
+        value = value[int(index)] if index and isinstance(value, list | tuple) else value
+        parts.append(f"{dim.name}={value:.3g}" if isinstance(value, int | float) else f"{dim.name}={value}")
+    return ", ".join(parts)
+
+
+def search_text(suite: Suite, optimizers: list[str]) -> list[str]:
+    """What each optimizer searched (the leaderboard lists it): its space and trial count."""
+    if suite.search == "lr":
+        return []
+    from optbench.studies import spaces
+
+    lines = [f"Search: every optimizer tried {suite.trials} configurations of its own space ({suite.search}, seeded):"]
+    for name in optimizers:
+        lines.append(f"- {name}: {spaces.text(spaces.space_of(name, suite.spaces.get(name), suite.lr))}")
     return lines
 
 

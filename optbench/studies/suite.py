@@ -8,6 +8,10 @@ A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or yo
     eval_seeds = "100-109"     # enough that 2 / 2^seeds x problems < 0.05, else the suite is refused
     extend_edges = 6           # a best lr on the grid's edge: searched past it, a grid step at a time, up to 6
     speedup = true             # baselines rerun at 1/4, 1/2, 2 and 4x the budget: each comparison's speedup
+    search = "halton"          # tune each optimizer's space (lr, momentum or beta1, weight decay), not the lr
+    trials = 16                #   alone: 16 configurations each, quasi-random; "lr" (default): the lr grid
+    [spaces.torch-adam]        # a suite may override an optimizer's space
+    lr = "log:1e-4:1"
     schedule = "cosine"        # optional: any run setting but the device, for every problem
     warmup_steps = 5
     [[problems]]
@@ -71,6 +75,9 @@ class Suite:
     entries: list[Entry]
     extend_edges: int = EXTEND_EDGES  # grid steps a best lr on the edge is searched past (tune's extend)
     speedup: bool = True  # rerun the baselines over a ladder of budgets for each comparison's speedup
+    search: str = "lr"  # "lr": the lr grid alone; "halton" or "grid": each optimizer's space (studies.spaces)
+    trials: int = 16  # configurations per optimizer when a space is searched: the same for every one
+    spaces: dict[str, dict[str, str]] = field(default_factory=dict)  # the suite's overrides, by optimizer
 
 
 def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
@@ -97,6 +104,7 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
     # every problem at the top and per problem; the device is the command's (--device).
     run_keys = [k for k in declared.NAMES if k != "device"]
     known = {"description", "lr", "tune_seeds", "eval_seeds", "extend_edges", "speedup", "problems", *run_keys}
+    known |= {"search", "trials", "spaces"}
     known -= {"epochs", "batch_size"}
     unknown = set(raw) - known
     if unknown:
@@ -147,7 +155,29 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
         entries=entries,
         extend_edges=_extend(raw.get("extend_edges", EXTEND_EDGES), name),
         speedup=_flag(raw.get("speedup", True), "speedup", name),
+        **_search(raw, name),
     )
+
+
+def _search(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    """``search``, ``trials`` and ``spaces``, checked (each range is parsed once, here)."""
+    from optbench.studies import spaces
+
+    search = raw.get("search", "lr")
+    if search not in ("lr", *spaces.METHODS):
+        raise InvalidValueError(
+            f"suite {name!r}: search {validate.shown(search)} is not valid; valid: lr (the lr grid alone), "
+            "halton (each optimizer's space, quasi-random), grid (each optimizer's space, on a grid)"
+        )
+    trials = raw.get("trials", 16)
+    if isinstance(trials, bool) or not isinstance(trials, int) or not 2 <= trials <= 1000:
+        raise InvalidValueError(f"suite {name!r}: trials {validate.shown(trials)} is out of range; expected 2-1000")
+    overrides = raw.get("spaces", {})
+    if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
+        raise InvalidValueError(f'suite {name!r}: spaces must be tables, e.g. [spaces.torch-adam] lr = "log:1e-4:1"')
+    for optimizer, space in overrides.items():
+        spaces.parse(space, f"suite {name!r}: spaces.{optimizer}")
+    return {"search": search, "trials": trials, "spaces": {k: dict(v) for k, v in overrides.items()}}
 
 
 def _flag(value: Any, key: str, name: str) -> bool:

@@ -28,6 +28,8 @@ def tune(
     max_runs: int | None = validate.MAX_RUNS,
     max_epochs: int | None = validate.MAX_EPOCHS,
     extend: int = 0,
+    trials: dict[str, list[dict[str, Any]]] | None = None,
+    min_step: float = 1.0,
     **options: Any,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Every problem x optimizer searches the same grid on ``tune_seeds`` with the same budget; the
@@ -37,8 +39,11 @@ def tune(
     With ``extend`` = N, a best learning rate on the edge of those searched is searched past, one
     step of the grid (its outermost ratio) at a time, up to N steps, until the best is interior
     (:func:`past_edges`): a winner is never an artefact of where the grid stopped, unless it still
-    sits on the edge after N steps (its ``edges`` say so). Returns the table (both phases) and the
-    chosen settings. ``options`` are :func:`run_jobs`'s."""
+    sits on the edge after N steps (its ``edges`` say so; each step at least ``min_step``, where the
+    values tried are no grid). ``trials`` (optimizer -> hyperparameter sets, the same count for each)
+    replaces the grid's hyperparameters: each optimizer searches its own space
+    (:mod:`optbench.studies.spaces`). Returns the table (both phases) and the chosen settings.
+    ``options`` are :func:`run_jobs`'s."""
     if select not in SELECT:
         raise InvalidValueError(f"--select {select!r} is not valid; valid: {', '.join(SELECT)}")
     tune_seeds = [validate.seed(s, "--tune-seeds") for s in tune_seeds]
@@ -48,14 +53,17 @@ def tune(
     if set(tune_seeds) & set(eval_seeds):
         raise InvalidValueError("--tune-seeds and --eval-seeds overlap; evaluation needs fresh seeds")
     searched = grid.replace(seeds=list(tune_seeds))
-    configs = searched.count() // len(tune_seeds)
-    validate.runs(searched.count() + configs * len(eval_seeds), max_runs, "the tuning (search and evaluation)")
+    jobs = searched.jobs()
+    if trials is not None:  # each optimizer over its own space's points
+        jobs = [dict(j, hyperparameters={**j["hyperparameters"], **hp}) for j in jobs for hp in trials[j["optimizer"]]]
+    configs = len(jobs) // len(tune_seeds)
+    validate.runs(len(jobs) + configs * len(eval_seeds), max_runs, "the tuning (search and evaluation)")
     validate.epochs(grid.epochs, grid.label("epochs"), max_epochs)
-    planned = keyed(searched.jobs(), "tune", grid.source)
+    planned = keyed(jobs, "tune", grid.source)
     tuned = run_jobs(planned, out, **options)
     chosen = mark_edges(choose(planned, tuned, select), planned)
     for _ in range(extend):  # the same rule for every optimizer: a grid step past the edge its best sits on
-        beyond = keyed(past_edges(chosen, planned), "tune", grid.source)
+        beyond = keyed(past_edges(chosen, planned, min_step), "tune", grid.source)
         if not beyond:
             break
         validate.runs(
@@ -74,7 +82,9 @@ EDGE_KEYS = ("lr",)  # log-scaled settings searched past an edge (others: their 
 LR_RANGE = (1e-8, 1e4)  # extension stops here: beyond, a learning rate means a wrong parametrisation
 
 
-def past_edges(chosen: list[dict[str, Any]], planned: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def past_edges(
+    chosen: list[dict[str, Any]], planned: list[dict[str, Any]], min_step: float = 1.0
+) -> list[dict[str, Any]]:
     """For each choice whose learning rate sits on the edge of those searched for it: its jobs (every
     tuning seed) one step further out, the step being the ratio of the two outermost values on that
     side (a log grid's own step). Jobs already planned are not planned again."""
@@ -93,7 +103,7 @@ def past_edges(chosen: list[dict[str, Any]], planned: list[dict[str, Any]]) -> l
             value = float(job["hyperparameters"][key])
             if len(tried) < 2:
                 continue
-            step = tried[1] / tried[0] if value == tried[0] else tried[-1] / tried[-2]
+            step = max(min_step, tried[1] / tried[0] if value == tried[0] else tried[-1] / tried[-2])
             new = value / step if value == tried[0] else value * step
             if not LR_RANGE[0] <= new <= LR_RANGE[1]:
                 continue

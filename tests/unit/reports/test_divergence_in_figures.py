@@ -142,3 +142,13 @@ def test_best_settings_mark_grid_edges_and_bold_only_a_tested_winner(planted):
         "twin": False,
         "flaky": False,
     }
+
+
+def test_bars_of_problems_that_ran_different_optimizers(planted):
+    """A problem that ran gd alone beside one that ran three: each panel names only what it has (a
+    README sweep file did this, and the partial-success labels raised KeyError)."""
+    _, final = planted
+    other = final[final["optimizer"] == "gd"].assign(problem_label="quadratic")
+    figure = fg.time_to_target(pd.concat([final, other], ignore_index=True), "10%").figure
+    labels = [[t.get_text() for t in ax.get_yticklabels()] for ax in figure.axes[::2]]
+    assert labels == [["flaky  4/10", "gd", "twin"], ["flaky", "gd", "twin"]]  # the categories are shared

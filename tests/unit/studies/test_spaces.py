@@ -1,0 +1,107 @@
+"""Search spaces: declared with the optimizer (built-in or plugin), overridden by a suite, the same
+number of trials for every optimizer, and listed with the chosen values in the leaderboard."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from support import invoke
+
+from optbench.errors import InvalidValueError
+from optbench.registry import OPTIMIZERS
+from optbench.studies import spaces
+
+PLUGIN = '''
+import torch
+
+import optbench
+
+
+@optbench.register_optimizer("my-sgd", elementwise=True, space={"lr": "log:0.01:1", "momentum": "0:0.5"})
+class MySGD(torch.optim.SGD):
+    """SGD whose author says what to tune: lr and a little momentum."""
+'''
+
+SUITE = """
+description = "each optimizer's own space, 6 trials each"
+lr = "1e-3:1:4"
+tune_seeds = "0"
+eval_seeds = "10-16"
+search = "halton"
+trials = 6
+speedup = false
+
+[spaces.torch-adam]
+lr = "log:0.001:0.3"
+
+[[problems]]
+problem = "quadratic"
+epochs = 15
+target_objective = 1e-2
+options = { dim = 5, condition = 10.0 }
+"""
+
+
+def test_each_optimizer_searches_its_own_space_with_the_same_trials(tmp_path):
+    (tmp_path / "plugin.py").write_text(PLUGIN)
+    (tmp_path / "suite.toml").write_text(SUITE)
+    with OPTIMIZERS.snapshot():
+        result = invoke(
+            *("bench", "--plugin", tmp_path / "plugin.py", "--optimizer", "my-sgd,gd"),
+            *("--baselines", "torch-adam,torch-sgd-momentum", "--suite", tmp_path / "suite.toml"),
+            *("--out", tmp_path / "b", "--no-progress", "--no-report"),
+        )
+    assert result.exit_code == 0, result.output
+    runs = pd.read_parquet(tmp_path / "b" / "results.parquet")
+    tuned = runs[runs["phase"] == "tune"].drop_duplicates("run_key")
+    first = tuned.groupby("optimizer").head(6)  # before any extension past an edge
+    assert first.groupby("optimizer").size().to_dict() == dict.fromkeys(
+        ["gd", "my-sgd", "torch-adam", "torch-sgd-momentum"], 6
+    )
+    adam = tuned[tuned["optimizer"] == "torch-adam"].head(6)
+    assert adam["lr"].between(0.001, 0.3 * (1 + 1e-12)).all()  # the suite's override, not the built-in's 1e-4..1
+    beta1 = adam["betas"].map(lambda b: float(str(b).split(",")[0]))
+    assert beta1.between(0.8, 0.95).all() and beta1.nunique() == 6  # betas.0 searched, beta2 at its default
+    assert set(adam["betas"].map(lambda b: float(str(b).split(",")[1]))) == {0.999}
+    mine = tuned[tuned["optimizer"] == "my-sgd"].head(6)
+    assert mine["lr"].between(0.01, 1).all() and mine["momentum"].between(0, 0.5).all()  # the plugin's own
+    momentum = tuned[tuned["optimizer"] == "torch-sgd-momentum"].head(6)["momentum"]
+    assert momentum.between(0.8, 0.99).all() and momentum.nunique() == 6
+    gd = tuned[tuned["optimizer"] == "gd"].head(6)["lr"]
+    np.testing.assert_allclose(sorted(gd), np.logspace(-3, 0, 6))  # no space: the lr over the suite's range
+    # the leaderboard lists each space, the trial count and the chosen values
+    md = (tmp_path / "b" / "leaderboard.md").read_text()
+    assert "Search: every optimizer tried 6 configurations of its own space (halton, seeded):" in md
+    assert "- torch-adam: lr log 0.001-0.3, betas.0 0.8-0.95" in md
+    assert "- my-sgd: lr log 0.01-1, momentum 0-0.5" in md and "- gd: lr log 0.001-1" in md
+    board = pd.read_csv(tmp_path / "b" / "leaderboard.csv").set_index("optimizer")
+    chosen = runs[(runs["phase"] == "eval") & (runs["optimizer"] == "torch-sgd-momentum")].iloc[0]
+    assert board.loc["torch-sgd-momentum", "chosen"] == f"lr={chosen['lr']:.3g}, momentum={chosen['momentum']:.3g}"
+    assert f"| torch-sgd-momentum | lr={chosen['lr']:.3g}, momentum={chosen['momentum']:.3g} |" in md
+
+
+def test_the_same_suite_draws_the_same_points():
+    dims = spaces.parse({"lr": "log:1e-4:1", "betas.0": "0.8:0.95", "weight_decay": "log:1e-4:0.3"}, "s")
+    a, b = spaces.points(dims, 8), spaces.points(dims, 8)
+    assert a == b and len({round(p["lr"], 12) for p in a}) == 8
+    assert all(1e-4 <= p["lr"] <= 1 and 0.8 <= p["betas.0"] <= 0.95 for p in a)
+    logs = sorted(math.log10(p["lr"]) for p in spaces.points(dims, 64))  # quasi-random: every decade gets its share
+    assert np.histogram(logs, bins=4, range=(-4, 0))[0].min() >= 12
+    grid = spaces.points(spaces.parse({"lr": "log:0.01:1", "momentum": "0.5:0.9"}, "s"), 9, "grid")
+    assert sorted({round(p["momentum"], 6) for p in grid}) == [0.5, 0.7, 0.9] and len(grid) == 9
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({"lr": "log:1:0.1"}, "lr = 'log:1:0.1' needs LOW < HIGH"),
+        ({"lr": "log:0:1"}, "needs LOW < HIGH (and LOW > 0 on a log scale)"),
+        ({"lr": "fast"}, "lr = 'fast' is not a range; expected 'log:LOW:HIGH' or 'LOW:HIGH'"),
+    ],
+)
+def test_a_bad_range_is_one_line(space, message):
+    with pytest.raises(InvalidValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        spaces.parse(space, "suite 's': spaces.x")
