@@ -9,6 +9,7 @@ from torch import nn
 from torch.func import functional_call
 
 from optbench.errors import InvalidValueError
+from optbench.problems import datasets
 from optbench.problems.base import Problem, resolve_dtype
 
 SHAPES = ("blobs", "moons", "spirals")
@@ -43,7 +44,9 @@ class Classification(Problem):
     Options: ``shape`` (blobs, moons, spirals), ``n`` points in all, ``classes`` (moons always has 2),
     ``noise`` (default per shape: blobs 1.0, moons 0.1, spirals 0.2), ``test_fraction``, ``model``
     (``softmax`` regression or a one-hidden-layer ``mlp`` of width ``hidden``) and ``dtype``.
-    Records ``test_loss`` and ``test_accuracy``. The optimum is not known (``optimum`` is None).
+    Records ``test_loss`` and ``test_accuracy``; with ``val_fraction`` > 0 that share of the training
+    rows is held out as a validation split, recorded as ``val_loss`` and ``val_accuracy`` (what a
+    bench's ``select = "validation"`` chooses on). The optimum is not known (``optimum`` is None).
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class Classification(Problem):
         classes: int = 3,
         noise: float | None = None,
         test_fraction: float = 0.25,
+        val_fraction: float = 0.0,
         model: str = "softmax",
         hidden: int = 32,
         dtype: str = "float32",
@@ -77,12 +81,15 @@ class Classification(Problem):
         points, labels = make_data(shape, n, classes, noise, gen)
         order = torch.randperm(n, generator=gen)
         train, test = order[n_test:], order[:n_test]
+        train, val = datasets.carve(train, val_fraction, "classification")
         self.data = {
             "x": points[train].to(dt),
             "y": labels[train],
             "x_test": points[test].to(dt),
             "y_test": labels[test],
         }
+        if len(val):  # held out from training, for choosing settings; the test rows stay unseen
+            self.data |= {"x_val": points[val].to(dt), "y_val": labels[val]}
         with torch.random.fork_rng(devices=[]):  # model initialisation from the seed, global RNG untouched
             torch.default_generator.manual_seed(seed)
             if model == "softmax":
@@ -104,11 +111,12 @@ class Classification(Problem):
         return nn.functional.cross_entropy(functional_call(self.model, params, (x,)), y)
 
     def metrics_fn(self, params: dict[str, torch.Tensor], data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        logits = functional_call(self.model, params, (data["x_test"],))
-        return {
-            "test_loss": nn.functional.cross_entropy(logits, data["y_test"]),
-            "test_accuracy": (logits.argmax(dim=-1) == data["y_test"]).to(logits.dtype).mean(),
-        }
+        out = {}
+        for split in ("val", "test") if "x_val" in data else ("test",):
+            logits = functional_call(self.model, params, (data[f"x_{split}"],))
+            out[f"{split}_loss"] = nn.functional.cross_entropy(logits, data[f"y_{split}"])
+            out[f"{split}_accuracy"] = (logits.argmax(dim=-1) == data[f"y_{split}"]).to(logits.dtype).mean()
+        return out
 
     def predict(self, points: torch.Tensor) -> torch.Tensor:
         """Class predictions at ``points`` with the current parameters (for decision-region plots)."""

@@ -60,3 +60,16 @@ def split(n: int, test_fraction: float, gen: torch.Generator, problem: str) -> t
         )
     order = torch.randperm(n, generator=gen)
     return order[n_test:], order[:n_test]
+
+
+def carve(train: Tensor, val_fraction: float, problem: str) -> tuple[Tensor, Tensor]:
+    """A validation split out of the training rows: the last ``round(len(train) * val_fraction)`` of
+    them (``train`` is already a random order), so the test rows are never touched and
+    ``val_fraction = 0`` leaves the training rows as they were. Returns (train, validation)."""
+    number = isinstance(val_fraction, int | float) and not isinstance(val_fraction, bool)
+    if not number or not 0 <= val_fraction < 1:
+        raise InvalidValueError(f"{problem} val_fraction={val_fraction!r} is out of range; expected a number in [0, 1)")
+    n_val = round(len(train) * val_fraction)
+    if n_val >= len(train) or (val_fraction > 0 and n_val < 1):
+        raise InvalidValueError(f"{problem} val_fraction={val_fraction!r} leaves no training or validation rows")
+    return (train[: len(train) - n_val], train[len(train) - n_val :]) if n_val else (train, train[:0])

@@ -61,11 +61,14 @@ def _squared_norm(params: dict[str, Tensor]) -> Tensor:
 LOGREG_SPLIT_SEED = 0  # every seed of logreg trains on the same rows, so f* depends on the options only
 
 
-def _logreg_rows(dataset: str, test_fraction: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Standardized features, labels and the fixed split's training and test rows."""
+def _logreg_rows(
+    dataset: str, test_fraction: float, val_fraction: float = 0.0
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Standardized features, labels and the fixed split's training, test and validation rows."""
     x, y = datasets.load(dataset)
     train, test = datasets.split(len(y), test_fraction, torch.Generator().manual_seed(LOGREG_SPLIT_SEED), "logreg")
-    return datasets.standardize(x), y, train, test
+    train, val = datasets.carve(train, val_fraction, "logreg")
+    return datasets.standardize(x), y, train, test, val
 
 
 class LogisticRegression(Problem):
@@ -92,22 +95,25 @@ class LogisticRegression(Problem):
         dataset: str = "digits",
         l2: float = 1e-3,
         test_fraction: float = 0.2,
+        val_fraction: float = 0.0,
         dtype: str = "float32",
     ):
         checks.choice("logreg", "dataset", dataset, CLASSIFICATION_SETS)
         self.l2 = checks.real("logreg", "l2", l2, 0.0, above=True)  # > 0: strong convexity
         dt = resolve_dtype(dtype)
-        x, y, train, test = _logreg_rows(dataset, test_fraction)
+        x, y, train, test, val = _logreg_rows(dataset, test_fraction, val_fraction)
         self.classes = int(y.max()) + 1
         self.data = _rows(x, y, train, test, dt)
+        if len(val):  # held out from training for choosing settings (f* is over the rows left)
+            self.data |= {"x_val": x[val].to(dt), "y_val": y[val]}
         self.params = _linear_init(torch.Generator().manual_seed(seed), x.shape[1], self.classes, dt)
         self.n_train = len(train)
-        self._key = (dataset, self.l2, test_fraction)
+        self._key = (dataset, self.l2, test_fraction, val_fraction)
 
     @property
     def optimum(self) -> float:
         """f*, from the shipped table, else computed now (and cached for the process)."""
-        tabulated = OPTIMA.get(self._key)
+        tabulated = OPTIMA.get(self._key[:3]) if not self._key[3] else None
         return tabulated if tabulated is not None else logreg_optimum(*self._key)
 
     def loss_fn(self, params: dict[str, Tensor], data: dict[str, Tensor], idx: Tensor | None = None) -> Tensor:
@@ -116,15 +122,16 @@ class LogisticRegression(Problem):
         return F.cross_entropy(logits, y) + self.l2 / 2 * _squared_norm(params)
 
     def metrics_fn(self, params: dict[str, Tensor], data: dict[str, Tensor]) -> dict[str, Tensor]:
-        logits = F.linear(data["x_test"], params["weight"], params["bias"])
-        return {
-            "test_loss": F.cross_entropy(logits, data["y_test"]),
-            "test_accuracy": (logits.argmax(-1) == data["y_test"]).to(logits.dtype).mean(),
-        }
+        out = {}
+        for split in ("val", "test") if "x_val" in data else ("test",):
+            logits = F.linear(data[f"x_{split}"], params["weight"], params["bias"])
+            out[f"{split}_loss"] = F.cross_entropy(logits, data[f"y_{split}"])
+            out[f"{split}_accuracy"] = (logits.argmax(-1) == data[f"y_{split}"]).to(logits.dtype).mean()
+        return out
 
 
 @functools.cache
-def logreg_optimum(dataset: str, l2: float, test_fraction: float) -> float:
+def logreg_optimum(dataset: str, l2: float, test_fraction: float, val_fraction: float = 0.0) -> float:
     """f* of ``logreg`` for these options, computed: Newton's method in float64.
 
     The weights and biases are one matrix ``W`` (classes, features + 1) acting on ``[x, 1]``. Its
@@ -134,7 +141,7 @@ def logreg_optimum(dataset: str, l2: float, test_fraction: float) -> float:
     line search keeps every step a descent; near the minimum the full Newton step converges
     quadratically, to a gradient norm below 1e-10 in about ten steps (a second for the digits).
     """
-    x, y, train, _ = _logreg_rows(dataset, test_fraction)
+    x, y, train, _, _ = _logreg_rows(dataset, test_fraction, val_fraction)
     x = torch.cat([x[train], torch.ones(len(train), 1, dtype=torch.float64)], dim=1)
     n, d = x.shape
     classes = int(y.max()) + 1

@@ -44,7 +44,12 @@ CORE_SETTINGS = ("problem", "optimizer", "lr", *declared.NAMES)
 CORE_MEASUREMENTS = (
     *("epoch", "step", "grad_evals", "loss", "optimum", "time_s", "batch_runs", "threads", "status", "message"),
 )
-BUILT_IN_METRICS = ("test_loss", "test_accuracy")  # what the built-in problems record (classification)
+BUILT_IN_METRICS = (
+    "val_loss",
+    "val_accuracy",
+    "test_loss",
+    "test_accuracy",
+)  # what the built-in problems record (classification)
 SCHEMA_VERSION = 1
 ATTRS_KEY = "optbench"  # in DataFrame.attrs and in a parquet file's metadata (as bytes)
 

@@ -28,7 +28,7 @@ TOML_KEYS = {
     "eval_seeds",
     "select",
 }
-SELECT = ("final", "time")
+SELECT = ("final", "time", "validation")  # final training objective, steps to target, final val_loss
 
 
 def load_grid_file(

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,7 @@ def bench(
         check_out(folder, suite)
     frames, chosen_all = [], []
     trials = None if suite.search == "lr" else search_trials(suite, [*candidates, *baselines])
+    eta = Eta([e.epochs for e in suite.entries], [e.label for e in suite.entries], sweep_options.get("progress", False))
     for entry in suite.entries:
         grid = Grid(
             problems=[entry.problem],
@@ -113,7 +116,7 @@ def bench(
             epochs=entry.epochs,
             batch_size=entry.batch_size,
             **entry.settings,
-            lr=suite.lr,
+            lr=suite.lr if trials is None else None,  # a space search sets every hyperparameter itself
             device=device,
             problem_opt={entry.problem: {k: [v] for k, v in entry.options.items()}},
         )
@@ -126,6 +129,7 @@ def bench(
             tune_seeds=suite.tune_seeds,
             eval_seeds=suite.eval_seeds,
             extend=suite.extend_edges,
+            select=entry.select,
             trials=trials,
             min_step=1.0 if trials is None else SPACE_STEP,
             **sweep_options,
@@ -139,6 +143,7 @@ def bench(
                 table = schema.concat([table, run_jobs(ladder, runs, **{**sweep_options, "note": None})])
         frames.append(table.assign(suite_problem=entry.label))
         chosen_all += [dict(c, entry=entry) for c in chosen]
+        eta.done()
     results = retime(pd.concat(frames, ignore_index=True), chosen_all, [*candidates, *baselines])
     board = leaderboard(results, suite, candidates, baselines, chosen_all)
     from optbench.studies import verdict
@@ -149,6 +154,28 @@ def bench(
     if folder is not None:
         write_outputs(results, board, suite, candidates, baselines, folder, report)
     return results, board
+
+
+class Eta:
+    """A line on stderr after each problem of a long bench: what is done, and about how long the rest
+    takes (the time so far per epoch of budget, times the epochs to go; the same search on each)."""
+
+    def __init__(self, weights: list[int], labels: list[str], shown: bool):
+        self.weights, self.labels, self.shown = weights, labels, shown
+        self.start, self.count = time.perf_counter(), 0
+
+    def done(self) -> None:
+        self.count += 1
+        if not self.shown or self.count >= len(self.weights):
+            return
+        elapsed = time.perf_counter() - self.start
+        rest = elapsed / sum(self.weights[: self.count]) * sum(self.weights[self.count :])
+        print(
+            f"bench: {self.count}/{len(self.weights)} problems done ({self.labels[self.count - 1]}) in {elapsed:.0f} s;"
+            f" about {rest:.0f} s to go, {self.labels[self.count]} next",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 SPACE_STEP = 10**0.5  # a space's best lr on its edge: searched past it half a decade at a time

@@ -355,7 +355,13 @@ def schedule_text(entry: Entry) -> str:
     schedule, warmup = entry.settings.get("schedule", "constant"), entry.settings.get("warmup_steps", 0)
     shape = "constant lr" if schedule == "constant" else schedule
     warm = f" after {warmup} warm-up steps" if warmup else ""
-    return f"Schedule: {shape}{warm}, {entry.epochs} epochs; verdicts at the end of training."
+    chosen = (
+        " Settings chosen on the validation loss of the tuning seeds (rows held out from training); "
+        "test metrics are the evaluation seeds'."
+        if entry.select == "validation"
+        else ""
+    )
+    return f"Schedule: {shape}{warm}, {entry.epochs} epochs; verdicts at the end of training.{chosen}"
 
 
 def _reach(value: float, reached: int, seeds: int, form: str) -> str:

@@ -20,6 +20,7 @@ A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or yo
     target_objective = 1e-3    # steps/seconds to suboptimality <= 1e-3 (f* known: absolute)
     # target = "baseline"      # (no f*) to the best baseline's median final; target = 0.01: 1% of the start
     options = { n = 100 }      # problem options (optional); batch_size = 32 (optional)
+    # select = "validation"    # choose on val_loss (held-out rows: options val_fraction = 0.2), not the training loss
     # schedule, warmup_steps, eval_every here override the suite's for this problem
 """
 
@@ -51,6 +52,7 @@ class Entry:
     batch_size: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # its other run settings: schedule, warm-up, ...
     target_objective: float | None = None  # an absolute objective: suboptimality where f* is known
+    select: str = "final"  # what tuning chooses on: the final training objective, or "validation" (val_loss)
 
     def fixed_target(self) -> Target | None:
         """The target known before any run: an absolute objective (``target_objective``), or a share of
@@ -118,7 +120,7 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
     for i, item in enumerate(problems):
         if not isinstance(item, dict) or "problem" not in item or "epochs" not in item:
             raise InvalidValueError(f"suite {name!r}: problems[{i}] needs a problem and epochs")
-        extra = set(item) - {"problem", "target", "target_objective", "options", *run_keys}
+        extra = set(item) - {"problem", "target", "target_objective", "select", "options", *run_keys}
         if extra:
             raise InvalidValueError(f"suite {name!r}: problems[{i}] has an unknown key {sorted(extra)[0]!r}")
         where = f"suite {name!r}: problems[{i}]"
@@ -139,6 +141,7 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
                 validate.lr(item["target_objective"], f"{where}: target_objective")
                 if "target_objective" in item
                 else None,
+                _select(item.get("select", "final"), where),
             )
         )
     if not entries:
@@ -209,6 +212,15 @@ def _target(item: dict[str, Any], where: str) -> float | str:
             f"start (0.01), {BASELINE_TARGET!r} (the best baseline's median final), or target_objective = VALUE"
         )
     return validate.lr(value, f"{where}: target")  # a positive finite number
+
+
+def _select(value: Any, where: str) -> str:
+    if value not in ("final", "validation"):
+        raise InvalidValueError(
+            f"{where}: select {validate.shown(value)} is not valid; valid: final (the training objective), "
+            "validation (the val_loss of rows held out from training)"
+        )
+    return value
 
 
 def _is_number(text: str) -> bool:

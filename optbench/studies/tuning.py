@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ import pandas as pd
 
 from optbench.errors import InvalidValueError
 from optbench.results import schema
-from optbench.results.outcomes import best, final, on_edge, reach, resolution
+from optbench.results.outcomes import best, diverged, final, on_edge, reach, resolution
 from optbench.settings import validate
 from optbench.settings.config import SELECT
 from optbench.settings.grid import Grid
@@ -54,8 +55,11 @@ def tune(
         raise InvalidValueError("--tune-seeds and --eval-seeds overlap; evaluation needs fresh seeds")
     searched = grid.replace(seeds=list(tune_seeds))
     jobs = searched.jobs()
-    if trials is not None:  # each optimizer over its own space's points
-        jobs = [dict(j, hyperparameters={**j["hyperparameters"], **hp}) for j in jobs for hp in trials[j["optimizer"]]]
+    if trials is not None:  # each optimizer over its own space's points (the grid's hyperparameters replaced)
+        spread = [
+            dict(j, hyperparameters={**j["hyperparameters"], **hp}) for j in jobs for hp in trials[j["optimizer"]]
+        ]
+        jobs = list({schema.key_text(j): j for j in spread}.values())  # a grid's lrs would repeat each point
     configs = len(jobs) // len(tune_seeds)
     validate.runs(len(jobs) + configs * len(eval_seeds), max_runs, "the tuning (search and evaluation)")
     validate.epochs(grid.epochs, grid.label("epochs"), max_epochs)
@@ -143,6 +147,20 @@ def mark_edges(chosen: list[dict[str, Any]], planned: list[dict[str, Any]]) -> l
     return chosen
 
 
+def validation(run: pd.DataFrame) -> float:
+    """A run's final validation loss (``val_loss``, on rows held out from training): what
+    ``select="validation"`` chooses on; inf for a diverged run."""
+    if "val_loss" not in run or run["val_loss"].isna().all():
+        raise InvalidValueError(
+            f"select validation: problem {run['problem'].iloc[0]!r} records no val_loss; give it a validation "
+            "split (options val_fraction = 0.2: classification, logreg) or select on the training objective"
+        )
+    if diverged(run):
+        return math.inf
+    values = run["val_loss"][run["val_loss"].map(math.isfinite)]
+    return float(values.iloc[-1]) if len(values) else math.inf
+
+
 def choose(planned: list[dict[str, Any]], table: pd.DataFrame, select: str) -> list[dict[str, Any]]:
     """Per problem (with its options) and optimizer, the configuration with the best median score:
     the final objective (:func:`optbench.results.outcomes.final`, floored at the run's resolution,
@@ -158,7 +176,7 @@ def choose(planned: list[dict[str, Any]], table: pd.DataFrame, select: str) -> l
         key = schema.key_text(config)
         configs[key] = config
         slot = schema.key_text({"problem": config["problem"], "options": config["problem_options"]})
-        score = reach(rows).steps if select == "time" else final(rows)
+        score = reach(rows).steps if select == "time" else validation(rows) if select == "validation" else final(rows)
         scores.append({"slot": slot + "|" + config["optimizer"], "config": key, "score": score})
         floors.setdefault(key, []).append(resolution(rows))
     if not scores:

@@ -323,3 +323,19 @@ def test_the_momentum_baseline_is_torch_sgd_with_nesterov_momentum():
     np.testing.assert_array_equal(ours["loss"].to_numpy(), plain["loss"].to_numpy())
     assert set(ours["momentum"]) == {0.9} and set(ours["nesterov"]) == {True}
     assert isinstance(optbench.get_optimizer("torch-sgd-momentum").target, type(torch.optim.SGD))
+
+
+def test_a_long_bench_says_what_is_done_and_about_how_long_the_rest_takes(monkeypatch, capsys):
+    from optbench.studies import bench as bench_module
+
+    clock = iter([100.0, 110.0, 150.0])  # the start, then 10 s for 10 epochs, then 40 s more for 40
+    monkeypatch.setattr(bench_module.time, "perf_counter", lambda: next(clock))
+    eta = bench_module.Eta([10, 40, 20], ["linreg", "rosenbrock", "logreg"], shown=True)
+    eta.done()
+    eta.done()
+    eta.done()  # the last: nothing left to say
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "bench: 1/3 problems done (linreg) in 10 s; about 60 s to go, rosenbrock next",  # 1 s an epoch x 60
+        "bench: 2/3 problems done (rosenbrock) in 50 s; about 20 s to go, logreg next",
+    ]

@@ -166,3 +166,64 @@ def test_speedups_count_what_an_optimizer_pays(tmp_path):
     assert "in gradient evaluations" in page and "budget" not in set(
         pd.read_csv(tmp_path / "b" / "report" / "summary.csv")["phase"]
     )
+
+
+HELD_OUT = """
+description = "60 noisy moons and a wide MLP, which overfits: settings chosen on held-out rows"
+lr = "0.01,0.03,0.1,0.3,1"
+tune_seeds = "0-1"
+eval_seeds = "10-15"
+extend_edges = 0
+speedup = false
+
+[[problems]]
+problem = "classification"
+epochs = 60
+target = "baseline"
+select = "validation"
+options = { shape = "moons", model = "mlp", n = 60, noise = 0.3, hidden = 64, val_fraction = 0.25 }
+"""
+
+
+def test_held_out_problems_choose_on_the_validation_loss_of_the_tuning_seeds(tmp_path):
+    """The chosen lr is the one with the lowest median final val_loss over the tuning seeds (by hand
+    from the results table), which here is not the one the training loss would pick; no evaluation
+    seed ran in the search, and the validation rows are neither training nor test rows."""
+    import torch
+
+    from optbench.problems.classification import Classification
+
+    (tmp_path / "suite.toml").write_text(HELD_OUT)
+    result = invoke(
+        *(
+            "bench",
+            "--optimizer",
+            "torch-adam",
+            "--baselines",
+            "torch-sgd-momentum",
+            "--suite",
+            tmp_path / "suite.toml",
+        ),
+        *("--out", tmp_path / "b", "--no-progress", "--no-report"),
+    )
+    assert result.exit_code == 0, result.output
+    runs = pd.read_parquet(tmp_path / "b" / "results.parquet")
+    tuned, evaluated = runs[runs["phase"] == "tune"], runs[runs["phase"] == "eval"]
+    assert set(tuned["seed"]) == {0, 1} and set(evaluated["seed"]) == set(range(10, 16))
+    lasts = tuned.sort_values("step").groupby("run_key").tail(1)
+    picked = {}
+    for name, part in lasts.groupby("optimizer"):
+        by_val = part.groupby("lr")["val_loss"].median()
+        by_train = part.groupby("lr")["loss"].median()
+        picked[name] = (by_val.idxmin(), by_train.idxmin())
+        assert set(evaluated.loc[evaluated["optimizer"] == name, "lr"]) == {by_val.idxmin()}
+    assert any(val != train for val, train in picked.values())  # validation chose differently somewhere
+    md = (tmp_path / "b" / "leaderboard.md").read_text()
+    assert "Settings chosen on the validation loss of the tuning seeds (rows held out from training)" in md
+    problem = Classification(seed=3, shape="moons", model="mlp", val_fraction=0.25)
+    rows = [problem.data[k] for k in ("x", "x_val", "x_test")]
+    assert [len(r) for r in rows] == [225, 75, 100] and problem.n_train == 225  # 100 test, a quarter of the rest
+    everything = torch.cat(rows)
+    assert len(torch.unique(everything, dim=0)) == len(everything)  # three disjoint sets of points
+    plain = Classification(seed=3, shape="moons", model="mlp")
+    assert torch.equal(plain.data["x_test"], problem.data["x_test"])  # the test rows are as they were

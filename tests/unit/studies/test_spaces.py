@@ -56,6 +56,7 @@ def test_each_optimizer_searches_its_own_space_with_the_same_trials(tmp_path):
         )
     assert result.exit_code == 0, result.output
     runs = pd.read_parquet(tmp_path / "b" / "results.parquet")
+    assert not runs.duplicated(["run_key", "step"]).any()  # each point once (the lr grid repeated them 4x)
     tuned = runs[runs["phase"] == "tune"].drop_duplicates("run_key")
     first = tuned.groupby("optimizer").head(6)  # before any extension past an edge
     assert first.groupby("optimizer").size().to_dict() == dict.fromkeys(
