@@ -99,3 +99,35 @@ class FlakyGD(GradientDescent):
 class SameGD(GradientDescent):
     """Another exact copy of gd, for a baseline listed twice under two names."""
 '''
+
+
+TWO_STEPS = '''
+"""Two plain SGD steps per step, the second on a fresh gradient through the closure; and plain SGD renamed."""
+import torch
+
+import optbench
+
+
+@optbench.register_optimizer("two-step-sgd", elementwise=True)
+class TwoStepSGD(torch.optim.SGD):
+    @torch.no_grad()
+    def step(self, closure=None):
+        super().step()
+        with torch.enable_grad():
+            self.zero_grad()
+            loss = closure()
+        super().step()
+        return loss
+
+
+@optbench.register_optimizer("sgd-copy", elementwise=True)
+class CopySGD(torch.optim.SGD):
+    """torch-sgd under another name."""
+'''
+
+
+def two_steps_class() -> type:
+    """:data:`TWO_STEPS`'s TwoStepSGD, registered (inside the caller's registry snapshot)."""
+    namespace: dict = {}
+    exec(compile(TWO_STEPS, "two_steps.py", "exec"), namespace)
+    return namespace["TwoStepSGD"]

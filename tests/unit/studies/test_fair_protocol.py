@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from support import invoke
+from support import TWO_STEPS, invoke
 
 from optbench.registry import OPTIMIZERS
 
@@ -96,30 +96,6 @@ def test_a_renamed_copy_of_the_momentum_baseline_is_a_tie(bench):
     assert len(twin) == 2 and set(twin["verdict"]) == {"no significant difference"}
     assert set(twin["ratio"]) == {1.0} and set(twin["better_seeds"]) == {0}
 
-
-TWO_STEPS = '''
-"""Two plain SGD steps per step, the second on a fresh gradient through the closure; and plain SGD renamed."""
-import torch
-
-import optbench
-
-
-@optbench.register_optimizer("two-step-sgd", elementwise=True)
-class TwoStepSGD(torch.optim.SGD):
-    @torch.no_grad()
-    def step(self, closure=None):
-        super().step()
-        with torch.enable_grad():
-            self.zero_grad()
-            loss = closure()
-        super().step()
-        return loss
-
-
-@optbench.register_optimizer("sgd-copy", elementwise=True)
-class CopySGD(torch.optim.SGD):
-    """torch-sgd under another name."""
-'''
 
 LADDER_SUITE = """
 description = "an ill-conditioned quadratic, far from its floor within the budget"
