@@ -107,7 +107,8 @@ def bench(
         check_out(folder, suite)
     frames, chosen_all = [], []
     trials = None if suite.search == "lr" else search_trials(suite, [*candidates, *baselines])
-    eta = Eta([e.epochs for e in suite.entries], [e.label for e in suite.entries], sweep_options.get("progress", False))
+    shown = sweep_options.get("progress", False)
+    eta = Eta([steps_of(e) if shown else 1 for e in suite.entries], [e.label for e in suite.entries], shown)
     for entry in suite.entries:
         grid = Grid(
             problems=[entry.problem],
@@ -156,9 +157,17 @@ def bench(
     return results, board
 
 
+def steps_of(entry: Entry) -> int:
+    """One run's optimizer steps on ``entry``: its epochs x the batches an epoch of its data holds."""
+    from optbench.registry import PROBLEMS
+
+    n = PROBLEMS.get(entry.problem).target(seed=0, **entry.options).n_train
+    return entry.epochs * -(-n // (entry.batch_size or n))
+
+
 class Eta:
     """A line on stderr after each problem of a long bench: what is done, and about how long the rest
-    takes (the time so far per epoch of budget, times the epochs to go; the same search on each)."""
+    takes (the time so far per step of budget, times the steps to go; the same search on each)."""
 
     def __init__(self, weights: list[int], labels: list[str], shown: bool):
         self.weights, self.labels, self.shown = weights, labels, shown

@@ -328,14 +328,15 @@ def test_the_momentum_baseline_is_torch_sgd_with_nesterov_momentum():
 def test_a_long_bench_says_what_is_done_and_about_how_long_the_rest_takes(monkeypatch, capsys):
     from optbench.studies import bench as bench_module
 
-    clock = iter([100.0, 110.0, 150.0])  # the start, then 10 s for 10 epochs, then 40 s more for 40
+    clock = iter([100.0, 110.0, 150.0])  # the start, then 10 s for 10 steps, then 40 s more for 40
     monkeypatch.setattr(bench_module.time, "perf_counter", lambda: next(clock))
     eta = bench_module.Eta([10, 40, 20], ["linreg", "rosenbrock", "logreg"], shown=True)
     eta.done()
     eta.done()
     eta.done()  # the last: nothing left to say
     lines = capsys.readouterr().err.splitlines()
+    assert [bench_module.steps_of(e) for e in load_suite("standard").entries][-2:] == [450, 450]  # 10 x 45 batches
     assert lines == [
-        "bench: 1/3 problems done (linreg) in 10 s; about 60 s to go, rosenbrock next",  # 1 s an epoch x 60
+        "bench: 1/3 problems done (linreg) in 10 s; about 60 s to go, rosenbrock next",  # 1 s a step x 60
         "bench: 2/3 problems done (rosenbrock) in 50 s; about 20 s to go, logreg next",
     ]
