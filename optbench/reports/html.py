@@ -36,6 +36,8 @@ th { background: #f5f5f5; } td.text, th.text { text-align: left; }
 .card { flex: 0 1 auto; max-width: 100%; }
 .card h3 { font-size: 0.95rem; margin: 0.6rem 0 0; } .card table { margin: 0.3rem 0; }
 .card th { white-space: normal; vertical-align: bottom; } .card th:nth-child(n+3) { max-width: 6.5rem; }
+.card td:nth-child(2) { white-space: normal; min-width: 8rem; max-width: 17rem; }
+.card td:nth-child(4) { white-space: normal; }
 #best p { margin: 0.3rem 0; } #best tr.winner td { font-weight: 600; }
 .nowrap { white-space: nowrap; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.35em; border-radius: 2px; }

@@ -119,10 +119,12 @@ def test_the_animation_player_plays_offline(browser, tmp_path):
 
 
 SUITE = """
-description = "two problems, planted optimizers, enough seeds for a verdict"
+description = "two problems, planted optimizers, enough seeds for a verdict; spaces make long settings"
 lr = "0.01,0.04,0.1"
 tune_seeds = "0"
 eval_seeds = "10-17"
+search = "halton"
+trials = 4
 
 [[problems]]
 problem = "linreg"
@@ -159,7 +161,15 @@ def test_no_column_of_a_bench_page_is_cut_off_at_1280_px(browser, tmp_path):
     (tmp_path / "suite.toml").write_text(SUITE)
     result = invoke(
         *("bench", "--plugin", tmp_path / "planted.py", "--optimizer", "boosted-gd,flaky-gd,gd-twin"),
-        *("--baselines", "gd,torch-adam", "--suite", tmp_path / "suite.toml", "--out", tmp_path / "b", "--no-progress"),
+        *(
+            "--baselines",
+            "gd,torch-adamw",
+            "--suite",
+            tmp_path / "suite.toml",
+            "--out",
+            tmp_path / "b",
+            "--no-progress",
+        ),
     )
     assert result.exit_code == 0, result.output
     tab, network, problems = _open(browser, tmp_path / "b" / "report" / "index.html")
@@ -212,3 +222,37 @@ def invoke_ok(*args):
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     return result.output
+
+
+def test_cards_with_long_settings_wrap_instead_of_hiding_columns(browser, tmp_path):
+    """A space search's settings (three values and an edge mark) and spreads at the float floor made a
+    quick-suite card 1,484 px wide behind a scroll bar; their cells wrap now."""
+    from optbench.reports.html import render
+
+    rows = [
+        {
+            "problem": "logreg val_fraction=0.2",
+            "optimizer": name,
+            "winner": False,
+            "edge": "lr",
+            "configs": 8,
+            "setting": "lr=0.0316228, betas.0=0.873146, weight_decay=0.000123457",
+            "target": "objective <= 0.03",
+            "resolution": 1e-6,
+            "has_optimum": True,
+            "seeds": 10,
+            "final": 1e-6,
+            "low": 1e-6,
+            "high": 1e-6,
+            "reached": 10,
+            "diverged": 0,
+        }
+        for name in ("torch-nadam", "torch-radam", "torch-sgd-momentum", "torch-adam", "torch-adamw")
+    ]
+    page = tmp_path / "index.html"
+    page.write_text(render([], pd.DataFrame(rows), pd.DataFrame(), pd.DataFrame(), [], ["r"], "t"))
+    tab, _, problems = _open(browser, page)
+    boxes = tab.evaluate(CLIPPED)
+    tab.close()
+    assert problems == [] and len(boxes) == 1
+    assert boxes[0]["hidden"] <= 1 and boxes[0]["right"] <= WIDTH, boxes
