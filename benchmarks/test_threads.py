@@ -64,6 +64,9 @@ def _paired(args: list[str], out: Path, rounds: int, **extra: str) -> dict[str, 
 )
 def test_default_policy_is_no_slower_than_one_thread(benchmark, tmp_path, name, args, rounds, extra):
     result = _paired(args, tmp_path, rounds, **extra)
+    if result["ratio"] > GATE:  # a gate that fails is measured once more before it counts (benchmarks/README.md)
+        (tmp_path / "again").mkdir()
+        result = _paired(args, tmp_path / "again", rounds, **extra) | {"first_ratio": result["ratio"]}
     benchmark.extra_info.update(result, gate=GATE)
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)  # the timings are in extra_info
     print(
