@@ -43,6 +43,10 @@ PROBLEMS = {
         "optbench.problems.linreg:LinearRegression",
         "Fit a line y = x@a + noise by mean squared error (fast.ai lesson 2)",
     ),
+    "lm": Builtin(
+        "optbench.problems.lm:LanguageModel",
+        "A small decoder-only transformer on a Markov source: next-token cross-entropy; records val_gap to f*",
+    ),
     "logreg": Builtin(
         "optbench.problems.linear_models:LogisticRegression",
         "L2-regularized multinomial logistic regression on the 8x8 digits (or breast cancer); knows f*",

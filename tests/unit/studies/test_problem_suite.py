@@ -31,6 +31,7 @@ SUITE = [
     ("digits-mlp", {"hidden": 16}),
     ("digits-cnn", {"channels": 4}),
     ("matrix-factorization", {"rows": 12, "cols": 9, "true_rank": 3, "rank": 2}),
+    ("lm", {"n_train": 16, "n_val": 8, "n_embd": 16}),
 ]
 SUITE_IDS = [f"{name}-{'-'.join(map(str, options.values()))}".strip("-") for name, options in SUITE]
 
@@ -254,6 +255,7 @@ def test_loss_fn_vmaps_over_seeds(name, options):
         for key, values in metrics.items():
             torch.testing.assert_close(values, torch.stack([p.metrics()[key] for p in problems]))
     recorded = {"test_loss"} if name == "ridge" else {"test_loss", "test_accuracy"} if "x_test" in first.data else set()
+    recorded = {"val_loss", "val_gap"} if name == "lm" else recorded
     assert set(metrics) == recorded
     grads = vmap(torch.func.grad(first.loss_fn))(params, data)
     for i, p in enumerate(problems):

@@ -1,0 +1,215 @@
+"""``lm``: a small decoder-only transformer on a language whose optimum is known.
+
+The corpus is a seeded random order-``k`` Markov source over ``vocab`` symbols: every ``k``-gram's
+next-symbol distribution is drawn from a symmetric Dirichlet of ``concentration`` (small: a
+predictable language). Its tables come from ``source_seed``, the same for every run seed; a run's
+seed draws its sequences (training and validation) and its initialisation.
+
+f* is exact: the expected next-token cross-entropy of the best causal predictor over a window of
+``block_size`` tokens, the mean over positions of the source's conditional entropies
+(:func:`optimum`): the entropy rate once ``k`` tokens of context exist, the lower-order conditional
+entropies before (sequences start from the source's stationary distribution). It bounds the
+*expected* loss, not the loss on a finite training sample (a model that memorises its sequences
+goes below it), so the problem declares no training optimum: it records ``val_loss`` on fresh
+sequences of the same source and ``val_gap = val_loss - f*``, a true suboptimality.
+
+The model: token and position embeddings, ``n_layer`` pre-norm blocks of causal self-attention
+(``n_head`` heads) and a GELU MLP, a final norm and an untied output head. Loss: mean next-token
+cross-entropy in nats, over every position of every sequence in the batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from optbench.problems import checks
+from optbench.problems.base import Problem, resolve_dtype
+
+Tensor = torch.Tensor
+
+
+class MarkovSource:
+    """An order-``order`` Markov source over ``vocab`` symbols, its tables drawn from ``seed``."""
+
+    def __init__(self, vocab: int, order: int, concentration: float, seed: int):
+        rng = np.random.default_rng(seed)
+        self.vocab, self.order = vocab, order
+        self.table = rng.dirichlet(np.full(vocab, concentration), size=vocab**order)  # (states, vocab)
+        self.stationary = self._stationary()
+
+    def _stationary(self) -> np.ndarray:
+        """The stationary distribution over ``order``-grams (power iteration in float64)."""
+        states = self.vocab**self.order
+        pi = np.full(states, 1.0 / states)
+        for _ in range(10_000):
+            nxt = np.zeros(states)
+            for s in range(states):
+                shifted = (s * self.vocab) % states  # drop the oldest symbol, append each next one
+                nxt[shifted : shifted + self.vocab] += pi[s] * self.table[s]
+            if np.abs(nxt - pi).max() < 1e-15:
+                break
+            pi = nxt
+        return nxt / nxt.sum()
+
+    def marginal(self, length: int) -> np.ndarray:
+        """The stationary distribution of the first ``length`` (<= order) symbols of a sequence."""
+        grams = self.stationary.reshape((self.vocab,) * self.order)
+        return grams.sum(axis=tuple(range(length, self.order))).reshape(-1) if length < self.order else self.stationary
+
+    def sample(self, n: int, length: int, gen: torch.Generator) -> Tensor:
+        """``n`` sequences of ``length`` symbols, each started from the stationary distribution."""
+        states = self.vocab**self.order
+        start = torch.multinomial(torch.tensor(self.stationary), n, replacement=True, generator=gen)
+        table = torch.tensor(self.table)
+        out = torch.empty(n, max(length, self.order), dtype=torch.long)
+        for i in range(self.order):  # the start state's symbols, oldest first
+            out[:, i] = (start // self.vocab ** (self.order - 1 - i)) % self.vocab
+        state = start
+        for t in range(self.order, length):
+            out[:, t] = torch.multinomial(table[state], 1, generator=gen).squeeze(1)
+            state = (state * self.vocab) % states + out[:, t]
+        return out[:, :length]
+
+    def conditional(self, context: Tensor) -> Tensor:
+        """p(next symbol | the tokens so far), per row of ``context`` (n, t): the table once ``order``
+        tokens are known, the stationary marginals' ratio before."""
+        t = context.shape[1]
+        if t >= self.order:
+            state = torch.zeros(len(context), dtype=torch.long)
+            for i in range(self.order):
+                state = state * self.vocab + context[:, t - self.order + i]
+            return torch.tensor(self.table)[state]
+        joint = torch.tensor(self.marginal(t + 1)).reshape(-1, self.vocab)  # (vocab^t, vocab)
+        index = torch.zeros(len(context), dtype=torch.long)
+        for i in range(t):
+            index = index * self.vocab + context[:, i]
+        rows = joint[index]
+        return rows / rows.sum(dim=1, keepdim=True)
+
+
+def entropy(p: np.ndarray) -> float:
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+def optimum(source: MarkovSource, block_size: int) -> float:
+    """f*: the mean over the ``block_size`` predicted positions of H(x_{t+1} | x_0..x_t), in nats."""
+    rate = float(sum(source.stationary[s] * entropy(source.table[s]) for s in range(len(source.table))))
+    terms = []
+    for t in range(block_size):  # predicting token t+1 from t+1 tokens of context
+        known = t + 1
+        if known >= source.order:
+            terms.append(rate)
+        else:
+            terms.append(entropy(source.marginal(known + 1)) - entropy(source.marginal(known)))
+    return float(np.mean(terms))
+
+
+class Block(nn.Module):
+    def __init__(self, n_embd: int, n_head: int, block_size: int):
+        super().__init__()
+        self.n_head = n_head
+        self.ln_1, self.ln_2 = nn.LayerNorm(n_embd), nn.LayerNorm(n_embd)
+        self.qkv, self.proj = nn.Linear(n_embd, 3 * n_embd), nn.Linear(n_embd, n_embd)
+        self.fc, self.out = nn.Linear(n_embd, 4 * n_embd), nn.Linear(4 * n_embd, n_embd)
+        self.register_buffer("mask", torch.ones(block_size, block_size).tril().bool(), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, t, c = x.shape
+        q, k, v = self.qkv(self.ln_1(x)).split(c, dim=-1)
+        q, k, v = (z.reshape(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(c // self.n_head)
+        scores = scores.masked_fill(~self.mask[:t, :t], float("-inf"))  # causal: no look ahead
+        attended = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(b, t, c)
+        x = x + self.proj(attended)
+        return x + self.out(F.gelu(self.fc(self.ln_2(x))))
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab: int, block_size: int, n_layer: int, n_head: int, n_embd: int):
+        super().__init__()
+        self.token, self.position = nn.Embedding(vocab, n_embd), nn.Embedding(block_size, n_embd)
+        self.blocks = nn.ModuleList(Block(n_embd, n_head, block_size) for _ in range(n_layer))
+        self.ln_f, self.head = nn.LayerNorm(n_embd), nn.Linear(n_embd, vocab, bias=False)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        x = self.token(tokens) + self.position.weight[: tokens.shape[1]]
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln_f(x))
+
+
+class LanguageModel(Problem):
+    """Next-token prediction with a small GPT on a Markov source whose optimum is known.
+
+    Options: ``corpus`` (``markov``), ``vocab`` (8), ``order`` (1), ``concentration`` (0.3),
+    ``source_seed`` (0: the language; the run seed draws the text), ``n_train`` and ``n_val``
+    sequences (1024, 256), ``block_size`` (16), ``n_layer`` (1), ``n_head`` (2), ``n_embd`` (32),
+    ``dtype``. Records ``val_loss`` on held-out sequences of the same source and ``val_gap``, its
+    distance to f* (``f_star``).
+
+    >>> p = LanguageModel(seed=0)
+    >>> p.n_train, round(p.f_star, 4), p.optimum is None
+    (1024, 1.4242, True)
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        corpus: str = "markov",
+        vocab: int = 8,
+        order: int = 1,
+        concentration: float = 0.3,
+        source_seed: int = 0,
+        n_train: int = 1024,
+        n_val: int = 256,
+        block_size: int = 16,
+        n_layer: int = 1,
+        n_head: int = 2,
+        n_embd: int = 32,
+        dtype: str = "float32",
+    ):
+        checks.choice("lm", "corpus", corpus, ("markov",))
+        for name, value, low in (("vocab", vocab, 2), ("order", order, 1), ("n_train", n_train, 1)):
+            checks.whole("lm", name, value, low)
+        for name, value in (("n_val", n_val), ("block_size", block_size), ("n_layer", n_layer), ("n_head", n_head)):
+            checks.whole("lm", name, value, 1)
+        checks.whole("lm", "n_embd", n_embd, n_head)
+        if n_embd % n_head:
+            from optbench.errors import InvalidValueError
+
+            raise InvalidValueError(f"lm n_embd={n_embd} is not a multiple of n_head={n_head}")
+        if vocab**order > 4096:
+            from optbench.errors import InvalidValueError
+
+            raise InvalidValueError(f"lm vocab**order = {vocab**order} states is too many; expected at most 4096")
+        self.concentration = checks.real("lm", "concentration", concentration, 0.0, above=True)
+        dt = resolve_dtype(dtype)
+        self.source = MarkovSource(vocab, order, self.concentration, source_seed)
+        gen = torch.Generator().manual_seed(seed)
+        text = self.source.sample(n_train + n_val, block_size + 1, gen)
+        self.data = {"x": text[:n_train], "x_val": text[n_train:]}
+        with torch.random.fork_rng(devices=[]):  # initialisation from the seed, global RNG untouched
+            torch.default_generator.manual_seed(seed)
+            self.model = GPT(vocab, block_size, n_layer, n_head, n_embd).to(dt)
+        self.params = dict(self.model.named_parameters())
+        self.n_train = n_train
+        self.f_star = optimum(self.source, block_size)  # of the expected loss: see the module's docstring
+
+    def _loss(self, params: dict[str, Tensor], text: Tensor) -> Tensor:
+        logits = functional_call(self.model, params, (text[:, :-1],))
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), text[:, 1:].reshape(-1))
+
+    def loss_fn(self, params: dict[str, Tensor], data: dict[str, Tensor], idx: Tensor | None = None) -> Tensor:
+        return self._loss(params, data["x"] if idx is None else data["x"][idx])
+
+    def metrics_fn(self, params: dict[str, Tensor], data: dict[str, Tensor]) -> dict[str, Tensor]:
+        val = self._loss(params, data["x_val"])
+        return {"val_loss": val, "val_gap": val - self.f_star}
