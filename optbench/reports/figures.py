@@ -62,7 +62,9 @@ def _band(n_seeds: int) -> str:
     return f"the band is a 95% bootstrap confidence interval over {n_seeds} seeds for the median (whole runs resampled)"
 
 
-def _median_line(ax: Any, runs: pd.DataFrame, x: str, name: str, n_seeds: int, look: dict[str, Any]) -> np.ndarray:
+def _median_line(
+    ax: Any, runs: pd.DataFrame, x: str, name: str, n_seeds: int, look: dict[str, Any], objective: bool = True
+) -> np.ndarray:
     """The median over runs at each x and its band (see :func:`_band`); returns the median.
 
     A diverged run counts as +inf from where it blew up (past ``BLOWN_UP`` x its start, or its first
@@ -71,7 +73,9 @@ def _median_line(ax: Any, runs: pd.DataFrame, x: str, name: str, n_seeds: int, l
     wide = runs.groupby([x, "run_id"])["plotted"].first().unstack()
     values = np.array(wide.to_numpy(dtype=float))  # a copy: diverged runs' ends are written into it
     gone = wide.columns.isin(runs.loc[runs["status"] == "diverged", "run_id"])
-    if gone.any():  # +inf from where it blew up: past BLOWN_UP x its start, or no longer finite
+    if (
+        objective and gone.any()
+    ):  # +inf (the worst objective) from where it blew up: past BLOWN_UP x its start, or no longer finite
         start = values[np.argmax(~np.isnan(values), axis=0), np.arange(values.shape[1])]
         started = np.cumsum(~np.isnan(values), axis=0) > 0
         with np.errstate(invalid="ignore"):
@@ -141,9 +145,10 @@ def _curves(
             if x == "time_s":  # each step at the optimizer's median seconds per step: one x for every seed
                 runs = runs.assign(seconds=runs["step"] * costs[name])
                 column = "seconds"
-            medians.append(_median_line(ax, runs, column, name, n_seeds, facets.look(name, runs[column].nunique())))
+            look = facets.look(name, runs[column].nunique())
+            medians.append(_median_line(ax, runs, column, name, n_seeds, look, objective=floors is not None))
             gone = runs.loc[runs["status"] == "diverged", "run_id"].nunique()
-            if gone:
+            if gone and floors is not None:  # an objective: counted as +inf (accuracy curves stop where runs did)
                 diverged.append(f"{name} {gone}/{runs['run_id'].nunique()} on {problem}")
         if costs:
             per_step.append(f"{problem}: {cost_text(costs)}")
@@ -426,8 +431,8 @@ def time_to_target(final: pd.DataFrame, target_text: str) -> Figure:
         f"Time to target ({target_text}): median {unit} (left) and optimizer seconds (right) over the seeds "
         "that reached it, measured at recorded points (--eval-every K records more often); whiskers span min "
         "to max. 'not reached' marks an optimizer none of whose runs reached the target (diverged runs included); "
-        "a hatched, paler bar named 'k/n' is the median of the k runs of n that did, so it is no "
-        "faster than a full one."
+        "a hatched, paler bar named 'k/n' is the median of the k runs of n that did: read it as no "
+        "faster than a full bar."
         + (" Steps differ in batch size between optimizers here, so the count is epochs." if unit == "epochs" else "")
         + _best_note(best)
     )

@@ -107,6 +107,10 @@ def bench(
         check_out(folder, suite)
     frames, chosen_all = [], []
     trials = None if suite.search == "lr" else search_trials(suite, [*candidates, *baselines])
+    unused = sorted(set(suite.spaces) - set(trials or ()))
+    if unused:  # a misspelt name, or spaces the lr grid does not read
+        why = 'search = "lr" tunes the lr grid alone' if trials is None else "no such optimizer in this bench"
+        print(f"optbench: warning: suite {suite.name!r}: [spaces.{unused[0]}] is not used ({why})", file=sys.stderr)
     shown = sweep_options.get("progress", False)
     eta = Eta([steps_of(e) if shown else 1 for e in suite.entries], [e.label for e in suite.entries], shown)
     for entry in suite.entries:

@@ -221,12 +221,14 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
         )
         + f" on seeds {_seeds(suite.tune_seeds)} with the same budget"
         + (
-            f"; a best lr on the edge of those searched was searched past it, one grid step at a time, up to "
-            f"{suite.extend_edges} steps (the same rule for every optimizer)"
+            "; a best lr on the edge of those searched was searched past it, one grid step at a time"
+            + (" (half a decade at least in a space)" if suite.search != "lr" else "")
+            + f", up to {suite.extend_edges} steps (the same rule for every optimizer)"
             if suite.extend_edges
             else ""
         )
-        + f"; the best setting (lowest median final objective) was rerun on seeds {_seeds(suite.eval_seeds)}. "
+        + "; the best setting (lowest median final objective, or validation loss where a problem says so) was "
+        f"rerun on seeds {_seeds(suite.eval_seeds)}. "
         "Final: median [95% bootstrap interval] over those seeds, a diverged run counting as inf.",
         "",
         *([board.attrs["timing"], ""] if "timing" in board.attrs else []),
@@ -309,9 +311,9 @@ def speedup_lines(table: pd.DataFrame, candidates: list[str], baselines: list[st
     distinct = verdict.distinct_baselines(baselines, groups)
     fast = speedup.headline(table, [(c, g[0], verdict.entry_name(g)) for c in candidates for g in distinct])
     lines = []
-    for line in verdict.headline(table, candidates, baselines, groups):
-        pair = line.split(":", 1)[0].removesuffix(" (identical runs)")
-        lines.append(f"{line}; {fast[pair]}" if pair in fast else line)
+    for line in verdict.headline(table, candidates, baselines, groups):  # names may hold ":" (import paths)
+        pair = next((p for p in fast if line.startswith((f"{p}: ", f"{p} (identical runs): "))), None)
+        lines.append(f"{line}; {fast[pair]}" if pair else line)
     return lines
 
 

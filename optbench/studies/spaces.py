@@ -9,8 +9,8 @@ learning rate over the suite's range.
 
 Every optimizer gets the same number of trials (the suite's ``trials``), drawn quasi-randomly from
 its space: a scrambled Halton sequence (:class:`scipy.stats.qmc.Halton`, seeded, so the same suite
-draws the same points), or on a grid (``search = "grid-space"``: as many values per dimension as
-``trials`` allows). One dimension is a log grid either way.
+draws the same points), or on a grid (``search = "grid"``: exactly ``trials`` points, the values
+per dimension as even as its factors allow, :func:`sizes`). One dimension is a grid either way.
 
 >>> [round(p["lr"], 4) for p in points(parse({"lr": "log:0.01:1"}, "s"), 3, "halton")]
 [0.01, 0.1, 1.0]
@@ -70,19 +70,33 @@ def points(dims: Sequence[Dim], trials: int, method: str = "halton", seed: int =
     """``trials`` points of the space: a scrambled Halton sequence (seeded) or a grid; one dimension
     is an even grid over its range (ends included) either way."""
     if len(dims) == 1 or method == "grid":
-        per = max(2, round(trials ** (1 / len(dims))))
-        if len(dims) == 1:
-            per = trials
-        ticks = [i / (per - 1) if per > 1 else 0.5 for i in range(per)]
         grid: list[list[float]] = [[]]
-        for _ in dims:
+        for per in sizes(trials, len(dims)):
+            ticks = [i / (per - 1) if per > 1 else 0.5 for i in range(per)]
             grid = [[*g, t] for g in grid for t in ticks]
-        unit = grid[:trials]
+        unit = grid
     else:
         from scipy.stats import qmc
 
         unit = qmc.Halton(d=len(dims), scramble=True, seed=seed).random(trials).tolist()
     return [{d.name: d.at(u) for d, u in zip(dims, row, strict=True)} for row in unit]
+
+
+def sizes(trials: int, dims: int) -> list[int]:
+    """Values per dimension of a grid of exactly ``trials`` points, as even as the factors allow, the
+    largest first (the learning rate's): 16 over 3 -> [4, 2, 2], 12 over 2 -> [4, 3], 7 over 2 -> [7, 1].
+
+    >>> sizes(16, 3), sizes(12, 2), sizes(8, 1)
+    ([4, 2, 2], [4, 3], [8])
+    """
+    out, left = [], trials
+    for k in range(dims, 0, -1):
+        target = left ** (1 / k)
+        divisors = [d for d in range(1, left + 1) if left % d == 0]
+        pick = min(divisors, key=lambda d: (abs(math.log(d) - math.log(target)), -d))
+        out.append(pick)
+        left //= pick
+    return sorted(out, reverse=True)
 
 
 def hyperparameters(point: Mapping[str, float], defaults: Mapping[str, Any]) -> dict[str, Any]:

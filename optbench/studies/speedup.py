@@ -15,6 +15,10 @@ bottom as less than it (0), so the median and its interval say "more than 4x" ra
 2.828
 >>> crossing([1.0, 2.0], [8.0, 4.0], 1.0), crossing([1.0, 2.0], [8.0, 4.0], 9.0)
 (inf, 0.0)
+>>> crossing([1.0, 2.0], [8.0, 4.0], math.inf), crossing([1.0, 2.0], [math.inf] * 2, math.inf)  # diverged
+(0.0, nan)
+>>> censored_median_interval([0.0] * 5 + [1.5] * 5)[0]  # a bound and a number are never averaged
+0.0
 """
 
 from __future__ import annotations
@@ -46,9 +50,15 @@ def budget_jobs(chosen: Sequence[dict[str, Any]], baselines: Sequence[str], seed
 
 def crossing(budgets: Sequence[float], finals: Sequence[float], goal: float) -> float:
     """Where ``finals`` (at increasing ``budgets``) first get down to ``goal``, log-log interpolated;
-    0 if already at the smallest budget, inf if never (a non-finite final counts as never there)."""
+    0 if already at the smallest budget, inf if never (a non-finite final counts as never there).
+    A goal of inf (the candidate diverged) is reached at once by a baseline that finishes anywhere
+    (0), and by one that never does not at all (NaN: both diverged, no speedup to measure)."""
     logs = [math.log(f) if 0 < f < math.inf else math.inf for f in finals]
-    target = math.log(goal) if 0 < goal < math.inf else math.inf
+    if not goal > 0:
+        return math.nan  # no objective to reach (finals are floored above 0)
+    if math.isinf(goal):
+        return 0.0 if any(math.isfinite(v) for v in logs) else math.nan
+    target = math.log(goal)
     for i, value in enumerate(logs):
         if value <= target:
             if i == 0:
@@ -60,8 +70,10 @@ def crossing(budgets: Sequence[float], finals: Sequence[float], goal: float) -> 
 
 
 def _runs(results: pd.DataFrame, label: str) -> pd.DataFrame:
-    """One row per evaluation or ladder run of a problem: optimizer, seed, epochs, final, steps, evals."""
-    from optbench.results.outcomes import final
+    """One row per evaluation or ladder run of a problem: optimizer, seed, epochs, final, its
+    resolution, and its *planned* budget in steps and gradient evaluations (a diverged run stops
+    early; its budget is what it was given: epochs x batches an epoch, x evaluations a step)."""
+    from optbench.results.outcomes import final, resolution
 
     if not {"epochs", "phase"} <= set(results.columns):  # no ladder could have run (a table made by hand)
         return pd.DataFrame()
@@ -70,14 +82,19 @@ def _runs(results: pd.DataFrame, label: str) -> pd.DataFrame:
     for (optimizer, seed, epochs), run in mine.groupby(["optimizer", "seed", "epochs"], sort=False):
         run = run.sort_values("step")
         evals = run["grad_evals"] if "grad_evals" in run else run["step"]
+        last = run[run["step"] > 0].tail(1)
+        per_epoch = float(last["step"].iloc[0] / last["epoch"].iloc[0]) if len(last) else 1.0
+        per_step = float(evals.loc[last.index[0]] / last["step"].iloc[0]) if len(last) else 1.0
+        steps = epochs * round(per_epoch)
         rows.append(
             {
                 "optimizer": optimizer,
                 "seed": seed,
                 "epochs": epochs,
                 "final": final(run),
-                "steps": float(run["step"].iloc[-1]),
-                "evals": float(evals.iloc[-1]),
+                "resolution": resolution(run),
+                "steps": float(steps),
+                "evals": float(steps * per_step),
                 "eval_phase": run["phase"].iloc[0] == "eval",
             }
         )
@@ -88,8 +105,6 @@ def speedups(results: pd.DataFrame, label: str, candidates: Sequence[str], basel
     """Per candidate and baseline on problem ``label``: the median speedup over seeds in gradient
     evaluations and in steps, each with its 95% bootstrap interval, the seeds, and the ladder's
     range (what "more than" and "less than" refer to)."""
-    from optbench.results.stats import median_interval
-
     runs = _runs(results, label)
     rows = []
     if not len(runs):
@@ -106,33 +121,53 @@ def speedups(results: pd.DataFrame, label: str, candidates: Sequence[str], basel
                 theirs = ladder[ladder["seed"] == seed]
                 if theirs["epochs"].nunique() < 2:
                     continue
+                if own["final"] <= own["resolution"]:
+                    continue  # the candidate ended at the float floor: when the baseline gets there is no speedup
                 for unit in per:
                     budget = crossing(theirs[unit].tolist(), theirs["final"].tolist(), own["final"])
-                    per[unit].append(budget / own[unit] if own[unit] > 0 else math.nan)
+                    if math.isnan(budget) or not own[unit] > 0:
+                        continue
+                    per[unit].append(budget / own[unit])
                     ranges[unit][0] = min(ranges[unit][0], theirs[unit].min() / own[unit])
                     ranges[unit][1] = max(ranges[unit][1], theirs[unit].max() / own[unit])
             if not per["evals"]:
                 continue
             row = {"problem": label, "candidate": candidate, "baseline": baseline, "speedup_seeds": len(per["evals"])}
             for unit, values in per.items():
-                median, low, high = median_interval(values)
+                median, low, high = censored_median_interval(values)
                 row |= {f"speedup_{unit}": median, f"speedup_{unit}_low": low, f"speedup_{unit}_high": high}
                 row |= {f"ladder_{unit}_min": ranges[unit][0], f"ladder_{unit}_max": ranges[unit][1]}
             rows.append(row)
     return pd.DataFrame(rows)
 
 
+def censored_median_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """The median and its percentile-bootstrap interval where some values stand for "less than" (0)
+    or "more than" (inf): each median is a value taken, never the average of two (which would turn
+    a 0 and a 1.5 into 0.75, or a 1.1 and an inf into inf)."""
+    from optbench.results.stats import BOOTSTRAP_DRAWS, BOOTSTRAP_SEED
+
+    x = np.asarray(values, dtype=float)
+    if not len(x):
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    draws = np.quantile(x[rng.integers(0, len(x), size=(BOOTSTRAP_DRAWS, len(x)))], 0.5, axis=1, method="inverted_cdf")
+    low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], method="lower")
+    return float(np.quantile(x, 0.5, method="inverted_cdf")), float(low), float(high)
+
+
 def times(value: float, bottom: float, top: float) -> str:
     """A speedup as a reader should see it: ``1.3x``, or beyond the ladder ``> 4x`` / ``< 0.25x``."""
     if not np.isfinite(value) and value > 0:
-        return f"> {top:.2g}x"
+        return f"> {top:.3g}x"
     if value <= 0 or (np.isfinite(value) and value < bottom * (1 - 1e-9)):
-        return f"< {bottom:.2g}x"
-    return f"{value:.2g}x"
+        return f"< {bottom:.3g}x"
+    return f"{value:.3g}x"
 
 
 def text(row: dict[str, Any], unit: str = "evals") -> str:
-    """``1.3x [1.1, 1.6] fewer gradient evaluations`` for one comparison (a speedup below 1: more)."""
+    """``speedup 1.3x [1.1x, 1.6x] in gradient evaluations`` for one comparison (below 1x: the baseline
+    needs less than the candidate's budget)."""
     bottom, top = row[f"ladder_{unit}_min"], row[f"ladder_{unit}_max"]
     parts = [times(row[f"speedup_{unit}{end}"], bottom, top) for end in ("", "_low", "_high")]
     noun = "gradient evaluations" if unit == "evals" else "steps"
@@ -152,7 +187,7 @@ def headline(table: pd.DataFrame, pairs: Sequence[tuple[str, str, str]]) -> dict
         )
         if not len(mine):
             continue
-        middle = float(np.median(mine["speedup_evals"]))
+        middle = float(np.quantile(mine["speedup_evals"], 0.5, method="inverted_cdf"))  # censored: a value taken
         faster = int((mine["speedup_evals_low"] > 1).sum())
         slower = int((mine["speedup_evals_high"] < 1).sum())
         shown = times(middle, float(mine["ladder_evals_min"].min()), float(mine["ladder_evals_max"].max()))

@@ -10,8 +10,6 @@ A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or yo
     speedup = true             # baselines rerun at 1/4, 1/2, 2 and 4x the budget: each comparison's speedup
     search = "halton"          # tune each optimizer's space (lr, momentum or beta1, weight decay), not the lr
     trials = 16                #   alone: 16 configurations each, quasi-random; "lr" (default): the lr grid
-    [spaces.torch-adam]        # a suite may override an optimizer's space
-    lr = "log:1e-4:1"
     schedule = "cosine"        # optional: any run setting but the device, for every problem
     warmup_steps = 5
     [[problems]]
@@ -22,6 +20,8 @@ A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or yo
     options = { n = 100 }      # problem options (optional); batch_size = 32 (optional)
     # select = "validation"    # choose on val_loss (held-out rows: options val_fraction = 0.2), not the training loss
     # schedule, warmup_steps, eval_every here override the suite's for this problem
+    [spaces.torch-adam]        # last (a TOML table takes the keys below it): replace or add dimensions
+    lr = "log:1e-4:1"
 """
 
 from __future__ import annotations

@@ -150,13 +150,13 @@ def mark_edges(chosen: list[dict[str, Any]], planned: list[dict[str, Any]]) -> l
 def validation(run: pd.DataFrame) -> float:
     """A run's final validation loss (``val_loss``, on rows held out from training): what
     ``select="validation"`` chooses on; inf for a diverged run."""
+    if diverged(run):  # an error row (a setting the optimizer refused) has no val_loss either
+        return math.inf
     if "val_loss" not in run or run["val_loss"].isna().all():
         raise InvalidValueError(
             f"select validation: problem {run['problem'].iloc[0]!r} records no val_loss; give it a validation "
             "split (options val_fraction = 0.2: classification, logreg) or select on the training objective"
         )
-    if diverged(run):
-        return math.inf
     values = run["val_loss"][run["val_loss"].map(math.isfinite)]
     return float(values.iloc[-1]) if len(values) else math.inf
 

@@ -152,3 +152,12 @@ def test_bars_of_problems_that_ran_different_optimizers(planted):
     figure = fg.time_to_target(pd.concat([final, other], ignore_index=True), "10%").figure
     labels = [[t.get_text() for t in ax.get_yticklabels()] for ax in figure.axes[::2]]
     assert labels == [["flaky  4/10", "gd", "twin"], ["flaky", "gd", "twin"]]  # the categories are shared
+
+
+def test_accuracy_curves_never_count_a_diverged_run_as_perfect(planted):
+    """+inf is the worst objective but the best accuracy: accuracy curves leave diverged runs out."""
+    df, final = planted
+    with_accuracy = df.assign(test_accuracy=np.where(df["loss"].map(math.isfinite), 0.5, np.nan))
+    ax = fg.accuracy_curves(with_accuracy, final).figure.axes[0]
+    flaky = _lines(ax)["flaky"]
+    assert np.nanmax(flaky.get_ydata()) <= 0.5 and not any(line.get_marker() == "x" for line in ax.get_lines())

@@ -3,6 +3,8 @@ momentum baseline, judged against the originals through the CLI, as a user's ben
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 from support import TWO_STEPS, invoke
@@ -203,3 +205,71 @@ def test_held_out_problems_choose_on_the_validation_loss_of_the_tuning_seeds(tmp
     assert len(torch.unique(everything, dim=0)) == len(everything)  # three disjoint sets of points
     plain = Classification(seed=3, shape="moons", model="mlp")
     assert torch.equal(plain.data["x_test"], problem.data["x_test"])  # the test rows are as they were
+
+
+def _ladder_table(diverge_top: bool = False) -> pd.DataFrame:
+    """A hand-made problem "p": the candidate's eval runs (4 epochs, final 1.0) and a baseline's at 1,
+    2, 4, 8 and 16 epochs (finals 8, 4, 2, 1, 0.5: it needs twice the candidate's budget), full batch."""
+    rows = []
+
+    def add(optimizer, seed, epochs, final, phase, diverged=False):
+        steps = 3 if diverged else epochs  # a diverged run stops early: its budget is still what it was given
+        for step in range(steps + 1):
+            loss = 10.0 if step == 0 else (math.inf if diverged and step == steps else final)
+            status = "diverged" if diverged else "ok"
+            rows.append((optimizer, seed, epochs, step, float(step), step, loss, phase, status))
+
+    for seed in range(6):
+        add("new", seed, 4, 1.0, "eval")
+        for epochs, final in ((1, 8.0), (2, 4.0), (4, 2.0), (8, 1.0), (16, 0.5)):
+            add("base", seed, epochs, final, "eval" if epochs == 4 else "budget", diverge_top and epochs == 16)
+    columns = ["optimizer", "seed", "epochs", "step", "epoch", "grad_evals", "loss", "phase", "status"]
+    return pd.DataFrame(rows, columns=columns).assign(suite_problem="p", optimum=0.0, problem_dtype="float64")
+
+
+def test_the_speedup_by_hand_and_the_ladder_is_its_planned_budgets():
+    from optbench.studies.speedup import speedups, text
+
+    for diverge_top in (False, True):
+        row = speedups(_ladder_table(diverge_top), "p", ["new"], ["base"]).iloc[0].to_dict()
+        assert row["speedup_evals"] == pytest.approx(2.0) and row["speedup_steps"] == pytest.approx(2.0)
+        assert (row["ladder_evals_min"], row["ladder_evals_max"]) == (0.25, 4.0)  # 16 epochs planned, even diverged
+        assert text(row) == "speedup 2x [2x, 2x] in gradient evaluations"
+    table = _ladder_table()
+    table.loc[(table["optimizer"] == "new") & (table["seed"] < 3), "status"] = "diverged"  # 3 of 6 candidates
+    row = speedups(table, "p", ["new"], ["base"]).iloc[0]
+    assert row["speedup_evals"] == 0.0  # the lower median: a diverged seed's "< 0.25x", never (0 + 2) / 2
+    assert text(row.to_dict()).startswith("speedup < 0.25x [< 0.25x, 2x]")
+
+
+def test_an_error_row_is_an_infinitely_bad_validation_score():
+    """A setting the optimizer refuses leaves one error row with no val_loss: it loses the choice
+    instead of stopping the bench."""
+    from optbench.studies.tuning import validation
+
+    error = pd.DataFrame({"problem": ["logreg"], "loss": [math.nan], "optimum": [0.0], "status": ["error"]})
+    assert validation(error.assign(val_loss=math.nan)) == math.inf
+    with pytest.raises(Exception, match="records no val_loss"):
+        validation(error.assign(status="ok", loss=1.0))
+
+
+def test_headline_speedups_survive_import_path_names():
+    from optbench.studies.board import speedup_lines
+
+    table = pd.DataFrame(
+        [
+            {
+                "candidate": "pkg.mod:Fast",
+                "baseline": "torch-adam",
+                "problem": "p",
+                "verdict": "better",
+                "speedup_evals": 1.5,
+                "speedup_evals_low": 1.2,
+                "speedup_evals_high": 1.8,
+                "ladder_evals_min": 0.25,
+                "ladder_evals_max": 4.0,
+            }
+        ]
+    )
+    (line,) = speedup_lines(table, ["pkg.mod:Fast"], ["torch-adam"], [])
+    assert line.startswith("pkg.mod:Fast vs torch-adam: better on 1 of 1 problems; speedup 1.5x")
