@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from optbench.errors import InvalidValueError
 from optbench.problems import checks
 from optbench.problems.base import Problem, resolve_dtype
 
@@ -183,12 +184,8 @@ class LanguageModel(Problem):
             checks.whole("lm", name, value, 1)
         checks.whole("lm", "n_embd", n_embd, n_head)
         if n_embd % n_head:
-            from optbench.errors import InvalidValueError
-
             raise InvalidValueError(f"lm n_embd={n_embd} is not a multiple of n_head={n_head}")
         if vocab**order > 4096:
-            from optbench.errors import InvalidValueError
-
             raise InvalidValueError(f"lm vocab**order = {vocab**order} states is too many; expected at most 4096")
         self.concentration = checks.real("lm", "concentration", concentration, 0.0, above=True)
         dt = resolve_dtype(dtype)

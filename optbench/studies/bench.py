@@ -93,6 +93,8 @@ def bench(
     optimizers, :func:`optbench.studies.verdict.twins`) and ``provenance``.
     """
     from optbench.settings.grid import Grid
+    from optbench.studies.speedup import PHASE, budget_jobs
+    from optbench.studies.sweeps import keyed, run_jobs
     from optbench.studies.tuning import tune
 
     baselines = list(baselines)
@@ -140,9 +142,6 @@ def bench(
             **sweep_options,
         )
         if suite.speedup:  # each baseline at its chosen setting over the ladder of budgets
-            from optbench.studies.speedup import PHASE, budget_jobs
-            from optbench.studies.sweeps import keyed, run_jobs
-
             ladder = keyed(budget_jobs(chosen, baselines, suite.eval_seeds), PHASE, grid.source)
             if ladder:
                 table = schema.concat([table, run_jobs(ladder, runs, **{**sweep_options, "note": None})])

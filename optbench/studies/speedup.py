@@ -13,6 +13,8 @@ bottom as less than it (0), so the median and its interval say "more than 4x" ra
 
 >>> round(crossing([1.0, 2.0, 4.0], [8.0, 4.0, 1.0], 2.0), 3)  # halfway from 4 to 1 on a log scale: 2 x sqrt(2)
 2.828
+>>> crossing([1.0, 3.0], [8.0, 4.0], 4.0)  # an identical run reaches it at that budget exactly
+3.0
 >>> crossing([1.0, 2.0], [8.0, 4.0], 1.0), crossing([1.0, 2.0], [8.0, 4.0], 9.0)
 (inf, 0.0)
 >>> crossing([1.0, 2.0], [8.0, 4.0], math.inf), crossing([1.0, 2.0], [math.inf] * 2, math.inf)  # diverged
@@ -65,6 +67,8 @@ def crossing(budgets: Sequence[float], finals: Sequence[float], goal: float) -> 
                 return 0.0
             before = logs[i - 1]
             t = 1.0 if math.isinf(before) else (before - target) / (before - value)
+            if t >= 1.0:  # reached at this budget itself: exactly it (a twin's speedup is 1, not 1 +- 1 ulp)
+                return float(budgets[i])
             return math.exp(math.log(budgets[i - 1]) + t * (math.log(budgets[i]) - math.log(budgets[i - 1])))
     return math.inf
 

@@ -92,11 +92,18 @@ def test_a_reparametrised_copy_is_found_past_the_grid_and_ties(bench):
 
 
 def test_a_renamed_copy_of_the_momentum_baseline_is_a_tie(bench):
-    out, _ = bench
+    out, printed = bench
     table = pd.read_csv(out / "comparisons.csv")
     twin = table.query("candidate == 'sgdm-twin' and baseline == 'torch-sgd-momentum'")
     assert len(twin) == 2 and set(twin["verdict"]) == {"no significant difference"}
     assert set(twin["ratio"]) == {1.0} and set(twin["better_seeds"]) == {0}
+    # its speedup is 1 exactly where one is measured (not at the float floor), so it is counted neither
+    # faster nor slower (1 +- 1 ulp was both)
+    measured = twin.dropna(subset=["speedup_evals"])
+    assert len(measured) >= 1
+    assert set(measured[["speedup_evals", "speedup_evals_low", "speedup_evals_high"]].to_numpy().ravel()) == {1.0}
+    line = next(x for x in printed.splitlines() if x.startswith("- sgdm-twin vs torch-sgd-momentum"))
+    assert line.endswith("faster on 0, slower on 0)")
 
 
 LADDER_SUITE = """
