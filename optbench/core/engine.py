@@ -4,11 +4,15 @@
 optimizer, budget, schedule and device; any seeds and hyperparameters), builds each run's problem
 from its seed, and trains each group through the same :func:`train` loop, in one of two forms:
 
-- **stacked** (K >= 2 runs of a problem with the functional form and an elementwise optimizer): the
-  parameters of the K runs are stacked into (K, ...) tensors and the loss is ``vmap(loss_fn)`` over
-  them and the stacked data. Runs that share a setting share one optimizer over (K_s, ...) views of
-  the stack; each setting gets its own optimizer, or its own param group when the class keeps every
-  hyperparameter in its param groups. The real optimizer class does every update.
+- **stacked** (K >= 2 runs of a problem with the functional form and an optimizer that steps
+  without a closure and is not declared ``elementwise=False``): the parameters of the K runs are
+  stacked into (K, ...) tensors and the loss is ``vmap(loss_fn)`` over them and the stacked data
+  (or the problem's own ``stacked_loss_fn``). With an elementwise optimizer, runs that share a
+  setting share one optimizer over (K_s, ...) views of the stack; each setting gets its own
+  optimizer, or its own param group when the class keeps every hyperparameter in its param groups.
+  Any other optimizer (Muon, Adafactor, a hybrid: anything that works per matrix or per tensor) is
+  built once per run over that run's own views, each of its run's shape: it never sees a (K, m, n)
+  stack as one tensor. The real optimizer class does every update.
 - **alone** (one run, or runs that cannot be stacked): the problem's own tensors and ``loss()``.
 
 The forms are :mod:`optbench.core.forms`, the loop (and its gradient protocol) :mod:`optbench.core.loop`;
@@ -39,9 +43,10 @@ from optbench.core.schedules import make_scheduler
 from optbench.core.spec import RunSpec, build, check_problem, resolve_batch_size, run_settings
 from optbench.core.threads import for_work, intra_op, seconds_per_step
 from optbench.errors import OptbenchError
-from optbench.optimizers.protocol import can_share_optimizer, is_elementwise, never_stack
+from optbench.optimizers.combined import build_optimizer
+from optbench.optimizers.protocol import can_share_optimizer, can_stack, is_elementwise, never_stack
 from optbench.private_apis import large_blocks_kept
-from optbench.problems.base import is_functional
+from optbench.problems.base import is_functional, parameter_roles
 from optbench.registry.plugins import one_line
 from optbench.settings import declared
 
@@ -191,8 +196,16 @@ def _move(problem: Any, spec: RunSpec) -> None:
     problem.data = {k: v.to(spec.device) for k, v in problem.data.items()}
 
 
+def optimizer_for(spec: RunSpec, leaves: list[Tensor], problem: Any) -> Any:
+    """The run's optimizer over ``leaves`` (the problem's parameters, or a stack's views of them, in
+    order), each given by its role (:func:`optbench.problems.base.parameter_roles`)."""
+    roles = parameter_roles(problem, spec.problem.name)
+    return build_optimizer(spec.optimizer, dict(spec.hyperparameters), leaves, roles, f"problem {spec.problem.name!r}")
+
+
 def _stackable(runs: list[_Run]) -> bool:
-    """Functional problems whose tensors have one shape for every seed, and an elementwise optimizer."""
+    """Functional problems whose tensors have one shape for every seed, and an optimizer that may be
+    stacked (:func:`~optbench.optimizers.protocol.can_stack`)."""
     first = runs[0].problem
     if not all(is_functional(r.problem) for r in runs):
         return False
@@ -200,8 +213,7 @@ def _stackable(runs: list[_Run]) -> bool:
     for r in runs[1:]:
         if {k: v.shape for k, v in (*r.problem.params.items(), *r.problem.data.items())} != shapes:
             return False
-    settings = {_setting_key(r.spec): r.spec for r in runs}.values()
-    return all(is_elementwise(s.optimizer, dict(s.hyperparameters)) for s in settings)
+    return can_stack(runs[0].spec.optimizer)
 
 
 def _setting_key(spec: RunSpec) -> str:
@@ -244,7 +256,7 @@ def _train_alone(
     batch_size = resolve_batch_size(spec, problem.n_train)
     form = Alone(problem)
     try:
-        opt = build(spec.optimizer, dict(spec.hyperparameters), form.leaves)
+        opt = optimizer_for(spec, form.leaves, problem)
         schedulers = [make_scheduler(opt, spec, -(-problem.n_train // batch_size))]
     except OptbenchError as exc:
         if strict:
@@ -253,10 +265,9 @@ def _train_alone(
     hook = None if on_record is None else (lambda step: on_record(step, problem))
     with _phase("train"), _seeded(spec.seed), intra_op(_threads_for(form)) as threads:
         record = train(form, [opt], schedulers, spec, batch_size, [spec.seed], hook, progress=progress)
-    optimum = [_optimum(problem)]
     if note and record.status == "ok":
         record.message = note
-    return _frame([spec], [run.index], batch_size, optimum, record, batch_runs=1, threads=threads)
+    return _frame([spec], [run.index], batch_size, [problem], record, batch_runs=1, threads=threads)
 
 
 def _train_stacked(runs: list[_Run], progress: Progress | None = None) -> pd.DataFrame:
@@ -276,13 +287,16 @@ def _train_stacked(runs: list[_Run], progress: Progress | None = None) -> pd.Dat
     for members in by_setting.values():
         spec, stop = members[0].spec, start + len(members)
         try:  # the real constructor, so its own validation applies to every setting
-            opt = build(spec.optimizer, dict(spec.hyperparameters), form.views_of(start, stop))
-            if optimizers and can_share_optimizer(optimizers[0], opt, spec.hyperparameters):
-                # a complete group of the same class over fresh views: add_param_group's checks (all
-                # defaults present, no parameter twice) hold already, and cost O(groups^2)
-                optimizers[0].param_groups.append(opt.param_groups[0])
-            else:
-                optimizers.append(opt)
+            if is_elementwise(spec.optimizer, dict(spec.hyperparameters)):
+                opt = optimizer_for(spec, form.views_of(start, stop), ordered[0].problem)
+                if optimizers and can_share_optimizer(optimizers[0], opt, spec.hyperparameters):
+                    # a complete group of the same class over fresh views: add_param_group's checks (all
+                    # defaults present, no parameter twice) hold already, and cost O(groups^2)
+                    optimizers[0].param_groups.append(opt.param_groups[0])
+                else:
+                    optimizers.append(opt)
+            else:  # one optimizer per run, over that run's own views (its shapes alone: a matrix is a matrix)
+                optimizers += [optimizer_for(spec, form.views_of(j), ordered[0].problem) for j in range(start, stop)]
         except OptbenchError as exc:
             failed |= dict.fromkeys(range(start, stop), str(exc))
         start = stop
@@ -312,14 +326,13 @@ def _train_stacked(runs: list[_Run], progress: Progress | None = None) -> pd.Dat
                     "this group's runs were trained one by one"
                 )
             record.time_s = _calibrated_times(alone, record.step)
-        optimum = [_optimum(r.problem) for r in ordered]
         with _phase("table"):
             frames.append(
                 _frame(
                     [r.spec for r in ordered],
                     [r.index for r in ordered],
                     batch_size,
-                    optimum,
+                    [r.problem for r in ordered],
                     record,
                     len(trained),
                     trained,
@@ -355,7 +368,7 @@ def _run_alone_briefly(run: _Run, batch_size: int, budget: int, fresh: bool = Fa
     steps through the same loop, with the threads it would have alone; its record and that thread count."""
     spec = run.spec
     form = Alone(run.problem if fresh else _build(run.index, spec).problem)
-    opt = build(spec.optimizer, dict(spec.hyperparameters), form.leaves)
+    opt = optimizer_for(spec, form.leaves, form.problem)
     schedulers = [make_scheduler(opt, spec, -(-form.n_train // batch_size))]
     with _seeded(spec.seed), intra_op(_threads_for(form)) as threads:
         return train(form, [opt], schedulers, spec, batch_size, [spec.seed], None, max_steps=budget), threads
@@ -403,6 +416,11 @@ def _calibrated_times(timed: Record, steps: list[int]) -> list[float]:
     return [step * rate for step in steps]
 
 
+def _provenance(problem: Any) -> dict[str, str]:
+    facts = getattr(problem, "provenance", None) or {}
+    return {f"data_{k}": str(v) for k, v in facts.items()}
+
+
 def _optimum(problem: Any) -> float:
     value = getattr(problem, "optimum", None)
     return math.nan if value is None else float(value)
@@ -416,15 +434,17 @@ def _frame(
     specs: list[RunSpec],
     indices: list[int],
     batch_size: int,
-    optimum: list[float],
+    problems: list[Any],
     record: Record,
     batch_runs: int,
     runs: list[int] | None = None,
     threads: int = 1,
 ) -> pd.DataFrame:
     """One table for the group's ``runs`` (positions in the stack; default all), built column by column
-    (no per-run DataFrames), each run cut after its first non-finite loss."""
+    (no per-run DataFrames), each run cut after its first non-finite loss. A problem's ``provenance``
+    (facts about its data that its options do not fix) are setting columns ``data_<key>``."""
     runs = list(range(len(specs))) if runs is None else runs
+    optimum = [_optimum(p) for p in problems]
     losses = torch.stack(record.loss).double().cpu().numpy()  # (points, K): the one host transfer
     finite = np.isfinite(losses)
     points = len(record.step)
@@ -443,7 +463,7 @@ def _frame(
     counts = np.array(lengths)
     keep = np.concatenate([np.arange(c) for c in counts])
     run = np.repeat(np.array(runs), counts)
-    settings = [run_settings(specs[j], batch_size) for j in runs]
+    settings = [run_settings(specs[j], batch_size) | _provenance(problems[j]) for j in runs]
     columns: dict[str, Any] = {key: _repeat([row[key] for row in settings], counts) for key in settings[0]}
     columns["epoch"] = np.array(record.epoch)[keep]
     columns["step"] = np.array(record.step)[keep]

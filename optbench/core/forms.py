@@ -2,7 +2,8 @@
 
 - :class:`Alone`: one run on the problem's own tensors and ``loss()`` (any problem, any optimizer).
 - :class:`Stacked`: K runs of a problem with the functional form, their parameters and data stacked
-  on a leading axis and the loss ``vmap(loss_fn)``; optimizers own (K_s, ...) views of the stack.
+  on a leading axis and the loss ``vmap(loss_fn)`` (or the problem's own ``stacked_loss_fn``);
+  optimizers own (K_s, ...) views of the stack, or one run's views each.
 
 Both offer ``gradients(idx)`` (zero, loss on the batch, backward; the per-run losses), ``losses()``
 and ``metrics()`` (the full training loss and the problem's metrics, per run) and ``versions()``
@@ -65,20 +66,28 @@ class Stacked:
         self.n_train = first.n_train
         self.params = {k: torch.stack([p.params[k].detach() for p in problems]).requires_grad_() for k in first.params}
         self.data = {k: torch.stack([p.data[k] for p in problems]) for k in first.data}
-        self._loss = torch.func.vmap(first.loss_fn, in_dims=(0, 0, 0))
-        self._full_loss = torch.func.vmap(lambda p, d: first.loss_fn(p, d, None))
-        self._metrics = torch.func.vmap(first.metrics_fn) if _has_metrics(first) else None
-        self.views: list[tuple[Tensor, str, slice]] = []  # (view of a stacked parameter, its name, its rows)
+        native = getattr(first, "stacked_loss_fn", None)  # a problem that stacks its runs itself
+        if callable(native):
+            self._loss = native
+            self._full_loss = lambda p, d: native(p, d, None)
+            self._metrics = getattr(first, "stacked_metrics_fn", None)
+        else:
+            self._loss = torch.func.vmap(first.loss_fn, in_dims=(0, 0, 0))
+            self._full_loss = torch.func.vmap(lambda p, d: first.loss_fn(p, d, None))
+            self._metrics = torch.func.vmap(first.metrics_fn) if _has_metrics(first) else None
+        self.views: list[tuple[Tensor, str, int | slice]] = []  # (view of a stacked parameter, its name, its rows)
         self._grads: dict[str, Tensor | None] = {}  # the gradients the views were last attached to
 
-    def views_of(self, start: int, stop: int) -> list[Tensor]:
-        """The parameters of runs ``start:stop`` as leaf views an optimizer can own (shape (stop-start, ...))."""
+    def views_of(self, start: int, stop: int | None = None) -> list[Tensor]:
+        """The parameters of runs ``start:stop`` as leaf views an optimizer can own (shape (stop-start, ...));
+        without ``stop``, run ``start``'s own, of the shape it has alone."""
+        rows: int | slice = start if stop is None else slice(start, stop)
         out = []
         for name, p in self.params.items():
             # shares storage and version counter with the stacked leaf; requires grad as a run's own
             # parameter does, so a method that filters on it sees what it sees alone
-            view = p.detach()[start:stop].requires_grad_(p.requires_grad)
-            self.views.append((view, name, slice(start, stop)))
+            view = p.detach()[rows].requires_grad_(p.requires_grad)
+            self.views.append((view, name, rows))
             out.append(view)
         return out
 

@@ -20,7 +20,7 @@ import torch
 from optbench.core.forms import Alone, Stacked
 from optbench.core.spec import RunSpec
 from optbench.core.threads import seconds_per_step
-from optbench.optimizers.protocol import step_takes_closure
+from optbench.optimizers.protocol import has_modes, step_takes_closure
 
 Tensor = torch.Tensor
 CHECK_EVERY = 32  # steps between non-finite checks: a diverged run wastes at most this many steps
@@ -114,11 +114,17 @@ def train(
         (lambda o=opt: o.step(closure)) if form.passes_closure and step_takes_closure(opt) else opt.step
         for opt in optimizers
     ]
+    modal = [opt for opt in optimizers if has_modes(opt)]
+    for opt in modal:  # schedule-free: it steps in train mode, and is evaluated in eval mode (its average)
+        opt.train()
+    if modal:
+        full_batch = False  # the loss recorded is at the evaluation point, not where the gradients were
     schedulers = [s for s in schedulers if s is not None]
     out = Record()
     step = checked_at = 0
     total = spec.epochs * steps_per_epoch
-    out.add(form, 0.0, 0)
+    record = _recorder(out, form, modal)
+    record(0.0, 0)
     if on_record:
         on_record(0)
     try:
@@ -142,13 +148,7 @@ def train(
                 clock.stop()
                 step += 1
                 if i == len(batches) or (spec.eval_every and step % spec.eval_every == 0):
-                    out.add(
-                        form,
-                        step / steps_per_epoch,
-                        step,
-                        state["losses"] if full_batch else None,
-                        step + state["again"],
-                    )
+                    record(step / steps_per_epoch, step, state["losses"] if full_batch else None, step + state["again"])
                     if on_record:
                         on_record(step)
                     if progress:
@@ -164,6 +164,19 @@ def train(
     finally:
         out.step_times = clock.seconds()
     return out
+
+
+def _recorder(out: Record, form: Alone | Stacked, modal: list[Any]) -> Callable[..., None]:
+    """``out.add`` at the optimizers' evaluation point: each modal optimizer in eval mode meanwhile."""
+
+    def record(epoch: float, step: int, losses: Tensor | None = None, evals: int | None = None) -> None:
+        for opt in modal:
+            opt.eval()
+        out.add(form, epoch, step, losses, evals)
+        for opt in modal:
+            opt.train()
+
+    return record
 
 
 NO_GRAD_HINT = (

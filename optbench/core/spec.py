@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from optbench.errors import InvalidValueError, OptbenchError, PluginError
+from optbench.errors import InvalidValueError, PluginError
 from optbench.registry import OPTIMIZERS, PROBLEMS, Entry
-from optbench.registry.plugins import one_line
+from optbench.registry.entries import build as build  # re-exported: how the core builds problems
 from optbench.results.schema import table_value
 from optbench.settings import declared, validate
 from optbench.settings.options import resolve_settings, scaled_epochs, validate_device_name, validate_lr
@@ -120,19 +120,6 @@ def resolve_batch_size(spec: RunSpec, n: int) -> int:
             f"{spec.problem.name!r}; expected 1 to {n}"
         )
     return batch_size
-
-
-def build(entry: Entry, settings: Mapping[str, Any], *args: Any) -> Any:
-    """``entry.target(*args, **settings)``, with a constructor's failure as one line naming the entry."""
-    try:
-        return entry.target(*args, **settings)
-    except OptbenchError:
-        raise
-    except (TypeError, ValueError) as exc:
-        origin = "" if entry.source == "built-in" else f" ({entry.source})"
-        raise InvalidValueError(f"{entry.kind} {entry.name!r}{origin} rejected its settings: {exc}") from None
-    except Exception as exc:
-        raise PluginError(f"{entry.kind} {entry.name!r} ({entry.source}) failed to build: {one_line(exc)}") from None
 
 
 def check_problem(entry: Entry, problem: Any) -> int:

@@ -1,6 +1,7 @@
 """What the core needs to know about an optimizer class beyond torch.optim.Optimizer's protocol.
 
 - :func:`step_takes_closure`: whether ``step`` accepts a closure (it is passed one if so).
+- :func:`can_stack`: whether runs may be stacked at all (one optimizer per run where not elementwise).
 - :func:`is_elementwise`: whether K runs stacked on one (K, ...) tensor under one optimizer give
   exactly the K runs alone, so that runs may share an optimizer. Declared by the registration
   (``register_optimizer(..., elementwise=True)``), else found by :func:`stacked_equals_separate`.
@@ -44,6 +45,32 @@ def _closure_parameter(cls: type) -> inspect.Parameter | None:
     except (TypeError, ValueError):
         return None
     return params[0] if params else None
+
+
+def can_stack(entry: Entry) -> bool:
+    """May runs of ``entry`` be stacked at all? Unless it needs a closure or is declared
+    ``elementwise=False`` (train each run alone). Elementwise classes share an optimizer over the
+    stack; any other steps one copy per run, over that run's own tensors."""
+    return entry.elementwise is not False and not needs_closure(entry)
+
+
+def needs_closure(entry: Entry) -> bool:
+    """True when ``entry``'s class must be given a closure (LBFGS): its runs cannot be stacked. A
+    composite needs one where one of its components does (a SAM wrapper)."""
+    parts = getattr(entry, "parts", None)
+    if parts:
+        return any(needs_closure(part) for part in parts.values())
+    target = entry.target
+    if not isinstance(target, type):
+        return False
+    param = _closure_parameter(target)
+    return param is not None and param.default is inspect.Parameter.empty
+
+
+def has_modes(opt: Any) -> bool:
+    """An optimizer with ``train()`` and ``eval()`` (schedule-free methods: they step at one point
+    and are evaluated at another, their average): the loop steps it in train mode and records in eval."""
+    return callable(getattr(opt, "train", None)) and callable(getattr(opt, "eval", None))
 
 
 def step_takes_closure(opt: Any) -> bool:

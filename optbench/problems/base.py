@@ -19,8 +19,19 @@ of one problem, one per seed, are evaluated together with ``torch.func.vmap``):
   problems built on a module call it with ``torch.func.functional_call(module, params, x)``.
 - ``metrics_fn(params, data)``: optional extra numbers as 0-d tensors (e.g. ``test_accuracy``),
   recorded at every point, under the same rules.
+- ``stacked_loss_fn(params, data, idx=None)`` and ``stacked_metrics_fn(params, data)``: optional,
+  the same over K runs at once (every tensor with a leading run axis, ``idx`` of shape (K, b)),
+  returning (K,) losses and metrics. Where given, stacked runs use them instead of ``vmap``: a
+  problem with many small operations (a transformer) is faster written batched than vmapped.
 - ``n_train`` (int): the number of training rows; batches index ``range(n_train)``.
 - ``optimum`` (float or None): f*, the minimum of the full training loss, where it is known.
+- ``provenance`` (optional): ``dict[str, str]``, facts about the data that the options do not fix
+  (a hash of a text that differs between Python versions), recorded as columns ``data_<key>``.
+- ``roles`` (optional): ``dict[str, str]``, a parameter's name -> its role, for optimizers that take
+  some parameters only (Muon: the hidden weight matrices) and hybrids (``torch-muon+torch-adamw``):
+  ``matrix`` (a hidden layer's 2-D weights), ``embedding`` (an input layer: token and position
+  embeddings), ``head`` (the output layer) or ``vector`` (biases, norm gains, scalars). A parameter
+  it does not label is a ``matrix`` if it is 2-D, else a ``vector`` (torch's own rule for Muon).
 
 The core moves ``params`` and ``data`` to the run's device (``--device``), so a problem builds them
 on the CPU. From the functional form :class:`Problem` derives the object form below.
@@ -89,6 +100,27 @@ class Problem:
 
     def metrics(self) -> dict[str, Tensor]:
         return self.metrics_fn(self.params, self.data)
+
+
+ROLES = ("matrix", "embedding", "head", "vector")
+
+
+def parameter_roles(problem: object, name: str = "problem") -> list[str]:
+    """The role of each of ``problem.parameters()``, in order: its ``roles`` label, else by shape
+    (2-D: ``matrix``; else ``vector``). A label that is not a role is one line naming it."""
+    from optbench.errors import PluginError
+
+    labels = getattr(problem, "roles", None) or {}
+    names = list(problem.params) if is_functional(problem) else []
+    leaves = list(problem.parameters())
+    if names and len(names) != len(leaves):
+        names = []
+    bad = {k: v for k, v in labels.items() if v not in ROLES}
+    if bad:
+        key, value = next(iter(bad.items()))
+        raise PluginError(f"problem {name!r} labels {key} with role {value!r}; valid roles: {', '.join(ROLES)}")
+    by_shape = ["matrix" if p.dim() == 2 else "vector" for p in leaves]
+    return [labels.get(k, shaped) for k, shaped in zip(names, by_shape, strict=True)] if names else by_shape
 
 
 def is_functional(problem: object) -> bool:

@@ -26,13 +26,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 from optbench.errors import InvalidValueError
-from optbench.problems import checks
+from optbench.problems import checks, text
 from optbench.problems.base import Problem, resolve_dtype
 
 Tensor = torch.Tensor
+
+
+CORPORA = ("markov", "pydoc")
 
 
 class MarkovSource:
@@ -133,6 +135,9 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
+    """The model as a module: it initialises the parameters (and names them), and it is the
+    reference that :func:`forward` computes (a test holds them equal)."""
+
     def __init__(self, vocab: int, block_size: int, n_layer: int, n_head: int, n_embd: int):
         super().__init__()
         self.token, self.position = nn.Embedding(vocab, n_embd), nn.Embedding(block_size, n_embd)
@@ -146,14 +151,57 @@ class GPT(nn.Module):
         return self.head(self.ln_f(x))
 
 
-class LanguageModel(Problem):
-    """Next-token prediction with a small GPT on a Markov source whose optimum is known.
+# The model over K runs at once, each run's parameters and tokens on a leading axis: batched matrix
+# products (one kernel call for every run) where vmap would pay its dispatch on every one of some
+# 200 operations a step. Alone is K = 1 of the same code, so a stacked run has the bits of the run
+# alone, and an optimizer that rounds (Muon orthogonalises in bfloat16) cannot magnify a difference.
 
-    Options: ``corpus`` (``markov``), ``vocab`` (8), ``order`` (1), ``concentration`` (0.3),
-    ``source_seed`` (0: the language; the run seed draws the text), ``n_train`` and ``n_val``
-    sequences (1024, 256), ``block_size`` (16), ``n_layer`` (1), ``n_head`` (2), ``n_embd`` (32),
-    ``dtype``. Records ``val_loss`` on held-out sequences of the same source and ``val_gap``, its
-    distance to f* (``f_star``).
+
+def _norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
+    centred = x - x.mean(dim=-1, keepdim=True)
+    return centred * torch.rsqrt((centred**2).mean(dim=-1, keepdim=True) + eps) * weight[:, None] + bias[:, None]
+
+
+def _linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """(K, N, in) rows through each run's (K, out, in) weights."""
+    if bias is None:
+        return torch.bmm(x, weight.transpose(1, 2))
+    return torch.baddbmm(bias[:, None], x, weight.transpose(1, 2))
+
+
+def forward(params: dict[str, Tensor], tokens: Tensor, n_layer: int, n_head: int) -> Tensor:
+    """Logits (K, B, T, vocab) of K runs' models (``params`` stacked) on their tokens (K, B, T)."""
+    k, b, t = tokens.shape
+    c = params["token.weight"].shape[-1]
+    x = torch.gather(params["token.weight"], 1, tokens.reshape(k, -1, 1).expand(-1, -1, c))
+    x = (x.reshape(k, b, t, c) + params["position.weight"][:, None, :t]).reshape(k, b * t, c)
+    mask = torch.ones(t, t, dtype=torch.bool, device=tokens.device).tril()
+    hd = c // n_head
+    for i in range(n_layer):
+        p = {name: params[f"blocks.{i}.{name}"] for name in _BLOCK}
+        q, key, v = _linear(_norm(x, p["ln_1.weight"], p["ln_1.bias"]), p["qkv.weight"], p["qkv.bias"]).split(c, -1)
+        q, key, v = (z.reshape(k * b, t, n_head, hd).transpose(1, 2) for z in (q, key, v))
+        scores = ((q @ key.transpose(-2, -1)) / math.sqrt(hd)).masked_fill(~mask, float("-inf"))  # causal
+        attended = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(k, b * t, c)
+        x = x + _linear(attended, p["proj.weight"], p["proj.bias"])
+        hidden = F.gelu(_linear(_norm(x, p["ln_2.weight"], p["ln_2.bias"]), p["fc.weight"], p["fc.bias"]))
+        x = x + _linear(hidden, p["out.weight"], p["out.bias"])
+    return _linear(_norm(x, params["ln_f.weight"], params["ln_f.bias"]), params["head.weight"]).reshape(k, b, t, -1)
+
+
+_BLOCK = [f"{layer}.{w}" for layer in ("ln_1", "ln_2", "qkv", "proj", "fc", "out") for w in ("weight", "bias")]
+
+
+class LanguageModel(Problem):
+    """Next-token prediction with a small GPT: on a Markov source whose optimum is known, or on
+    CPython's help text.
+
+    Options: ``corpus`` (``markov`` or ``pydoc``: :mod:`optbench.problems.text`), for the Markov
+    source ``vocab`` (8), ``order`` (1), ``concentration`` (0.3) and ``source_seed`` (0: the
+    language; the run seed draws the text), ``n_train`` and ``n_val`` sequences (1024, 256),
+    ``block_size`` (16), ``n_layer`` (1), ``n_head`` (2), ``n_embd`` (32), ``dtype``. Records
+    ``val_loss`` on held-out sequences; on the Markov source ``val_gap``, its distance to f*
+    (``f_star``); on pydoc text ``test_loss`` on the test block, and the text's hash (``data_sha256``).
 
     >>> p = LanguageModel(seed=0)
     >>> p.n_train, round(p.f_star, 4), p.optimum is None
@@ -177,7 +225,7 @@ class LanguageModel(Problem):
         n_embd: int = 32,
         dtype: str = "float32",
     ):
-        checks.choice("lm", "corpus", corpus, ("markov",))
+        checks.choice("lm", "corpus", corpus, CORPORA)
         for name, value, low in (("vocab", vocab, 2), ("order", order, 1), ("n_train", n_train, 1)):
             checks.whole("lm", name, value, low)
         for name, value in (("n_val", n_val), ("block_size", block_size), ("n_layer", n_layer), ("n_head", n_head)):
@@ -189,24 +237,55 @@ class LanguageModel(Problem):
             raise InvalidValueError(f"lm vocab**order = {vocab**order} states is too many; expected at most 4096")
         self.concentration = checks.real("lm", "concentration", concentration, 0.0, above=True)
         dt = resolve_dtype(dtype)
-        self.source = MarkovSource(vocab, order, self.concentration, source_seed)
         gen = torch.Generator().manual_seed(seed)
-        text = self.source.sample(n_train + n_val, block_size + 1, gen)
-        self.data = {"x": text[:n_train], "x_val": text[n_train:]}
+        self.f_star: float | None = None
+        if corpus == "markov":
+            self.source = MarkovSource(vocab, order, self.concentration, source_seed)
+            sample = self.source.sample(n_train + n_val, block_size + 1, gen)
+            self.data = {"x": sample[:n_train], "x_val": sample[n_train:]}
+            self.f_star = optimum(self.source, block_size)  # of the expected loss: see the module's docstring
+        else:  # the seed draws the training windows; held-out windows are the same for every seed
+            vocab, split = text.VOCAB, text.blocks()
+            self.data = {
+                "x": text.windows(split["train"], n_train, block_size + 1, gen),
+                "x_val": text.windows(split["val"], n_val, block_size + 1),
+                "x_test": text.windows(split["test"], n_val, block_size + 1),
+            }
+            self.provenance = {"sha256": text.load()[1]}
         with torch.random.fork_rng(devices=[]):  # initialisation from the seed, global RNG untouched
             torch.default_generator.manual_seed(seed)
             self.model = GPT(vocab, block_size, n_layer, n_head, n_embd).to(dt)
         self.params = dict(self.model.named_parameters())
+        self.n_layer, self.n_head = n_layer, n_head
+        # the input and output layers; the blocks' 2-D weights are hidden matrices, the rest vectors
+        self.roles = {"token.weight": "embedding", "position.weight": "embedding", "head.weight": "head"}
         self.n_train = n_train
-        self.f_star = optimum(self.source, block_size)  # of the expected loss: see the module's docstring
 
-    def _loss(self, params: dict[str, Tensor], text: Tensor) -> Tensor:
-        logits = functional_call(self.model, params, (text[:, :-1],))
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), text[:, 1:].reshape(-1))
+    def _losses(self, params: dict[str, Tensor], seqs: Tensor) -> Tensor:
+        """Each run's mean next-token cross-entropy on its sequences ``seqs`` (K, B, block + 1)."""
+        logits = forward(params, seqs[..., :-1], self.n_layer, self.n_head)
+        each = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), seqs[..., 1:].reshape(-1), reduction="none")
+        return each.reshape(len(seqs), -1).mean(dim=1)
+
+    def stacked_loss_fn(self, params: dict[str, Tensor], data: dict[str, Tensor], idx: Tensor | None = None) -> Tensor:
+        seqs = data["x"]
+        if idx is not None:  # each run's own batch of rows
+            seqs = torch.gather(seqs, 1, idx[..., None].expand(-1, -1, seqs.shape[-1]))
+        return self._losses(params, seqs)
+
+    def stacked_metrics_fn(self, params: dict[str, Tensor], data: dict[str, Tensor]) -> dict[str, Tensor]:
+        val = self._losses(params, data["x_val"])
+        if self.f_star is not None:
+            return {"val_loss": val, "val_gap": val - self.f_star}
+        return {"val_loss": val, "test_loss": self._losses(params, data["x_test"])}
 
     def loss_fn(self, params: dict[str, Tensor], data: dict[str, Tensor], idx: Tensor | None = None) -> Tensor:
-        return self._loss(params, data["x"] if idx is None else data["x"][idx])
+        return self.stacked_loss_fn(*_one(params, data), None if idx is None else idx[None])[0]
 
     def metrics_fn(self, params: dict[str, Tensor], data: dict[str, Tensor]) -> dict[str, Tensor]:
-        val = self._loss(params, data["x_val"])
-        return {"val_loss": val, "val_gap": val - self.f_star}
+        return {k: v[0] for k, v in self.stacked_metrics_fn(*_one(params, data)).items()}
+
+
+def _one(params: dict[str, Tensor], data: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """One run's tensors as a stack of one."""
+    return {k: v[None] for k, v in params.items()}, {k: v[None] for k, v in data.items()}

@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from optbench.core.engine import optimizer_for
 from optbench.core.runner import RunSpec, prepare, run
 from optbench.core.spec import build
 from optbench.registry import OPTIMIZERS
@@ -103,7 +104,7 @@ def _constructs(name: str, lr: float | None, settings: dict[str, Any]) -> Check:
     def body() -> str:
         spec = _spec(name, "linreg", lr, settings)
         problem = build(spec.problem, {"seed": 0})
-        opt = build(spec.optimizer, spec.hyperparameters, list(problem.parameters()))
+        opt = optimizer_for(spec, list(problem.parameters()), problem)
         assert callable(getattr(opt, "step", None)) and callable(getattr(opt, "zero_grad", None)), (
             "no step()/zero_grad()"
         )
@@ -164,7 +165,7 @@ def _steps(problem: Any, opt: Any, n: int) -> list[float]:
 
 def _fresh(spec: RunSpec) -> tuple[Any, Any]:
     problem = build(spec.problem, {"seed": 0, **spec.problem_options})
-    return problem, build(spec.optimizer, spec.hyperparameters, list(problem.parameters()))
+    return problem, optimizer_for(spec, list(problem.parameters()), problem)
 
 
 def _state_dict(name: str, lr: float | None, settings: dict[str, Any], half: int = 10) -> Check:
@@ -196,7 +197,7 @@ def _own_params(name: str, lr: float | None, settings: dict[str, Any]) -> Check:
         problem = build(spec.problem, {"seed": 0, **spec.problem_options})
         first, last = problem.model[0], problem.model[2]
         untouched = [t.detach().clone() for t in (first.weight, first.bias, problem.x, problem.x_test)]
-        opt = build(spec.optimizer, spec.hyperparameters, list(last.parameters()))
+        opt = optimizer_for(spec, list(last.parameters()), last)
         before = last.weight.detach().clone()
         _steps(problem, opt, 5)
         after = [first.weight, first.bias, problem.x, problem.x_test]

@@ -17,7 +17,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from optbench.registry import builtins, plugins
+from optbench.registry import builtins, composite, plugins
 from optbench.registry.entries import IMPLEMENTATION_FLAGS, REQUIRED, Entry, Registry, first_line
 from optbench.registry.plugins import registering_from
 
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 PROBLEMS = Registry("problem", group="optbench.problems", builtins=builtins.PROBLEMS)
-OPTIMIZERS = Registry("optimizer", group="optbench.optimizers", builtins=builtins.OPTIMIZERS)
+OPTIMIZERS = Registry("optimizer", group="optbench.optimizers", builtins=builtins.OPTIMIZERS, composites=composite)
 
 
 def builtin_settings(name: str) -> tuple[str, ...] | None:
@@ -87,6 +87,7 @@ def register_optimizer(
     override: bool = False,
     elementwise: bool | None = None,
     space: Mapping[str, str] | None = None,
+    roles: tuple[str, ...] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register a torch.optim.Optimizer-shaped class under ``name``.
 
@@ -94,8 +95,12 @@ def register_optimizer(
     constructor's hyperparameter defaults; ``batch_size`` is the default batch size of its runs
     (None: full batch); ``override=True`` replaces an entry of the same name; ``elementwise=True``
     declares that it updates every element on its own (runs stacked into one tensor may then share
-    it), ``False`` that it must not be stacked; None lets optbench probe it. ``space`` is what a
+    it), ``False`` that it must not be stacked (each run trains alone); None lets optbench probe it:
+    an elementwise class shares one optimizer over stacked runs, any other steps one copy per run over
+    that run's own tensors (a matrix stays a matrix). ``space`` is what a
     bench tunes for it (``{"lr": "log:1e-4:1", "momentum": "0.8:0.99"}``, :mod:`optbench.studies.spaces`).
+    ``roles`` are the parameter roles it takes (``("matrix",)`` for a Muon-like method: :mod:`optbench.problems.base`;
+    None: every role); a hybrid ``NAME+OTHER`` gives it those and OTHER the rest.
     """
     return OPTIMIZERS.register(
         name,
@@ -105,6 +110,7 @@ def register_optimizer(
         override=override,
         elementwise=elementwise,
         space=space,
+        roles=roles,
     )
 
 

@@ -24,6 +24,7 @@ class Builtin:
     batch_size: int | None = None
     elementwise: bool | None = None
     space: Mapping[str, str] | None = None  # what a bench tunes: optbench.studies.spaces
+    roles: tuple[str, ...] | None = None  # the parameter roles it takes (optbench.problems.base); None: all
 
 
 PROBLEMS = {
@@ -80,8 +81,9 @@ def _torch(cls: str, description: str, space: Mapping[str, str] | None = None) -
 ADAM_SPACE = {"lr": "log:1e-4:1", "betas.0": "0.8:0.95"}
 
 
-# SparseAdam (sparse gradients only) and Muon (2-D parameters only) are left out: neither can run
-# on the built-in problems.
+# SparseAdam (sparse gradients only) is left out: it cannot run on the built-in problems. Muon takes
+# the hidden weight matrices only: alone on problems whose parameters all are, else as a hybrid's
+# first part (torch-muon+torch-adamw), as torch's documentation and modded-nanogpt use it.
 OPTIMIZERS = {
     "gd": Builtin(
         "optbench.optimizers.gd:GradientDescent",
@@ -113,4 +115,16 @@ OPTIMIZERS = {
     "torch-rprop": _torch("Rprop", "resilient backpropagation, sign-based steps"),
     "torch-asgd": _torch("ASGD", "averaged stochastic gradient descent"),
     "torch-lbfgs": _torch("LBFGS", "limited-memory BFGS (one step = up to max_iter evaluations)"),
+    "torch-muon": Builtin(
+        "torch.optim:Muon",
+        "torch.optim.Muon: momentum orthogonalised by Newton-Schulz, for hidden 2-D weight matrices "
+        "(with another optimizer for the rest: torch-muon+torch-adamw)",
+        space={"lr": "log:1e-3:1", "momentum": "0.8:0.99"},
+        roles=("matrix",),
+    ),
+    "torch-adafactor": Builtin(
+        "torch.optim:Adafactor",
+        "torch.optim.Adafactor: factored second moments for matrices (Shazeer & Stern, 2018)",
+        space={"lr": "log:1e-4:1"},
+    ),
 }

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from optbench.errors import DuplicateNameError, PluginError, UnknownNameError
+from optbench.errors import DuplicateNameError, InvalidValueError, OptbenchError, PluginError, UnknownNameError
 from optbench.registry import plugins
 from optbench.registry.builtins import Builtin
 from optbench.registry.signatures import constructor_arguments
@@ -57,6 +57,7 @@ class Entry:
     source: str = "built-in"
     elementwise: bool | None = None  # runs may share one optimizer over stacked tensors; None: probe it
     space: Mapping[str, str] | None = None  # what a bench tunes (optbench.studies.spaces); None: the lr
+    roles: tuple[str, ...] | None = None  # the parameter roles it takes (optbench.problems.base); None: all
 
     def _parameters(self) -> list[inspect.Parameter]:
         try:
@@ -93,6 +94,10 @@ class Entry:
         params = self._parameters()
         return not params or any(p.kind is p.VAR_KEYWORD for p in params)
 
+    def aliases(self) -> dict[str, str]:
+        """Other names of its settings -> the setting (a composite's ``torch-muon.lr`` is its ``lr``)."""
+        return {}
+
 
 @dataclass(frozen=True)
 class _State:
@@ -114,8 +119,15 @@ class Registry:
     ['sgd']
     """
 
-    def __init__(self, kind: str, group: str | None = None, builtins: Mapping[str, Builtin] | None = None):
+    def __init__(
+        self,
+        kind: str,
+        group: str | None = None,
+        builtins: Mapping[str, Builtin] | None = None,
+        composites: Any = None,
+    ):
         self.kind = kind
+        self.composites = composites  # what makes a hybrid's or a wrapper's entry (optbench.registry.composite)
         self.group = group
         self._builtins: dict[str, Builtin] = dict(builtins or {})  # built-ins whose class is not imported yet
         self._entries: dict[str, Entry] = {}
@@ -193,6 +205,7 @@ class Registry:
         override: bool = False,
         elementwise: bool | None = None,
         space: Mapping[str, str] | None = None,
+        roles: tuple[str, ...] | None = None,
     ) -> Entry:
         """Register ``target`` under ``name``; a second registration must say ``override=True``.
 
@@ -221,6 +234,7 @@ class Registry:
             source=source,
             elementwise=elementwise if elementwise is not None else getattr(target, "optbench_elementwise", None),
             space=MappingProxyType(dict(space)) if space else None,
+            roles=_roles(name, roles if roles is not None else getattr(target, "optbench_roles", None)),
         )
         self._builtins.pop(name, None)
         self._entries[name] = entry
@@ -247,6 +261,12 @@ class Registry:
             raise PluginError(self._broken[name])
         if name in self._pending:
             return self._load_entry_point(name, self._pending[name])
+        if self.composites is not None and _is_composite(self.kind, name):
+            made = self.composites.entry(name, self.get)
+            if made.name != name and made.name in self._entries:
+                return self._entries[made.name]
+            self._entries[made.name] = made
+            return made
         if ":" in name:
             target = plugins.load_import_path(self.kind, name)
             return self.add(name, target, source=f"import path {name}")
@@ -285,13 +305,19 @@ class Registry:
     def names(self, pattern: str | None = None) -> list[str]:
         """Sorted names (plugins included), filtered by a glob such as ``"torch-*"``; nothing is imported."""
         self._discover()
-        names = sorted(n for n in {*self._entries, *self._builtins, *self._pending} if ":" not in n)
+        names = sorted(
+            n
+            for n in {*self._entries, *self._builtins, *self._pending}
+            if ":" not in n and not _is_composite(self.kind, n)
+        )
         return fnmatch.filter(names, pattern) if pattern else names
 
     def setting_names(self, name: str) -> tuple[str, ...] | None:
         """The setting names of built-in ``name`` whose class is not imported yet, read from its source
         (nothing is imported); None for any other name, or where the source does not tell: those are
         checked against the class once it is imported."""
+        if self.composites is not None and _is_composite(self.kind, name):
+            return self.composites.setting_names(name, self.setting_names)
         found = self._builtins.get(name)
         if found is None:
             return None
@@ -309,6 +335,9 @@ class Registry:
         it is imported)."""
         valid: list[str] | None = None
         for name in names:
+            if self.composites is not None and _is_composite(self.kind, name):
+                self.require_known([c.name for c in self.composites.parse(name).components()])
+                continue
             if isinstance(name, str) and ":" in name:
                 continue
             valid = self.names() if valid is None else valid
@@ -321,6 +350,40 @@ class Registry:
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.get(n) for n in self.names())
+
+
+def build(entry: Entry, settings: Mapping[str, Any], *args: Any, **extra: Any) -> Any:
+    """``entry.target(*args, **extra, **settings)``, with a constructor's failure as one line naming the entry."""
+    try:
+        return entry.target(*args, **extra, **settings)
+    except OptbenchError:
+        raise
+    except (TypeError, ValueError) as exc:
+        origin = "" if entry.source == "built-in" else f" ({entry.source})"
+        raise InvalidValueError(f"{entry.kind} {entry.name!r}{origin} rejected its settings: {exc}") from None
+    except Exception as exc:
+        raise PluginError(
+            f"{entry.kind} {entry.name!r} ({entry.source}) failed to build: {plugins.one_line(exc)}"
+        ) from None
+
+
+def _is_composite(kind: str, name: Any) -> bool:
+    """An optimizer name that spells a hybrid or a wrapper (:mod:`optbench.registry.composite`)."""
+    return kind == "optimizer" and isinstance(name, str) and ("+" in name or name.rstrip().endswith(")"))
+
+
+ROLES = ("matrix", "embedding", "head", "vector")  # a problem's parameter roles: optbench.problems.base
+
+
+def _roles(name: str, roles: Any) -> tuple[str, ...] | None:
+    """An optimizer's declared roles, checked: a subset of :data:`ROLES` (None: it takes every role)."""
+    if roles is None:
+        return None
+    roles = (roles,) if isinstance(roles, str) else tuple(roles)
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown or not roles:
+        raise PluginError(f"optimizer {name!r} declares roles {roles!r}; valid roles: {', '.join(ROLES)}")
+    return roles
 
 
 def first_line(doc: str | None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,13 +20,22 @@ _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
 
+def setting_name(key: str) -> bool:
+    """A Python-style name, or a composite's ``COMPONENT.NAME`` (``torch-adamw.weight_decay``)."""
+    component, dot, name = key.rpartition(".")
+    return key.isidentifier() or bool(dot and name.isidentifier() and _COMPONENT.fullmatch(component))
+
+
+_COMPONENT = re.compile(r"[\w.:()+\-]+")
+
+
 def parse_assignments(items: Iterable[str], flag: str) -> dict[str, str]:
     """``["momentum=0.9"]`` -> ``{"momentum": "0.9"}``; a malformed or repeated item names ``flag``."""
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
-        if not sep or not key.isidentifier() or not value.strip():
+        if not sep or not setting_name(key) or not value.strip():
             raise InvalidValueError(
                 f"{flag} {item!r} is malformed: expected KEY=VALUE with a Python-style name, e.g. {flag} momentum=0.9"
             )
@@ -48,6 +58,7 @@ def resolve_settings(entry: Entry, given: Mapping[str, Any], flag: str) -> dict[
     """
     known = entry.hyperparameters()
     annotations = entry.annotations()
+    given = _unaliased(entry, given, flag)
     for key in given:
         if key not in known:
             raise unknown_setting(entry.kind, entry.name, key, known, flag, entry.accepts_any_keyword())
@@ -65,6 +76,18 @@ def resolve_settings(entry: Entry, given: Mapping[str, Any], flag: str) -> dict[
         needed = ", ".join(missing)
         raise InvalidValueError(f"{entry.kind} {entry.name!r} needs a value for {needed} ({flag} KEY=VALUE)")
     return settings
+
+
+def _unaliased(entry: Entry, given: Mapping[str, Any], flag: str) -> dict[str, Any]:
+    """``given`` with each alias (a composite's ``torch-muon.lr``) under its setting's name."""
+    aliases = entry.aliases()
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        name = aliases.get(key, key)
+        if name in out:
+            raise InvalidValueError(f"{flag} {key} and {name} are one setting of {entry.name!r}; give it once")
+        out[name] = value
+    return out
 
 
 def unknown_setting(

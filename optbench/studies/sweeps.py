@@ -44,12 +44,12 @@ def plan(jobs: list[dict[str, Any]], vectorize: bool = True) -> list[list[dict[s
     only), cut at BATCH_LIMIT runs. A run that trains alone (an optimizer that cannot be stacked,
     or ``vectorize=False``) is a group of its own, so it is saved as soon as it finishes."""
     from optbench.core.engine import group_key
-    from optbench.optimizers.protocol import is_elementwise
+    from optbench.optimizers.protocol import can_stack
 
     groups: dict[Any, list[dict[str, Any]]] = {}
     alone: list[list[dict[str, Any]]] = []
     for job, spec in zip(jobs, _specs(jobs), strict=True):
-        if not vectorize or isinstance(spec, OptbenchError) or not is_elementwise(spec.optimizer, spec.hyperparameters):
+        if not vectorize or isinstance(spec, OptbenchError) or not can_stack(spec.optimizer):
             alone.append([job])
         else:
             groups.setdefault(group_key(spec), []).append(job)

@@ -1,0 +1,183 @@
+"""The optimizer a composite name builds (:mod:`optbench.registry.composite`): hybrids and wrappers.
+
+:func:`build_optimizer` is how the core builds every optimizer: it gives each its parameters by
+role. An optimizer that declares roles (``torch-muon``: ``matrix``) alone gets only problems whose
+parameters all have them; a hybrid ``A+B`` gives ``A`` the parameters of its roles and ``B`` the
+rest; a wrapper ``W(B)`` builds ``B`` over the parameters, then ``W`` around it (or, for a
+wrapper that takes its base as a class, ``base_optimizer`` as the SAM family does, ``W`` given
+``B``'s class and settings).
+
+:class:`Combined` is a torch.optim.Optimizer over its parts' param groups (so a scheduler sets
+every part's learning rate). Its ``step(closure)`` calls the closure at most once, before any part
+moves, and steps each part without it: both parts of a hybrid update from the gradients at the
+same point, and none pays for a second evaluation. A part whose step needs a closure (a line
+search, SAM) cannot be a hybrid's part: it is refused when built. A wrapper alone gets the closure.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from optbench.errors import InvalidValueError
+from optbench.optimizers.protocol import has_modes
+from optbench.registry.composite import BASE_CLASS, CompositeEntry, Node, first_part_roles
+from optbench.registry.entries import Entry, build
+
+Tensor = torch.Tensor
+
+
+class Combined(torch.optim.Optimizer):
+    """Several optimizers stepped as one; ``param_groups`` are theirs, in order."""
+
+    def __init__(self, parts: Sequence[Any], name: str = "composite"):
+        for part in parts if len(parts) > 1 else ():
+            if _needs_closure(part):
+                raise InvalidValueError(
+                    f"optimizer {name!r}: {type(part).__name__}.step needs a closure (it re-evaluates the loss), "
+                    "so it cannot share a step with another optimizer; run it alone"
+                )
+        groups = [g for part in parts for g in part.param_groups]
+        super().__init__([p for g in groups for p in g["params"]], {})
+        self.parts = list(parts)
+        self.param_groups = groups  # the parts' own dicts: a scheduler's lr reaches them
+        modal = [part for part in parts if has_modes(part)]
+        if modal:  # a schedule-free part: the loop switches modes through this optimizer
+            self.train = lambda: [part.train() for part in modal]
+            self.eval = lambda: [part.eval() for part in modal]
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        if len(self.parts) == 1:  # a wrapper: its own step, closure and all (SAM evaluates it twice)
+            part = self.parts[0]
+            return part.step(closure) if closure is not None and _takes_closure(part) else part.step()
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for part in self.parts:
+            part.step()
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"parts": [part.state_dict() for part in self.parts]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for part, state in zip(self.parts, state_dict["parts"], strict=True):
+            part.load_state_dict(state)
+
+
+def _step_parameter(opt: Any) -> inspect.Parameter | None:
+    try:
+        params = list(inspect.signature(type(opt).step).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    return params[0] if params else None
+
+
+def _takes_closure(opt: Any) -> bool:
+    return _step_parameter(opt) is not None
+
+
+def _needs_closure(opt: Any) -> bool:
+    param = _step_parameter(opt)
+    return param is not None and param.default is inspect.Parameter.empty
+
+
+def takes_base_class(wrapper: Entry) -> bool:
+    """A wrapper that builds its base itself from a class (``base_optimizer``), as the SAM family does,
+    rather than wrapping a built optimizer (Lookahead, OrthoGrad, schedule-free wrappers)."""
+    return BASE_CLASS in wrapper.hyperparameters()
+
+
+def build_optimizer(
+    entry: Entry, settings: Mapping[str, Any], leaves: list[Tensor], roles: list[str], where: str
+) -> Any:
+    """``entry``'s optimizer over ``leaves`` (their ``roles`` in order; ``where``: the problem, for messages)."""
+    if isinstance(entry, CompositeEntry):
+        return build_composite(entry, leaves, roles, settings)
+    _check_roles(entry, roles, where)
+    return build(entry, settings, param_groups(entry, leaves, roles))
+
+
+def param_groups(entry: Entry, leaves: list[Tensor], roles: list[str]) -> Any:
+    """What ``entry``'s constructor is given: the parameters, or, for a class that follows the
+    ``use_muon`` convention (Keller Jordan's MuonWithAuxAdam, pytorch-optimizer's Muon family: Muon
+    for groups flagged True, its own AdamW for the rest), a group of the matrices flagged True and a
+    group of the rest flagged False."""
+    if not _uses_muon_flag(entry.target):
+        return leaves
+    groups = [
+        {"params": [p for p, r in zip(leaves, roles, strict=True) if (r == "matrix") == flag], "use_muon": flag}
+        for flag in (True, False)
+    ]
+    return [g for g in groups if g["params"]]
+
+
+@functools.cache
+def _uses_muon_flag(cls: Any) -> bool:
+    try:
+        return "use_muon" in inspect.getsource(cls.__init__)
+    except (TypeError, OSError):
+        return False
+
+
+def _check_roles(entry: Entry, roles: list[str], where: str) -> None:
+    if entry.roles is None:
+        return
+    other = sorted({r for r in roles if r not in entry.roles})
+    if other:
+        raise InvalidValueError(
+            f"optimizer {entry.name!r} takes {' and '.join(entry.roles)} parameters only; {where} also has "
+            f"{', '.join(other)} ones: give those to another optimizer, e.g. --optimizer {entry.name}+torch-adamw"
+        )
+
+
+def build_composite(entry: CompositeEntry, leaves: list[Tensor], roles: list[str], settings: Mapping[str, Any]) -> Any:
+    """The :class:`Combined` of a composite over ``leaves`` (``roles``: theirs, in order)."""
+    built = _build_node(entry.node, entry, entry.by_component(settings), leaves, roles)
+    return built if isinstance(built, Combined) else Combined([built], entry.name)
+
+
+def _build_node(
+    node: Node, entry: CompositeEntry, parts: Mapping[str, dict[str, Any]], leaves: list[Tensor], roles: list[str]
+) -> Any:
+    where = f"{entry.name!r}'s problem"
+    if node.kind == "plain":
+        own = entry.parts[node.name]
+        _check_roles(own, roles, where)
+        return build(own, parts[node.name], param_groups(own, leaves, roles))
+    if node.kind == "wrapper":
+        wrapper, inner = entry.parts[node.name], node.inner[0]
+        if takes_base_class(wrapper):  # SAM-style: W(params, base_optimizer=Class, **the base's settings)
+            if inner.kind != "plain":
+                raise InvalidValueError(
+                    f"optimizer {entry.name!r}: {node.name} builds its base from a class, so the base must be "
+                    f"one optimizer, not {inner.text()!r}"
+                )
+            base = entry.parts[inner.name]
+            _check_roles(base, roles, where)
+            settings = {**parts[inner.name], **parts[node.name], BASE_CLASS: base.target}
+            return build(wrapper, settings, leaves)
+        return build(wrapper, parts[node.name], _build_node(inner, entry, parts, leaves, roles))
+    first, rest = node.inner
+    lead = first.components()[0]
+    takes = first_part_roles(entry.parts[lead.name])
+    mine = [i for i, r in enumerate(roles) if r in takes]
+    others = [i for i, r in enumerate(roles) if r not in takes]
+    if not mine or not others:
+        has = ", ".join(sorted(set(roles)))
+        which = first.text() if not mine else rest.text()
+        raise InvalidValueError(
+            f"optimizer {entry.name!r}: {which} gets no parameters: {first.text()} takes the "
+            f"{' and '.join(takes)} ones and this problem's are {has}"
+        )
+    built = [
+        _build_node(part, entry, parts, [leaves[i] for i in picked], [roles[i] for i in picked])
+        for part, picked in ((first, mine), (rest, others))
+    ]
+    return Combined(built, entry.name)
