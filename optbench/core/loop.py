@@ -115,8 +115,9 @@ def train(
         for opt in optimizers
     ]
     modal = [opt for opt in optimizers if has_modes(opt)]
-    for opt in modal:  # schedule-free: it steps in train mode, and is evaluated in eval mode (its average)
-        opt.train()
+    with torch.no_grad():  # schedule-free: it steps in train mode, and is evaluated in eval mode (its average)
+        for opt in modal:
+            opt.train()
     if modal:
         full_batch = False  # the loss recorded is at the evaluation point, not where the gradients were
     schedulers = [s for s in schedulers if s is not None]
@@ -170,11 +171,13 @@ def _recorder(out: Record, form: Alone | Stacked, modal: list[Any]) -> Callable[
     """``out.add`` at the optimizers' evaluation point: each modal optimizer in eval mode meanwhile."""
 
     def record(epoch: float, step: int, losses: Tensor | None = None, evals: int | None = None) -> None:
-        for opt in modal:
-            opt.eval()
+        with torch.no_grad():  # modes move parameters in place
+            for opt in modal:
+                opt.eval()
         out.add(form, epoch, step, losses, evals)
-        for opt in modal:
-            opt.train()
+        with torch.no_grad():
+            for opt in modal:
+                opt.train()
 
     return record
 

@@ -65,9 +65,10 @@ def prepare(
     problem_entry = PROBLEMS.get(problem)
     optimizer_entry = OPTIMIZERS.get(optimizer)
     given = dict(hyperparameters or {})
-    if lr is not None and "lr" in given:
+    named = next((k for k in given if optimizer_entry.aliases().get(k, k) == "lr"), None)  # torch-muon.lr, too
+    if lr is not None and named is not None:
         raise InvalidValueError(
-            f"--lr {lr} and {flags['opt']} lr={given['lr']} both set the learning rate; give only one of them"
+            f"--lr {lr} and {flags['opt']} {named}={given[named]} both set the learning rate; give only one of them"
         )
     if lr is not None:
         known = optimizer_entry.hyperparameters()

@@ -12,7 +12,8 @@ pytest fixture (installed with optbench). The checks, at the optimizer's default
 
 - ``constructs``: builds from its defaults (plus what you pass) on the problem's parameters;
 - ``lowers-loss[linreg]``, ``lowers-loss[classification]``: after ``epochs`` epochs the loss is below
-  99% of the first;
+  99% of the first (an optimizer that declares roles, like Muon, is checked as it is used: as the first
+  part of a hybrid with torch-adamw, on matrix-factorization and classification);
 - ``deterministic``: the same seed gives bit-identical losses;
 - ``state-dict`` (full batch, MLP): stopping half-way, saving ``state_dict()`` and loading it into a fresh optimizer on
   a fresh copy of the parameters continues the same trajectory, bit for bit;
@@ -38,6 +39,8 @@ from optbench.core.runner import RunSpec, prepare, run
 from optbench.core.spec import build
 from optbench.registry import OPTIMIZERS
 from optbench.results.schema import stable_text
+
+PARTNER = "torch-adamw"  # takes the parameters an optimizer that declares roles does not (torch's docs for Muon)
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,15 @@ def check_optimizer(
     """
     name = optimizer if isinstance(optimizer, str) else _register_class(optimizer)
     settings = dict(hyperparameters or {})
-    checks = [_constructs(name, lr, settings)]
+    on = {"linreg": name, "classification": name}
+    if OPTIMIZERS.get(name).roles:  # Muon-like, checked as it is used: alone where every parameter is a
+        # matrix, and elsewhere on the matrices, with AdamW on the rest
+        on = {"matrix-factorization": name, "classification": f"{name}+{PARTNER}"}
+    problems = list(on)
+    checks = [_constructs(name, lr, settings, problems[0])]
+    name = on["classification"]  # the checks below train MLPs
     if checks[0].passed:  # the rest need an optimizer that builds
-        checks += [_lowers_loss(name, problem, lr, epochs, settings) for problem in ("linreg", "classification")]
+        checks += [_lowers_loss(on[problem], problem, lr, epochs, settings) for problem in problems]
         checks += [_deterministic(name, lr, settings), _state_dict(name, lr, settings), _own_params(name, lr, settings)]
         checks.append(_stacking(name, lr, settings))
     if raise_on_failure and not all(c.passed for c in checks):
@@ -100,9 +109,9 @@ def _spec(name: str, problem: str, lr: float | None, settings: dict[str, Any], *
     return prepare(problem, name, lr=lr, hyperparameters=settings, problem_options=options)
 
 
-def _constructs(name: str, lr: float | None, settings: dict[str, Any]) -> Check:
+def _constructs(name: str, lr: float | None, settings: dict[str, Any], on: str) -> Check:
     def body() -> str:
-        spec = _spec(name, "linreg", lr, settings)
+        spec = _spec(name, on, lr, settings)
         problem = build(spec.problem, {"seed": 0})
         opt = optimizer_for(spec, list(problem.parameters()), problem)
         assert callable(getattr(opt, "step", None)) and callable(getattr(opt, "zero_grad", None)), (
@@ -210,7 +219,7 @@ def _own_params(name: str, lr: float | None, settings: dict[str, Any]) -> Check:
 
 def _stacking(name: str, lr: float | None, settings: dict[str, Any]) -> Check:
     def body() -> str:
-        from optbench.optimizers.protocol import stacked_equals_separate
+        from optbench.optimizers.protocol import can_stack, stacked_equals_separate
 
         spec = _spec(name, "linreg", lr, settings)
         probed = stacked_equals_separate(spec.optimizer.target, dict(spec.hyperparameters))
@@ -221,6 +230,8 @@ def _stacking(name: str, lr: float | None, settings: dict[str, Any]) -> Check:
         )
         if probed:
             return "stacked equals separate: runs of one setting share one optimizer"
-        return "stacked differs from separate (or needs a closure): each run trains alone"
+        if not can_stack(spec.optimizer):
+            return "needs a closure (or declared elementwise=False): each run trains alone"
+        return "stacked differs from separate: stacked runs each step their own copy, over their own tensors"
 
     return _check("stacking", body)

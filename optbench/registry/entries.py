@@ -369,7 +369,7 @@ def build(entry: Entry, settings: Mapping[str, Any], *args: Any, **extra: Any) -
 
 def _is_composite(kind: str, name: Any) -> bool:
     """An optimizer name that spells a hybrid or a wrapper (:mod:`optbench.registry.composite`)."""
-    return kind == "optimizer" and isinstance(name, str) and ("+" in name or name.rstrip().endswith(")"))
+    return kind == "optimizer" and isinstance(name, str) and any(ch in name for ch in "+()")
 
 
 ROLES = ("matrix", "embedding", "head", "vector")  # a problem's parameter roles: optbench.problems.base

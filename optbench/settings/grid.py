@@ -185,9 +185,7 @@ class Grid:
         """(problem, its option grid, optimizer, its hyperparameter grid, its lrs) for every pair."""
         from optbench.registry import OPTIMIZERS, PROBLEMS
 
-        unused = [
-            k for k in self.shared_opt if not any(k in OPTIMIZERS.get(o).hyperparameters() for o in self.optimizers)
-        ]
+        unused = [k for k in self.shared_opt if not any(k in _takes(OPTIMIZERS.get(o)) for o in self.optimizers)]
         if unused:
             raise InvalidValueError(f"--opt {unused[0]}: none of the optimizers {', '.join(self.optimizers)} takes it")
         unused = [
@@ -202,9 +200,10 @@ class Grid:
             option_grid = {k: v for k, v in self.shared_problem_opt.items() if k in accepts}
             option_grid |= self.problem_opt.get(problem, {})
             for optimizer in self.optimizers:
-                takes = OPTIMIZERS.get(optimizer).hyperparameters()
-                grid = {k: v for k, v in self.shared_opt.items() if k in takes}
-                grid |= self.opt.get(optimizer, {})
+                entry = OPTIMIZERS.get(optimizer)
+                takes, aliases = entry.hyperparameters(), entry.aliases()
+                grid = {aliases.get(k, k): v for k, v in self.shared_opt.items() if k in _takes(entry)}
+                grid |= {aliases.get(k, k): v for k, v in self.opt.get(optimizer, {}).items()}
                 grid = {k: _tuples(v, takes.get(k), self.label(f"opt {k}")) for k, v in grid.items()}
                 lrs = grid.pop("lr", self.lr)
                 yield problem, option_grid, optimizer, grid, [None] if lrs is None else list(lrs)
@@ -269,3 +268,8 @@ def parse_shared_opts(items: Sequence[str], flag: str = "--opt", limit: int | No
     from optbench.settings.options import parse_assignments
 
     return {k: parse_values(v, f"{flag} {k}", limit) for k, v in parse_assignments(items, flag).items()}
+
+
+def _takes(entry: Any) -> set[str]:
+    """The setting names an optimizer takes, and their other names (a composite's ``torch-muon.lr``)."""
+    return {*entry.hyperparameters(), *entry.aliases()}
