@@ -17,9 +17,9 @@ from optbench.settings.options import validate_device_name
 @click.option("--optimizer", "optimizers", required=True, help="Candidates, comma-separated (names or import paths).")
 @click.option(
     "--baselines",
-    default="torch-sgd-momentum,torch-adam,torch-adamw",
-    show_default=True,
-    help="Baselines, comma-separated (gd, the lesson's, only when asked).",
+    default=None,
+    help="Baselines, comma-separated [default: the suite's, else torch-sgd-momentum,torch-adam,torch-adamw; "
+    "gd, the lesson's, only when asked].",
 )
 @click.option("--suite", default="quick", show_default=True, help="quick, standard, or a suite .toml file.")
 @click.option(
@@ -50,19 +50,21 @@ def bench(**params: Any) -> int:
     from optbench.registry import OPTIMIZERS
 
     candidates = preflight.split_names(params["optimizers"])
-    baselines = preflight.split_names(params["baselines"])
+    baselines = preflight.split_names(params["baselines"] or "")
     OPTIMIZERS.require_known([*candidates, *baselines])  # before torch loads
     preflight.suite(params["suite"])
     validate_device_name(params["device"])
 
     from optbench.core.spec import validate_device
     from optbench.registry.plugins import _loaded_files
+    from optbench.studies.bench import DEFAULT_BASELINES, load_suite, to_markdown
     from optbench.studies.bench import bench as run_bench
-    from optbench.studies.bench import load_suite, to_markdown
 
     for name in [*candidates, *baselines]:
         OPTIMIZERS.get(name)  # an import path or a plugin that cannot load fails here, before any work
     suite = load_suite(params["suite"], allow_import_paths=params["allow_import_paths"])
+    baselines = baselines or list(suite.baselines or DEFAULT_BASELINES)
+    params["baselines"] = ",".join(baselines)  # the command line the page records names them
     progress = params["progress"]
     command = _command_line(params)
     try:

@@ -34,6 +34,9 @@ def split_names(text: str) -> list[str]:
 
 def known_anywhere(name: str) -> None:
     """A problem or an optimizer (``describe``)."""
+    if any(ch in name for ch in "+()"):  # a hybrid or a wrapper: its parts must be known
+        OPTIMIZERS.require_known([name])
+        return
     if ":" not in name and name not in PROBLEMS.names() and name not in OPTIMIZERS.names():
         raise UnknownNameError("problem or optimizer", name, PROBLEMS.names() + OPTIMIZERS.names())
 

@@ -131,7 +131,7 @@ def describe(name: str) -> None:
     from optbench.registry import OPTIMIZERS, PROBLEMS, REQUIRED
 
     found, errors = [], []
-    for registry in (PROBLEMS, OPTIMIZERS):
+    for registry in (PROBLEMS, OPTIMIZERS) if not any(ch in name for ch in "+()") else (OPTIMIZERS,):
         try:
             found.append(registry.get(name))
         except PluginError as exc:  # e.g. an import path that is an optimizer, not a problem
@@ -150,6 +150,7 @@ def describe(name: str) -> None:
             click.echo(f"  batch size  {entry.batch_size or 'full batch'} (default; --batch-size changes it)")
             click.echo(f"  gradients   {gradient_protocol(entry.target)}")
             click.echo(f"  stacking    {stacking(entry)}")
+            click.echo(f"  parameters  {_roles(entry)}")
         settings = entry.hyperparameters()
         annotations = entry.annotations()
         title = "hyperparameters" if entry.kind == "optimizer" else "options"
@@ -163,6 +164,14 @@ def describe(name: str) -> None:
         for key, kind, default in rows:
             shown = "(required)" if default is REQUIRED else _shown(default)
             click.echo(f"    {key:<{key_width}}  {kind:<{type_width}}  {shown}")
+
+
+def _roles(entry: Any) -> str:
+    from optbench.registry.composite import CompositeEntry, roles_text
+
+    if isinstance(entry, CompositeEntry):
+        return roles_text(entry)
+    return f"{' and '.join(entry.roles)} only" if entry.roles else "every role"
 
 
 @cli.command("test-plugin")

@@ -346,12 +346,14 @@ def _same_losses(form: Stacked, runs: list[_Run]) -> bool:
     """The stacked loss of a few runs equals their own ``loss()``: a ``loss_fn`` that read per-seed
     state from ``self`` would give every run the first run's numbers, which the last run shows."""
     sample = sorted({1, len(runs) // 2, len(runs) - 1})
+    rows = torch.arange(min(form.n_train, SAME_ROWS))  # a batch of rows shows it as well as all of them
     with torch.no_grad():
-        stacked = form.losses()[sample]
-        alone = torch.stack([runs[j].problem.loss().reshape(()) for j in sample])
+        stacked = form.losses(rows.expand(form.k, -1).to(form.device))[sample]
+        alone = torch.stack([runs[j].problem.loss(rows.to(form.device)).reshape(()) for j in sample])
     return bool(torch.allclose(stacked, alone, rtol=1e-5, atol=0, equal_nan=True))
 
 
+SAME_ROWS = 64  # rows of the training set on which a stacked group's losses are compared with each run's own
 CHECK_STEPS = 32  # a stacked group's spot check trains one run alone for at least this many steps
 CHECK_RTOL = 1e-4  # ...and its recorded losses must match the stacked run's to this, or the group runs alone
 

@@ -65,6 +65,7 @@ class Stacked:
         self.k = len(problems)
         self.n_train = first.n_train
         self.params = {k: torch.stack([p.params[k].detach() for p in problems]).requires_grad_() for k in first.params}
+        self.device = next(iter(self.params.values()), torch.empty(0)).device
         self.data = {k: torch.stack([p.data[k] for p in problems]) for k in first.data}
         native = getattr(first, "stacked_loss_fn", None)  # a problem that stacks its runs itself
         if callable(native):
@@ -108,8 +109,9 @@ class Stacked:
                 view.grad = self.params[name].grad[rows]
             self._grads = {name: p.grad for name, p in self.params.items()}
 
-    def losses(self) -> Tensor:
-        return self._full_loss(self.params, self.data)
+    def losses(self, idx: Tensor | None = None) -> Tensor:
+        """Each run's training loss, over every row or over rows ``idx`` (K, b)."""
+        return self._full_loss(self.params, self.data) if idx is None else self._loss(self.params, self.data, idx)
 
     def metrics(self) -> dict[str, Tensor]:
         return self._metrics(self.params, self.data) if self._metrics is not None else {}

@@ -171,12 +171,13 @@ def _recorder(out: Record, form: Alone | Stacked, modal: list[Any]) -> Callable[
     """``out.add`` at the optimizers' evaluation point: each modal optimizer in eval mode meanwhile."""
 
     def record(epoch: float, step: int, losses: Tensor | None = None, evals: int | None = None) -> None:
+        switch = modal if step else []  # before the first step both points are the start (and no state exists)
         with torch.no_grad():  # modes move parameters in place
-            for opt in modal:
+            for opt in switch:
                 opt.eval()
         out.add(form, epoch, step, losses, evals)
         with torch.no_grad():
-            for opt in modal:
+            for opt in switch:
                 opt.train()
 
     return record

@@ -120,10 +120,16 @@ def param_groups(entry: Entry, leaves: list[Tensor], roles: list[str]) -> Any:
 
 @functools.cache
 def _uses_muon_flag(cls: Any) -> bool:
-    try:
-        return "use_muon" in inspect.getsource(cls.__init__)
-    except (TypeError, OSError):
-        return False
+    """Whether the class, or a class it inherits its convention from, reads ``use_muon`` in its constructor."""
+    for klass in getattr(cls, "__mro__", ()):
+        if klass is torch.optim.Optimizer:
+            break
+        try:
+            if "__init__" in vars(klass) and "use_muon" in inspect.getsource(klass.__init__):
+                return True
+        except (TypeError, OSError):
+            continue
+    return False
 
 
 def _check_roles(entry: Entry, roles: list[str], where: str) -> None:

@@ -80,6 +80,8 @@ def step_takes_closure(opt: Any) -> bool:
 
 def gradient_protocol(cls: type) -> str:
     """How the core feeds gradients to ``cls``, in words (for ``optbench describe``)."""
+    if not isinstance(cls, type):  # a composite's builder
+        return "backward() then step(closure): once a step for every part (a wrapper alone gets the closure)"
     param = _closure_parameter(cls)
     if param is None:
         return "backward() then step(): it reads p.grad"
@@ -90,13 +92,19 @@ def gradient_protocol(cls: type) -> str:
 
 def stacking(entry: Entry) -> str:
     """Whether runs of ``entry`` share one optimizer over stacked parameters, in words (for ``describe``)."""
+    if not can_stack(entry):
+        why = "declared elementwise=False" if entry.elementwise is False else "its step needs a closure"
+        return f"each run alone ({why})"
+    if getattr(entry, "parts", None):
+        return "stacked runs each step their own copy, over their own tensors (a composite)"
     if entry.elementwise is not None:
         together, how = entry.elementwise, "declared"
     else:
         together = is_elementwise(entry, entry.hyperparameters())
         how = f"probed with its defaults: stacked {'equals' if together else 'differs from'} separate"
-    verdict = "runs of one setting share one optimizer over stacked tensors" if together else "each run alone"
-    return f"{verdict} ({how})"
+    if together:
+        return f"runs of one setting share one optimizer over stacked tensors ({how})"
+    return f"stacked runs each step their own copy, over their own tensors ({how})"
 
 
 @functools.cache

@@ -232,6 +232,18 @@ def setting_names(text: str, names_of: Callable[[str], tuple[str, ...] | None]) 
     return tuple(out) + ((f"{lead}.lr",) if lead else ())
 
 
+def roles_text(entry: CompositeEntry) -> str:
+    """Which component gets which parameters, in words (``optbench describe``)."""
+    node = entry.node
+    while node.kind == "wrapper":
+        node = node.inner[0]
+    if node.kind != "hybrid":
+        return "every role, to the base"
+    first, rest = node.inner
+    takes = first_part_roles(entry.parts[first.components()[0].name])
+    return f"{' and '.join(takes)} to {first.text()}, the rest to {rest.text()}"
+
+
 def first_part_roles(entry: Entry) -> tuple[str, ...]:
     """The roles a hybrid's first part takes: its entry's, else :data:`DEFAULT_FIRST_ROLES`."""
     return tuple(entry.roles) if entry.roles else DEFAULT_FIRST_ROLES

@@ -75,7 +75,7 @@ DEFAULT_BASELINES = ("torch-sgd-momentum", "torch-adam", "torch-adamw")  # disti
 
 def bench(
     candidates: list[str],
-    baselines: tuple[str, ...] | list[str] = DEFAULT_BASELINES,
+    baselines: tuple[str, ...] | list[str] | None = None,
     suite: str | Suite = "quick",
     out: str | Path | None = None,
     report: bool = True,
@@ -97,8 +97,8 @@ def bench(
     from optbench.studies.sweeps import keyed, run_jobs
     from optbench.studies.tuning import tune
 
-    baselines = list(baselines)
     suite = load_suite(suite) if isinstance(suite, str) else suite
+    baselines = list(baselines or suite.baselines or DEFAULT_BASELINES)  # the suite's own, else the default
     overlap = sorted(set(candidates) & set(baselines))
     if overlap:
         raise InvalidValueError(f"--optimizer {overlap[0]!r} is also a baseline; compare it against the others")
@@ -224,6 +224,18 @@ def paired_figure(board: pd.DataFrame, suite: Suite, candidates: list[str], base
                 ratios = paired_ratios(a[common].tolist(), b[common].tolist()).tolist()
                 pairs.append((entry.label, candidate, verdict.entry_name(group), ratios))
     return paired(pairs)
+
+
+def scaling_figure(board: pd.DataFrame, suite: Suite, baselines: list[str]) -> Any:
+    """Each candidate's advantage against model size, where the suite has a scale ladder (else None)."""
+    from optbench.reports import scaling
+    from optbench.studies import verdict
+
+    if not scaling.ladders(suite.entries):
+        return None
+    shown = [group[0] for group in verdict.distinct_baselines(baselines, board.attrs.get("twins", []))]
+    sizes = scaling.parameter_counts(suite.entries)
+    return scaling.advantage(board.attrs["comparisons"], suite.entries, sizes, shown)
 
 
 OUTPUTS = ("leaderboard.md", "leaderboard.csv", "comparisons.csv", "results.parquet")
@@ -363,5 +375,5 @@ def write_outputs(
 
         preface = _verdict_section(board, suite, candidates, baselines)
         with distinct(results["optimizer"].astype(str).unique()):  # the colours report() gives the same runs
-            figure = paired_figure(board, suite, candidates, baselines)
-            report([folder / "results.parquet"], folder / "report", problems=problems, preface=preface, extra=[figure])
+            figures = [paired_figure(board, suite, candidates, baselines), scaling_figure(board, suite, baselines)]
+            report([folder / "results.parquet"], folder / "report", problems=problems, preface=preface, extra=figures)

@@ -103,12 +103,12 @@ def hyperparameters(point: Mapping[str, float], defaults: Mapping[str, Any]) -> 
     """A point as an optimizer's keywords: ``betas.0`` sets element 0 of ``betas`` (others: defaults)."""
     out: dict[str, Any] = {}
     for name, value in point.items():
-        key, _, index = name.partition(".")
-        if not index:
-            out[key] = value
+        key, _, index = name.rpartition(".")  # a composite's "torch-adamw.betas.0": element 0 of torch-adamw.betas
+        if not index.isdigit():
+            out[name] = value
             continue
         base = list(out.get(key, defaults.get(key, ())))
-        if not index.isdigit() or int(index) >= len(base):
+        if int(index) >= len(base):
             raise InvalidValueError(f"space: {name!r} names no element of {key} (its default is {defaults.get(key)!r})")
         base[int(index)] = value
         out[key] = tuple(base)

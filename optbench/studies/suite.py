@@ -35,7 +35,7 @@ from optbench.errors import InvalidValueError
 from optbench.results.outcomes import Target
 from optbench.settings import declared, validate
 
-SUITES = ("quick", "standard")
+SUITES = ("quick", "standard", "lm")
 
 EXTEND_EDGES = 6  # at the quick grid's half-decade steps: up to 1,000x past either end
 BASELINE_TARGET = "baseline"  # a suite's target = "baseline": the best baseline's median final (targets())
@@ -80,6 +80,7 @@ class Suite:
     search: str = "lr"  # "lr": the lr grid alone; "halton" or "grid": each optimizer's space (studies.spaces)
     trials: int = 16  # configurations per optimizer when a space is searched: the same for every one
     spaces: dict[str, dict[str, str]] = field(default_factory=dict)  # the suite's overrides, by optimizer
+    baselines: tuple[str, ...] | None = None  # what it compares against unless --baselines says; None: the default
 
 
 def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
@@ -106,7 +107,7 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
     # every problem at the top and per problem; the device is the command's (--device).
     run_keys = [k for k in declared.NAMES if k != "device"]
     known = {"description", "lr", "tune_seeds", "eval_seeds", "extend_edges", "speedup", "problems", *run_keys}
-    known |= {"search", "trials", "spaces"}
+    known |= {"search", "trials", "spaces", "baselines"}
     known -= {"epochs", "batch_size"}
     unknown = set(raw) - known
     if unknown:
@@ -158,8 +159,23 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
         entries=entries,
         extend_edges=_extend(raw.get("extend_edges", EXTEND_EDGES), name),
         speedup=_flag(raw.get("speedup", True), "speedup", name),
+        baselines=_baselines(raw.get("baselines"), name, allow_import_paths),
         **_search(raw, name),
     )
+
+
+def _baselines(value: Any, name: str, allow_import_paths: bool) -> tuple[str, ...] | None:
+    """A suite's own baselines: registered optimizer names (a composite of them too), at least one."""
+    from optbench.settings.validate import registered_name
+
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise InvalidValueError(
+            f"suite {name!r}: baselines {validate.shown(value)} is not a list of names; "
+            'expected e.g. baselines = ["torch-adamw", "torch-sgd-momentum"]'
+        )
+    return tuple(registered_name("optimizer", v, f"suite {name!r}: baselines", allow_import_paths) for v in value)
 
 
 def _search(raw: dict[str, Any], name: str) -> dict[str, Any]:

@@ -142,7 +142,7 @@ def test_a_class_that_fools_the_probe_is_caught_by_the_spot_check_and_says_so(pl
 
 @pytest.mark.parametrize(
     ("optimizer", "verdict"),
-    [(name, "each run alone") for name in FOOLED[:4]] + [("t-requires-grad", "share one optimizer")],
+    [(name, "each step their own copy") for name in FOOLED[:4]] + [("t-requires-grad", "share one optimizer")],
 )
 def test_describe_tells_the_truth_about_stacking(plugin, optimizer, verdict):
     result = invoke("describe", "--plugin", plugin, optimizer)
