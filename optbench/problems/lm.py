@@ -151,42 +151,54 @@ class GPT(nn.Module):
         return self.head(self.ln_f(x))
 
 
-# The model over K runs at once, each run's parameters and tokens on a leading axis: batched matrix
-# products (one kernel call for every run) where vmap would pay its dispatch on every one of some
-# 200 operations a step. Alone is K = 1 of the same code, so a stacked run has the bits of the run
-# alone, and an optimizer that rounds (Muon orthogonalises in bfloat16) cannot magnify a difference.
+# The model as a function of its parameters, for one run (2-D weights) or K runs at once (each
+# parameter and the tokens with a leading run axis): then batched matrix products, one kernel call
+# for every run, where vmap would pay its dispatch on every one of some 200 operations a step. The
+# two forms call kernels that give the same bits (a batched product's rows are the 2-D product's),
+# so a stacked run is the run alone, bit for bit, and an optimizer that rounds (Muon orthogonalises
+# in bfloat16) cannot magnify a difference.
 
 
 def _norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
     centred = x - x.mean(dim=-1, keepdim=True)
-    return centred * torch.rsqrt((centred**2).mean(dim=-1, keepdim=True) + eps) * weight[:, None] + bias[:, None]
+    return centred * torch.rsqrt((centred**2).mean(dim=-1, keepdim=True) + eps) * weight.unsqueeze(-2) + bias.unsqueeze(
+        -2
+    )
 
 
 def _linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """(K, N, in) rows through each run's (K, out, in) weights."""
+    """Rows (N, in) through (out, in) weights, or K runs' (K, N, in) through their (K, out, in)."""
+    if weight.dim() == 2 and bias is not None:
+        return F.linear(x, weight, bias)
+    if weight.dim() == 2:  # a batch of one: mm's weight gradient is summed in another order than bmm's
+        return torch.bmm(x[None], weight.T[None])[0]
     if bias is None:
         return torch.bmm(x, weight.transpose(1, 2))
     return torch.baddbmm(bias[:, None], x, weight.transpose(1, 2))
 
 
 def forward(params: dict[str, Tensor], tokens: Tensor, n_layer: int, n_head: int) -> Tensor:
-    """Logits (K, B, T, vocab) of K runs' models (``params`` stacked) on their tokens (K, B, T)."""
-    k, b, t = tokens.shape
+    """Logits (B, T, vocab) of one run's model on tokens (B, T), or (K, B, T, vocab) of K runs'
+    (``params`` stacked) on their tokens (K, B, T)."""
+    *k, b, t = tokens.shape
     c = params["token.weight"].shape[-1]
-    x = torch.gather(params["token.weight"], 1, tokens.reshape(k, -1, 1).expand(-1, -1, c))
-    x = (x.reshape(k, b, t, c) + params["position.weight"][:, None, :t]).reshape(k, b * t, c)
+    if k:
+        x = torch.gather(params["token.weight"], 1, tokens.reshape(k[0], -1, 1).expand(-1, -1, c))
+    else:
+        x = F.embedding(tokens.reshape(-1), params["token.weight"])
+    x = (x.reshape(*k, b, t, c) + params["position.weight"][..., :t, :].unsqueeze(-3)).reshape(*k, b * t, c)
     mask = torch.ones(t, t, dtype=torch.bool, device=tokens.device).tril()
-    hd = c // n_head
+    hd, rows = c // n_head, (k[0] if k else 1) * b
     for i in range(n_layer):
         p = {name: params[f"blocks.{i}.{name}"] for name in _BLOCK}
         q, key, v = _linear(_norm(x, p["ln_1.weight"], p["ln_1.bias"]), p["qkv.weight"], p["qkv.bias"]).split(c, -1)
-        q, key, v = (z.reshape(k * b, t, n_head, hd).transpose(1, 2) for z in (q, key, v))
+        q, key, v = (z.reshape(rows, t, n_head, hd).transpose(1, 2) for z in (q, key, v))
         scores = ((q @ key.transpose(-2, -1)) / math.sqrt(hd)).masked_fill(~mask, float("-inf"))  # causal
-        attended = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(k, b * t, c)
+        attended = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(*k, b * t, c)
         x = x + _linear(attended, p["proj.weight"], p["proj.bias"])
         hidden = F.gelu(_linear(_norm(x, p["ln_2.weight"], p["ln_2.bias"]), p["fc.weight"], p["fc.bias"]))
         x = x + _linear(hidden, p["out.weight"], p["out.bias"])
-    return _linear(_norm(x, params["ln_f.weight"], params["ln_f.bias"]), params["head.weight"]).reshape(k, b, t, -1)
+    return _linear(_norm(x, params["ln_f.weight"], params["ln_f.bias"]), params["head.weight"]).reshape(*k, b, t, -1)
 
 
 _BLOCK = [f"{layer}.{w}" for layer in ("ln_1", "ln_2", "qkv", "proj", "fc", "out") for w in ("weight", "bias")]
@@ -262,10 +274,11 @@ class LanguageModel(Problem):
         self.n_train = n_train
 
     def _losses(self, params: dict[str, Tensor], seqs: Tensor) -> Tensor:
-        """Each run's mean next-token cross-entropy on its sequences ``seqs`` (K, B, block + 1)."""
+        """Mean next-token cross-entropy on sequences ``seqs``: one run's (B, block + 1), a 0-d
+        tensor, or each of K runs' on its own (K, B, block + 1), shape (K,)."""
         logits = forward(params, seqs[..., :-1], self.n_layer, self.n_head)
         each = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), seqs[..., 1:].reshape(-1), reduction="none")
-        return each.reshape(len(seqs), -1).mean(dim=1)
+        return each.reshape(len(seqs) if seqs.dim() == 3 else 1, -1).mean(dim=1).reshape(seqs.shape[:-2])
 
     def stacked_loss_fn(self, params: dict[str, Tensor], data: dict[str, Tensor], idx: Tensor | None = None) -> Tensor:
         seqs = data["x"]
@@ -274,18 +287,13 @@ class LanguageModel(Problem):
         return self._losses(params, seqs)
 
     def stacked_metrics_fn(self, params: dict[str, Tensor], data: dict[str, Tensor]) -> dict[str, Tensor]:
+        return self.metrics_fn(params, data)
+
+    def loss_fn(self, params: dict[str, Tensor], data: dict[str, Tensor], idx: Tensor | None = None) -> Tensor:
+        return self._losses(params, data["x"] if idx is None else data["x"][idx])
+
+    def metrics_fn(self, params: dict[str, Tensor], data: dict[str, Tensor]) -> dict[str, Tensor]:
         val = self._losses(params, data["x_val"])
         if self.f_star is not None:
             return {"val_loss": val, "val_gap": val - self.f_star}
         return {"val_loss": val, "test_loss": self._losses(params, data["x_test"])}
-
-    def loss_fn(self, params: dict[str, Tensor], data: dict[str, Tensor], idx: Tensor | None = None) -> Tensor:
-        return self.stacked_loss_fn(*_one(params, data), None if idx is None else idx[None])[0]
-
-    def metrics_fn(self, params: dict[str, Tensor], data: dict[str, Tensor]) -> dict[str, Tensor]:
-        return {k: v[0] for k, v in self.stacked_metrics_fn(*_one(params, data)).items()}
-
-
-def _one(params: dict[str, Tensor], data: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    """One run's tensors as a stack of one."""
-    return {k: v[None] for k, v in params.items()}, {k: v[None] for k, v in data.items()}
