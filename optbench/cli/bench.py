@@ -47,10 +47,10 @@ def bench(**params: Any) -> int:
     """
     from pathlib import Path
 
-    from optbench.registry import OPTIMIZERS
+    from optbench.registry import OPTIMIZERS, canonical_name
 
-    candidates = preflight.split_names(params["optimizers"])
-    baselines = preflight.split_names(params["baselines"] or "")
+    candidates = [canonical_name(n) for n in preflight.split_names(params["optimizers"])]
+    baselines = [canonical_name(n) for n in preflight.split_names(params["baselines"] or "")]
     OPTIMIZERS.require_known([*candidates, *baselines])  # before torch loads
     preflight.suite(params["suite"])
     validate_device_name(params["device"])
@@ -65,6 +65,9 @@ def bench(**params: Any) -> int:
     suite = load_suite(params["suite"], allow_import_paths=params["allow_import_paths"])
     baselines = baselines or list(suite.baselines or DEFAULT_BASELINES)
     params["baselines"] = ",".join(baselines)  # the command line the page records names them
+    if suite.description:  # what it is and, for the shipped suites, about how long it takes
+        problems = f"{len(suite.entries)} problem{'s' if len(suite.entries) != 1 else ''}"
+        click.echo(f"optbench: suite {suite.name!r} ({problems}): {suite.description}", err=True)
     progress = params["progress"]
     command = _command_line(params)
     try:

@@ -213,7 +213,7 @@ def _stackable(runs: list[_Run]) -> bool:
     for r in runs[1:]:
         if {k: v.shape for k, v in (*r.problem.params.items(), *r.problem.data.items())} != shapes:
             return False
-    return can_stack(runs[0].spec.optimizer)
+    return all(can_stack(r.spec.optimizer, dict(r.spec.hyperparameters)) for r in runs)
 
 
 def _setting_key(spec: RunSpec) -> str:
@@ -310,7 +310,9 @@ def _train_stacked(runs: list[_Run], progress: Progress | None = None) -> pd.Dat
         record = train(
             form, optimizers, schedulers, first, batch_size, [r.spec.seed for r in ordered], None, progress=progress
         )
-    if record.status == "error":
+    if record.status == "error":  # a step that raises stacked (SAM without its closure): alone from now on
+        for spec in {_setting_key(r.spec): r.spec for r in ordered}.values():
+            never_stack(spec)
         raise _StackFailed
     trained = [j for j in range(len(ordered)) if j not in failed]
     frames = [_error_frame(_Run(ordered[j].index, ordered[j].spec, error=failed[j])) for j in failed]

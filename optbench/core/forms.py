@@ -71,7 +71,8 @@ class Stacked:
         if callable(native):
             self._loss = native
             self._full_loss = lambda p, d: native(p, d, None)
-            self._metrics = getattr(first, "stacked_metrics_fn", None)
+            own = getattr(first, "stacked_metrics_fn", None)
+            self._metrics = own if callable(own) else torch.func.vmap(first.metrics_fn) if _has_metrics(first) else None
         else:
             self._loss = torch.func.vmap(first.loss_fn, in_dims=(0, 0, 0))
             self._full_loss = torch.func.vmap(lambda p, d: first.loss_fn(p, d, None))

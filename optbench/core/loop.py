@@ -124,10 +124,8 @@ def train(
     out = Record()
     step = checked_at = 0
     total = spec.epochs * steps_per_epoch
-    record = _recorder(out, form, modal)
+    record = _recorder(out, form, modal, on_record)
     record(0.0, 0)
-    if on_record:
-        on_record(0)
     try:
         for _ in range(spec.epochs):
             if shufflers:
@@ -150,8 +148,6 @@ def train(
                 step += 1
                 if i == len(batches) or (spec.eval_every and step % spec.eval_every == 0):
                     record(step / steps_per_epoch, step, state["losses"] if full_batch else None, step + state["again"])
-                    if on_record:
-                        on_record(step)
                     if progress:
                         progress(step, total, out.loss[-1])
                     if step - checked_at >= CHECK_EVERY:
@@ -167,8 +163,11 @@ def train(
     return out
 
 
-def _recorder(out: Record, form: Alone | Stacked, modal: list[Any]) -> Callable[..., None]:
-    """``out.add`` at the optimizers' evaluation point: each modal optimizer in eval mode meanwhile."""
+def _recorder(
+    out: Record, form: Alone | Stacked, modal: list[Any], on_record: Callable[[int], None] | None
+) -> Callable[..., None]:
+    """``out.add`` (and ``on_record``, an animation's snapshot) at the optimizers' evaluation point:
+    each modal optimizer in eval mode meanwhile."""
 
     def record(epoch: float, step: int, losses: Tensor | None = None, evals: int | None = None) -> None:
         switch = modal if step else []  # before the first step both points are the start (and no state exists)
@@ -176,6 +175,8 @@ def _recorder(out: Record, form: Alone | Stacked, modal: list[Any]) -> Callable[
             for opt in switch:
                 opt.eval()
         out.add(form, epoch, step, losses, evals)
+        if on_record:
+            on_record(step)
         with torch.no_grad():
             for opt in switch:
                 opt.train()

@@ -34,7 +34,7 @@ Tensor = torch.Tensor
 class Combined(torch.optim.Optimizer):
     """Several optimizers stepped as one; ``param_groups`` are theirs, in order."""
 
-    def __init__(self, parts: Sequence[Any], name: str = "composite"):
+    def __init__(self, parts: Sequence[Any], name: str = "composite", modal: Sequence[Any] = ()):
         for part in parts if len(parts) > 1 else ():
             if _needs_closure(part):
                 raise InvalidValueError(
@@ -45,8 +45,8 @@ class Combined(torch.optim.Optimizer):
         super().__init__([p for g in groups for p in g["params"]], {})
         self.parts = list(parts)
         self.param_groups = groups  # the parts' own dicts: a scheduler's lr reaches them
-        modal = [part for part in parts if has_modes(part)]
-        if modal:  # a schedule-free part: the loop switches modes through this optimizer
+        modal = [*modal, *(part for part in parts if has_modes(part) and part not in modal)]
+        if modal:  # a schedule-free part, at any depth: the loop switches its modes through this optimizer
             self.train = lambda: [part.train() for part in modal]
             self.eval = lambda: [part.eval() for part in modal]
 
@@ -145,19 +145,28 @@ def _check_roles(entry: Entry, roles: list[str], where: str) -> None:
 
 def build_composite(entry: CompositeEntry, leaves: list[Tensor], roles: list[str], settings: Mapping[str, Any]) -> Any:
     """The :class:`Combined` of a composite over ``leaves`` (``roles``: theirs, in order)."""
-    built = _build_node(entry.node, entry, entry.by_component(settings), leaves, roles)
-    return built if isinstance(built, Combined) else Combined([built], entry.name)
+    made: list[Any] = []  # every optimizer built, at any depth (a schedule-free base inside a wrapper)
+    built = _build_node(entry.node, entry, entry.by_component(settings), leaves, roles, made)
+    if isinstance(built, Combined):  # a hybrid: it switches the modes of what it was built from
+        return built
+    return Combined([built], entry.name, [opt for opt in made if has_modes(opt) and opt is not built])
 
 
 def _build_node(
-    node: Node, entry: CompositeEntry, parts: Mapping[str, dict[str, Any]], leaves: list[Tensor], roles: list[str]
+    node: Node,
+    entry: CompositeEntry,
+    parts: Mapping[str, dict[str, Any]],
+    leaves: list[Tensor],
+    roles: list[str],
+    made: list[Any],
 ) -> Any:
+    """The optimizer of ``node`` over ``leaves``; every optimizer built is appended to ``made``."""
     where = f"{entry.name!r}'s problem"
     if node.kind == "plain":
         own = entry.parts[node.name]
         _check_roles(own, roles, where)
-        return build(own, parts[node.name], param_groups(own, leaves, roles))
-    if node.kind == "wrapper":
+        opt = build(own, parts[node.name], param_groups(own, leaves, roles))
+    elif node.kind == "wrapper":
         wrapper, inner = entry.parts[node.name], node.inner[0]
         if takes_base_class(wrapper):  # SAM-style: W(params, base_optimizer=Class, **the base's settings)
             if inner.kind != "plain":
@@ -167,9 +176,30 @@ def _build_node(
                 )
             base = entry.parts[inner.name]
             _check_roles(base, roles, where)
+            both = sorted(set(parts[inner.name]) & set(parts[node.name]))
+            if both:  # the wrapper passes its keywords on to the base: one name, two values
+                raise InvalidValueError(
+                    f"optimizer {entry.name!r}: {node.name} and {inner.name} both take {both[0]!r}, and "
+                    f"{node.name} passes its settings on to {inner.name}, so only one value could reach it"
+                )
             settings = {**parts[inner.name], **parts[node.name], BASE_CLASS: base.target}
-            return build(wrapper, settings, leaves)
-        return build(wrapper, parts[node.name], _build_node(inner, entry, parts, leaves, roles))
+            opt = build(wrapper, settings, leaves)
+        else:
+            opt = build(wrapper, parts[node.name], _build_node(inner, entry, parts, leaves, roles, made))
+    else:
+        opt = _hybrid(node, entry, parts, leaves, roles, made)
+    made.append(opt)
+    return opt
+
+
+def _hybrid(
+    node: Node,
+    entry: CompositeEntry,
+    parts: Mapping[str, dict[str, Any]],
+    leaves: list[Tensor],
+    roles: list[str],
+    made: list[Any],
+) -> Combined:
     first, rest = node.inner
     lead = first.components()[0]
     takes = first_part_roles(entry.parts[lead.name])
@@ -183,7 +213,7 @@ def _build_node(
             f"{' and '.join(takes)} ones and this problem's are {has}"
         )
     built = [
-        _build_node(part, entry, parts, [leaves[i] for i in picked], [roles[i] for i in picked])
+        _build_node(part, entry, parts, [leaves[i] for i in picked], [roles[i] for i in picked], made)
         for part, picked in ((first, mine), (rest, others))
     ]
-    return Combined(built, entry.name)
+    return Combined(built, entry.name, [opt for opt in made if has_modes(opt)])

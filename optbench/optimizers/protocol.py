@@ -47,11 +47,17 @@ def _closure_parameter(cls: type) -> inspect.Parameter | None:
     return params[0] if params else None
 
 
-def can_stack(entry: Entry) -> bool:
-    """May runs of ``entry`` be stacked at all? Unless it needs a closure or is declared
-    ``elementwise=False`` (train each run alone). Elementwise classes share an optimizer over the
-    stack; any other steps one copy per run, over that run's own tensors."""
-    return entry.elementwise is not False and not needs_closure(entry)
+def can_stack(entry: Entry, hyperparameters: dict[str, Any] | None = None) -> bool:
+    """May runs of ``entry`` (with these settings) be stacked at all? Unless it needs a closure, is
+    declared ``elementwise=False`` (train each run alone), or a stack of this setting already
+    differed from its run alone in this process (:func:`never_stack`). Elementwise classes share
+    an optimizer over the stack; any other steps one copy per run, over that run's own tensors."""
+    if entry.elementwise is False or needs_closure(entry):
+        return False
+    try:
+        return hyperparameters is None or (entry.target, _setting(hyperparameters)) not in _NEVER
+    except TypeError:  # an unhashable setting
+        return True
 
 
 def needs_closure(entry: Entry) -> bool:

@@ -115,6 +115,12 @@ def parameter_roles(problem: object, name: str = "problem") -> list[str]:
     leaves = list(problem.parameters())
     if names and len(names) != len(leaves):
         names = []
+    unknown = sorted(set(labels) - set(names)) if names else []
+    if unknown:
+        raise PluginError(
+            f"problem {name!r} labels {unknown[0]!r} with a role, but it has no parameter of that name; "
+            f"its parameters: {', '.join(names)}"
+        )
     bad = {k: v for k, v in labels.items() if v not in ROLES}
     if bad:
         key, value = next(iter(bad.items()))

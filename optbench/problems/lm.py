@@ -209,11 +209,12 @@ class LanguageModel(Problem):
     CPython's help text.
 
     Options: ``corpus`` (``markov`` or ``pydoc``: :mod:`optbench.problems.text`), for the Markov
-    source ``vocab`` (8), ``order`` (1), ``concentration`` (0.3) and ``source_seed`` (0: the
-    language; the run seed draws the text), ``n_train`` and ``n_val`` sequences (1024, 256),
-    ``block_size`` (16), ``n_layer`` (1), ``n_head`` (2), ``n_embd`` (32), ``dtype``. Records
-    ``val_loss`` on held-out sequences; on the Markov source ``val_gap``, its distance to f*
-    (``f_star``); on pydoc text ``test_loss`` on the test block, and the text's hash (``data_sha256``).
+    source only ``vocab`` (8), ``order`` (1), ``concentration`` (0.3) and ``source_seed`` (0: the
+    language; the run seed draws the text; pydoc text has its own 97 tokens), ``n_train`` and
+    ``n_val`` sequences (1024, 256), ``block_size`` (16), ``n_layer`` (1), ``n_head`` (2),
+    ``n_embd`` (32), ``dtype``. Records ``val_loss`` on held-out sequences; on the Markov source
+    ``val_gap``, its distance to f* (``f_star``); on pydoc text ``test_loss`` on the test block, and
+    the text's hash (``data_sha256``).
 
     >>> p = LanguageModel(seed=0)
     >>> p.n_train, round(p.f_star, 4), p.optimum is None
@@ -245,7 +246,7 @@ class LanguageModel(Problem):
         checks.whole("lm", "n_embd", n_embd, n_head)
         if n_embd % n_head:
             raise InvalidValueError(f"lm n_embd={n_embd} is not a multiple of n_head={n_head}")
-        if vocab**order > 4096:
+        if corpus == "markov" and vocab**order > 4096:
             raise InvalidValueError(f"lm vocab**order = {vocab**order} states is too many; expected at most 4096")
         self.concentration = checks.real("lm", "concentration", concentration, 0.0, above=True)
         dt = resolve_dtype(dtype)
@@ -258,6 +259,9 @@ class LanguageModel(Problem):
             self.f_star = optimum(self.source, block_size)  # of the expected loss: see the module's docstring
         else:  # the seed draws the training windows; held-out windows are the same for every seed
             vocab, split = text.VOCAB, text.blocks()
+            longest = min(len(b) for b in split.values()) - 1
+            if block_size > longest:
+                raise InvalidValueError(f"lm block_size={block_size} is too long for the pydoc text; at most {longest}")
             self.data = {
                 "x": text.windows(split["train"], n_train, block_size + 1, gen),
                 "x_val": text.windows(split["val"], n_val, block_size + 1),

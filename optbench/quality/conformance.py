@@ -69,17 +69,19 @@ def check_optimizer(
     """
     name = optimizer if isinstance(optimizer, str) else _register_class(optimizer)
     settings = dict(hyperparameters or {})
-    on = {"linreg": name, "classification": name}
+    on = {"linreg": (name, settings), "classification": (name, settings)}
     if OPTIMIZERS.get(name).roles:  # Muon-like, checked as it is used: alone where every parameter is a
-        # matrix, and elsewhere on the matrices, with AdamW on the rest
-        on = {"matrix-factorization": name, "classification": f"{name}+{PARTNER}"}
+        # matrix, and elsewhere on the matrices, with AdamW on the rest (its settings addressed by part)
+        hybrid = f"{name}+{PARTNER}"
+        parted = {k if k == "lr" else f"{name}.{k}": v for k, v in settings.items()}
+        on = {"matrix-factorization": (name, settings), "classification": (hybrid, parted)}
     problems = list(on)
     checks = [_constructs(name, lr, settings, problems[0])]
-    name = on["classification"]  # the checks below train MLPs
+    mlp, mlp_settings = on["classification"]  # the checks below train MLPs
     if checks[0].passed:  # the rest need an optimizer that builds
-        checks += [_lowers_loss(on[problem], problem, lr, epochs, settings) for problem in problems]
-        checks += [_deterministic(name, lr, settings), _state_dict(name, lr, settings), _own_params(name, lr, settings)]
-        checks.append(_stacking(name, lr, settings))
+        checks += [_lowers_loss(*on[problem], problem, lr, epochs) for problem in problems]
+        checks += [_deterministic(mlp, lr, mlp_settings), _state_dict(mlp, lr, mlp_settings)]
+        checks += [_own_params(mlp, lr, mlp_settings), _stacking(name, lr, settings)]
     if raise_on_failure and not all(c.passed for c in checks):
         raise ConformanceError(f"optimizer {name!r} fails conformance:\n{format_checks(checks)}")
     return checks
@@ -126,7 +128,7 @@ def _constructs(name: str, lr: float | None, settings: dict[str, Any], on: str) 
     return _check("constructs", body)
 
 
-def _lowers_loss(name: str, problem: str, lr: float | None, epochs: int, settings: dict[str, Any]) -> Check:
+def _lowers_loss(name: str, settings: dict[str, Any], problem: str, lr: float | None, epochs: int) -> Check:
     def body() -> str:
         df = run(problem, name, lr=lr, epochs=epochs, batch_size=None, **settings)
         first, last = df["loss"].iloc[0], df["loss"].iloc[-1]

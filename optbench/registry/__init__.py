@@ -29,6 +29,7 @@ __all__ = [
     "Entry",
     "Registry",
     "builtin_settings",
+    "canonical_name",
     "first_line",
     "get_optimizer",
     "get_problem",
@@ -112,6 +113,14 @@ def register_optimizer(
         space=space,
         roles=roles,
     )
+
+
+def canonical_name(name: Any) -> Any:
+    """An optimizer's name as the results table records it: a composite without spaces
+    (``"torch-muon + torch-adamw"`` -> ``"torch-muon+torch-adamw"``); any other name as given."""
+    if isinstance(name, str) and any(ch in name for ch in "+()"):
+        return composite.parse(name).text()
+    return name
 
 
 def list_problems(pattern: str | None = None) -> list[str]:

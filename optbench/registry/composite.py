@@ -9,10 +9,11 @@
   and schedule-free wrappers take it). A base may itself be a hybrid, and a hybrid's part a wrapper.
 
 Every component's settings are addressed as ``COMPONENT.KEY`` (``torch-adamw.weight_decay``), and
-the first component in reading order that takes a learning rate (the *lead*: a hybrid's first part,
-a wrapper's base) has its ``lr`` as the composite's own ``lr``, so ``--lr``, lr grids and the
-``lr`` column mean what they mean for one optimizer; ``torch-muon.lr`` is another name for it. The
-name is canonical without spaces, so one composite has one run key however it was typed.
+the first component in reading order that takes a learning rate (the *lead*: a hybrid's first part;
+in ``W(B)`` the wrapper if it takes one, else its base) has its ``lr`` as the composite's own
+``lr``, so ``--lr``, lr grids and the ``lr`` column mean what they mean for one optimizer;
+``torch-muon.lr`` is another name for it. The name is canonical without spaces, so one composite
+has one run key however it was typed.
 
 Nothing here imports torch: the composite's entry is made from its components' entries; the
 optimizer it builds is :class:`optbench.optimizers.combined.Combined`.

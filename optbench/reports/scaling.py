@@ -1,7 +1,7 @@
 """A candidate's advantage against model size: the figure of a bench whose suite has a scale ladder.
 
-A *ladder* is two or more of a suite's problems that differ in one numeric option only (``lm`` at
-``n_embd`` 32, 64 and 128). For each, the figure draws every candidate's median paired ratio to
+A *ladder* is two or more of a suite's problems that differ in one size option only (``lm`` at
+``n_embd`` 16, 32 and 48: :data:`SIZES`). For each, the figure draws every candidate's median paired ratio to
 each baseline (its final objective over the baseline's on the same seed; below 1 the candidate
 ends lower) with the verdict's 95% interval, against the model's parameter count: how Wen et al.
 (2025) found matrix methods' advantage over AdamW shrinking with size.
@@ -14,15 +14,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, NullLocator
 
 from optbench.reports import facets
 from optbench.reports.figures import Figure
+
+SIZES = ("n_embd", "n_layer", "n_head", "hidden", "channels", "width", "rank", "dim")  # options that size a model
+STYLES = ("-", "--", "-.", (0, (1, 1)))  # one per baseline
 
 
 def ladders(entries: Sequence[Any]) -> dict[str, tuple[str, list[Any]]]:
     """Entries of one problem differing in one numeric option: ``{label: (option, entries by size)}``."""
     out = {}
-    for option in sorted({k for e in entries for k in e.options}):
+    for option in sorted({k for e in entries for k in e.options if k in SIZES}):
         groups: dict[str, list[Any]] = {}
         for e in entries:
             value = e.options.get(option)
@@ -56,17 +60,28 @@ def advantage(
             low = [r["ratio"] - r["ratio_low"] for _, r in points]
             high = [r["ratio_high"] - r["ratio"] for _, r in points]
             look = facets.look(candidate, len(points))
-            dashed = list(baselines).index(baseline) % 2 == 1
+            style = STYLES[list(baselines).index(baseline) % len(STYLES)]
+            finite = [i for i, v in enumerate(y) if 0 < v < math.inf]
             ax.errorbar(
-                x, y, yerr=[low, high], color=look["color"], marker=look.get("marker", "o"), capsize=3,
-                linestyle="--" if dashed else "-", label=f"{candidate} vs {baseline}",
+                [x[i] for i in finite],
+                [y[i] for i in finite],
+                yerr=[[low[i] for i in finite], [high[i] for i in finite]],
+                color=look["color"],
+                marker=look.get("marker", "o"),
+                capsize=3,
+                linestyle=style,
+                label=f"{candidate} vs {baseline}",
             )  # fmt: skip
+            for i in set(range(len(y))) - set(finite):  # a side diverged on most seeds: marked, not dropped
+                ax.annotate("diverged", (x[i], 1.0), color=look["color"], fontsize=8, ha="center")
         ax.axhline(1.0, color="0.4", linewidth=1, linestyle=":")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ticks = [sizes[e.label] for e in group]
         ax.set_xticks(ticks, [f"{_count(n)}\n{option}={e.options[option]}" for n, e in zip(ticks, group, strict=True)])
-        ax.minorticks_off()
+        ax.xaxis.set_minor_locator(NullLocator())
+        for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            axis(FuncFormatter(lambda v, _: f"{v:.2g}"))
         ax.set_xlabel("parameters")
         ax.set_ylabel("final objective, candidate / baseline")
         ax.set_title(label, fontsize=10)

@@ -62,6 +62,11 @@ def write_parquet(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 
     clean = df.copy(deep=False)
     clean.attrs = {}  # the roles go under their own key, not pandas' copy of attrs
+    for column in [c for c in clean.columns if clean[c].dtype == object]:  # a setting that is text for one optimizer
+        values = clean[column]  # and a number for another (Adafactor's eps "nan,0.001", Adam's 1e-08):
+        given = values[values.notna()]  # the column is text, as a CSV file would read it
+        if given.map(lambda v: isinstance(v, str)).any() and not given.map(lambda v: isinstance(v, str)).all():
+            clean[column] = values.map(lambda v: v if isinstance(v, str) or pd.isna(v) else str(v))
     table = pa.Table.from_pandas(clean, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"optbench": schema.metadata(df)})
     pq.write_table(table, path)

@@ -137,7 +137,9 @@ class Grid:
         source: str = "",
         **settings: Any,
     ):
-        self.problems, self.optimizers = list(problems), list(optimizers)
+        from optbench.registry import canonical_name
+
+        self.problems, self.optimizers = list(problems), [canonical_name(o) for o in optimizers]
         self.seeds = [0] if seeds is None else list(seeds)
         self.lr = None if lr is None else list(lr)
         self.opt, self.problem_opt = dict(opt or {}), dict(problem_opt or {})
@@ -205,6 +207,11 @@ class Grid:
                 grid = {aliases.get(k, k): v for k, v in self.shared_opt.items() if k in _takes(entry)}
                 grid |= {aliases.get(k, k): v for k, v in self.opt.get(optimizer, {}).items()}
                 grid = {k: _tuples(v, takes.get(k), self.label(f"opt {k}")) for k, v in grid.items()}
+                named = [k for k in (*self.shared_opt, *self.opt.get(optimizer, {})) if aliases.get(k) == "lr"]
+                if named and self.lr is not None:
+                    raise InvalidValueError(
+                        f"--lr and --opt {named[0]} both set the learning rate of {optimizer}; give only one of them"
+                    )
                 lrs = grid.pop("lr", self.lr)
                 yield problem, option_grid, optimizer, grid, [None] if lrs is None else list(lrs)
 

@@ -92,6 +92,7 @@ def bench(
     The leaderboard's ``attrs`` hold ``comparisons`` (:func:`comparisons`), ``twins`` (bit-identical
     optimizers, :func:`optbench.studies.verdict.twins`) and ``provenance``.
     """
+    from optbench.registry import canonical_name
     from optbench.settings.grid import Grid
     from optbench.studies.speedup import PHASE, budget_jobs
     from optbench.studies.sweeps import keyed, run_jobs
@@ -99,6 +100,7 @@ def bench(
 
     suite = load_suite(suite) if isinstance(suite, str) else suite
     baselines = list(baselines or suite.baselines or DEFAULT_BASELINES)  # the suite's own, else the default
+    candidates, baselines = [canonical_name(n) for n in candidates], [canonical_name(n) for n in baselines]
     overlap = sorted(set(candidates) & set(baselines))
     if overlap:
         raise InvalidValueError(f"--optimizer {overlap[0]!r} is also a baseline; compare it against the others")

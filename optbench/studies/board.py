@@ -327,7 +327,9 @@ def chosen_text(job: dict[str, Any], suite: Suite) -> str:
 
     parts = []
     for dim in spaces.space_of(job["optimizer"], suite.spaces.get(job["optimizer"]), suite.lr):
-        key, _, index = dim.name.partition(".")
+        key, _, index = dim.name.rpartition(".")  # "betas.0", "torch-adamw.betas.0": an element
+        if not index.isdigit():  # "lr", "torch-muon.momentum": the setting itself
+            key, index = dim.name, ""
         value = hyper.get(key)
         value = value[int(index)] if index and isinstance(value, list | tuple) else value
         parts.append(f"{dim.name}={value:.3g}" if isinstance(value, int | float) else f"{dim.name}={value}")

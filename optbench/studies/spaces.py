@@ -117,11 +117,18 @@ def hyperparameters(point: Mapping[str, float], defaults: Mapping[str, Any]) -> 
 
 def space_of(name: str, override: Mapping[str, Any] | None, lr: Sequence[float]) -> list[Dim]:
     """An optimizer's space: its registry entry's (a built-in's, a plugin's), else the learning rate
-    over the suite's range (log); the suite's ``override`` replaces or adds dimensions of it."""
+    over the suite's range (log), as for each part of a composite; the suite's ``override`` replaces
+    or adds dimensions of it."""
     from optbench.registry import OPTIMIZERS
 
-    declared = OPTIMIZERS.get(name).space or {"lr": f"log:{min(lr):g}:{max(lr):g}"}
-    return parse({**declared, **(override or {})}, f"space of {name}")
+    entry = OPTIMIZERS.get(name)
+    suite_range = f"log:{min(lr):g}:{max(lr):g}"
+    declared = dict(entry.space or {})
+    for component in getattr(entry, "parts", {}):  # a hybrid's or wrapper's part without a space: its lr
+        key = entry.key(component, "lr")
+        if key not in declared and "lr" in entry.parts[component].hyperparameters():
+            declared[key] = suite_range
+    return parse({**(declared or {"lr": suite_range}), **(override or {})}, f"space of {name}")
 
 
 def text(dims: Sequence[Dim]) -> str:

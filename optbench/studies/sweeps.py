@@ -49,7 +49,8 @@ def plan(jobs: list[dict[str, Any]], vectorize: bool = True) -> list[list[dict[s
     groups: dict[Any, list[dict[str, Any]]] = {}
     alone: list[list[dict[str, Any]]] = []
     for job, spec in zip(jobs, _specs(jobs), strict=True):
-        if not vectorize or isinstance(spec, OptbenchError) or not can_stack(spec.optimizer):
+        stacks = not isinstance(spec, OptbenchError) and can_stack(spec.optimizer, dict(spec.hyperparameters))
+        if not vectorize or not stacks:
             alone.append([job])
         else:
             groups.setdefault(group_key(spec), []).append(job)

@@ -14,7 +14,7 @@ from support import invoke
 import optbench
 from optbench.core.engine import optimizer_for
 from optbench.core.runner import execute, prepare
-from optbench.errors import InvalidValueError, UnknownNameError
+from optbench.errors import InvalidValueError, PluginError, UnknownNameError
 from optbench.problems.base import parameter_roles
 from optbench.registry import snapshot
 
@@ -270,6 +270,9 @@ class Averaged(torch.optim.Optimizer):
 def test_an_optimizer_with_train_and_eval_modes_is_recorded_at_its_evaluation_point():
     optbench.register_optimizer("test-averaged")(Averaged)
     run = optbench.run("linreg", "test-averaged", lr=0.3, epochs=8)
+    optbench.register_optimizer("test-lookahead")(Lookahead)  # a wrapper around it: its modes still switch
+    wrapped = optbench.run("linreg", "test-lookahead(test-averaged)", lr=0.3, epochs=8, **{"test-lookahead.k": 100})
+    assert wrapped["loss"].tolist() == run["loss"].tolist()  # k = 100: Lookahead never pulls in 8 steps
     problem = optbench.get_problem("linreg").target(seed=0)
     means, fast = [], problem.a.detach().clone()
     expected = [float(problem.loss())]
@@ -337,3 +340,35 @@ def test_every_command_takes_a_hybrid(tmp_path):
     assert invoke("baseline", "--config", matrix, "--out", base).exit_code == 0
     assert invoke("check", "--baseline", base).exit_code == 0
     assert math.isfinite(table["loss"].iloc[-1])
+
+
+def test_what_a_review_found_stays_fixed(tmp_path):
+    """Mixed-type settings in one store, --lr against a lead's lr in a sweep, a role label that names
+    no parameter, a SAM-style wrapper and its base taking the same keyword, pydoc windows longer
+    than its blocks, and conformance settings of an optimizer that declares roles."""
+    from optbench.quality.conformance import check_optimizer
+
+    store = tmp_path / "mixed.parquet"  # Adafactor's eps is a pair, Adam's a number: one column
+    assert invoke("sweep", "--optimizer", "torch-adafactor,torch-adam", "--epochs", "2", "--out", store).exit_code == 0
+    assert set(pd.read_parquet(store).groupby("optimizer")["eps"].first()) == {"nan,0.001", "1e-08"}
+    both = invoke("sweep", "--optimizer", "torch-muon+torch-adamw", "--problem", "classification", "--lr", "0.01",
+                  "--opt", "torch-muon.lr=0.05", "--out", tmp_path / "b.parquet")  # fmt: skip
+    assert both.exit_code == 2 and "both set the learning rate" in both.output
+
+    class Typo(optbench.get_problem("linreg").target):
+        def __init__(self, seed=0):
+            super().__init__(seed=seed)
+            self.roles = {"aa": "matrix"}
+
+    optbench.register_problem("test-typo")(Typo)
+    with pytest.raises(PluginError, match="labels 'aa' with a role, but it has no parameter of that name"):
+        optbench.run("test-typo", "torch-adam", epochs=1)
+    optbench.register_optimizer("test-sam")(SAM)
+    with pytest.raises(InvalidValueError, match="both take 'rho'"):
+        optbench.register_optimizer("test-rho-sgd", defaults={"rho": 0.1})(torch.optim.SGD)
+        optbench.run("linreg", "test-sam(test-rho-sgd)", epochs=1)
+    with pytest.raises(InvalidValueError, match="block_size=50000 is too long for the pydoc text"):
+        optbench.run("lm", "torch-adam", epochs=1, problem_options={"corpus": "pydoc", "block_size": 50000})
+    checks = check_optimizer("torch-muon", epochs=5, hyperparameters={"momentum": 0.9}, raise_on_failure=False)
+    assert checks[0].passed and "momentum=0.9" in checks[0].detail  # given to Muon, alone and in the hybrid
+    assert all("takes no setting" not in c.detail for c in checks)

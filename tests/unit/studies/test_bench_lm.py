@@ -36,8 +36,9 @@ def test_a_hybrid_benches_against_the_suites_baselines_at_each_width(tmp_path):
     suite = tmp_path / "ladder.toml"
     suite.write_text(LADDER.format(problems="".join(PROBLEM.format(width=w) for w in (8, 16))))
     out = tmp_path / "bench"
-    result = invoke("bench", "--optimizer", "torch-muon+torch-adamw", "--suite", suite, "--out", out)
+    result = invoke("bench", "--optimizer", "torch-muon + torch-adamw", "--suite", suite, "--out", out)  # as typed
     assert result.exit_code == 0, result.output
+    assert "suite 'ladder' (2 problems): a small lm ladder" in result.output  # what it is, before it runs
     board = pd.read_csv(out / "leaderboard.csv")
     assert set(board["optimizer"]) == {"torch-muon+torch-adamw", "torch-adamw", "torch-sgd-momentum"}
     widths = sorted(board["problem"].unique())
@@ -54,6 +55,8 @@ def test_a_hybrid_benches_against_the_suites_baselines_at_each_width(tmp_path):
     results = pd.read_parquet(out / "results.parquet")
     tuned = results[results["optimizer"] == "torch-muon+torch-adamw"]
     assert tuned["torch-adamw.lr"].nunique() == 2  # both parts' spaces searched: its own lr per trial
+    assert tuned["torch-muon.momentum"].nunique() == 2
+    assert "torch-muon.momentum=None" not in text and "torch-adamw.betas.0=0." in text  # the chosen values
     page = (out / "report" / "index.html").read_text()
     assert 'id="advantage_vs_size"' in page and "Advantage against model size" in page
 
