@@ -65,10 +65,10 @@ def bench(**params: Any) -> int:
     suite = load_suite(params["suite"], allow_import_paths=params["allow_import_paths"])
     baselines = baselines or list(suite.baselines or DEFAULT_BASELINES)
     params["baselines"] = ",".join(baselines)  # the command line the page records names them
-    if suite.description:  # what it is and, for the shipped suites, about how long it takes
-        problems = f"{len(suite.entries)} problem{'s' if len(suite.entries) != 1 else ''}"
-        click.echo(f"optbench: suite {suite.name!r} ({problems}): {suite.description}", err=True)
     progress = params["progress"]
+    if suite.description and (sys.stderr.isatty() if progress is None else progress):  # with the progress bar:
+        problems = f"{len(suite.entries)} problem{'s' if len(suite.entries) != 1 else ''}"  # what it is and,
+        click.echo(f"optbench: suite {suite.name!r} ({problems}): {suite.description}", err=True)  # its time
     command = _command_line(params)
     try:
         results, board = run_bench(

@@ -36,7 +36,8 @@ def test_a_hybrid_benches_against_the_suites_baselines_at_each_width(tmp_path):
     suite = tmp_path / "ladder.toml"
     suite.write_text(LADDER.format(problems="".join(PROBLEM.format(width=w) for w in (8, 16))))
     out = tmp_path / "bench"
-    result = invoke("bench", "--optimizer", "torch-muon + torch-adamw", "--suite", suite, "--out", out)  # as typed
+    hybrid = ["--optimizer", "torch-muon + torch-adamw"]  # spaced, as someone may type it
+    result = invoke("bench", *hybrid, "--suite", suite, "--out", out, "--progress")
     assert result.exit_code == 0, result.output
     assert "suite 'ladder' (2 problems): a small lm ladder" in result.output  # what it is, before it runs
     board = pd.read_csv(out / "leaderboard.csv")
