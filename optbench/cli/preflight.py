@@ -23,6 +23,7 @@ from typing import Any
 
 from optbench.errors import InvalidValueError, UnknownNameError
 from optbench.registry import OPTIMIZERS, PROBLEMS, builtin_settings
+from optbench.registry.entries import is_composite
 from optbench.results.files import existing_file
 from optbench.settings.options import parse_assignments, unknown_setting, validate_lr
 
@@ -34,7 +35,7 @@ def split_names(text: str) -> list[str]:
 
 def known_anywhere(name: str) -> None:
     """A problem or an optimizer (``describe``)."""
-    if any(ch in name for ch in "+()"):  # a hybrid or a wrapper: its parts must be known
+    if is_composite(name):  # a hybrid or a wrapper: its parts must be known
         OPTIMIZERS.require_known([name])
         return
     if ":" not in name and name not in PROBLEMS.names() and name not in OPTIMIZERS.names():

@@ -129,9 +129,10 @@ def describe(name: str) -> None:
     from optbench.errors import PluginError, UnknownNameError
     from optbench.optimizers.protocol import gradient_protocol, stacking
     from optbench.registry import OPTIMIZERS, PROBLEMS, REQUIRED
+    from optbench.registry.entries import is_composite
 
     found, errors = [], []
-    for registry in (PROBLEMS, OPTIMIZERS) if not any(ch in name for ch in "+()") else (OPTIMIZERS,):
+    for registry in (OPTIMIZERS,) if is_composite(name) else (PROBLEMS, OPTIMIZERS):
         try:
             found.append(registry.get(name))
         except PluginError as exc:  # e.g. an import path that is an optimizer, not a problem

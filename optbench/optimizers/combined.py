@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from optbench.errors import InvalidValueError
-from optbench.optimizers.protocol import has_modes
+from optbench.optimizers.protocol import class_needs_closure, has_modes, step_takes_closure
 from optbench.registry.composite import BASE_CLASS, CompositeEntry, Node, first_part_roles
 from optbench.registry.entries import Entry, build
 
@@ -36,7 +36,7 @@ class Combined(torch.optim.Optimizer):
 
     def __init__(self, parts: Sequence[Any], name: str = "composite", modal: Sequence[Any] = ()):
         for part in parts if len(parts) > 1 else ():
-            if _needs_closure(part):
+            if class_needs_closure(type(part)):
                 raise InvalidValueError(
                     f"optimizer {name!r}: {type(part).__name__}.step needs a closure (it re-evaluates the loss), "
                     "so it cannot share a step with another optimizer; run it alone"
@@ -54,7 +54,7 @@ class Combined(torch.optim.Optimizer):
     def step(self, closure: Any = None) -> Any:
         if len(self.parts) == 1:  # a wrapper: its own step, closure and all (SAM evaluates it twice)
             part = self.parts[0]
-            return part.step(closure) if closure is not None and _takes_closure(part) else part.step()
+            return part.step(closure) if closure is not None and step_takes_closure(part) else part.step()
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -69,23 +69,6 @@ class Combined(torch.optim.Optimizer):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         for part, state in zip(self.parts, state_dict["parts"], strict=True):
             part.load_state_dict(state)
-
-
-def _step_parameter(opt: Any) -> inspect.Parameter | None:
-    try:
-        params = list(inspect.signature(type(opt).step).parameters.values())[1:]
-    except (TypeError, ValueError):
-        return None
-    return params[0] if params else None
-
-
-def _takes_closure(opt: Any) -> bool:
-    return _step_parameter(opt) is not None
-
-
-def _needs_closure(opt: Any) -> bool:
-    param = _step_parameter(opt)
-    return param is not None and param.default is inspect.Parameter.empty
 
 
 def takes_base_class(wrapper: Entry) -> bool:

@@ -66,10 +66,12 @@ def needs_closure(entry: Entry) -> bool:
     parts = getattr(entry, "parts", None)
     if parts:
         return any(needs_closure(part) for part in parts.values())
-    target = entry.target
-    if not isinstance(target, type):
-        return False
-    param = _closure_parameter(target)
+    return isinstance(entry.target, type) and class_needs_closure(entry.target)
+
+
+def class_needs_closure(cls: type) -> bool:
+    """True when ``cls.step`` has a closure argument without a default."""
+    param = _closure_parameter(cls)
     return param is not None and param.default is inspect.Parameter.empty
 
 

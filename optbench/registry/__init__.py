@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from optbench.registry import builtins, composite, plugins
-from optbench.registry.entries import IMPLEMENTATION_FLAGS, REQUIRED, Entry, Registry, first_line
+from optbench.registry.entries import IMPLEMENTATION_FLAGS, REQUIRED, Entry, Registry, first_line, is_composite
 from optbench.registry.plugins import registering_from
 
 __all__ = [
@@ -118,9 +118,7 @@ def register_optimizer(
 def canonical_name(name: Any) -> Any:
     """An optimizer's name as the results table records it: a composite without spaces
     (``"torch-muon + torch-adamw"`` -> ``"torch-muon+torch-adamw"``); any other name as given."""
-    if isinstance(name, str) and any(ch in name for ch in "+()"):
-        return composite.parse(name).text()
-    return name
+    return composite.parse(name).text() if is_composite(name) else name
 
 
 def list_problems(pattern: str | None = None) -> list[str]:

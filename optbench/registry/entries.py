@@ -367,9 +367,13 @@ def build(entry: Entry, settings: Mapping[str, Any], *args: Any, **extra: Any) -
         ) from None
 
 
+def is_composite(name: Any) -> bool:
+    """A name that spells a hybrid or a wrapper (:mod:`optbench.registry.composite`), by its text alone."""
+    return isinstance(name, str) and any(ch in name for ch in "+()")
+
+
 def _is_composite(kind: str, name: Any) -> bool:
-    """An optimizer name that spells a hybrid or a wrapper (:mod:`optbench.registry.composite`)."""
-    return kind == "optimizer" and isinstance(name, str) and any(ch in name for ch in "+()")
+    return kind == "optimizer" and is_composite(name)
 
 
 ROLES = ("matrix", "embedding", "head", "vector")  # a problem's parameter roles: optbench.problems.base
