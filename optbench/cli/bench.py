@@ -29,7 +29,12 @@ from optbench.settings.options import validate_device_name
     help="Folder for runs/, leaderboard.md, leaderboard.csv, results.parquet and report/.",
 )
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Local processes [default: one per core this process may use; the results are the same with 1].",
+)
 @click.option("--executor", default="local", show_default=True, help="local or dask.")
 @click.option("--scheduler", default=None, help="Dask scheduler address, tcp://HOST:PORT.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
@@ -79,7 +84,7 @@ def bench(**params: Any) -> int:
             report=not params["no_report"],
             command=command,
             device=validate_device(params["device"]),
-            jobs=params["jobs"],
+            jobs=params["jobs"] or _cores(),
             executor=params["executor"],
             scheduler=params["scheduler"],
             plugin_files=[str(p) for p in _loaded_files],
@@ -92,6 +97,12 @@ def bench(**params: Any) -> int:
     click.echo(f"written: {Path(params['out']) / 'leaderboard.md'}, leaderboard.csv, results.parquet{report}")
     print_failures(results)
     return EXIT_OK
+
+
+def _cores() -> int:
+    from optbench.core.threads import cores
+
+    return cores()
 
 
 def _interrupted(out: Any, command: str) -> int:

@@ -152,6 +152,7 @@ def describe(name: str) -> None:
             click.echo(f"  gradients   {gradient_protocol(entry.target)}")
             click.echo(f"  stacking    {stacking(entry)}")
             click.echo(f"  parameters  {_roles(entry)}")
+            click.echo(f"  space       {_space(entry.name)}")
         settings = entry.hyperparameters()
         annotations = entry.annotations()
         title = "hyperparameters" if entry.kind == "optimizer" else "options"
@@ -165,6 +166,19 @@ def describe(name: str) -> None:
         for key, kind, default in rows:
             shown = "(required)" if default is REQUIRED else _shown(default)
             click.echo(f"    {key:<{key_width}}  {kind:<{type_width}}  {shown}")
+
+
+def _space(name: str) -> str:
+    """What a bench tunes for an optimizer and where that comes from (lr over a suite's range)."""
+    from optbench.errors import OptbenchError
+    from optbench.studies import spaces
+
+    try:
+        dims, source = spaces.resolve(name, None, [1e-4, 1.0])
+    except OptbenchError as exc:
+        return f"none usable: {exc}"
+    shown = ", ".join("lr (the suite's lr range)" if d.name == "lr" else str(d) for d in dims) or "nothing to tune"
+    return f"{shown}; from {source}"
 
 
 def _roles(entry: Any) -> str:

@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 
 from optbench.core.forms import Alone, Stacked
-from optbench.core.loop import Progress, Record, train
+from optbench.core.loop import CHECK_STEPS, Progress, Record, train
 from optbench.core.schedules import make_scheduler
 from optbench.core.spec import RunSpec, build, check_problem, resolve_batch_size, run_settings
 from optbench.core.threads import for_work, intra_op, seconds_per_step
@@ -356,7 +356,6 @@ def _same_losses(form: Stacked, runs: list[_Run]) -> bool:
 
 
 SAME_ROWS = 64  # rows of the training set on which a stacked group's losses are compared with each run's own
-CHECK_STEPS = 32  # a stacked group's spot check trains one run alone for at least this many steps
 CHECK_RTOL = 1e-4  # ...and its recorded losses must match the stacked run's to this, or the group runs alone
 
 

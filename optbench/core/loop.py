@@ -24,6 +24,7 @@ from optbench.optimizers.protocol import has_modes, step_takes_closure
 
 Tensor = torch.Tensor
 CHECK_EVERY = 32  # steps between non-finite checks: a diverged run wastes at most this many steps
+CHECK_STEPS = 32  # a stacked group's spot check trains one run alone for at least this many steps
 
 # Who hears of each recorded point: (step, total steps, the runs' losses there, not yet on the host).
 Progress = Callable[[int, int, Tensor], None]
@@ -85,7 +86,9 @@ def train(
     max_steps: int | None = None,
     progress: Progress | None = None,
 ) -> Record:
-    """The training loop; records step 0, each epoch end and every ``eval_every`` steps."""
+    """The training loop; records step 0, each epoch end and every ``eval_every`` steps (with
+    ``records="ends"``: step 0, the last step and the first epoch end past :data:`CHECK_STEPS`, the
+    point where a stacked group's spot check compares it with a run alone)."""
     n = form.n_train
     steps_per_epoch = -(-n // batch_size)
     shufflers = [torch.Generator().manual_seed(s) for s in seeds] if batch_size < n else []
@@ -124,6 +127,8 @@ def train(
     out = Record()
     step = checked_at = 0
     total = spec.epochs * steps_per_epoch
+    every_point = spec.records != "ends"
+    probe = 0  # with records="ends": the step of the point recorded between the ends
     record = _recorder(out, form, modal, on_record)
     record(0.0, 0)
     try:
@@ -146,7 +151,14 @@ def train(
                 ready = full_batch
                 clock.stop()
                 step += 1
-                if i == len(batches) or (spec.eval_every and step % spec.eval_every == 0):
+                if i == len(batches) and not every_point and not probe and step >= CHECK_STEPS:
+                    probe = step  # "ends": the one point between the ends, where a stack's spot check compares
+                    at = True
+                else:
+                    at = step == total or (
+                        every_point and (i == len(batches) or bool(spec.eval_every and step % spec.eval_every == 0))
+                    )
+                if at:
                     record(step / steps_per_epoch, step, state["losses"] if full_batch else None, step + state["again"])
                     if progress:
                         progress(step, total, out.loss[-1])

@@ -71,14 +71,15 @@ PROBLEMS = {
 }
 
 
-def _torch(cls: str, description: str, space: Mapping[str, str] | None = None) -> Builtin:
+def _torch(cls: str, description: str) -> Builtin:
     """``torch.optim.<cls>`` with torch's own defaults, full batch. Every one updates each element on
     its own (so stacked runs may share it) except LBFGS (dot products, a line search)."""
-    return Builtin(f"torch.optim:{cls}", f"torch.optim.{cls}: {description}", elementwise=cls != "LBFGS", space=space)
+    return Builtin(f"torch.optim:{cls}", f"torch.optim.{cls}: {description}", elementwise=cls != "LBFGS")
 
 
-# What the careful comparisons tune beside the learning rate: momentum or beta1, and weight decay.
-ADAM_SPACE = {"lr": "log:1e-4:1", "betas.0": "0.8:0.95"}
+# No built-in declares a search space: each follows optbench.studies.spaces.CONVENTIONAL from its defaults
+# (SGD-momentum: lr, momentum; Adam: lr, beta1; AdamW: also weight decay), the rule every plugin gets, so a
+# copy of a baseline under another name searches exactly what the baseline does.
 
 
 # SparseAdam (sparse gradients only) is left out: it cannot run on the built-in problems. Muon takes
@@ -102,13 +103,12 @@ OPTIMIZERS = {
         "torch.optim.SGD with Nesterov momentum 0.9: the strong first-order baseline of careful comparisons",
         defaults={"momentum": 0.9, "nesterov": True},
         elementwise=True,
-        space={"lr": "log:1e-3:3", "momentum": "0.8:0.99"},
     ),
-    "torch-adam": _torch("Adam", "adaptive moments (Kingma & Ba, 2014)", ADAM_SPACE),
-    "torch-adamw": _torch("AdamW", "Adam with decoupled weight decay", {**ADAM_SPACE, "weight_decay": "log:1e-4:0.3"}),
+    "torch-adam": _torch("Adam", "adaptive moments (Kingma & Ba, 2014)"),
+    "torch-adamw": _torch("AdamW", "Adam with decoupled weight decay"),
     "torch-adamax": _torch("Adamax", "Adam with the infinity norm"),
-    "torch-nadam": _torch("NAdam", "Adam with Nesterov momentum", ADAM_SPACE),
-    "torch-radam": _torch("RAdam", "rectified Adam", ADAM_SPACE),
+    "torch-nadam": _torch("NAdam", "Adam with Nesterov momentum"),
+    "torch-radam": _torch("RAdam", "rectified Adam"),
     "torch-rmsprop": _torch("RMSprop", "scale by a running mean of squared gradients"),
     "torch-adagrad": _torch("Adagrad", "scale by accumulated squared gradients"),
     "torch-adadelta": _torch("Adadelta", "Adagrad with a running window"),
@@ -119,12 +119,10 @@ OPTIMIZERS = {
         "torch.optim:Muon",
         "torch.optim.Muon: momentum orthogonalised by Newton-Schulz, for hidden 2-D weight matrices "
         "(with another optimizer for the rest: torch-muon+torch-adamw)",
-        space={"lr": "log:1e-3:1", "momentum": "0.8:0.99"},
         roles=("matrix",),
     ),
     "torch-adafactor": Builtin(
         "torch.optim:Adafactor",
         "torch.optim.Adafactor: factored second moments for matrices (Shazeer & Stern, 2018)",
-        space={"lr": "log:1e-4:1"},
     ),
 }

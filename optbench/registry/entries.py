@@ -351,6 +351,10 @@ class Registry:
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.get(n) for n in self.names())
 
+    def loaded(self) -> list[Entry]:
+        """The entries built so far (registered, imported built-ins and plugins), nothing imported now."""
+        return list(self._entries.values())
+
 
 def build(entry: Entry, settings: Mapping[str, Any], *args: Any, **extra: Any) -> Any:
     """``entry.target(*args, **extra, **settings)``, with a constructor's failure as one line naming the entry."""

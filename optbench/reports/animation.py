@@ -44,6 +44,7 @@ def animate(
     seed: int = 0,
     batch_size: int | None = None,
     eval_every: int | None = None,
+    records: str = "all",
     problem_options: Mapping[str, Any] | None = None,
     hyperparameters: Mapping[str, Any] | None = None,
     device: str = "cpu",
@@ -74,6 +75,7 @@ def animate(
         "seed": seed,
         "batch_size": batch_size,
         "eval_every": eval_every,
+        "records": records,  # a frame per recorded point: "ends" animates the start, one point and the end
         "problem_options": problem_options,
         "hyperparameters": hyperparameters,
         "device": device,

@@ -14,7 +14,7 @@ import pandas as pd
 from optbench.errors import ResultsFileError
 from optbench.results import outcomes
 from optbench.results.io import SUFFIXES, load_results, schema
-from optbench.results.outcomes import DEFAULT_TARGET, Target, objective, outcome
+from optbench.results.outcomes import DEFAULT_TARGET, Target, objective
 
 MANIFEST = ".optbench-report"  # in a report's folder: the files it wrote, which are never read as results
 
@@ -125,24 +125,34 @@ def finals(df: pd.DataFrame, target: Target | None = None, targets: Mapping[str,
     objective floored at the run's resolution, inf for a diverged run; steps, epochs and seconds to
     the target of its problem: ``targets[problem_label]``, else ``target``, else the default), the
     target in words, the last finite loss and the last value of each metric."""
-    rows = []
     metrics = metrics_of(df)
     targets = targets or {}
-    for _, run in df.groupby("run_id", sort=False):
-        goal = targets.get(run["problem_label"].iloc[0], target or DEFAULT_TARGET)
-        finite = run[run["objective"].map(math.isfinite)]
-        row = run.iloc[0].drop(["epoch", "step", "loss", "time_s", "objective"]).to_dict()
-        row |= outcome(run, goal)
-        row |= {
-            "target": str(goal),
-            "final_loss": float(finite["loss"].iloc[-1]) if len(finite) else math.inf,
-            "steps": int(run["step"].iloc[-1]),
-            "has_optimum": not math.isnan(run["optimum"].iloc[0]),
-        }
-        for metric in metrics:
-            row[f"final_{metric}"] = float(run[metric].iloc[-1])
-        rows.append(row)
-    return pd.DataFrame(rows)
+    if not len(df):
+        return pd.DataFrame()
+    first = df.drop_duplicates("run_id", keep="first").set_index("run_id")
+    last = df.drop_duplicates("run_id", keep="last").set_index("run_id")
+    kept = [c for c in df.columns if c not in ("epoch", "step", "loss", "time_s", "objective")]
+    out = first.reset_index()[kept].set_index("run_id", drop=False)
+    ends = outcomes.finals_by_run(df, "run_id")  # final (floored) and resolution, as outcome() gives them
+    goals = [targets.get(label, target or DEFAULT_TARGET) for label in first["problem_label"]]
+    below = dict(
+        zip(first.index, (g.threshold(float(v)) for g, v in zip(goals, first["objective"], strict=True)), strict=True)
+    )
+    hit = df[df["objective"].to_numpy() <= df["run_id"].map(below).to_numpy(dtype=float)]
+    reached = hit.drop_duplicates("run_id", keep="first").set_index("run_id").reindex(first.index)
+    out["final"] = ends["final"]
+    out["resolution"] = ends["resolution"]
+    out["steps_to_target"] = reached["step"].astype(float).fillna(math.inf)
+    out["seconds_to_target"] = reached["time_s"].astype(float).fillna(math.inf)
+    out["epochs_to_target"] = reached["epoch"].astype(float).fillna(math.inf) if "epoch" in reached else math.nan
+    out["target"] = [str(g) for g in goals]
+    finite = df[df["objective"].map(math.isfinite)].drop_duplicates("run_id", keep="last").set_index("run_id")
+    out["final_loss"] = finite["loss"].reindex(first.index).astype(float).fillna(math.inf)
+    out["steps"] = last["step"].astype(int)
+    out["has_optimum"] = ~first["optimum"].isna()
+    for metric in metrics:
+        out[f"final_{metric}"] = last[metric].astype(float)
+    return out.reset_index(drop=True)
 
 
 def target_values(

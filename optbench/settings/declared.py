@@ -17,7 +17,7 @@ it trains, its learning-rate schedule. Each is one :class:`Setting`, from which 
 Adding a setting is one entry here plus the code that uses its value. Torch-free.
 
 >>> [s.flag for s in SETTINGS]
-['--batch-size', '--epochs', '--eval-every', '--schedule', '--warmup-steps', '--device']
+['--batch-size', '--epochs', '--eval-every', '--records', '--schedule', '--warmup-steps', '--device']
 >>> resolve({"schedule": "cosine", "warmup_steps": "5"})["warmup_steps"]
 5
 """
@@ -32,6 +32,7 @@ from optbench.errors import InvalidValueError, did_you_mean
 from optbench.settings import validate
 
 SCHEDULES = ("constant", "cosine", "linear", "step")
+RECORDS = ("all", "ends")  # every record point, or step 0 and the last step only (what tuning reads)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,15 @@ def _device(value: Any, label: str) -> str:
     return validate_device_name(_text(value, label, "cpu"), label)
 
 
+def _records(value: Any, label: str) -> str:
+    if _text(value, label, "ends") not in RECORDS:
+        raise InvalidValueError(
+            f"{label} {value!r} is not valid{did_you_mean(str(value), RECORDS)}; valid: all (step 0, every epoch "
+            "end and every --eval-every steps), ends (step 0 and the last step)"
+        )
+    return value
+
+
 def _schedule(value: Any, label: str) -> str:
     if _text(value, label, "cosine") not in SCHEDULES:
         shown = value if isinstance(value, str) else repr(value)
@@ -106,6 +116,14 @@ SETTINGS: tuple[Setting, ...] = (  # in the order of the table's columns
         _optional_whole,
         "Also record every N steps (step 0 and epoch ends always are).",
         cell=lambda value: value or 0,  # 0: epoch ends only
+    ),
+    Setting(
+        "records",
+        "all",
+        _records,
+        "Points recorded: all (step 0, epoch ends, every --eval-every steps) or ends (step 0 and the last step).",
+        metavar="WHICH",
+        dtype="str",
     ),
     Setting(
         "schedule",

@@ -2,25 +2,31 @@
 
 The protocol, the same for every optimizer, candidates and baselines alike:
 
-1. **Tune**: on every problem of the suite, each optimizer searches the suite's learning-rate grid,
-   or its own search space with the same number of trials (:mod:`optbench.studies.spaces`), with
-   the same step budget on the tuning seeds; a best lr on the edge of those tried is searched past
-   it; the setting with the lowest median final objective wins (:func:`optbench.studies.tuning.tune`).
-2. **Evaluate**: each winner is rerun on fresh evaluation seeds. A seed fixes a run's data split,
-   initialisation and shuffling, so seed ``s`` of a candidate and seed ``s`` of a baseline face the
-   same draw: the comparison is paired.
+1. **Tune**: on every problem of the suite, each optimizer's search space (one rule for every
+   optimizer: :mod:`optbench.studies.spaces`) is explored with the same number of trials and budget,
+   then refined until no step improves the tuning objective by more than the suite's tolerance, past
+   the edge of every dimension, in independent tuning studies (their own scramble and tuning seeds:
+   :mod:`optbench.studies.search`). A suite with ``search = "lr"`` searches the lr grid alone instead,
+   past its edges (:func:`optbench.studies.tuning.tune`).
+2. **Evaluate**: each study's winner is rerun on fresh evaluation seeds. A seed fixes a run's data
+   split, initialisation and shuffling, so seed ``s`` of a candidate and seed ``s`` of a baseline face
+   the same draw: the comparison is paired.
 3. **Judge**, per problem: each optimizer's final objective (suboptimality where f* is known, else
    the loss; values below the run's float resolution, its dtype's epsilon x its starting loss, count
    as that resolution, so rounding noise never decides a verdict) as a median with a 95% bootstrap
    interval over evaluation seeds, test accuracy where the problem has it, steps and seconds to the
-   target; each candidate against each baseline by a two-sided Wilcoxon signed-rank test on log
-   objectives (the ratio scale) over the paired seeds, Holm-corrected across the problems of the
-   suite: ``better`` / ``worse`` at adjusted p < 0.05, else ``no significant difference``; with the
-   effect size, the median paired ratio candidate/baseline with its 95% bootstrap interval, and the
-   number of seeds the candidate was better on (:func:`comparisons`, also ``comparisons.csv``).
-   Bit-identical optimizers (gd and full-batch torch-sgd) count once: "gd = torch-sgd".
-4. **How much faster**: each baseline rerun over a ladder of budgets gives each comparison's
-   speedup in gradient evaluations and steps, with its interval (:mod:`optbench.studies.speedup`).
+   target; each candidate against each baseline in every study by a two-sided Wilcoxon signed-rank
+   test on log objectives over the paired seeds and by two one-sided tests against the problem's
+   margin of importance, Holm-corrected across the suite's problems. ``better`` / ``worse`` where
+   every study finds the difference and the effect lies beyond the margin, ``equivalent`` where every
+   study puts it inside, else ``inconclusive`` (:func:`comparisons`, also ``comparisons.csv``); with
+   the effect size, the median paired ratio candidate/baseline with its interval over studies and
+   seeds. Bit-identical optimizers (gd and full-batch torch-sgd) count once: "gd = torch-sgd".
+4. **How much faster**: each baseline's first-study setting rerun over a ladder of budgets gives each
+   comparison's speedup in gradient evaluations and steps, with its interval
+   (:mod:`optbench.studies.speedup`).
+5. **How much tuning it needs**: the best tuning score among k explored settings, k = 1 .. all
+   (``tunability.csv``, a figure on the page: :func:`optbench.studies.board.tunability`).
 
 The suite format is in :mod:`optbench.studies.suite`; the leaderboard, its statistics and
 its Markdown in :mod:`optbench.studies.board`.
@@ -45,6 +51,7 @@ from optbench.studies.board import (
     comparisons_of,
     finals_per_seed,
     leaderboard,
+    protocol_text,
     speedup_lines,
     speedup_method,
     summary,
@@ -94,6 +101,7 @@ def bench(
     """
     from optbench.registry import canonical_name
     from optbench.settings.grid import Grid
+    from optbench.studies.search import search
     from optbench.studies.speedup import PHASE, budget_jobs
     from optbench.studies.sweeps import keyed, run_jobs
     from optbench.studies.tuning import tune
@@ -110,7 +118,7 @@ def bench(
     if folder is not None:
         check_out(folder, suite)
     frames, chosen_all = [], []
-    trials = None if suite.search == "lr" else search_trials(suite, [*candidates, *baselines])
+    trials = None if suite.search == "lr" else search_spaces(suite, [*candidates, *baselines])
     unused = sorted(set(suite.spaces) - set(trials or ()))
     if unused:  # a misspelt name, or spaces the lr grid does not read
         why = 'search = "lr" tunes the lr grid alone' if trials is None else "no such optimizer in this bench"
@@ -132,19 +140,30 @@ def bench(
         runs = None if folder is None else folder / "runs" / f"{_slug(entry.label)}.parquet"
         if runs is not None:
             runs.parent.mkdir(parents=True, exist_ok=True)
-        table, chosen = tune(
-            grid,
-            runs,
-            tune_seeds=suite.tune_seeds,
-            eval_seeds=suite.eval_seeds,
-            extend=suite.extend_edges,
-            select=entry.select,
-            trials=trials,
-            min_step=1.0 if trials is None else SPACE_STEP,
-            **sweep_options,
-        )
+        if trials is None:  # the lr grid alone, searched past its edges (one study)
+            table, chosen = tune(
+                grid,
+                runs,
+                tune_seeds=suite.tune_seeds,
+                eval_seeds=suite.eval_seeds,
+                extend=suite.extend_edges,
+                select=entry.select,
+                **sweep_options,
+            )
+        else:
+            table, chosen = search(
+                grid,
+                runs,
+                spaces_of=trials,
+                protocol=suite.protocol(),
+                tune_seeds=suite.tune_seeds,
+                eval_seeds=suite.eval_seeds,
+                select=entry.select,
+                **sweep_options,
+            )
         if suite.speedup:  # each baseline at its chosen setting over the ladder of budgets
-            ladder = keyed(budget_jobs(chosen, baselines, suite.eval_seeds), PHASE, grid.source)
+            first = [c for c in chosen if c["study"] == 0]  # the ladder of the first study's choices
+            ladder = keyed(budget_jobs(first, baselines, suite.eval_seeds), PHASE, grid.source)
             if ladder:
                 table = schema.concat([table, run_jobs(ladder, runs, **{**sweep_options, "note": None})])
         frames.append(table.assign(suite_problem=entry.label))
@@ -192,19 +211,17 @@ class Eta:
         )
 
 
-SPACE_STEP = 10**0.5  # a space's best lr on its edge: searched past it half a decade at a time
-
-
-def search_trials(suite: Suite, optimizers: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Each optimizer's ``suite.trials`` configurations from its space (:mod:`optbench.studies.spaces`)."""
+def search_spaces(suite: Suite, optimizers: list[str]) -> dict[str, Any]:
+    """Each optimizer's search space (:func:`optbench.studies.spaces.space_of`), checked before any work
+    (a dimension that names no setting is one line)."""
     from optbench.registry import OPTIMIZERS
     from optbench.studies import spaces
 
     out = {}
     for name in optimizers:
         dims = spaces.space_of(name, suite.spaces.get(name), suite.lr)
-        defaults = OPTIMIZERS.get(name).hyperparameters()
-        out[name] = [spaces.hyperparameters(p, defaults) for p in spaces.points(dims, suite.trials, suite.search)]
+        spaces.hyperparameters({d.name: d.at(0.5) for d in dims}, OPTIMIZERS.get(name).hyperparameters())
+        out[name] = dims
     return out
 
 
@@ -220,8 +237,8 @@ def paired_figure(board: pd.DataFrame, suite: Suite, candidates: list[str], base
         table = per_seed[entry.label]
         for candidate in candidates:
             for group in verdict.distinct_baselines(baselines, groups):
-                a = table[table["optimizer"] == candidate].set_index("seed")["final"]
-                b = table[table["optimizer"] == group[0]].set_index("seed")["final"]
+                a = table[table["optimizer"] == candidate].set_index(["study", "seed"])["final"]
+                b = table[table["optimizer"] == group[0]].set_index(["study", "seed"])["final"]
                 common = a.index.intersection(b.index)
                 ratios = paired_ratios(a[common].tolist(), b[common].tolist()).tolist()
                 pairs.append((entry.label, candidate, verdict.entry_name(group), ratios))
@@ -240,7 +257,7 @@ def scaling_figure(board: pd.DataFrame, suite: Suite, baselines: list[str]) -> A
     return scaling.advantage(board.attrs["comparisons"], suite.entries, sizes, shown)
 
 
-OUTPUTS = ("leaderboard.md", "leaderboard.csv", "comparisons.csv", "results.parquet")
+OUTPUTS = ("leaderboard.md", "leaderboard.csv", "comparisons.csv", "tunability.csv", "results.parquet")
 
 
 def check_out(folder: Path, suite: Suite) -> None:
@@ -284,7 +301,8 @@ def _verdict_section(board: pd.DataFrame, suite: Suite, candidates: list[str], b
         speedup_lines(table, candidates, baselines, groups),
         " ".join(
             [
-                verdict.method_text(len(suite.eval_seeds), len(suite.entries)),
+                verdict.method_text(len(suite.eval_seeds), len(suite.entries), suite.studies),
+                protocol_text(suite),
                 *([speedup_method()] if "speedup_evals" in table else []),
                 board.attrs.get("timing", ""),
             ]
@@ -311,8 +329,9 @@ def retime(results: pd.DataFrame, chosen: list[dict[str, Any]], optimizers: list
 
     results = results.copy()
     by_entry: dict[str, dict[str, Any]] = {}
-    for choice in chosen:
-        by_entry.setdefault(choice["entry"].label, {})[choice["job"]["optimizer"]] = choice["job"]
+    for choice in chosen:  # the first study's choices are timed (each study's runs take their rate)
+        if choice.get("study", 0) == 0:
+            by_entry.setdefault(choice["entry"].label, {})[choice["job"]["optimizer"]] = choice["job"]
     for label, jobs in by_entry.items():
         specs = {name: prepare_job(jobs[name]) for name in optimizers if name in jobs}
         rates: dict[str, list[float]] = {name: [] for name in specs}
@@ -370,6 +389,9 @@ def write_outputs(
     files.atomic_write(folder / "leaderboard.csv", lambda tmp: board.to_csv(tmp, index=False))
     comparisons = board.attrs["comparisons"]  # one row per comparison
     files.atomic_write(folder / "comparisons.csv", lambda tmp: comparisons.to_csv(tmp, index=False))
+    tunability = board.attrs.get("tunability")
+    if tunability is not None and len(tunability):
+        files.atomic_write(folder / "tunability.csv", lambda tmp: tunability.to_csv(tmp, index=False))
     save_results(results.drop(columns="suite_problem"), folder / "results.parquet")
     if with_report:  # the page names and judges the problems as the leaderboard does
         problems = [(entry, board.attrs["targets"][entry.label]) for entry in suite.entries]
@@ -377,5 +399,11 @@ def write_outputs(
 
         preface = _verdict_section(board, suite, candidates, baselines)
         with distinct(results["optimizer"].astype(str).unique()):  # the colours report() gives the same runs
-            figures = [paired_figure(board, suite, candidates, baselines), scaling_figure(board, suite, baselines)]
+            from optbench.reports.tunability import best_of_k
+
+            figures = [
+                paired_figure(board, suite, candidates, baselines),
+                scaling_figure(board, suite, baselines),
+                best_of_k(board.attrs.get("tunability"), [e.label for e in suite.entries]),
+            ]
             report([folder / "results.parquet"], folder / "report", problems=problems, preface=preface, extra=figures)

@@ -11,11 +11,14 @@ import pandas as pd
 
 from optbench.results.outcomes import DEFAULT_TARGET, Target
 from optbench.studies.suite import Entry, Suite
+from optbench.studies.verdict import VERDICTS
 
 FINALS = ("final_median", "final_low", "final_high")  # the leaderboard's final objective: median [interval]
 
 
-def targets(results: pd.DataFrame, suite: Suite, baselines: list[str]) -> dict[str, Target]:
+def targets(
+    results: pd.DataFrame, suite: Suite, baselines: list[str], chosen: list[dict[str, Any]] | None = None
+) -> dict[str, Target]:
     """Each problem's target: the entry's own, or (``target = "baseline"``, for problems whose optimum
     is unknown, as DeepOBS does) the median final objective of the best baseline on the evaluation
     seeds: "steps to target" is then how soon an optimizer gets where the best baseline ends."""
@@ -25,7 +28,7 @@ def targets(results: pd.DataFrame, suite: Suite, baselines: list[str]) -> dict[s
         if fixed is not None:
             out[entry.label] = fixed
             continue
-        table = finals_per_seed(results, entry, DEFAULT_TARGET)
+        table = finals_per_seed(results, entry, DEFAULT_TARGET, chosen)
         medians = {b: float(table.loc[table["optimizer"] == b, "final"].median()) for b in baselines}
         best = min(medians, key=lambda b: (medians[b], b)) if medians else None
         if best is None or not math.isfinite(medians[best]):
@@ -35,16 +38,31 @@ def targets(results: pd.DataFrame, suite: Suite, baselines: list[str]) -> dict[s
     return out
 
 
-def finals_per_seed(results: pd.DataFrame, entry: Entry, target: Target | None = None) -> pd.DataFrame:
-    """One row per evaluation run of ``entry``: optimizer, seed, its
+def finals_per_seed(
+    results: pd.DataFrame, entry: Entry, target: Target | None = None, chosen: list[dict[str, Any]] | None = None
+) -> pd.DataFrame:
+    """One row per evaluation run of ``entry`` and tuning study: optimizer, study, seed, its
     :func:`~optbench.results.outcomes.outcome` against ``target`` (default: the entry's own, or 10% of
-    the start where it has none yet), and accuracy."""
+    the start where it has none yet), and accuracy. With ``chosen`` (a bench's choices, each with its
+    ``study`` and ``eval_keys``), each study's runs are its own choice's; else one study of each
+    optimizer's evaluation runs."""
     from optbench.results.outcomes import outcome
 
     goal = target or entry.fixed_target() or DEFAULT_TARGET
-    rows = []
     evaluated = results[(results["phase"] == "eval") & (results["suite_problem"] == entry.label)]
-    for (optimizer, seed), run in evaluated.groupby(["optimizer", "seed"], sort=False):
+    mine = [c for c in chosen or () if c["entry"].label == entry.label and "eval_keys" in c]
+    if mine:
+        runs = dict(tuple(evaluated.groupby("run_key", sort=False)))
+        found = [
+            (c["job"]["optimizer"], c["study"], seed, runs[key])
+            for c in mine
+            for seed, key in c["eval_keys"].items()
+            if key in runs
+        ]
+    else:
+        found = [(o, 0, seed, run) for (o, seed), run in evaluated.groupby(["optimizer", "seed"], sort=False)]
+    rows = []
+    for optimizer, study, seed, run in found:
         run = run.sort_values("step")
         status = run["status"].iloc[0]
         accuracy = float(run["test_accuracy"].iloc[-1]) if "test_accuracy" in run and status == "ok" else math.nan
@@ -52,6 +70,7 @@ def finals_per_seed(results: pd.DataFrame, entry: Entry, target: Target | None =
             {
                 "problem": entry.label,
                 "optimizer": optimizer,
+                "study": study,
                 "seed": seed,
                 **outcome(run, goal),
                 "test_accuracy": accuracy,
@@ -63,35 +82,41 @@ def finals_per_seed(results: pd.DataFrame, entry: Entry, target: Target | None =
 def leaderboard(
     results: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str], chosen: list[dict[str, Any]]
 ) -> pd.DataFrame:
-    """Per problem x optimizer: the chosen lr (and whether it sits on the grid's edge), the median final
-    objective with its 95% bootstrap interval, accuracy, time to target, and each candidate's verdict
-    against each baseline (Holm-corrected across the suite's problems)."""
+    """Per problem x optimizer: the settings each tuning study chose (and how its search ended), the
+    median final objective over every study's evaluation runs with its 95% bootstrap interval,
+    accuracy, time to target, and each candidate's verdict against each baseline (:func:`comparisons`)."""
     from optbench.results.stats import median_interval
 
-    lrs = {(c["entry"].label, c["job"]["optimizer"]): c["job"]["hyperparameters"].get("lr") for c in chosen}
-    values = {(c["entry"].label, c["job"]["optimizer"]): chosen_text(c["job"], suite) for c in chosen}
-    edges = {(c["entry"].label, c["job"]["optimizer"]) for c in chosen if "lr" in c.get("edges", {})}
+    studies: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for c in sorted(chosen, key=lambda c: c.get("study", 0)):
+        studies.setdefault((c["entry"].label, c["job"]["optimizer"]), []).append(c)
+    edges = {slot for slot, cs in studies.items() if suite.search == "lr" and "lr" in cs[0].get("edges", {})}
     searched = _searched(results)
-    goals = targets(results, suite, baselines)
-    per_seed = {e.label: finals_per_seed(results, e, goals[e.label]) for e in suite.entries}
+    goals = targets(results, suite, baselines, chosen)
+    per_seed = {e.label: finals_per_seed(results, e, goals[e.label], chosen) for e in suite.entries}
+    known = {
+        e.label: bool(results.loc[results["suite_problem"] == e.label, "optimum"].notna().any()) for e in suite.entries
+    }
     rows = []
     for entry in suite.entries:
         table = per_seed[entry.label]
-        f_star_known = results.loc[results["suite_problem"] == entry.label, "optimum"].notna().any()
         for optimizer in [*candidates, *baselines]:
-            mine = table[table["optimizer"] == optimizer].sort_values("seed")
+            mine = table[table["optimizer"] == optimizer].sort_values(["study", "seed"])
             median, low, high = median_interval(mine["final"].tolist())
-            lr = lrs.get((entry.label, optimizer))
+            picks = studies.get((entry.label, optimizer), [])
+            lr = picks[0]["job"]["hyperparameters"].get("lr") if picks else None
             rows.append(
                 {
                     "problem": entry.label,
                     "optimizer": optimizer,
                     "role": "candidate" if optimizer in candidates else "baseline",
-                    "lr": lr,
-                    "chosen": values.get((entry.label, optimizer), ""),  # every searched value, in words
+                    "lr": lr,  # the first study's
+                    "chosen": " / ".join(chosen_text(c["job"], suite) for c in picks),  # each study's, in words
+                    "trials": " / ".join(str(c["trials"]) for c in picks if "trials" in c),
+                    "tuning": tuning_text(picks),
                     "lr_on_edge": (entry.label, optimizer) in edges,  # still, after the search went past it
                     "lr_searched": searched.get((entry.label, optimizer), ""),
-                    "metric": "suboptimality" if f_star_known else "loss",
+                    "metric": "suboptimality" if known[entry.label] else "loss",
                     "target": str(goals[entry.label]),
                     "final_median": median,
                     "final_low": low,
@@ -106,14 +131,21 @@ def leaderboard(
                 }
             )
     board = pd.DataFrame(rows)
-    table = comparisons(per_seed, suite, candidates, baselines)
+    table = comparisons(per_seed, suite, candidates, baselines, known)
     from optbench.studies.speedup import speedups
 
-    fast = [f for f in (speedups(results, e.label, candidates, baselines) for e in suite.entries) if len(f)]
-    if fast:  # how much faster, from the baselines' budget ladder
+    first = {k for c in chosen if c.get("study", 0) == 0 for k in c.get("eval_keys", {}).values()}
+    timed = results[(results["phase"] != "eval") | results["run_key"].isin(first)] if first else results
+    fast = [f for f in (speedups(timed, e.label, candidates, baselines) for e in suite.entries) if len(f)]
+    if fast:  # how much faster, from the baselines' budget ladder (the first study's choices)
         table = table.merge(pd.concat(fast, ignore_index=True), on=["problem", "candidate", "baseline"], how="left")
+    flags = {slot: tuning_text(cs, concern=True) for slot, cs in studies.items()}
     table["on_edge"] = [  # a verdict that rests on a setting at the edge of its search says so
         ", ".join(n for n in (r.candidate, r.baseline) if (r.problem, n) in edges) for r in table.itertuples()
+    ]
+    table["tuning"] = [
+        "; ".join(f"{n}: {flags[(r.problem, n)]}" for n in (r.candidate, r.baseline) if flags.get((r.problem, n)))
+        for r in table.itertuples()
     ]
     for row in table.itertuples():
         where = (board["problem"] == row.problem) & (board["optimizer"] == row.candidate)
@@ -124,7 +156,58 @@ def leaderboard(
     board.attrs["comparisons"] = table
     board.attrs["per_seed"] = per_seed  # each evaluation run's outcome, for the paired figure
     board.attrs["targets"] = goals  # the page's, so that it measures what the leaderboard does
+    board.attrs["tunability"] = tunability(chosen)
     return board
+
+
+def tuning_text(picks: list[dict[str, Any]], concern: bool = False) -> str:
+    """How each study's search ended, in words: ``"converged in 3 of 3 studies"``; a study capped while
+    still improving says so (with ``concern``, only that: what a verdict must mention)."""
+    states = [c.get("state") for c in picks if c.get("state")]
+    if not states:
+        return ""
+    improving = [str(c["study"]) for c in picks if c.get("state") == "still improving"]
+    if concern:
+        return f"still improving at the trial cap (study {', '.join(improving)})" if improving else ""
+    counts = {s: states.count(s) for s in dict.fromkeys(states)}
+    return ", ".join(f"{state} in {n} of {len(states)} studies" for state, n in counts.items())
+
+
+def tunability(chosen: list[dict[str, Any]], draws: int = 2000) -> pd.DataFrame:
+    """How much tuning an optimizer needs (Sivaprasad et al. 2020): per problem and optimizer, the best
+    tuning score among k settings drawn from those its exploration tried (every study's, pooled), for
+    k = 1 .. all of them: median and quartiles over resamples (diverged settings count as inf, so a
+    median stays defined where an expectation would not). Refinement's settings are not random draws
+    of the space and are left out."""
+    import numpy as np
+
+    from optbench.results.stats import BOOTSTRAP_SEED
+
+    pooled: dict[tuple[str, str], list[float]] = {}
+    for c in chosen:
+        if c.get("explored"):
+            pooled.setdefault((c["entry"].label, c["job"]["optimizer"]), []).extend(c["explored"])
+    rows = []
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    for (problem, optimizer), scores in pooled.items():
+        values = np.asarray(scores, dtype=float)
+        for k in range(1, len(values) + 1):
+            best = values[rng.integers(0, len(values), size=(draws, k))].min(axis=1)
+            q1, median, q3 = np.quantile(best, [0.25, 0.5, 0.75], method="lower")
+            rows.append(
+                {
+                    "problem": problem,
+                    "optimizer": optimizer,
+                    "trials": k,
+                    "best_median": float(median),
+                    "best_q1": float(q1),
+                    "best_q3": float(q3),
+                    "explored": len(values),
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["problem", "optimizer", "trials", "best_median", "best_q1", "best_q3", "explored"]
+    )
 
 
 def _searched(results: pd.DataFrame) -> dict[tuple[str, str], str]:
@@ -138,44 +221,131 @@ def _searched(results: pd.DataFrame) -> dict[tuple[str, str], str]:
     return out
 
 
-def comparisons(
-    per_seed: dict[str, pd.DataFrame], suite: Suite, candidates: list[str], baselines: list[str]
-) -> pd.DataFrame:
-    """One row per candidate x baseline x problem: the verdict (signed-rank test on log objectives over
-    paired seeds, Holm-corrected across the suite's problems), its Holm-adjusted p, the paired ratio
-    with its 95% bootstrap interval, seeds, seeds the candidate was better on, and diverged runs."""
-    from optbench.results.stats import Effect, holm, log_p_value, log_verdict, paired_ratio
+def margin_of(entry: Entry, known: bool, baseline_finals: list[float]) -> tuple[float, str]:
+    """A comparison's margin of importance as a ratio (>= 1) and in words: the entry's relative
+    ``margin`` where f* is known; else its ``margin_loss`` (loss units) over the baseline's median final."""
+    import statistics
 
+    if known:
+        return 1 + entry.margin, f"{entry.margin:g} relative"
+    finite = [v for v in baseline_finals if math.isfinite(v)]
+    median = statistics.median(baseline_finals) if baseline_finals else math.inf
+    if not finite or not math.isfinite(median) or median <= 0:
+        return 1.0, f"loss {entry.margin_loss:g} (no finite baseline median: none)"
+    return 1 + entry.margin_loss / median, f"loss {entry.margin_loss:g} at the baseline's median {median:.3g}"
+
+
+def comparisons(
+    per_seed: dict[str, pd.DataFrame],
+    suite: Suite,
+    candidates: list[str],
+    baselines: list[str],
+    known: dict[str, bool] | None = None,
+) -> pd.DataFrame:
+    """One row per candidate x baseline x problem, judged in every tuning study and then together.
+
+    In each study: a two-sided signed-rank test on log objectives over paired seeds and two one-sided
+    tests (TOST) that the paired ratio lies inside the margin, each Holm-corrected across the suite's
+    problems. The verdict holds only where it holds in every study (an intersection-union test):
+    ``better`` / ``worse`` where every study finds the difference (adjusted p < 0.05) the same way and
+    the effect lies beyond the margin; ``equivalent`` where every study's TOST does; else
+    ``inconclusive``, with the reason (``depends on tuning`` where the studies disagree). The effect is
+    the median over studies of each study's median paired ratio, with a two-level bootstrap interval
+    (studies, then seeds); ``p_value`` is the largest study's adjusted p (that of the called direction's
+    test), ``p_equivalent`` the largest adjusted TOST p."""
+    from optbench.results.stats import (
+        ALPHA,
+        equivalence_p,
+        holm,
+        log_p_value,
+        log_verdict,
+        paired_ratios,
+        study_interval,
+    )
+
+    known = known or {}
     rows = []
     for candidate in candidates:
         for baseline in baselines:
-            pairs = []
+            per_entry = []
             for entry in suite.entries:
                 table = per_seed[entry.label]
-                a = table[table["optimizer"] == candidate].set_index("seed")["final"]
-                b = table[table["optimizer"] == baseline].set_index("seed")["final"]
-                common = a.index.intersection(b.index)
-                pairs.append((entry.label, a[common].tolist(), b[common].tolist()))
-            raw = [log_p_value(a, b) if len(a) else 1.0 for _, a, b in pairs]
-            for (label, a, b), adjusted in zip(pairs, holm(raw), strict=True):
-                effect = paired_ratio(a, b) if len(a) else Effect(math.nan, math.nan, math.nan, 0, 0)
+                studies = {}
+                for study in sorted(table["study"].unique()) if len(table) else []:
+                    part = table[table["study"] == study]
+                    a = part[part["optimizer"] == candidate].set_index("seed")["final"]
+                    b = part[part["optimizer"] == baseline].set_index("seed")["final"]
+                    common = a.index.intersection(b.index).sort_values()
+                    studies[study] = (a[common].tolist(), b[common].tolist())
+                pooled_b = [v for _, b in studies.values() for v in b]
+                margin, rule = margin_of(entry, known.get(entry.label, True), pooled_b)
+                per_entry.append((entry.label, studies, margin, rule))
+            count = max((len(s) for _, s, _, _ in per_entry), default=0)
+            adjusted, adjusted_e = {}, {}
+            for study in range(count):
+                pairs = [s.get(study, ([], [])) for _, s, _, _ in per_entry]
+                adjusted[study] = holm([log_p_value(a, b) if len(a) else 1.0 for a, b in pairs])
+                adjusted_e[study] = holm(
+                    [
+                        equivalence_p(a, b, m) if len(a) else 1.0
+                        for (a, b), (_, _, m, _) in zip(pairs, per_entry, strict=True)
+                    ]
+                )
+            for i, (label, studies, margin, rule) in enumerate(per_entry):
+                words = [
+                    log_verdict(a, b, adjusted[s][i]).word if len(a) else "no significant difference"
+                    for s, (a, b) in studies.items()
+                ]
+                ratios = [paired_ratios(a, b) for a, b in studies.values()]
+                ratio, low, high = study_interval([r.tolist() for r in ratios])
+                a_all = [v for a, _ in studies.values() for v in a]
+                b_all = [v for _, b in studies.values() for v in b]
+                word, reason = _verdict(words, ratio, margin, [adjusted_e[s][i] for s in studies], ALPHA)
                 rows.append(
                     {
                         "candidate": candidate,
                         "baseline": baseline,
                         "problem": label,
-                        "verdict": log_verdict(a, b, adjusted).word,
-                        "ratio": effect.ratio,
-                        "ratio_low": effect.low,
-                        "ratio_high": effect.high,
-                        "p_value": adjusted,
-                        "seeds": effect.seeds,
-                        "better_seeds": effect.better_seeds,
-                        "diverged": sum(math.isinf(v) for v in a),
-                        "baseline_diverged": sum(math.isinf(v) for v in b),
+                        "verdict": word,
+                        "reason": reason,
+                        "ratio": ratio,
+                        "ratio_low": low,
+                        "ratio_high": high,
+                        "margin": margin,
+                        "margin_rule": rule,
+                        "p_value": max((adjusted[s][i] for s in studies), default=1.0),
+                        "p_equivalent": max((adjusted_e[s][i] for s in studies), default=1.0),
+                        "studies": len(studies),
+                        "studies_better": words.count("better"),
+                        "studies_worse": words.count("worse"),
+                        "seeds": len(a_all),
+                        "better_seeds": sum(x < y for x, y in zip(a_all, b_all, strict=True)),
+                        "diverged": sum(math.isinf(v) for v in a_all),
+                        "baseline_diverged": sum(math.isinf(v) for v in b_all),
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def _verdict(words: list[str], ratio: float, margin: float, equivalence: list[float], alpha: float) -> tuple[str, str]:
+    """The verdict and its reason from each study's word, the effect, the margin and each study's TOST p."""
+    n = len(words)
+    if n == 0:
+        return "inconclusive", "no paired seeds"
+    for side, beyond in (("better", ratio <= 1 / margin), ("worse", ratio >= margin)):
+        if words.count(side) == n:
+            if beyond:
+                return side, f"{side} in {n} of {n} studies, beyond the margin"
+            if all(p < alpha for p in equivalence):
+                return "equivalent", f"{side} in {n} of {n} studies but within the margin"
+            return "inconclusive", f"{side} in {n} of {n} studies but not beyond the margin"
+    if all(p < alpha for p in equivalence):
+        return "equivalent", f"within the margin in {n} of {n} studies"
+    better, worse = words.count("better"), words.count("worse")
+    if better or worse:
+        found = " and ".join(f"{w} in {k}" for w, k in (("better", better), ("worse", worse)) if k)
+        return "inconclusive", f"depends on tuning: {found} of {n} studies"
+    return "inconclusive", "no significant difference, and not shown to lie within the margin"
 
 
 def summary(board: pd.DataFrame, candidates: list[str], baselines: list[str]) -> pd.DataFrame:
@@ -211,25 +381,12 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
         "",
         *(f"- {line}" for line in speedup_lines(table, candidates, baselines, groups)),
         "",
-        verdict.method_text(len(suite.eval_seeds), len(suite.entries)),
+        verdict.method_text(len(suite.eval_seeds), len(suite.entries), suite.studies),
         "",
         *([speedup_method(), ""] if "speedup_evals" in table else []),
-        (
-            f"Every optimizer searched lr in {{{', '.join(f'{v:g}' for v in suite.lr)}}}"
-            if suite.search == "lr"
-            else f"Every optimizer searched {suite.trials} configurations of its own space (listed below)"
-        )
-        + f" on seeds {_seeds(suite.tune_seeds)} with the same budget"
-        + (
-            "; a best lr on the edge of those searched was searched past it, one grid step at a time"
-            + (" (half a decade at least in a space)" if suite.search != "lr" else "")
-            + f", up to {suite.extend_edges} steps (the same rule for every optimizer)"
-            if suite.extend_edges
-            else ""
-        )
-        + "; the best setting (lowest median final objective, or validation loss where a problem says so) was "
-        f"rerun on seeds {_seeds(suite.eval_seeds)}. "
-        "Final: median [95% bootstrap interval] over those seeds, a diverged run counting as inf.",
+        protocol_text(suite) + f" Each study's best setting (lowest median final objective, or validation loss where "
+        f"a problem says so) was rerun on seeds {_seeds(suite.eval_seeds)}. "
+        "Final: median [95% bootstrap interval] over those seeds (of every study), a diverged run counting as inf.",
         "",
         *([board.attrs["timing"], ""] if "timing" in board.attrs else []),
     ]
@@ -243,7 +400,7 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
         lines += [f"## {problem}", "", f"Target: {part['target'].iloc[0]}. {schedule_text(entry)}", ""]
         header = [
             "optimizer",
-            "lr" if suite.search == "lr" else "chosen setting",
+            "lr" if suite.search == "lr" else "chosen setting (each study's) and trials",
             f"final {metric}",
             "test acc.",
             "reached",
@@ -256,7 +413,7 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
         for row in part.to_dict("records"):
             lr = "default" if row["lr"] is None or _nan(row["lr"]) else f"{row['lr']:g}"
             if suite.search != "lr" and row.get("chosen"):
-                lr = row["chosen"]
+                lr = f"{row['chosen']} ({row.get('trials')} trials; {row.get('tuning')})"
             if row["lr_on_edge"]:
                 lr += " (grid edge)"
             diverged = verdict.diverged_text(int(row.get("diverged", 0)), row["seeds"])
@@ -280,10 +437,11 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
                     cells.append(f"{effect['verdict']} (p={row[f'p vs {b}']:.2g})")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["## Across the suite", "", "| candidate | baseline | better | no sig. difference | worse |"]
-    lines.append("| --- | --- | --- | --- | --- |")
-    for row in summary(board, candidates, baselines).itertuples(index=False):
-        lines.append(f"| {row[0]} | {row[1]} | {row[2]} | {row[3]} | {row[4]} |")
+    lines += ["## Across the suite", "", "| candidate | baseline | " + " | ".join(VERDICTS) + " |"]
+    lines.append("|" + " --- |" * (2 + len(VERDICTS)))
+    for row in summary(board, candidates, baselines).to_dict("records"):
+        cells = [row["candidate"], row["baseline"], *(str(row[w]) for w in VERDICTS)]
+        lines.append("| " + " | ".join(cells) + " |")
     searched = search_text(suite, [*candidates, *baselines])
     if searched:
         lines += ["", *searched]
@@ -300,6 +458,25 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
     if "provenance" in board.attrs:
         lines += ["", f"Ran on: {verdict.provenance_text(board.attrs['provenance'])}."]
     return "\n".join(lines) + "\n"
+
+
+def protocol_text(suite: Suite) -> str:
+    """How every optimizer was tuned, in one paragraph (the leaderboard and the page print it)."""
+    seeds = f"on seeds {_seeds(suite.tune_seeds)}"
+    if suite.search == "lr":
+        edges = (
+            f"; a best lr on the edge of those searched was searched past it, one grid step at a time, up to "
+            f"{suite.extend_edges} steps (the same rule for every optimizer)"
+            if suite.extend_edges
+            else ""
+        )
+        grid = ", ".join(f"{v:g}" for v in suite.lr)
+        return f"Every optimizer searched lr in {{{grid}}} {seeds} with the same budget{edges}."
+    from optbench.studies.search import STUDY_STRIDE
+
+    if suite.studies > 1:
+        seeds += f" (study s: those + {STUDY_STRIDE} s)"
+    return f"Tuning, the same for every optimizer: {suite.protocol().text()}; {seeds}, with the same budget."
 
 
 def speedup_lines(table: pd.DataFrame, candidates: list[str], baselines: list[str], groups: Any) -> list[str]:
@@ -342,9 +519,17 @@ def search_text(suite: Suite, optimizers: list[str]) -> list[str]:
         return []
     from optbench.studies import spaces
 
-    lines = [f"Search: every optimizer tried {suite.trials} configurations of its own space ({suite.search}, seeded):"]
+    refined = ", then refined" if suite.refine else ""
+    lines = [f"Search spaces (each explored with {suite.trials} settings, {suite.search}{refined}):"]
+    from optbench.errors import OptbenchError
+
     for name in optimizers:
-        lines.append(f"- {name}: {spaces.text(spaces.space_of(name, suite.spaces.get(name), suite.lr))}")
+        try:
+            dims, source = spaces.resolve(name, suite.spaces.get(name), suite.lr)
+        except OptbenchError:  # a board read back where its plugins are not installed
+            lines.append(f"- {name}: (not registered here)")
+            continue
+        lines.append(f"- {name}: {spaces.text(dims) or 'nothing to tune'} (from {source})")
     return lines
 
 

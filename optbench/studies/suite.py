@@ -8,10 +8,16 @@ A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or yo
     eval_seeds = "100-109"     # enough that 2 / 2^seeds x problems < 0.05, else the suite is refused
     extend_edges = 6           # a best lr on the grid's edge: searched past it, a grid step at a time, up to 6
     speedup = true             # baselines rerun at 1/4, 1/2, 2 and 4x the budget: each comparison's speedup
-    search = "halton"          # tune each optimizer's space (lr, momentum or beta1, weight decay), not the lr
-    trials = 16                #   alone: 16 configurations each, quasi-random; "lr" (default): the lr grid
-    schedule = "cosine"        # optional: any run setting but the device, for every problem
-    warmup_steps = 5
+    search = "halton"          # (default) tune each optimizer's space (lr, momentum or beta1, weight decay):
+    trials = 16                #   16 configurations each, quasi-random; "grid": on a grid; "lr": the lr grid alone
+    studies = 3                # independent tuning studies (default 3): a verdict must hold in each
+    tolerance = 0.01           # refinement stops when no step improves the tuning objective by more (relative)
+    max_trials = 32            # settings per optimizer and study, exploration and refinement together
+    refine = true              # compass search past every range's edge after exploring (default true)
+    margin = 0.1               # a difference matters beyond 10% of the final objective (where f* is known)
+    margin_loss = 3e-3         # ... or beyond 3e-3 of the loss (where it is not: Wen et al.'s threshold)
+    schedule = "cosine"        # any run setting but the device, for every problem; a suite that names no
+    warmup_steps = 5           #   schedule and no warm-up gets these two (the fair protocol's)
     [[problems]]
     problem = "linreg"
     epochs = 50
@@ -19,7 +25,7 @@ A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or yo
     # target = "baseline"      # (no f*) to the best baseline's median final; target = 0.01: 1% of the start
     options = { n = 100 }      # problem options (optional); batch_size = 32 (optional)
     # select = "validation"    # choose on val_loss (held-out rows: options val_fraction = 0.2), not the training loss
-    # schedule, warmup_steps, eval_every here override the suite's for this problem
+    # schedule, warmup_steps, eval_every, margin, margin_loss here override the suite's for this problem
     [spaces.torch-adam]        # last (a TOML table takes the keys below it): replace or add dimensions
     lr = "log:1e-4:1"
 """
@@ -36,6 +42,9 @@ from optbench.results.outcomes import Target
 from optbench.settings import declared, validate
 
 SUITES = ("quick", "standard", "lm")
+FAIR_SCHEDULE = {"schedule": "cosine", "warmup_steps": 5}  # a suite that names neither gets these
+MARGIN = 0.1  # relative: a final objective 10% lower or higher matters (problems with a known f*)
+MARGIN_LOSS = 3e-3  # absolute, in loss units (problems without f*), as Wen et al. 2025
 
 EXTEND_EDGES = 6  # at the quick grid's half-decade steps: up to 1,000x past either end
 BASELINE_TARGET = "baseline"  # a suite's target = "baseline": the best baseline's median final (targets())
@@ -53,6 +62,8 @@ class Entry:
     settings: dict[str, Any] = field(default_factory=dict)  # its other run settings: schedule, warm-up, ...
     target_objective: float | None = None  # an absolute objective: suboptimality where f* is known
     select: str = "final"  # what tuning chooses on: the final training objective, or "validation" (val_loss)
+    margin: float = MARGIN  # relative margin of importance where f* is known
+    margin_loss: float = MARGIN_LOSS  # absolute margin (loss units) where it is not
 
     def fixed_target(self) -> Target | None:
         """The target known before any run: an absolute objective (``target_objective``), or a share of
@@ -77,10 +88,20 @@ class Suite:
     entries: list[Entry]
     extend_edges: int = EXTEND_EDGES  # grid steps a best lr on the edge is searched past (tune's extend)
     speedup: bool = True  # rerun the baselines over a ladder of budgets for each comparison's speedup
-    search: str = "lr"  # "lr": the lr grid alone; "halton" or "grid": each optimizer's space (studies.spaces)
+    search: str = "halton"  # "halton" or "grid": each optimizer's space (studies.spaces); "lr": the lr grid alone
     trials: int = 16  # configurations per optimizer when a space is searched: the same for every one
+    studies: int = 3  # independent tuning studies (studies.search)
+    tolerance: float = 0.01  # refinement's relative tolerance
+    max_trials: int = 32  # settings per optimizer and study, refinement included
+    refine: bool = True
     spaces: dict[str, dict[str, str]] = field(default_factory=dict)  # the suite's overrides, by optimizer
     baselines: tuple[str, ...] | None = None  # what it compares against unless --baselines says; None: the default
+
+    def protocol(self) -> Any:
+        """How a space search tunes (:class:`optbench.studies.search.Protocol`)."""
+        from optbench.studies.search import Protocol
+
+        return Protocol(self.trials, self.search, self.studies, self.tolerance, self.max_trials, self.refine)
 
 
 def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
@@ -107,7 +128,7 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
     # every problem at the top and per problem; the device is the command's (--device).
     run_keys = [k for k in declared.NAMES if k != "device"]
     known = {"description", "lr", "tune_seeds", "eval_seeds", "extend_edges", "speedup", "problems", *run_keys}
-    known |= {"search", "trials", "spaces", "baselines"}
+    known |= {"search", "trials", "spaces", "baselines", *PROTOCOL_KEYS, "margin", "margin_loss"}
     known -= {"epochs", "batch_size"}
     unknown = set(raw) - known
     if unknown:
@@ -121,12 +142,15 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
     for i, item in enumerate(problems):
         if not isinstance(item, dict) or "problem" not in item or "epochs" not in item:
             raise InvalidValueError(f"suite {name!r}: problems[{i}] needs a problem and epochs")
-        extra = set(item) - {"problem", "target", "target_objective", "select", "options", *run_keys}
+        extra = set(item) - {"problem", "target", "target_objective", "select", "options", "margin", "margin_loss"}
+        extra -= set(run_keys)
         if extra:
             raise InvalidValueError(f"suite {name!r}: problems[{i}] has an unknown key {sorted(extra)[0]!r}")
         where = f"suite {name!r}: problems[{i}]"
         problem = registered_name("problem", item["problem"], where, allow_import_paths)
         given = {k: raw[k] for k in run_keys if k in raw} | {k: item[k] for k in run_keys if k in item}
+        if not set(FAIR_SCHEDULE) & given.keys():  # the fair protocol's schedule unless the suite names one
+            given = FAIR_SCHEDULE | given
         settings = declared.resolve(given, lambda key, where=where: f"{where}: {key}")
         options = item.get("options", {})
         if not isinstance(options, dict):
@@ -143,6 +167,8 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
                 if "target_objective" in item
                 else None,
                 _select(item.get("select", "final"), where),
+                _margin(item.get("margin", raw.get("margin", MARGIN)), "margin", where),
+                _margin(item.get("margin_loss", raw.get("margin_loss", MARGIN_LOSS)), "margin_loss", where),
             )
         )
     if not entries:
@@ -178,11 +204,25 @@ def _baselines(value: Any, name: str, allow_import_paths: bool) -> tuple[str, ..
     return tuple(registered_name("optimizer", v, f"suite {name!r}: baselines", allow_import_paths) for v in value)
 
 
+PROTOCOL_KEYS = ("studies", "tolerance", "max_trials", "refine")
+
+
+def _margin(value: Any, key: str, where: str) -> float:
+    """A margin of importance: a number >= 0 (0: any significant difference matters)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e6:
+        raise InvalidValueError(
+            f"{where}: {key} {validate.shown(value)} is out of range; expected a number >= 0 "
+            + ("(0.1: a 10% difference of the final objective)" if key == "margin" else "(3e-3: in loss units)")
+        )
+    return float(value)
+
+
 def _search(raw: dict[str, Any], name: str) -> dict[str, Any]:
-    """``search``, ``trials`` and ``spaces``, checked (each range is parsed once, here)."""
+    """``search``, ``trials``, ``spaces`` and the tuning protocol's keys, checked (each range is parsed
+    once, here)."""
     from optbench.studies import spaces
 
-    search = raw.get("search", "lr")
+    search = raw.get("search", "halton")
     if search not in ("lr", *spaces.METHODS):
         raise InvalidValueError(
             f"suite {name!r}: search {validate.shown(search)} is not valid; valid: lr (the lr grid alone), "
@@ -196,7 +236,35 @@ def _search(raw: dict[str, Any], name: str) -> dict[str, Any]:
         raise InvalidValueError(f'suite {name!r}: spaces must be tables, e.g. [spaces.torch-adam] lr = "log:1e-4:1"')
     for optimizer, space in overrides.items():
         spaces.parse(space, f"suite {name!r}: spaces.{optimizer}")
-    return {"search": search, "trials": trials, "spaces": {k: dict(v) for k, v in overrides.items()}}
+    studies = raw.get("studies", 1 if search == "lr" else 3)
+    if isinstance(studies, bool) or not isinstance(studies, int) or not 1 <= studies <= 10:
+        raise InvalidValueError(
+            f"suite {name!r}: studies {validate.shown(studies)} is out of range; expected a whole number 1-10 "
+            "(independent tuning studies)"
+        )
+    if search == "lr" and studies != 1:
+        raise InvalidValueError(f'suite {name!r}: studies = {studies} needs a space search; search = "lr" is one study')
+    tolerance = raw.get("tolerance", 0.01)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance < 1:
+        raise InvalidValueError(
+            f"suite {name!r}: tolerance {validate.shown(tolerance)} is out of range; expected a number in [0, 1) "
+            "(0.01: refinement stops when no step improves the tuning objective by more than 1%)"
+        )
+    max_trials = raw.get("max_trials", max(32, trials))
+    if isinstance(max_trials, bool) or not isinstance(max_trials, int) or not trials <= max_trials <= 1000:
+        raise InvalidValueError(
+            f"suite {name!r}: max_trials {validate.shown(max_trials)} is out of range; expected a whole number "
+            f"{trials}-1000 (at least trials, {trials})"
+        )
+    return {
+        "search": search,
+        "trials": trials,
+        "spaces": {k: dict(v) for k, v in overrides.items()},
+        "studies": studies,
+        "tolerance": float(tolerance),
+        "max_trials": max_trials,
+        "refine": _flag(raw.get("refine", True), "refine", name),
+    }
 
 
 def _flag(value: Any, key: str, name: str) -> bool:

@@ -16,6 +16,7 @@ from optbench.results.outcomes import best, diverged, final, on_edge, reach, res
 from optbench.settings import validate
 from optbench.settings.config import SELECT
 from optbench.settings.grid import Grid
+from optbench.studies.spaces import LR_LIMITS
 from optbench.studies.sweeps import keyed, run_jobs
 
 
@@ -29,8 +30,6 @@ def tune(
     max_runs: int | None = validate.MAX_RUNS,
     max_epochs: int | None = validate.MAX_EPOCHS,
     extend: int = 0,
-    trials: dict[str, list[dict[str, Any]]] | None = None,
-    min_step: float = 1.0,
     **options: Any,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Every problem x optimizer searches the same grid on ``tune_seeds`` with the same budget; the
@@ -40,10 +39,9 @@ def tune(
     With ``extend`` = N, a best learning rate on the edge of those searched is searched past, one
     step of the grid (its outermost ratio) at a time, up to N steps, until the best is interior
     (:func:`past_edges`): a winner is never an artefact of where the grid stopped, unless it still
-    sits on the edge after N steps (its ``edges`` say so; each step at least ``min_step``, where the
-    values tried are no grid). ``trials`` (optimizer -> hyperparameter sets, the same count for each)
-    replaces the grid's hyperparameters: each optimizer searches its own space
-    (:mod:`optbench.studies.spaces`). Returns the table (both phases) and the chosen settings.
+    sits on the edge after N steps (its ``edges`` say so). A bench searching each optimizer's space
+    tunes with :func:`optbench.studies.search.search` instead. Returns the table (both phases) and the
+    chosen settings (each with ``eval_keys``: seed -> run key of its evaluation run).
     ``options`` are :func:`run_jobs`'s."""
     if select not in SELECT:
         raise InvalidValueError(f"--select {select!r} is not valid; valid: {', '.join(SELECT)}")
@@ -55,11 +53,6 @@ def tune(
         raise InvalidValueError("--tune-seeds and --eval-seeds overlap; evaluation needs fresh seeds")
     searched = grid.replace(seeds=list(tune_seeds))
     jobs = searched.jobs()
-    if trials is not None:  # each optimizer over its own space's points (the grid's hyperparameters replaced)
-        spread = [
-            dict(j, hyperparameters={**j["hyperparameters"], **hp}) for j in jobs for hp in trials[j["optimizer"]]
-        ]
-        jobs = list({schema.key_text(j): j for j in spread}.values())  # a grid's lrs would repeat each point
     configs = len(jobs) // len(tune_seeds)
     validate.runs(len(jobs) + configs * len(eval_seeds), max_runs, "the tuning (search and evaluation)")
     validate.epochs(grid.epochs, grid.label("epochs"), max_epochs)
@@ -67,7 +60,7 @@ def tune(
     tuned = run_jobs(planned, out, **options)
     chosen = mark_edges(choose(planned, tuned, select), planned)
     for _ in range(extend):  # the same rule for every optimizer: a grid step past the edge its best sits on
-        beyond = keyed(past_edges(chosen, planned, min_step), "tune", grid.source)
+        beyond = keyed(past_edges(chosen, planned), "tune", grid.source)
         if not beyond:
             break
         validate.runs(
@@ -76,19 +69,29 @@ def tune(
         planned += beyond
         tuned = schema.concat([tuned, run_jobs(beyond, out, **{**options, "note": None})])
         chosen = mark_edges(choose(planned, tuned, select), planned)
-    winners = [dict(c["job"], seed=s) for c in chosen for s in eval_seeds]
     quiet = {**options, "note": None}  # what OUT holds was said before the search
-    evaluated = run_jobs(keyed(winners, "eval", grid.source), out, **quiet)
+    evaluated = evaluate(chosen, eval_seeds, grid.source, out, quiet)
     return schema.concat([tuned, evaluated]), chosen
 
 
+def evaluate(
+    chosen: list[dict[str, Any]], eval_seeds: Sequence[int], source: str, out: Any, options: dict[str, Any]
+) -> pd.DataFrame:
+    """Rerun each choice on the evaluation seeds (a setting chosen twice: once); each choice gains
+    ``eval_keys`` (seed -> run key)."""
+    jobs = [dict(c["job"], seed=seed) for c in chosen for seed in eval_seeds]
+    planned = keyed(jobs, "eval", source)
+    for i, choice in enumerate(chosen):
+        mine = planned[i * len(eval_seeds) : (i + 1) * len(eval_seeds)]
+        choice["eval_keys"] = {job["seed"]: job["run_key"] for job in mine}
+    return run_jobs(list({job["run_key"]: job for job in planned}.values()), out, **options)
+
+
 EDGE_KEYS = ("lr",)  # log-scaled settings searched past an edge (others: their grid is the suite's word)
-LR_RANGE = (1e-8, 1e4)  # extension stops here: beyond, a learning rate means a wrong parametrisation
+LR_RANGE = LR_LIMITS  # extension stops here: beyond, a learning rate means a wrong parametrisation
 
 
-def past_edges(
-    chosen: list[dict[str, Any]], planned: list[dict[str, Any]], min_step: float = 1.0
-) -> list[dict[str, Any]]:
+def past_edges(chosen: list[dict[str, Any]], planned: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """For each choice whose learning rate sits on the edge of those searched for it: its jobs (every
     tuning seed) one step further out, the step being the ratio of the two outermost values on that
     side (a log grid's own step). Jobs already planned are not planned again."""
@@ -107,7 +110,7 @@ def past_edges(
             value = float(job["hyperparameters"][key])
             if len(tried) < 2:
                 continue
-            step = max(min_step, tried[1] / tried[0] if value == tried[0] else tried[-1] / tried[-2])
+            step = tried[1] / tried[0] if value == tried[0] else tried[-1] / tried[-2]
             new = value / step if value == tried[0] else value * step
             if not LR_RANGE[0] <= new <= LR_RANGE[1]:
                 continue
@@ -184,7 +187,7 @@ def choose(planned: list[dict[str, Any]], table: pd.DataFrame, select: str) -> l
     chosen = best(pd.DataFrame(scores), ["slot"], "config", "score")
     floor = {key: statistics.median(values) for key, values in floors.items()}
     return [
-        {"job": configs[r.config], "score": r.score, "select": select, "resolution": floor[r.config]}
+        {"job": configs[r.config], "score": r.score, "select": select, "resolution": floor[r.config], "study": 0}
         for r in chosen.itertuples()
     ]
 
@@ -193,9 +196,10 @@ def tuned_rates(
     path: str | Path, problem: str, names: Sequence[str], given: dict[str, str]
 ) -> tuple[list[float], dict[str, str]]:
     """The learning rate each of ``names`` was chosen at on ``problem`` by a tune result or a bench
-    folder (its results.parquet): the rate of its evaluation runs. Also the problem's options there,
-    as text (``given`` options pick one entry where the results hold several), so that what is
-    replayed is what was tuned. A name without evaluation runs, or an ambiguous entry, is one line."""
+    folder (its results.parquet): the rate of its evaluation runs (a bench's first tuning study's).
+    Also the problem's options there, as text (``given`` options pick one entry where the results
+    hold several), so that what is replayed is what was tuned. A name without evaluation runs, or an
+    ambiguous entry, is one line."""
     from optbench.results.io import load_results
 
     source = Path(path)
@@ -220,7 +224,8 @@ def tuned_rates(
         )
     rates = []
     for name in names:
-        mine = runs.loc[runs["optimizer"] == name, "lr"].dropna().unique()
+        # a bench's studies may choose several settings: the first study's was evaluated first
+        mine = runs.loc[runs["optimizer"] == name, "lr"].dropna().unique()[:1]
         if len(mine) != 1:
             tuned = ", ".join(sorted(runs["optimizer"].unique()))
             raise InvalidValueError(

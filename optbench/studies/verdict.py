@@ -14,9 +14,11 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+VERDICTS = ("better", "equivalent", "inconclusive", "worse")  # a comparison's answer (studies.board.comparisons)
+
 SCALE = (
     "two-sided Wilcoxon signed-rank test on log final objectives (the ratio scale of the effect size) "
-    "over paired seeds, Holm-corrected across the suite's problems, alpha 0.05"
+    "over paired seeds, Holm-corrected across the suite's problems, alpha 0.05, in each tuning study"
 )
 
 
@@ -27,8 +29,8 @@ def twins(results: pd.DataFrame, names: Sequence[str]) -> list[list[str]]:
     from optbench.results.outcomes import coincide
 
     evaluated = results[results["phase"] == "eval"]
-    runs = {
-        (problem, name): part.sort_values(["seed", "step"])
+    runs = {  # every study's runs: sorted so that the same runs line up whoever ran them
+        (problem, name): part.sort_values(["seed", "step", "loss"])
         for (problem, name), part in evaluated.groupby(["suite_problem", "optimizer"], sort=False)
     }
     problems = list(evaluated["suite_problem"].unique())
@@ -67,37 +69,28 @@ def distinct_baselines(baselines: Sequence[str], groups: Sequence[Sequence[str]]
 
 
 def tally(table: pd.DataFrame, candidates: Sequence[str], baselines: Sequence[str], groups) -> pd.DataFrame:
-    """Wins / ties / losses of each candidate against each distinct baseline across the suite."""
+    """Each candidate's verdicts against each distinct baseline across the suite, counted by category
+    (:data:`VERDICTS`)."""
     rows = []
     for candidate in candidates:
         for group in distinct_baselines(baselines, groups):
             words = table[(table["candidate"] == candidate) & (table["baseline"] == group[0])]["verdict"]
-            rows.append(
-                {
-                    "candidate": candidate,
-                    "baseline": entry_name(group),
-                    "better": int((words == "better").sum()),
-                    "no significant difference": int((words == "no significant difference").sum()),
-                    "worse": int((words == "worse").sum()),
-                    "problems": len(words),
-                }
-            )
+            counts = {word: int((words == word).sum()) for word in VERDICTS}
+            rows.append({"candidate": candidate, "baseline": entry_name(group), **counts, "problems": len(words)})
     return pd.DataFrame(rows)
 
 
 def headline(table: pd.DataFrame, candidates: Sequence[str], baselines: Sequence[str], groups) -> list[str]:
     """One sentence per candidate and distinct baseline:
-    "torch-adamw vs torch-adam: better on 2, no significant difference on 3 of 5 problems"."""
+    "torch-adamw vs torch-adam: better on 2, equivalent on 1, inconclusive on 2 of 5 problems"."""
     lines = []
-    for row in tally(table, candidates, baselines, groups).itertuples(index=False):
-        twin = [n for n in group_of(row.candidate, groups) if n in row.baseline.split(" = ")]
-        counts = [
-            f"{word} on {n}"
-            for word, n in (("better", row[2]), ("no significant difference", row[3]), ("worse", row[4]))
-            if n
-        ]
+    for row in tally(table, candidates, baselines, groups).to_dict("records"):
+        twin = [n for n in group_of(row["candidate"], groups) if n in row["baseline"].split(" = ")]
+        counts = [f"{word} on {row[word]}" for word in VERDICTS if row[word]]
         same = " (identical runs)" if twin else ""
-        lines.append(f"{row.candidate} vs {row.baseline}{same}: {', '.join(counts)} of {row.problems} problems")
+        lines.append(
+            f"{row['candidate']} vs {row['baseline']}{same}: {', '.join(counts)} of {row['problems']} problems"
+        )
     return lines
 
 
@@ -114,6 +107,10 @@ def effect_text(row: dict) -> str:
         f"better on {row['better_seeds']}/{row['seeds']} seeds",
         f"p={row['p_value']:.2g}",
     ]
+    if isinstance(row.get("reason"), str):
+        parts.insert(0, row["reason"])
+    if _number(row.get("margin")):
+        parts.append(f"margin x{row['margin']:.3g} ({row['margin_rule']})")
     if row["diverged"]:
         parts.append(f"{row['candidate']} {diverged_text(row['diverged'], row['seeds'])}")
     if row.get("baseline_diverged"):
@@ -125,20 +122,36 @@ def effect_text(row: dict) -> str:
         parts.append(text(row, "evals"))
     if isinstance(row.get("on_edge"), str) and row["on_edge"]:
         parts.append(f"rests on an lr at the edge of its search: {row['on_edge']}")
+    if isinstance(row.get("tuning"), str) and row["tuning"]:
+        parts.append(row["tuning"])
     return f"{row['verdict']} ({', '.join(parts)})"
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _g(value: float) -> str:
     return "inf" if value == math.inf else f"{value:.3g}"
 
 
-def method_text(seeds: int, problems: int) -> str:
+def method_text(seeds: int, problems: int, studies: int = 1) -> str:
     from optbench.results.stats import smallest_p
 
+    across = (
+        f"A verdict holds only where it holds in each of the {studies} tuning studies: better or worse where every "
+        "study finds the difference the same way and the effect lies beyond the problem's margin; equivalent "
+        "where every study's two one-sided tests put the ratio inside the margin; else inconclusive (depends on "
+        "tuning, where the studies disagree). "
+        if studies > 1
+        else "Better or worse where the test finds the difference and the effect lies beyond the problem's margin; "
+        "equivalent where two one-sided tests put the ratio inside the margin; else inconclusive. "
+    )
     return (
-        f"Verdicts: {SCALE}. With {seeds} seeds and {problems} problems the smallest attainable p is "
-        f"{smallest_p(seeds, problems):.2g} (every seed the same way). Effect: median over seeds of the ratio "
-        "candidate/baseline of final objectives (< 1: the candidate ends lower) [95% bootstrap interval]."
+        f"Verdicts: {SCALE}. {across}With {seeds} seeds and {problems} problems the smallest attainable p is "
+        f"{smallest_p(seeds, problems):.2g} (every seed the same way). Effect: median over studies of the median over "
+        "seeds of the ratio candidate/baseline of final objectives (< 1: the candidate ends lower) [95% bootstrap "
+        "interval over studies and seeds]."
     )
 
 

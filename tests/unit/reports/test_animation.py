@@ -299,6 +299,8 @@ def test_animations_take_the_run_flags_and_train_on_the_cpu():
 
 BENCH_SUITE = """
 description = "rosenbrock with jitter: the race's rates from a bench"
+search = "lr"  # the lr grid alone, at a constant lr: the rates the race replays
+schedule = "constant"
 lr = "0.001,0.01,0.1"
 tune_seeds = "0"
 eval_seeds = "10-16"

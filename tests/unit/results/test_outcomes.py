@@ -104,6 +104,8 @@ def test_grid_edges_and_coinciding_runs():
 
 SUITE = """
 description = "linreg (reaches float noise) and rosenbrock (gd never reaches 1%)"
+search = "lr"  # the lr grid alone (the protocol before spaces and studies): what this test measures
+schedule = "constant"
 lr = "0.001,0.01,0.1,0.5"
 tune_seeds = "0"
 eval_seeds = "10-16"

@@ -17,6 +17,8 @@ eval_seeds = "100-107"
 baselines = ["torch-adamw", "torch-sgd-momentum"]
 search = "halton"
 trials = 2
+studies = 1              # the hybrid's plumbing is what this test reads: one study's two trials, unrefined
+refine = false
 speedup = false
 extend_edges = 0
 {problems}

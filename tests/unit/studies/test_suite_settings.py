@@ -26,7 +26,7 @@ def test_a_suite_gives_run_settings_to_every_problem_and_a_problem_overrides_the
     path = tmp_path / "s.toml"
     path.write_text(SUITE)
     linreg, rosenbrock = load_suite(str(path)).entries
-    assert linreg.settings == {"eval_every": None, "schedule": "cosine", "warmup_steps": 2}
+    assert linreg.settings == {"eval_every": None, "records": "all", "schedule": "cosine", "warmup_steps": 2}
     assert rosenbrock.settings["schedule"] == "linear" and rosenbrock.settings["warmup_steps"] == 2
 
 

@@ -17,6 +17,8 @@ from optbench.studies.bench import Entry, Suite, comparisons, finals_per_seed, t
 
 SUITE = """
 description = "one problem, few epochs, enough seeds for a verdict"
+search = "lr"  # the lr grid alone (the protocol before spaces and studies): what this test measures
+schedule = "constant"
 lr = "0.01,0.04"
 extend_edges = 0  # the grid as given, so that boosted-gd's hidden 4x stays better (test_fair_protocol.py)
 tune_seeds = "0"
@@ -58,9 +60,10 @@ def test_the_page_and_leaderboard_open_with_the_verdict_and_hide_no_divergence(t
     verdict = text(verdict_section(page))
     assert "boosted-gd vs gd = gd-same: better on 1 of 1 problems" in verdict  # twins: one entry
     assert "vs gd-same:" not in verdict and "gd-same vs" not in verdict
-    assert "gd-twin vs gd = gd-same (identical runs): no significant difference on 1 of 1 problems" in verdict
+    assert "gd-twin vs gd = gd-same (identical runs): equivalent on 1 of 1 problems" in verdict
     assert re.search(
-        r"better \(ratio 0\.\d+ \[0\.\d+, 0\.\d+\], better on 8/8 seeds, p=0\.0078, speedup [^,\]]+ \[[^\]]+\] in "
+        r"better \(better in 1 of 1 studies, beyond the margin, ratio 0\.\d+ \[0\.\d+, 0\.\d+\], better on 8/8 seeds, "
+        r"p=0\.0078, margin x1\.1 \(0\.1 relative\), speedup [^,\]]+ \[[^\]]+\] in "
         r"gradient evaluations, rests on an lr at the edge of its search: boosted-gd, gd\)",
         verdict,
     )
@@ -96,7 +99,7 @@ def test_the_page_and_leaderboard_open_with_the_verdict_and_hide_no_divergence(t
     assert boosted["verdict"] == "better" and boosted["better_seeds"] == boosted["seeds"] == 8
     assert boosted["ratio_low"] <= boosted["ratio"] <= boosted["ratio_high"] < 1
     twin = table.query("candidate == 'gd-twin'")
-    assert set(twin["verdict"]) == {"no significant difference"} and set(twin["ratio"]) == {1.0}
+    assert set(twin["verdict"]) == {"equivalent"} and set(twin["ratio"]) == {1.0}
     board = pd.read_csv(out / "leaderboard.csv")
     assert (board[["final_median", "final_low"]] > 0).all().all()
     assert board.set_index("optimizer").loc["flaky-gd", "diverged"] == k
@@ -129,7 +132,9 @@ def fixed(finals: dict[str, list[float]]) -> tuple[pd.DataFrame, Suite]:
         for s, final in enumerate(values)
         for step, loss in ((0, 1e6), (5, final))
     ]  # fmt: skip
-    return pd.DataFrame(rows), Suite("fixed", "", [0.1], [0], list(range(10)), [Entry("linreg", 5)])
+    return pd.DataFrame(rows), Suite(
+        "fixed", "", [0.1], [0], list(range(10)), [Entry("linreg", 5)], search="lr", studies=1
+    )
 
 
 def test_three_times_worse_on_nine_of_ten_seeds_is_worse():
@@ -158,7 +163,7 @@ def test_a_board_read_back_still_has_the_answer_first():
              "seconds_to_target": 0.1, "seeds": 8, "diverged": 0, "vs old": "better", "p vs old": 0.01},
         ]
     )  # fmt: skip
-    suite = Suite("s", "", [0.1], [0], list(range(8)), [Entry("p", 1)])
+    suite = Suite("s", "", [0.1], [0], list(range(8)), [Entry("p", 1)], search="lr", studies=1)
     md = to_markdown(board, suite, ["new"], ["old"])
     assert md.index("- new vs old: better on 1 of 1 problems") < md.index("## p")
     assert "| 4 (3/8 reached) |" in md  # "never" only where no seed reached the target
