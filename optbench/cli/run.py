@@ -173,11 +173,13 @@ def _space(name: str) -> str:
     from optbench.errors import OptbenchError
     from optbench.studies import spaces
 
+    placeholder = (1e-300, 1e300)  # stands for the suite's lr range, which no declaration spells
     try:
-        dims, source = spaces.resolve(name, None, [1e-4, 1.0])
+        dims, source = spaces.resolve(name, None, placeholder)
     except OptbenchError as exc:
         return f"none usable: {exc}"
-    shown = ", ".join("lr (the suite's lr range)" if d.name == "lr" else str(d) for d in dims) or "nothing to tune"
+    shown = ", ".join(f"{d.name} (the suite's lr range)" if (d.low, d.high) == placeholder else str(d) for d in dims)
+    shown = shown or "nothing to tune"
     return f"{shown}; from {source}"
 
 

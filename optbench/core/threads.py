@@ -42,12 +42,19 @@ def requested() -> int | None:
     return int(text)
 
 
+SHARE_ENV = "OPTBENCH_CORE_SHARE"  # set in a sweep's worker process: the cores each of its --jobs may use
+
+
 def cores() -> int:
-    """The cores this process may run on (its affinity mask, not the machine's count)."""
+    """The cores this process may run on (its affinity mask, not the machine's count), or its share of
+    them in one of several worker processes (:data:`SHARE_ENV`): two workers each on every core would
+    oversubscribe them."""
     try:
-        return max(len(os.sched_getaffinity(0)), 1)
+        mine = max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # not Linux
-        return max(os.cpu_count() or 1, 1)
+        mine = max(os.cpu_count() or 1, 1)
+    share = os.environ.get(SHARE_ENV, "")
+    return min(mine, int(share)) if share.isdigit() and int(share) >= 1 else mine
 
 
 def for_work(elements: int) -> int:

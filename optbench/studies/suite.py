@@ -32,6 +32,7 @@ A suite is a TOML file (``optbench/suites/quick.toml``, ``standard.toml``, or yo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -209,12 +210,20 @@ PROTOCOL_KEYS = ("studies", "tolerance", "max_trials", "refine")
 
 def _margin(value: Any, key: str, where: str) -> float:
     """A margin of importance: a number >= 0 (0: any significant difference matters)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e6:
-        raise InvalidValueError(
-            f"{where}: {key} {validate.shown(value)} is out of range; expected a number >= 0 "
-            + ("(0.1: a 10% difference of the final objective)" if key == "margin" else "(3e-3: in loss units)")
-        )
-    return float(value)
+    example = "(0.1: a 10% difference of the final objective)" if key == "margin" else "(3e-3: in loss units)"
+    return float(_number(value, key, where, lambda v: 0 <= v < 1e6, f"a number >= 0 {example}"))
+
+
+def _number(value: Any, key: str, where: str, ok: Any, expected: str, whole: bool = False) -> Any:
+    """A suite's number, checked: the wrong type says so (``"3"`` is text, not a number), a value out
+    of range says what is valid; both one line naming the suite and the key."""
+    kind = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)
+        raise InvalidValueError(f"{where}: {key} {shown} is not {kind}; expected {expected}")
+    if not (math.isfinite(value) and ok(value)):
+        raise InvalidValueError(f"{where}: {key} {value!r} is out of range; expected {expected}")
+    return value
 
 
 def _search(raw: dict[str, Any], name: str) -> dict[str, Any]:
@@ -228,34 +237,38 @@ def _search(raw: dict[str, Any], name: str) -> dict[str, Any]:
             f"suite {name!r}: search {validate.shown(search)} is not valid; valid: lr (the lr grid alone), "
             "halton (each optimizer's space, quasi-random), grid (each optimizer's space, on a grid)"
         )
-    trials = raw.get("trials", 16)
-    if isinstance(trials, bool) or not isinstance(trials, int) or not 2 <= trials <= 1000:
-        raise InvalidValueError(f"suite {name!r}: trials {validate.shown(trials)} is out of range; expected 2-1000")
+    where = f"suite {name!r}"
+    trials = _number(raw.get("trials", 16), "trials", where, lambda v: 2 <= v <= 1000, "2-1000", whole=True)
     overrides = raw.get("spaces", {})
     if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
         raise InvalidValueError(f'suite {name!r}: spaces must be tables, e.g. [spaces.torch-adam] lr = "log:1e-4:1"')
     for optimizer, space in overrides.items():
         spaces.parse(space, f"suite {name!r}: spaces.{optimizer}")
-    studies = raw.get("studies", 1 if search == "lr" else 3)
-    if isinstance(studies, bool) or not isinstance(studies, int) or not 1 <= studies <= 10:
-        raise InvalidValueError(
-            f"suite {name!r}: studies {validate.shown(studies)} is out of range; expected a whole number 1-10 "
-            "(independent tuning studies)"
-        )
+    studies = _number(
+        raw.get("studies", 1 if search == "lr" else 3),
+        "studies",
+        where,
+        lambda v: 1 <= v <= 10,
+        "a whole number 1-10 (independent tuning studies)",
+        whole=True,
+    )
     if search == "lr" and studies != 1:
         raise InvalidValueError(f'suite {name!r}: studies = {studies} needs a space search; search = "lr" is one study')
-    tolerance = raw.get("tolerance", 0.01)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance < 1:
-        raise InvalidValueError(
-            f"suite {name!r}: tolerance {validate.shown(tolerance)} is out of range; expected a number in [0, 1) "
-            "(0.01: refinement stops when no step improves the tuning objective by more than 1%)"
-        )
-    max_trials = raw.get("max_trials", max(32, trials))
-    if isinstance(max_trials, bool) or not isinstance(max_trials, int) or not trials <= max_trials <= 1000:
-        raise InvalidValueError(
-            f"suite {name!r}: max_trials {validate.shown(max_trials)} is out of range; expected a whole number "
-            f"{trials}-1000 (at least trials, {trials})"
-        )
+    tolerance = _number(
+        raw.get("tolerance", 0.01),
+        "tolerance",
+        where,
+        lambda v: 0 <= v < 1,
+        "a number in [0, 1) (0.01: refinement stops when no step improves the tuning objective by more than 1%)",
+    )
+    max_trials = _number(
+        raw.get("max_trials", max(32, trials)),
+        "max_trials",
+        where,
+        lambda v: trials <= v <= 1000,
+        f"a whole number {trials}-1000 (at least trials, {trials})",
+        whole=True,
+    )
     return {
         "search": search,
         "trials": trials,

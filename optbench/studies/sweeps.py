@@ -202,8 +202,18 @@ def _executor(kind: str, jobs_n: int, scheduler: str | None) -> Callable[..., It
 def _processes(groups, files, vectorize, n) -> Iterator[pd.DataFrame]:
     from joblib import Parallel, delayed
 
+    from optbench.core.threads import cores
+
+    share = max(1, cores() // n)  # each worker's share of the cores: a large group's threads stay within it
     parallel = Parallel(n_jobs=n, backend="loky", return_as="generator_unordered")
-    yield from parallel(delayed(run_group)(g, files, vectorize) for g in groups)
+    yield from parallel(delayed(_in_worker)(g, files, vectorize, share) for g in groups)
+
+
+def _in_worker(group, files, vectorize, share: int) -> pd.DataFrame:
+    from optbench.core.threads import SHARE_ENV
+
+    os.environ[SHARE_ENV] = str(share)
+    return run_group(group, files, vectorize)
 
 
 def _dask(groups, files, vectorize, scheduler) -> Iterator[pd.DataFrame]:

@@ -5,6 +5,8 @@ called better or worse than their twin; real differences still are. Through the 
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 from support import invoke
@@ -208,3 +210,106 @@ def test_the_space_rule_is_the_same_for_every_spelling_of_an_optimizer():
     assert shown("torch-sgd") == shown("gd") == "lr log 0.001-1"  # momentum 0 by default: not searched
     assert shown("torch-adamw").endswith("weight_decay log 0.0001-0.3")
     assert shown("torch-muon+torch-adamw").startswith("lr log 0.001-1, torch-muon.momentum")
+
+
+BASE = '[[problems]]\nproblem = "linreg"\nepochs = 2\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("studies = 0\n", "studies 0 is out of range; expected a whole number 1-10"),
+        ('studies = "3"\n', "studies '3' is not a whole number; expected a whole number 1-10"),
+        ('trials = "8"\n', "trials '8' is not a whole number; expected 2-1000"),
+        ('search = "lr"\nstudies = 3\n', 'studies = 3 needs a space search; search = "lr" is one study'),
+        ("tolerance = 1.5\n", "tolerance 1.5 is out of range; expected a number in [0, 1)"),
+        ("tolerance = true\n", "tolerance true is not a number; expected a number in [0, 1)"),
+        ("trials = 8\nmax_trials = 4\n", "max_trials 4 is out of range; expected a whole number 8-1000"),
+        ('refine = "yes"\n', "refine 'yes' is not true or false"),
+        ("margin = -0.1\n", "problems[0]: margin -0.1 is out of range; expected a number >= 0"),
+        ('margin_loss = "big"\n', "problems[0]: margin_loss 'big' is not a number; expected a number >= 0"),
+        (BASE.replace("epochs = 2\n", "epochs = 2\nmargin = inf\n"), "problems[0]: margin inf is out of range"),
+    ],
+)
+def test_the_protocols_suite_keys_are_checked_like_every_other(tmp_path, text, message):
+    suite = tmp_path / "s.toml"
+    suite.write_text(text if text.startswith("[[problems]]") else text + BASE)
+    result = invoke("bench", "--optimizer", "torch-nadam", "--suite", suite, "--out", tmp_path / "o", "--no-progress")
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()  # refused before any work
+
+
+def test_a_suite_that_says_nothing_of_the_protocol_gets_the_fair_one(tmp_path):
+    suite = tmp_path / "s.toml"
+    suite.write_text(BASE)
+    from optbench.studies.suite import load_suite
+
+    loaded = load_suite(str(suite))
+    assert (loaded.search, loaded.studies, loaded.refine, loaded.tolerance) == ("halton", 3, True, 0.01)
+    assert loaded.entries[0].settings["schedule"] == "cosine" and loaded.entries[0].settings["warmup_steps"] == 5
+    assert (loaded.entries[0].margin, loaded.entries[0].margin_loss) == (0.1, 3e-3)
+    suite.write_text('schedule = "constant"\n' + BASE)  # naming a schedule keeps it (and no warm-up is added)
+    assert load_suite(str(suite)).entries[0].settings["warmup_steps"] == 0
+
+
+def test_describe_shows_each_space_and_where_it_came_from(tmp_path):
+    plugin = tmp_path / "p.py"
+    plugin.write_text(PLANTED)
+    with OPTIMIZERS.snapshot():
+        shown = {name: invoke("describe", name, "--plugin", plugin).output for name in ("adam-x3", "adam-wide")}
+        shown["torch-adamw"] = invoke("describe", "torch-adamw").output
+        shown["torch-sgd"] = invoke("describe", "torch-sgd").output
+    assert (
+        "space       lr log 0.000333333-0.333333, betas.0 log1m 0.8-0.95; from AdamTimes3.optbench_space"
+        in shown["adam-x3"]
+    )
+    assert "from declared with adam-wide" in shown["adam-wide"]
+    assert (
+        "lr (the suite's lr range), betas.0 log1m 0.8-0.95, weight_decay log 0.0001-0.3; from the conventional"
+        in (shown["torch-adamw"])
+    )
+    assert "space       lr (the suite's lr range); from the conventional ranges" in shown["torch-sgd"]
+
+
+def test_a_subclass_inherits_the_space_its_registered_parent_declares(tmp_path):
+    import torch
+
+    import optbench
+
+    with OPTIMIZERS.snapshot():
+
+        @optbench.register_optimizer("parent-opt", space={"lr": "log:0.01:0.1"})
+        class Parent(torch.optim.SGD):
+            pass
+
+        class Child(Parent):
+            pass
+
+        optbench.register_optimizer("child-opt")(Child)
+        dims, source = spaces.resolve("child-opt", None, [1e-3, 1.0])
+        assert spaces.text(dims) == "lr log 0.01-0.1" and source == "inherited from parent-opt"
+
+
+def test_compass_search_walks_past_an_edge_and_stops_within_its_last_step():
+    """On a known bowl (the score is the squared distance in decades from lr = 100, far past the declared
+    1e-3..1), refinement moves past the edge and stops within a quarter step of the optimum."""
+    from optbench.studies import search
+
+    dim = spaces.parse({"lr": "log:1e-3:1"}, "t")[0]
+    slot = search.Slot({"hyperparameters": {}}, 0, [0], [dim], {"lr": 0.1})
+    best_log = 2.0
+
+    def score(point):
+        return (math.log10(dim.at(point[0])) - best_log) ** 2 + 1.0
+
+    for u in spaces.unit_points([dim], 4, "halton"):
+        slot.tried[tuple(u)] = {"score": score(tuple(u))}
+    slot.centre = min(slot.tried, key=lambda p: slot.tried[p]["score"])
+    while slot.state == "refining":
+        for point in slot.polls():
+            slot.tried.setdefault(point, {"score": score(point)})
+        search._advance(slot, 0.0)
+    found = math.log10(dim.at(slot.centre[0]))
+    assert abs(found - best_log) <= search.FIRST_STEP["log"] / 2**search.HALVINGS + 1e-9
+    assert slot.state == "converged" and len(slot.tried) < 20
