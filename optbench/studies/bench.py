@@ -310,6 +310,7 @@ def _verdict_section(board: pd.DataFrame, suite: Suite, candidates: list[str], b
         verdict.tally(table, candidates, baselines, groups),
         shown,
         verdict.provenance_text(board.attrs.get("provenance") or verdict.provenance()),
+        board[["problem", "optimizer", "chosen", "trials", "tuning"]] if "trials" in board else None,
     )
 
 

@@ -131,7 +131,8 @@ def leaderboard(
                 }
             )
     board = pd.DataFrame(rows)
-    table = comparisons(per_seed, suite, candidates, baselines, known)
+    unsettled = {slot: [c["study"] for c in cs if c.get("state") == "still improving"] for slot, cs in studies.items()}
+    table = comparisons(per_seed, suite, candidates, baselines, known, unsettled)
     from optbench.studies.speedup import speedups
 
     first = {k for c in chosen if c.get("study", 0) == 0 for k in c.get("eval_keys", {}).values()}
@@ -241,6 +242,7 @@ def comparisons(
     candidates: list[str],
     baselines: list[str],
     known: dict[str, bool] | None = None,
+    unsettled: dict[tuple[str, str], list[int]] | None = None,
 ) -> pd.DataFrame:
     """One row per candidate x baseline x problem, judged in every tuning study and then together.
 
@@ -249,7 +251,9 @@ def comparisons(
     problems. The verdict holds only where it holds in every study (an intersection-union test):
     ``better`` / ``worse`` where every study finds the difference (adjusted p < 0.05) the same way and
     the effect lies beyond the margin; ``equivalent`` where every study's TOST does; else
-    ``inconclusive``, with the reason (``depends on tuning`` where the studies disagree). The effect is
+    ``inconclusive``, with the reason (``depends on tuning`` where the studies disagree). A better or
+    worse whose losing side's search was still improving at the trial cap in some study
+    (``unsettled``: problem, optimizer -> those studies) is inconclusive too: it would measure the cap. The effect is
     the median over studies of each study's median paired ratio, with a two-level bootstrap interval
     (studies, then seeds); ``p_value`` is the largest study's adjusted p (that of the called direction's
     test), ``p_equivalent`` the largest adjusted TOST p."""
@@ -263,7 +267,7 @@ def comparisons(
         study_interval,
     )
 
-    known = known or {}
+    known, unsettled = known or {}, unsettled or {}
     rows = []
     for candidate in candidates:
         for baseline in baselines:
@@ -301,6 +305,15 @@ def comparisons(
                 a_all = [v for a, _ in studies.values() for v in a]
                 b_all = [v for _, b in studies.values() for v in b]
                 word, reason = _verdict(words, ratio, margin, [adjusted_e[s][i] for s in studies], ALPHA)
+                loser = {"better": baseline, "worse": candidate}.get(word)
+                if loser and unsettled.get((label, loser)):  # the losing side's search had not converged
+                    word, reason = (
+                        "inconclusive",
+                        (
+                            f"{reason}; but {loser}'s tuning was still improving at the trial cap "
+                            f"(study {', '.join(map(str, unsettled[(label, loser)]))}): raise max_trials"
+                        ),
+                    )
                 rows.append(
                     {
                         "candidate": candidate,
