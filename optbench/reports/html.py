@@ -45,6 +45,7 @@ table.settings td, table.settings th { text-align: left; }
 table.settings td:last-child { white-space: normal; min-width: 20rem; }
 table.summary td:nth-child(-n+3) { text-align: left; }
 table.comparisons td:last-child { white-space: normal; min-width: 24rem; }
+table.tuning td:nth-child(n+3) { white-space: normal; min-width: 14rem; }
 details > summary { cursor: pointer; color: #0a58ca; margin: 0.4rem 0; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.5rem 0.8rem; }
 """

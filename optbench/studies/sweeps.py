@@ -210,10 +210,20 @@ def _processes(groups, files, vectorize, n) -> Iterator[pd.DataFrame]:
 
 
 def _in_worker(group, files, vectorize, share: int) -> pd.DataFrame:
+    """A group in a worker process, which outlives the call (loky reuses it): within its share of the
+    cores, and with the registries as they were before, so that the next call's plugin files load into
+    a clean registry (two benches' files may register one name from two paths)."""
     from optbench.core.threads import SHARE_ENV
+    from optbench.registry import OPTIMIZERS, PROBLEMS
+    from optbench.registry.plugins import forget_files, loaded_files
 
     os.environ[SHARE_ENV] = str(share)
-    return run_group(group, files, vectorize)
+    before = loaded_files()
+    with OPTIMIZERS.snapshot(), PROBLEMS.snapshot():
+        try:
+            return run_group(group, files, vectorize)
+        finally:
+            forget_files(before)
 
 
 def _dask(groups, files, vectorize, scheduler) -> Iterator[pd.DataFrame]:

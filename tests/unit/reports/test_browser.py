@@ -179,7 +179,7 @@ def test_no_column_of_a_bench_page_is_cut_off_at_1280_px(browser, tmp_path):
         _swatches(tab),
     )
     tab.close()
-    assert len(boxes) == 2 + 2 and problems == [] and network == []  # the verdict's two tables, two cards
+    assert len(boxes) == 3 + 2 and problems == [] and network == []  # the verdict's three tables, two cards
     assert all(box["hidden"] <= 1 and box["right"] <= WIDTH for box in boxes), boxes
     assert page_width <= WIDTH
     for card in cards:  # five optimizers, five colours: gd-twin and flaky-gd hash near the others

@@ -168,8 +168,8 @@ def test_each_study_searched_past_the_declared_ranges_and_says_how_it_ended(twin
 REAL = """
 description = "real differences: momentum on an ill-conditioned quadratic, Adam on Rosenbrock"
 lr = "1e-3:1:7"
-tune_seeds = "0"
-eval_seeds = "10-17"
+tune_seeds = "0-1"
+eval_seeds = "10-19"
 trials = 6
 speedup = false
 
@@ -181,7 +181,7 @@ options = { dim = 20, condition = 100.0 }
 
 [[problems]]
 problem = "rosenbrock"
-epochs = 200
+epochs = 300
 target_objective = 1e-2
 options = { jitter = 0.1 }
 """
