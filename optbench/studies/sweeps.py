@@ -202,22 +202,27 @@ def _executor(kind: str, jobs_n: int, scheduler: str | None) -> Callable[..., It
 def _processes(groups, files, vectorize, n) -> Iterator[pd.DataFrame]:
     from joblib import Parallel, delayed
 
-    from optbench.core.threads import cores
+    from optbench.core.threads import SHARE_ENV, cores
 
-    share = max(1, cores() // n)  # each worker's share of the cores: a large group's threads stay within it
+    # each worker's share of the cores (a large group's threads stay within it), and this process's
+    # OPTBENCH_* settings as they are now: a reused worker keeps the environment it was started with
+    settings = {k: v for k, v in os.environ.items() if k.startswith("OPTBENCH_")}
+    settings[SHARE_ENV] = str(max(1, cores() // n))
     parallel = Parallel(n_jobs=n, backend="loky", return_as="generator_unordered")
-    yield from parallel(delayed(_in_worker)(g, files, vectorize, share) for g in groups)
+    yield from parallel(delayed(_in_worker)(g, files, vectorize, settings) for g in groups)
 
 
-def _in_worker(group, files, vectorize, share: int) -> pd.DataFrame:
-    """A group in a worker process, which outlives the call (loky reuses it): within its share of the
-    cores, and with the registries as they were before, so that the next call's plugin files load into
-    a clean registry (two benches' files may register one name from two paths)."""
-    from optbench.core.threads import SHARE_ENV
+def _in_worker(group, files, vectorize, settings: dict[str, str]) -> pd.DataFrame:
+    """A group in a worker process, which outlives the call (loky reuses it): with the caller's
+    OPTBENCH_* settings (an epoch scale set after the worker started would be missed), and with the
+    registries as they were before, so that the next call's plugin files load into a clean registry
+    (two benches' files may register one name from two paths)."""
     from optbench.registry import OPTIMIZERS, PROBLEMS
     from optbench.registry.plugins import forget_files, loaded_files
 
-    os.environ[SHARE_ENV] = str(share)
+    for key in [k for k in os.environ if k.startswith("OPTBENCH_") and k not in settings]:
+        del os.environ[key]
+    os.environ.update(settings)
     before = loaded_files()
     with OPTIMIZERS.snapshot(), PROBLEMS.snapshot():
         try:

@@ -357,3 +357,18 @@ def test_a_single_run_whose_loss_raises_is_an_error_row_not_an_internal_error(tm
     plugin.write_text(RAISING)
     result = invoke("run", "--plugin", plugin, "--problem", "test-raises-stacked", "--seed", "1")
     assert result.exit_code == 1 and "status       error: RuntimeError: loss exploded at step 0" in result.output
+
+
+def test_a_reused_worker_process_takes_the_callers_settings_of_now(monkeypatch):
+    """Worker processes outlive a call (loky reuses them): one started under OPTBENCH_EPOCHS_SCALE must
+    not keep scaling the runs of a later call made without it (a fuzz test's scale once shortened the
+    benches of every later test in its process)."""
+    from optbench.settings.grid import Grid
+    from optbench.studies.sweeps import keyed, run_jobs
+
+    planned = keyed(Grid(problems=["linreg"], optimizers=["gd", "torch-sgd"], seeds=[0], epochs=4, lr=[0.1]).jobs())
+    monkeypatch.setenv("OPTBENCH_EPOCHS_SCALE", "0.5")
+    scaled = run_jobs(planned, None, jobs=2)
+    monkeypatch.delenv("OPTBENCH_EPOCHS_SCALE")
+    full = run_jobs(planned, None, jobs=2)
+    assert scaled["step"].max() == 2 and full["step"].max() == 4
