@@ -208,7 +208,8 @@ def _processes(groups, files, vectorize, n) -> Iterator[pd.DataFrame]:
     # OPTBENCH_* settings as they are now: a reused worker keeps the environment it was started with
     settings = {k: v for k, v in os.environ.items() if k.startswith("OPTBENCH_")}
     settings[SHARE_ENV] = str(max(1, cores() // n))
-    parallel = Parallel(n_jobs=n, backend="loky", return_as="generator_unordered")
+    # in submission order: the table comes out as one process makes it (a bootstrap over seeds reads its order)
+    parallel = Parallel(n_jobs=n, backend="loky", return_as="generator")
     yield from parallel(delayed(_in_worker)(g, files, vectorize, settings) for g in groups)
 
 
@@ -233,7 +234,7 @@ def _in_worker(group, files, vectorize, settings: dict[str, str]) -> pd.DataFram
 
 def _dask(groups, files, vectorize, scheduler) -> Iterator[pd.DataFrame]:
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
     except ImportError:
         raise OptbenchError("--executor dask needs the distributed package: pip install 'dask[distributed]'") from None
     _refuse_unreachable(scheduler)
@@ -243,7 +244,7 @@ def _dask(groups, files, vectorize, scheduler) -> Iterator[pd.DataFrame]:
         raise OptbenchError(f"--scheduler {scheduler!r} cannot be reached: {str(exc).splitlines()[0]}") from None
     try:
         futures = [client.submit(run_group, g, files, vectorize, pure=False) for g in groups]
-        for future in as_completed(futures):
+        for future in futures:  # in submission order, as one process makes the table
             yield future.result()
     finally:
         client.close()
