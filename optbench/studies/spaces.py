@@ -61,10 +61,6 @@ class Dim:
     high: float
     scale: str = "linear"
 
-    @property
-    def log(self) -> bool:
-        return self.scale == "log"
-
     def _to(self, value: float) -> float:
         return math.log(value) if self.scale == "log" else math.log(1 - value) if self.scale == "log1m" else value
 
