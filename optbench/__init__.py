@@ -28,7 +28,7 @@ _EXPORTS = {
     "get_optimizer": "optbench.registry",
     "OptbenchError": "optbench.errors",
     "sweep": "optbench.studies.sweeps",
-    "tune": "optbench.studies.tuning",
+    "tune": "optbench.studies.search",
     "Grid": "optbench.settings.grid",
 }
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from optbench.cli.app import (
     EXIT_FAILED,
@@ -23,6 +24,7 @@ from optbench.cli.app import (
     whole_number,
     whole_option,
 )
+from optbench.errors import InvalidValueError
 from optbench.registry import OPTIMIZERS, PROBLEMS
 from optbench.results.files import results_file
 from optbench.settings import validate
@@ -218,28 +220,63 @@ def _interrupted(info: Any, out: str) -> int:
 
 @cli.command()
 @sweep_options
-@click.option("--tune-seeds", default="0-2", show_default=True, help="Seeds the grid is searched on.")
+@click.option(
+    "--tune-seeds", default="0-2", show_default=True, help="Seeds the search runs on (study s: each + 1000 s)."
+)
 @click.option("--eval-seeds", default="100-104", show_default=True, help="Fresh seeds the winners are rerun on.")
 @click.option(
     "--select", default="final", show_default=True, help="Pick by 'final' objective or by 'time' (steps to target)."
 )
+@click.option(
+    "--search",
+    "method",
+    type=click.Choice(["halton", "grid", "lr"]),
+    default="halton",
+    show_default=True,
+    help="halton or grid: each optimizer's space (optbench describe NAME; lr over the --lr values' range), "
+    "explored, refined and evaluated in --studies studies, as bench does; lr: the values given, as they are.",
+)
+@whole_option("--trials", default="8", show_default=True, help="Settings each study explores before refining.")
+@whole_option("--studies", default="3", show_default=True, help="Independent tuning studies (1-10).")
+@whole_option(
+    "--max-trials", default="24", show_default=True, help="Settings a study tries at most, refinement included."
+)
+@click.option(
+    "--tolerance",
+    default="0.01",
+    show_default=True,
+    metavar="X",
+    help="Refinement stops when no step improves the tuning objective by more than this share.",
+)
 def tune(**params: Any) -> int:
-    """Fair tuning: the same lr grid and budget for every optimizer, winners rerun on fresh seeds."""
+    """Fair tuning: every optimizer's space searched by the same rule and budget, winners rerun on fresh seeds."""
     import time
 
     tune_seeds = _seed_list(params["tune_seeds"], "--tune-seeds")  # torch-free checks first
     eval_seeds = _seed_list(params["eval_seeds"], "--eval-seeds")
+    protocol = _protocol(params)
+    ctx = click.get_current_context()
+    flagged = [n for n in ("schedule", "warmup_steps") if ctx.get_parameter_source(n) != ParameterSource.DEFAULT]
     grid, tuning, options = _sweep_call(params)
+    named = tuning.pop("named", None)
+    from optbench.studies.suite import FAIR_SCHEDULE
 
-    from optbench.results.outcomes import shown
+    if protocol is not None and not set(FAIR_SCHEDULE) & set(flagged if named is None else named):
+        grid = grid.replace(**FAIR_SCHEDULE)  # the suites' schedule, unless the command names one
+
+    from optbench.studies.search import tune as run_tune
     from optbench.studies.sweeps import Interrupted
-    from optbench.studies.tuning import tune as run_tune
 
+    if protocol is not None:
+        click.echo(
+            f"optbench: {protocol.text()}; schedule {grid.schedule}, {grid.warmup_steps} warm-up steps", err=True
+        )
     start = time.perf_counter()
     try:
         table, chosen = run_tune(
             grid,
             params["out"],
+            protocol=protocol,
             tune_seeds=tuning.get("tune_seeds") or tune_seeds,
             eval_seeds=tuning.get("eval_seeds") or eval_seeds,
             select=tuning.get("select", params["select"]),
@@ -248,13 +285,58 @@ def tune(**params: Any) -> int:
     except KeyboardInterrupt as exc:
         return _interrupted(exc if isinstance(exc, Interrupted) else None, params["out"])
     click.echo("chosen settings (rerun on the evaluation seeds):")
-    for c in chosen:
-        job = c["job"]
-        settings = ", ".join(f"{k}={v}" for k, v in job["hyperparameters"].items()) or "defaults"
-        edge = "".join(f"  [{k}={v} is on the edge of the grid: widen it]" for k, v in c.get("edges", {}).items())
-        score = shown(c["score"], c["resolution"], 4) if c["select"] == "final" else f"{c['score']:.4g}"
-        click.echo(f"  {job['problem']:<15} {job['optimizer']:<14} {settings}  (median {c['select']}: {score}){edge}")
+    for c in sorted(chosen, key=lambda c: (c["job"]["problem"], c["job"]["optimizer"], c["study"])):
+        click.echo(_chosen_line(c, protocol))
     return _report_sweep(table, params["out"], time.perf_counter() - start)
+
+
+def _chosen_line(choice: dict[str, Any], protocol: Any) -> str:
+    from optbench.results.outcomes import shown
+
+    job = choice["job"]
+    settings = ", ".join(f"{k}={_short(v)}" for k, v in job["hyperparameters"].items()) or "defaults"
+    score = shown(choice["score"], choice["resolution"], 4) if choice["select"] == "final" else f"{choice['score']:.4g}"
+    where = f"  {job['problem']:<15} {job['optimizer']:<14}"
+    if protocol is None:
+        edge = "".join(f"  [{k}={v} is on the edge of the grid: widen it]" for k, v in choice["edges"].items())
+        return f"{where} {settings}  (median {choice['select']}: {score}){edge}"
+    # refinement searches past every range's edge: a value at the edge of those tried is where it stopped
+    edges = f"; at the edge of those tried: {', '.join(choice['edges'])}" if choice["edges"] else ""
+    study = f" study {choice['study']}" if protocol.studies > 1 else ""
+    state = f"  [{choice['trials']} settings, {choice['state']}{edges}]"
+    return f"{where}{study} {settings}  (worst-seed {choice['select']}: {score}){state}"
+
+
+def _protocol(params: dict[str, Any]) -> Any:
+    """The tuning protocol the flags ask for (None: --search lr, the values given), checked."""
+    from optbench.settings.validate import number
+    from optbench.studies.search import Protocol
+
+    method, trials, studies = params.pop("method"), params.pop("trials"), params.pop("studies")
+    most, tolerance = params.pop("max_trials"), params.pop("tolerance")
+    try:
+        tolerance = float(tolerance)
+    except ValueError:
+        raise InvalidValueError(f"--tolerance {tolerance!r} is not a number; expected e.g. 0.01") from None
+    tolerance = number(tolerance, "--tolerance")
+    if tolerance >= 1:
+        raise InvalidValueError(f"--tolerance {tolerance:g} is out of range; expected a number in [0, 1), e.g. 0.01")
+    if not 1 <= studies <= 10:
+        raise InvalidValueError(f"--studies {studies} is out of range; expected a whole number 1-10")
+    if most < trials:
+        raise InvalidValueError(f"--max-trials {most} is below --trials {trials}; expected at least {trials}")
+    if method == "lr":
+        return None
+    return Protocol(trials=trials, method=method, studies=studies, tolerance=tolerance, max_trials=most)
+
+
+def _short(value: Any) -> str:
+    """A setting as the chosen-settings line shows it: 4 significant digits."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return ",".join(_short(v) for v in value)
+    return str(value)
 
 
 def _seed_list(value: str, label: str) -> list[int]:

@@ -34,7 +34,8 @@ SELECT = ("final", "time", "validation")  # final training objective, steps to t
 def load_grid_file(
     path: str | Path, *, allow_import_paths: bool = False, limit: int | None = MAX_RUNS
 ) -> tuple[Grid, dict[str, Any]]:
-    """A sweep TOML file: the grid, and the tuning keys (tune_seeds, eval_seeds, select) if any."""
+    """A sweep TOML file: the grid, and the tuning keys (tune_seeds, eval_seeds, select) if any, with
+    ``named``: the run settings the file gives."""
     from optbench.settings.inputs import read_toml
 
     where = str(path)
@@ -67,6 +68,7 @@ def load_grid_file(
             tuning[key] = [validate.seed(s, f"{where}: {key}") for s in as_values(tuning[key], f"{where}: {key}")]
     if "select" in tuning and tuning["select"] not in SELECT:
         raise InvalidValueError(f"{where}: select {tuning['select']!r} is not valid; valid: {', '.join(SELECT)}")
+    tuning["named"] = [name for name in declared.NAMES if name in raw]  # tune's fair schedule: unless named
     return grid, tuning
 
 

@@ -37,11 +37,12 @@ from typing import Any
 
 import pandas as pd
 
+from optbench.errors import InvalidValueError
 from optbench.results import schema
 from optbench.results.outcomes import final, finals_by_run, reach, resolution
 from optbench.settings import validate
 from optbench.settings.grid import Grid
-from optbench.studies import spaces
+from optbench.studies import spaces, tuning
 from optbench.studies.spaces import Dim
 from optbench.studies.sweeps import keyed, run_jobs
 from optbench.studies.tuning import evaluate, validation
@@ -54,6 +55,7 @@ ENDS = {"records": "ends"}  # a tuning run's score reads its final point only (n
 FIRST_STEP = {"log": 0.75, "log1m": 0.25, "linear": 0.25}
 HALVINGS = 2
 MAX_EXPANSION = 4.0  # a step that keeps paying doubles, up to 4x the first (3 decades of an lr)
+DEFAULT_LR = (1e-4, 1.0)  # the learning-rate range `tune` explores without --lr (the suites' default)
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,76 @@ def search(
         choice["job"] = {k: v for k, v in choice["job"].items() if k not in ENDS}
     evaluated = evaluate(chosen, eval_seeds, grid.source, out, quiet)
     return schema.concat([tuned, evaluated]), chosen
+
+
+def tune(
+    grid: Grid,
+    out: Any = None,
+    *,
+    protocol: Protocol | None = Protocol(),
+    tune_seeds: Sequence[int] = (0, 1, 2),
+    eval_seeds: Sequence[int] = (100, 101, 102, 103, 104),
+    select: str = "final",
+    max_runs: int | None = validate.MAX_RUNS,
+    max_epochs: int | None = validate.MAX_EPOCHS,
+    **options: Any,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Tune every problem x optimizer of ``grid`` as a bench does (:func:`search`, the module's rule):
+    each optimizer's space (:func:`optbench.studies.spaces.resolve`), its learning rate over the range
+    of ``grid.lr`` (:data:`DEFAULT_LR` without one), less what the grid fixes (``--opt momentum=0.9``:
+    momentum is not searched); explored, refined and evaluated in ``protocol.studies`` studies.
+    ``protocol`` None: the grid's values as they are, one study (:func:`optbench.studies.tuning.tune`).
+    Returns the table (phases tune and eval) and one choice per problem, optimizer and study."""
+    if protocol is None:
+        return tuning.tune(
+            grid,
+            out,
+            tune_seeds=tune_seeds,
+            eval_seeds=eval_seeds,
+            select=select,
+            max_runs=max_runs,
+            max_epochs=max_epochs,
+            **options,
+        )
+    tune_seeds, eval_seeds = tuning.check_tuning(tune_seeds, eval_seeds, select)
+    validate.epochs(grid.epochs, grid.label("epochs"), max_epochs)
+    return search(
+        grid.replace(lr=None),
+        out,
+        spaces_of=grid_spaces(grid),
+        protocol=protocol,
+        tune_seeds=tune_seeds,
+        eval_seeds=eval_seeds,
+        select=select,
+        max_runs=max_runs,
+        **options,
+    )
+
+
+def grid_spaces(grid: Grid) -> dict[str, list[Dim]]:
+    """Each optimizer's space for :func:`tune`: lr over the grid's range, the dimensions the grid gives
+    one value left out (that value is the setting). A grid of several values is not a space: refused."""
+    lr = grid.lr or DEFAULT_LR
+    fixed: dict[str, dict[str, Any]] = {}
+    for job in grid.replace(lr=None, seeds=[0]).jobs():
+        name, given = job["optimizer"], job["hyperparameters"]
+        before = fixed.setdefault(name, given)
+        varying = sorted(
+            k for k in set(given) | set(before) if schema.key_text(given.get(k)) != schema.key_text(before.get(k))
+        )
+        if varying:
+            raise InvalidValueError(
+                f"{grid.label('opt')} {varying[0]}: several values for {name!r}; tune searches each optimizer's "
+                f"space (optbench describe {name}): give one value to fix it, or --search lr to search the values given"
+            )
+    return {
+        name: [
+            dim
+            for dim in spaces.space_of(name, None, lr)
+            if not any(dim.name == key or dim.name.startswith(f"{key}.") for key in fixed.get(name, {}))
+        ]
+        for name in grid.optimizers
+    }
 
 
 def _advance(slot: Slot, tolerance: float) -> None:

@@ -43,14 +43,7 @@ def tune(
     tunes with :func:`optbench.studies.search.search` instead. Returns the table (both phases) and the
     chosen settings (each with ``eval_keys``: seed -> run key of its evaluation run).
     ``options`` are :func:`run_jobs`'s."""
-    if select not in SELECT:
-        raise InvalidValueError(f"--select {select!r} is not valid; valid: {', '.join(SELECT)}")
-    tune_seeds = [validate.seed(s, "--tune-seeds") for s in tune_seeds]
-    eval_seeds = [validate.seed(s, "--eval-seeds") for s in eval_seeds]
-    if not tune_seeds or not eval_seeds:
-        raise InvalidValueError("--tune-seeds and --eval-seeds need at least one seed each")
-    if set(tune_seeds) & set(eval_seeds):
-        raise InvalidValueError("--tune-seeds and --eval-seeds overlap; evaluation needs fresh seeds")
+    tune_seeds, eval_seeds = check_tuning(tune_seeds, eval_seeds, select)
     searched = grid.replace(seeds=list(tune_seeds))
     jobs = searched.jobs()
     configs = len(jobs) // len(tune_seeds)
@@ -72,6 +65,19 @@ def tune(
     quiet = {**options, "note": None}  # what OUT holds was said before the search
     evaluated = evaluate(chosen, eval_seeds, grid.source, out, quiet)
     return schema.concat([tuned, evaluated]), chosen
+
+
+def check_tuning(tune_seeds: Sequence[int], eval_seeds: Sequence[int], select: str) -> tuple[list[int], list[int]]:
+    """The tuning and evaluation seeds (each at least one, no seed in both) and ``select``, checked."""
+    if select not in SELECT:
+        raise InvalidValueError(f"--select {select!r} is not valid; valid: {', '.join(SELECT)}")
+    tune_seeds = [validate.seed(s, "--tune-seeds") for s in tune_seeds]
+    eval_seeds = [validate.seed(s, "--eval-seeds") for s in eval_seeds]
+    if not tune_seeds or not eval_seeds:
+        raise InvalidValueError("--tune-seeds and --eval-seeds need at least one seed each")
+    if set(tune_seeds) & set(eval_seeds):
+        raise InvalidValueError("--tune-seeds and --eval-seeds overlap; evaluation needs fresh seeds")
+    return tune_seeds, eval_seeds
 
 
 def evaluate(

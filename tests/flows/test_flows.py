@@ -78,6 +78,33 @@ def boxes(results):
     return sorted(len(c.get_offsets()) for c in dots if len(c.get_offsets()))
 
 
+def test_tune_searches_spaces_in_studies_and_report_reads_each_studys_winner(tmp_path):
+    """`tune` as bench tunes (issue 29): each optimizer's space, refined, in studies, the fair schedule;
+    each study's winner rerun on the evaluation seeds, and `report` reads those runs."""
+    out = tmp_path / "t.parquet"
+    args = ["--optimizer", "gd,torch-sgd", "--opt", "momentum=0.9", "--lr", "1e-3:1:4", "--epochs", "20"]
+    made = invoke("tune", *args, "--studies", "2", "--tune-seeds", "0-1", "--eval-seeds", "10-12", "--out", out)
+    assert made.exit_code == 0, made.output
+    assert "momentum=0.9" in made.output and "study 1" in made.output  # the grid's one value fixes momentum
+    table = pd.read_parquet(out)
+    tuned = table[table["phase"] == "tune"]
+    assert set(tuned["seed"]) == {0, 1, 1000, 1001}  # study s tunes on the seeds + 1000 s
+    assert set(tuned["schedule"]) == {"cosine"} and set(tuned["warmup_steps"]) == {5}  # the suites' schedule
+    assert tuned.groupby("optimizer")["lr"].nunique().min() > 8  # explored, then refined: not a 4-value grid
+    evaluation = table[table["phase"] == "eval"]
+    for (optimizer, lr), runs in evaluation.groupby(["optimizer", "lr"]):
+        finals = runs.groupby("seed")["loss"].last()
+        assert set(finals.index) == {10, 11, 12}
+        hyper = {"momentum": 0.9} if optimizer == "torch-sgd" else {}
+        for seed, loss in finals.items():  # by hand: the chosen setting alone, with the fair schedule
+            df = optbench.run(
+                "linreg", optimizer, seed=seed, lr=lr, epochs=20, schedule="cosine", warmup_steps=5, **hyper
+            )
+            assert loss == pytest.approx(df["loss"].iloc[-1], rel=1e-12)
+    summary, _ = report(out, tmp_path / "r")
+    assert set(summary.loc[summary["phase"] == "eval", "runs"]) == {3}
+
+
 def test_sweep_then_report_aggregates_over_seeds(tmp_path):
     out = tmp_path / "s.parquet"
     made = invoke("sweep", "--optimizer", "gd,sgd", "--lr", "0.01,0.1", "--seeds", "0-4", "--epochs", "3", "--out", out)
@@ -94,7 +121,7 @@ def test_sweep_then_report_aggregates_over_seeds(tmp_path):
 
 def test_tune_then_report_compares_on_the_evaluation_seeds(tmp_path):
     out = tmp_path / "t.parquet"
-    args = ["--optimizer", "gd,torch-adam", "--lr", "0.03,0.3", "--epochs", "3", "--out", out]
+    args = ["--optimizer", "gd,torch-adam", "--lr", "0.03,0.3", "--epochs", "3", "--out", out, "--search", "lr"]
     made = invoke("tune", *args, "--tune-seeds", "0-2", "--eval-seeds", "10-14")
     assert made.exit_code == 0, made.output
     summary, page = report(out, tmp_path / "r")

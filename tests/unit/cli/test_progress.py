@@ -50,7 +50,17 @@ def test_tune_says_when_a_choice_sits_on_the_edge_of_its_grid(tmp_path):
     top = mark_edges([{"job": planned[2]}], planned)[0]
     assert inner["edges"] == {} and top["edges"] == {"lr": 1.0}
     result = invoke(
-        "tune", "--optimizer", "gd", "--lr", "1e-3:1e-2:3", "--epochs", "5", "--out", tmp_path / "t.parquet"
+        "tune",
+        "--optimizer",
+        "gd",
+        "--lr",
+        "1e-3:1e-2:3",
+        "--epochs",
+        "5",
+        "--search",
+        "lr",
+        "--out",
+        tmp_path / "t.parquet",
     )
     assert "lr=0.01  (median final:" in result.output  # gd wants a far larger lr than this grid has
     assert "[lr=0.01 is on the edge of the grid: widen it]" in result.output

@@ -332,7 +332,23 @@ def test_every_command_takes_a_hybrid(tmp_path):
     assert invoke("report", store, "--out", tmp_path / "report").exit_code == 0
     summary = pd.read_csv(tmp_path / "report" / "summary.csv")
     assert set(summary["optimizer"]) == {hybrid}
-    tuned = invoke("tune", *grid[:4], "--lr", "0.01,0.05", "--epochs", "10", "--out", tmp_path / "t.parquet")
+    tuned = invoke(  # both parts' spaces, refined: one small study is enough to show it takes a hybrid
+        "tune",
+        *grid[:4],
+        "--lr",
+        "0.01,0.05",
+        "--epochs",
+        "10",
+        "--studies",
+        "1",
+        "--trials",
+        "4",
+        "--max-trials",
+        "8",
+        "--out",
+        tmp_path / "t.parquet",
+    )
+    assert "torch-adamw.lr=" in tuned.output  # the second part's lr is searched too
     assert tuned.exit_code == 0, tuned.output
     matrix = tmp_path / "m.toml"
     matrix.write_text(f'epochs = 10\nseeds = [0]\n[[cells]]\nproblems = "classification"\noptimizers = "{hybrid}"\n')

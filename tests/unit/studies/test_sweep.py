@@ -182,6 +182,8 @@ def test_tune_cli_prints_the_chosen_settings(tmp_path):
         "0-1",
         "--eval-seeds",
         "5-6",
+        "--search",
+        "lr",  # the values given, as they are
         "--out",
         tmp_path / "t.csv",
     )
