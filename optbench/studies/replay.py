@@ -246,11 +246,13 @@ def _rebuilt(row: pd.Series, settings: Sequence[str], label: str) -> RunSpec:
             hyperparameters=hyperparameters,
             **{**run, "batch_size": batch_size},
         )
+        # the epochs it ran, as stored: OPTBENCH_EPOCHS_SCALE scaled them once, when the bench ran
+        spec = dataclasses.replace(spec, settings={**spec.settings, "epochs": run["epochs"]})
         if "run_key" not in row.index or schema.run_key(spec, phase) == row["run_key"]:
             return spec
     raise InvalidValueError(
         f"{label}: {row['optimizer']}'s chosen run on {row['problem']!r} cannot be rebuilt exactly from its "
-        "settings (its run key differs: was it made by another optbench version, or under OPTBENCH_EPOCHS_SCALE?)"
+        "settings (its run key differs: made by another optbench version, or its table edited?)"
     )
 
 

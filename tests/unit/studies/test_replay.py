@@ -79,6 +79,10 @@ def test_the_animation_ends_where_the_bench_run_ended(bench, tmp_path):
     assert adamw["weight_decay"] == _last(runs, "torch-adamw", 10)["weight_decay"]
     with Image.open(tmp_path / "tuned-None.gif") as gif:
         assert gif.n_frames == 13  # step 0 and 12 epoch ends
+    # the epochs stored are those run: OPTBENCH_EPOCHS_SCALE (the README's blocks run under it) scales nothing twice
+    scaled = invoke(*args, "--out", tmp_path / "scaled.gif", env={"OPTBENCH_EPOCHS_SCALE": "0.5"})
+    assert scaled.exit_code == 0, scaled.output
+    assert description(tmp_path / "scaled.gif") == description(tmp_path / "tuned-None.gif")
 
 
 def test_a_flag_that_contradicts_the_bench_is_one_line(bench, tmp_path):
