@@ -133,11 +133,9 @@ def _grid(instance: Any) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
 def _trace(run: Trajectory, kind: str, grid: tuple[Any, np.ndarray, np.ndarray] | None) -> dict[str, Any]:
     spec, table = run.spec, run.table
     shown = [c for c in ("epoch", "step", "loss", "test_accuracy") if c in table]
-    lr = spec.hyperparameters.get("lr")
-    has_lr = isinstance(lr, int | float) and not isinstance(lr, bool) and math.isfinite(lr)
     return {
         "name": spec.optimizer.name,
-        "label": spec.optimizer.name + (f" (lr {float(lr):g})" if has_lr else ""),  # what was run, named
+        "label": _label(spec),  # what was run, named
         "kind": kind,
         "records": table[shown].to_dict("records"),
         "snapshots": run.snapshots,
@@ -151,6 +149,27 @@ def _trace(run: Trajectory, kind: str, grid: tuple[Any, np.ndarray, np.ndarray] 
         "warmup_steps": spec.warmup_steps,
         "status": str(table["status"].iloc[-1]) if "status" in table and len(table) else "ok",
     }
+
+
+def _label(spec: RunSpec) -> str:
+    """The optimizer with its lr and every other setting that is not its default: ``gd (lr 0.1)``,
+    ``torch-sgd-momentum (lr 0.59, momentum 0.783)`` (a tuned run says all it was tuned to)."""
+    lr = spec.hyperparameters.get("lr")
+    has_lr = isinstance(lr, int | float) and not isinstance(lr, bool) and math.isfinite(lr)
+    defaults = spec.optimizer.hyperparameters()
+    parts = [f"lr {float(lr):g}"] if has_lr else []
+    parts += [
+        f"{k} {_shown(v)}"
+        for k, v in spec.hyperparameters.items()
+        if k != "lr" and (k not in defaults or not _equal(defaults[k], v))
+    ]
+    return spec.optimizer.name + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(_shown(v) for v in value)
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _given(spec: RunSpec) -> dict[str, Any]:

@@ -77,6 +77,8 @@ def test_the_animation_ends_where_the_bench_run_ended(bench, tmp_path):
     adamw = replay.chosen(folder / "b", "linreg", ["torch-adamw"])[0].hyperparameters
     assert ",".join(map(str, adamw["betas"])) == _last(runs, "torch-adamw", 10)["betas"]
     assert adamw["weight_decay"] == _last(runs, "torch-adamw", 10)["weight_decay"]
+    said = description(tmp_path / "tuned-None.gif")  # the legend and the caption name every tuned value
+    assert f"torch-sgd-momentum (lr {sgd['lr']:g}, momentum {sgd['momentum']:.3g})" in said, said
     with Image.open(tmp_path / "tuned-None.gif") as gif:
         assert gif.n_frames == 13  # step 0 and 12 epoch ends
     # the epochs stored are those run: OPTBENCH_EPOCHS_SCALE (the README's blocks run under it) scales nothing twice
