@@ -201,7 +201,8 @@ def chosen(
     setting (a bench's first study's), at ``seed`` (default: the first seed it was evaluated on).
 
     Each spec is rebuilt from the table's cells and checked against the run key stored with them,
-    so what is replayed is what was run or one line says it cannot be. ``problem_options`` (text, as
+    so what is replayed is what was run or one line says it cannot be. It trains on the CPU (a run
+    a bench trained on a GPU is replayed there with the same settings). ``problem_options`` (text, as
     ``--problem-opt`` gives them) pick one entry where the results hold several."""
     from optbench.results.io import load_results
 
@@ -252,23 +253,28 @@ def _rebuilt(row: pd.Series, settings: Sequence[str], label: str) -> RunSpec:
     named = ("problem", "optimizer", *declared.NAMES)
     hyperparameters = {k: v for k, v in cells.items() if k not in named and not k.startswith("problem_")}
     options = {k.removeprefix("problem_"): v for k, v in cells.items() if k.startswith("problem_")}
-    run = {name: cells.get(name) for name in declared.NAMES}
-    run["eval_every"] = run["eval_every"] or None  # its cell writes "epoch ends only" as 0
+    run = {name: cells[name] for name in declared.NAMES if name in cells}
+    if run.get("eval_every") == 0:  # its cell writes "epoch ends only" as 0
+        run["eval_every"] = None
     phase = str(row["phase"]) if "phase" in row.index else None
     # the batch-size cell is the resolved one; the run key holds the one given, which may have been none
-    for batch_size in dict.fromkeys([run["batch_size"], None]):
+    for batch_size in dict.fromkeys([run.get("batch_size"), None]):
         spec = prepare(
             str(row["problem"]),
             str(row["optimizer"]),
             seed=int(row["seed"]),
             problem_options=options,
             hyperparameters=hyperparameters,
-            **{**run, "batch_size": batch_size},
+            **{**run, "batch_size": batch_size, "device": "cpu"},
         )
-        # the epochs it ran, as stored: OPTBENCH_EPOCHS_SCALE scaled them once, when the bench ran
-        spec = dataclasses.replace(spec, settings={**spec.settings, "epochs": run["epochs"]})
-        if "run_key" not in row.index or schema.run_key(spec, phase) == row["run_key"]:
-            return spec
+        # as it ran: the epochs stored (OPTBENCH_EPOCHS_SCALE scaled them once, when the bench ran) and its
+        # device (replayed on the CPU, where an animation trains: a GPU's sums may differ in the last digits)
+        ran = {**spec.settings, "epochs": run.get("epochs", spec.epochs), "device": run.get("device", "cpu")}
+        if (
+            "run_key" not in row.index
+            or schema.run_key(dataclasses.replace(spec, settings=ran), phase) == row["run_key"]
+        ):
+            return dataclasses.replace(spec, settings={**ran, "device": "cpu"})
     raise InvalidValueError(
         f"{label}: {row['optimizer']}'s chosen run on {row['problem']!r} cannot be rebuilt exactly from its "
         "settings (its run key differs: made by another optbench version, or its table edited?)"

@@ -120,3 +120,22 @@ def test_a_run_whose_settings_cannot_be_rebuilt_is_refused(bench, tmp_path):
     table.to_parquet(tmp_path / "edited.parquet")
     with pytest.raises(InvalidValueError, match="cannot be rebuilt exactly"):
         replay.chosen(tmp_path / "edited.parquet", "linreg", ["torch-sgd-momentum"])
+
+
+def test_a_run_a_gpu_trained_is_replayed_on_the_cpu(bench, tmp_path):
+    """A bench on cuda stores device=cuda, in its cells and its run keys: the replay rebuilds that run
+    (its key matches) and trains it on the CPU, where an animation draws."""
+    import dataclasses
+
+    from optbench.results import schema
+
+    folder, _ = bench
+    table = pd.read_parquet(folder / "b" / "results.parquet")
+    first = replay.chosen(folder / "b", "linreg", ["torch-sgd-momentum"])[0]
+    on_gpu = dataclasses.replace(first, settings={**first.settings, "device": "cuda"})
+    mine = (table["optimizer"] == "torch-sgd-momentum") & (table["phase"] == "eval")
+    table.loc[mine, "device"] = "cuda"
+    table.loc[mine, "run_key"] = table.loc[mine, "seed"].map(lambda s: schema.seed_keys(on_gpu, [s], "eval")[0])
+    table.to_parquet(tmp_path / "gpu.parquet")
+    spec = replay.chosen(tmp_path / "gpu.parquet", "linreg", ["torch-sgd-momentum"])[0]
+    assert spec.device == "cpu" and spec.hyperparameters == first.hyperparameters and spec.settings == first.settings
