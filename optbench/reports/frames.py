@@ -1,10 +1,11 @@
-"""Parts every animation draws with: a figure, which record each frame shows, notes and colour bars.
+"""Parts every animation draws with: a figure, which record each frame shows, a legend and titles
+that fit the frame, notes and colour bars.
 
 Shared by :mod:`optbench.reports.animation` (linreg, decision regions) and
 :mod:`optbench.reports.landscape` (2-D test functions), so that neither reaches into the other.
 A *trace* is one run as the drawing reads it: a dict with the optimizer's ``name``, the rows it
 recorded (``records``: dicts of ``epoch``, ``step``, ``loss``...) and what to draw at each of them
-(``snapshots``).
+(``snapshots``), made by :mod:`optbench.studies.replay` (the drawing never trains).
 """
 
 from __future__ import annotations
