@@ -21,6 +21,7 @@ from pathlib import Path
 import matplotlib
 
 from optbench.reports import animate, save
+from optbench.studies import replay
 
 matplotlib.use("Agg")
 
@@ -57,7 +58,7 @@ def _alternated(a: Callable[[], None], b: Callable[[], None], rounds: int) -> di
 
 def test_lesson_gif_in_process(benchmark, tmp_path):
     def lesson() -> Path:
-        return save(animate("linreg", "gd"), tmp_path / "fit.gif")  # 100 epochs, 100 frames
+        return save(animate(replay.race("linreg", "gd")), tmp_path / "fit.gif")  # 100 epochs, 100 frames
 
     lesson()  # warm up: the first torch.optim.Optimizer imports torch._dynamo (a second or two)
     benchmark.pedantic(lesson, rounds=3, iterations=1)
@@ -72,7 +73,8 @@ def test_rosenbrock_race_in_process(benchmark, tmp_path):
     half-minute of a full redraw."""
 
     def race() -> Path:
-        return save(animate("rosenbrock", ["gd", "torch-sgd", "torch-adam"], lr=1e-3, epochs=300), tmp_path / "r.gif")
+        runs = replay.race("rosenbrock", ["gd", "torch-sgd", "torch-adam"], lr=1e-3, epochs=300)
+        return save(animate(runs), tmp_path / "r.gif")
 
     benchmark.pedantic(race, rounds=2, iterations=1, warmup_rounds=0)
     best = benchmark.stats.stats.min

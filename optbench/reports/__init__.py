@@ -2,9 +2,11 @@
 
     >>> from optbench.reports import animate, report
     >>> report(["sweep.parquet"], "report/")                       # doctest: +SKIP
-    >>> anim = animate("linreg", "gd", epochs=40)                   # doctest: +SKIP
+    >>> from optbench.studies.replay import race
+    >>> anim = animate(race("linreg", "gd", epochs=40))             # doctest: +SKIP
 
-Only the results table flows into :func:`report`; :func:`animate` runs the optimizers it draws.
+Only the results table flows into :func:`report`; :func:`animate` draws the runs a study trained
+(:mod:`optbench.studies.replay`): nothing here trains.
 :func:`style` (and :func:`color`) give an optimizer's look, the same in every figure and animation.
 Nothing imported here pulls in seaborn (and with it scipy, a second): only ``report()`` needs it.
 """

@@ -1,18 +1,20 @@
 """Fit animations: the lesson's line being fitted, decision regions evolving, optimizers racing.
 
->>> anim = animate("linreg", ["gd"], lr=0.1, epochs=100)   # doctest: +SKIP
->>> anim                                                   # a notebook shows the offline player   # doctest: +SKIP
->>> save(anim, "fit.gif")                                  # doctest: +SKIP
+>>> from optbench.studies.replay import race                    # doctest: +SKIP
+>>> anim = animate(race("linreg", ["gd"], lr=0.1, epochs=100))  # doctest: +SKIP
+>>> anim                                                        # a notebook shows the offline player   # doctest: +SKIP
+>>> save(anim, "fit.gif")                                       # doctest: +SKIP
 
-Each builder draws the still parts (data, contour, axes) once and hands :class:`Animation` the
-artists that move, so a frame costs a few artists, not a whole figure (see ``movie.py``).
-Only matplotlib's object API is used (no pyplot, no seaborn): nothing to close, quick to import.
+The drawing never trains: it draws *traces*, the runs a study produced with what each looked like
+at every recorded step (:mod:`optbench.studies.replay`: a race from settings, or a bench's chosen
+settings replayed). Each builder draws the still parts (data, contour, axes) once and hands
+:class:`Animation` the artists that move, so a frame costs a few artists, not a whole figure (see
+``movie.py``). Only matplotlib's object API is used (no pyplot, no seaborn): nothing to close, quick to import.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,140 +24,80 @@ from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from optbench.core.trajectories import Trajectory, plan, problem_of, trajectories
 from optbench.errors import InvalidValueError
-from optbench.reports.frames import at, colorbar, figure, frames, same_as
-from optbench.reports.landscape import draw_landscape, draws_landscape
+from optbench.reports.frames import at, colorbar, figure, fitted_legend, frames, same_as, tallest, wrapped
+from optbench.reports.landscape import draw_landscape
 from optbench.reports.movie import Animation, check_output, save
 from optbench.reports.styles import style
 
 __all__ = ["Animation", "animate", "check_output", "save"]
 
-GRID = 120  # decision-region resolution (points per side)
 CLASS_COLORS = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#56b4e9", "#949494")
 
 
-def animate(
-    problem: str = "linreg",
-    optimizers: str | Sequence[str] = "gd",
-    *,
-    lr: float | Sequence[float] | None = None,
-    epochs: int = 100,
-    seed: int = 0,
-    batch_size: int | None = None,
-    eval_every: int | None = None,
-    records: str = "all",
-    problem_options: Mapping[str, Any] | None = None,
-    hyperparameters: Mapping[str, Any] | None = None,
-    device: str = "cpu",
-    schedule: str = "constant",
-    warmup_steps: int = 0,
-    max_frames: int = 100,
-    interval_ms: int = 80,
-) -> Animation:
-    """Run each optimizer and animate it, one frame per recorded point (at most ``max_frames``).
+def animate(traces: Sequence[dict[str, Any]], *, max_frames: int = 100, interval_ms: int = 80) -> Animation:
+    """Animate runs, one frame per recorded point (at most ``max_frames``); ``traces`` come from
+    :mod:`optbench.studies.replay`, one per optimizer, all on one problem.
 
-    linreg: the data and the fitted line; with several optimizers, a race of their paths over the
-    loss contour of (slope, intercept) beside their lines. A problem with a 2-D ``x`` and a
-    ``predict`` (classification): the decision regions over the training data, one panel per optimizer.
-    A 2-D test function (rosenbrock, beale, himmelblau, rastrigin): each optimizer's path over its
-    contours, its minima starred (:mod:`optbench.reports.landscape`). ``lr`` is one learning rate for
-    every optimizer or one per optimizer (a fair race: each at its own tuned rate); the legend names it.
+    ``line`` (linreg): the data and the fitted line; with several optimizers, a race of their paths
+    over the loss contour of (slope, intercept) beside their lines. ``regions`` (a classifier over
+    2-D inputs): the decision regions over the training data, one panel per optimizer. ``surface``
+    (a 2-D test function: rosenbrock, beale, himmelblau, rastrigin): each optimizer's path over its
+    contours, its minima starred (:mod:`optbench.reports.landscape`). The legend names each one's lr;
+    ``description`` says what ran (saved in the file: a GIF's comment, a report's caption).
     """
-    names = [optimizers] if isinstance(optimizers, str) else list(optimizers)
-    if not names:
+    traces = list(traces)
+    if not traces:
         raise InvalidValueError("--optimizer: name at least one optimizer")
     if max_frames < 2:
         raise InvalidValueError(f"--max-frames {max_frames!r} is out of range; expected 2 or more")
-    if device != "cpu":  # a few small runs, read back at every recorded step: the drawing reads CPU tensors
-        raise InvalidValueError(f"--device {device!r}: animations train on the CPU; leave --device out")
-    settings = {
-        "lr": lr,
-        "epochs": epochs,
-        "seed": seed,
-        "batch_size": batch_size,
-        "eval_every": eval_every,
-        "records": records,  # a frame per recorded point: "ends" animates the start, one point and the end
-        "problem_options": problem_options,
-        "hyperparameters": hyperparameters,
-        "device": device,
-        "schedule": schedule,
-        "warmup_steps": warmup_steps,
-    }
-    if isinstance(lr, list | tuple):
-        if len(lr) != len(names):
-            raise InvalidValueError(f"lr: {len(lr)} learning rates for {len(names)} optimizers; give one per optimizer")
-        specs = [plan(problem, [name], **{**settings, "lr": rate})[0] for name, rate in zip(names, lr, strict=True)]
-    else:
-        specs = plan(problem, names, **settings)  # every name checked before any run
-    instance = problem_of(specs[0])  # what it is, before any run
-    if draws_landscape(instance) and instance.params["xy"].numel() != 2:
-        raise InvalidValueError(
-            f"problem {problem!r} has {instance.params['xy'].numel()} coordinates; its contours are drawn in 2-D"
-        )
-    if not (
-        hasattr(instance, "true_a")
-        or draws_landscape(instance)
-        or (hasattr(instance, "predict") and getattr(instance, "x", torch.empty(0, 0)).shape[-1] == 2)
-    ):
-        raise InvalidValueError(
-            f"problem {problem!r} cannot be animated: animations draw linreg, 2-D classification and "
-            "the 2-D test functions (rosenbrock, beale, himmelblau, rastrigin)"
-        )
-    traces = [_trace(t) for t in trajectories(specs, _snapshot())]
-    if hasattr(instance, "true_a"):
+    kind = traces[0]["kind"]
+    if kind == "line":
         anim = _linreg(traces, max_frames, interval_ms)
-    elif draws_landscape(instance):
+    elif kind == "surface":
         anim = draw_landscape(traces, max_frames, interval_ms)
     else:
         anim = _regions(traces, max_frames, interval_ms)
-    options = "".join(f" {k}={v}" for k, v in (problem_options or {}).items())
-    steps = traces[0]["records"][-1]["step"] if traces[0]["records"] else 0
-    anim.description = (
-        f"{problem}{options}: {', '.join(t['label'] for t in traces)}; seed {seed}, {epochs} epochs ({steps} steps)"
-    )
+    anim.description = description(traces)
     return anim
 
 
-def _snapshot() -> Callable[[Any], Any]:
-    """What each frame draws of a run at a recorded step: the line's parameters, the point on a surface,
-    or the class predicted at every point of the grid (made once per run, from its first state)."""
-    grids: dict[int, Any] = {}
-
-    def snapshot(instance: Any) -> Any:
-        if hasattr(instance, "true_a"):
-            return instance.a.detach().double().tolist()
-        if "xy" in getattr(instance, "params", {}):  # a point on a test function's surface
-            return instance.params["xy"].detach().cpu().double().tolist()
-        grid = grids.setdefault(id(instance), _grid(instance))
-        return instance.predict(grid[0]).reshape(GRID, GRID).cpu().numpy()
-
-    return snapshot
-
-
-def _trace(run: Trajectory) -> dict[str, Any]:
-    """A trajectory as the drawing reads it (:mod:`optbench.reports.frames`): the rows the titles
-    print, looked up per frame without pandas, and the snapshots."""
-    shown = [c for c in ("epoch", "step", "loss", "test_accuracy") if c in run.table]
-    lr = run.table["lr"].iloc[0] if "lr" in run.table else None
-    has_lr = lr is not None and not (isinstance(lr, float) and math.isnan(lr))
-    return {
-        "name": run.spec.optimizer.name,
-        "label": run.spec.optimizer.name + (f" (lr {float(lr):g})" if has_lr else ""),  # what was run, named
-        "problem_name": run.spec.problem.name,
-        "records": run.table[shown].to_dict("records"),
-        "snapshots": run.snapshots,
-        "problem": run.problem,
-    }
+def description(traces: Sequence[dict[str, Any]]) -> str:
+    """What ran, in words: the problem and its options, each optimizer with its lr, the seed, the
+    schedule, and each run's length as run (a run that diverged stopped early; the budget says so)."""
+    first = traces[0]
+    options = "".join(f" {k}={_shown(v)}" for k, v in first["options"].items())
+    schedule = "" if first["schedule"] == "constant" else f", {first['schedule']} schedule"
+    if first["warmup_steps"]:
+        schedule += f" after {first['warmup_steps']} warm-up steps"
+    ran = [_length(t) for t in traces]
+    if len(set(ran)) == 1 and traces[0]["status"] == "ok":  # one budget, run in full by all
+        lengths = ran[0]
+    else:
+        lengths = "; ".join(f"{t['name']} {r}" for t, r in zip(traces, ran, strict=True))
+    return (
+        f"{first['problem_name']}{options}: {', '.join(t['label'] for t in traces)}; "
+        f"seed {first['seed']}{schedule}, {lengths}"
+    )
 
 
-def _grid(instance: Any) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    points = torch.cat([instance.x, getattr(instance, "x_test", instance.x)])
-    low, high = points.min(0).values - 0.5, points.max(0).values + 0.5
-    xs = np.linspace(float(low[0]), float(high[0]), GRID)
-    ys = np.linspace(float(low[1]), float(high[1]), GRID)
-    mesh = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
-    return torch.tensor(mesh, dtype=instance.x.dtype), xs, ys
+def _length(trace: dict[str, Any]) -> str:
+    """A run's length as run: its epochs and steps, or where it stopped (a diverged run stops early)."""
+    last = trace["records"][-1] if trace["records"] else {"epoch": 0, "step": 0}
+    epochs, steps = trace["epochs"], int(last["step"])
+    if trace["status"] == "ok":
+        return f"{_count(epochs, 'epoch')} ({_count(steps, 'step')})"
+    return f"{trace['status']} at step {steps} (epoch {last['epoch']:g} of {epochs})"
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n:g} {unit}" + ("" if n == 1 else "s")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(_shown(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _linreg(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> Animation:
@@ -184,13 +126,8 @@ def _linreg(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> 
         fit_ax.set_title("the data and each optimizer's fitted line", fontsize=10)
         fit_ax.legend(handles=[fit_ax.collections[0]], loc="upper left", frameon=False)
         same = same_as(traces, params)
-        fig.legend(
-            handles=[*lines.values()],
-            labels=[t["label"] + same.get(t["name"], "") for t in traces],
-            loc="outside lower center",
-            ncols=min(len(traces), 4),
-            frameon=False,
-        )
+        labels = [t["label"] + same.get(t["name"], "") for t in traces]
+        fitted_legend(fig, [*lines.values()], labels, ncols=min(len(traces), 4))
     else:
         fit_ax.legend(loc="upper left", frameon=False)
     # One line of text: a legend redrawn per frame cost 50 ms a frame, and N stacked title lines were unreadable.
@@ -205,17 +142,20 @@ def _linreg(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> 
             if race:
                 paths[t["name"]].set_data(params[t["name"]][: i + 1, 0], params[t["name"]][: i + 1, 1])
                 heads[t["name"]].set_data([slope], [intercept])
-        if race:
-            epoch = max(at(t, k)[1]["epoch"] for t in traces)
-            losses = ", ".join(f"{t['name']} {at(t, k)[1]['loss']:.4g}" for t in traces)
-            title.set_text(f"epoch {epoch:g} of {epochs:g}; loss: {losses}")
-        else:
-            title.set_text(_status(traces[0], k))
+        title.set_text(wrapped(heading(k), title))
         return moving
 
+    def heading(k: int) -> str:
+        if not race:
+            return _status(traces[0], k)
+        epoch = max(at(t, k)[1]["epoch"] for t in traces)
+        losses = ", ".join(f"{t['name']} {at(t, k)[1]['loss']:.4g}" for t in traces)
+        return f"epoch {epoch:g} of {epochs:g}; loss: {losses}"
+
     moving = [*lines.values(), *paths.values(), *heads.values(), title]
-    draw(0)
-    return Animation(fig, draw, frames(traces, max_frames), moving, interval_ms)
+    numbers = frames(traces, max_frames)
+    draw(tallest(numbers, heading, title))  # the layout, made once, leaves room for the tallest title
+    return Animation(fig, draw, numbers, moving, interval_ms)
 
 
 def _status(trace: dict[str, Any], k: int) -> str:
@@ -249,7 +189,7 @@ def _contour(ax: Any, problem: Any, params: dict[str, np.ndarray]) -> None:
 
 def _regions(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) -> Animation:
     problem = traces[0]["problem"]
-    _, xs, ys = _grid(problem)
+    xs, ys = traces[0]["grid"]
     n = len(traces)
     labels = problem.y.numpy()
     classes = int(max(labels.max(), getattr(problem, "y_test", problem.y).max())) + 1
@@ -278,17 +218,14 @@ def _regions(traces: list[dict[str, Any]], max_frames: int, interval_ms: int) ->
         ax.set_xlabel("x[0]")
         ax.set_ylabel("x[1]")
         titles.append(ax.set_title(" ", fontsize=9))
-    fig.legend(
-        handles=[
-            (Patch(color=light[c]), Line2D([], [], marker="o", linestyle="none", color=dark[c])) for c in range(classes)
-        ],
-        labels=[f"class {c}" for c in range(classes)],
-        handler_map={tuple: HandlerTuple(ndivide=None)},
-        loc="outside lower center",
+    fitted_legend(
+        fig,
+        [(Patch(color=light[c]), Line2D([], [], marker="o", linestyle="none", color=dark[c])) for c in range(classes)],
+        [f"class {c}" for c in range(classes)],
         ncols=classes,
+        handler_map={tuple: HandlerTuple(ndivide=None)},
         title="predicted region (background), training points (dots)",
         title_fontsize=9,
-        frameon=False,
     )
 
     def draw(k: int) -> list[Any]:

@@ -5,7 +5,7 @@ a point from the last dimension of a tensor, trained on a 2-element ``params["xy
 Beale, Himmelblau, Rastrigin in 2-D: :mod:`optbench.problems.landscapes`), is drawn this way by
 :func:`optbench.reports.animate`::
 
-    anim = animate("rosenbrock", ["gd", "torch-adam"], lr=1e-3, epochs=2000)
+    anim = animate(race("rosenbrock", ["gd", "torch-adam"], lr=1e-3, epochs=2000))  # studies.replay.race
 
 The contours are drawn once, as the still background; per frame only the paths, their heads and
 the one-line title move (see ``movie.py``). Levels are log-spaced where the surface spans decades
@@ -23,23 +23,12 @@ import torch
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.ticker import MaxNLocator
 
-from optbench.reports.frames import at, colorbar, figure, frames, same_as
+from optbench.reports.frames import at, colorbar, figure, fitted_legend, frames, same_as, tallest, wrapped
 from optbench.reports.movie import Animation
 from optbench.reports.styles import style
 
 RESOLUTION = 200  # surface points per side
 LOG_SPREAD = 30.0  # log-spaced levels when the surface's 90th percentile exceeds its 10th this many times
-
-
-def draws_landscape(problem: Any) -> bool:
-    """Whether ``problem`` is a point on a surface this module can draw (see the module's docs)."""
-    params = getattr(problem, "params", None)
-    return (
-        hasattr(problem, "bounds")
-        and callable(getattr(problem, "value", None))
-        and isinstance(params, dict)
-        and isinstance(params.get("xy"), torch.Tensor)
-    )
 
 
 def surface(problem: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -86,13 +75,8 @@ def draw_landscape(traces: list[dict[str, Any]], max_frames: int, interval_ms: i
         heads[t["name"]] = ax.plot([], [], look.marker, color=look.color, markersize=8)[0]
         paths[t["name"]].set_label(t["name"])
     same = same_as(traces, points)
-    fig.legend(
-        handles=[*paths.values(), star],
-        labels=[t["label"] + same.get(t["name"], "") for t in traces] + ["global minimum"],
-        loc="outside lower center",
-        ncols=min(len(traces) + 1, 4),
-        frameon=False,
-    )
+    labels = [t["label"] + same.get(t["name"], "") for t in traces] + ["global minimum"]
+    fitted_legend(fig, [*paths.values(), star], labels, ncols=min(len(traces) + 1, 4))
     title = fig.suptitle(" ", fontsize=11)
     steps = max(int(t["records"][-1]["step"]) for t in traces)
 
@@ -102,11 +86,15 @@ def draw_landscape(traces: list[dict[str, Any]], max_frames: int, interval_ms: i
             path = points[t["name"]][: i + 1]
             paths[t["name"]].set_data(path[:, 0], path[:, 1])
             heads[t["name"]].set_data(path[-1:, 0], path[-1:, 1])
-        step = max(int(at(t, k)[1]["step"]) for t in traces)
-        values_now = ", ".join(f"{t['name']} {at(t, k)[1]['loss']:.3g}" for t in traces)
-        title.set_text(f"step {step} of {steps}; f: {values_now}")
+        title.set_text(wrapped(heading(k), title))
         return moving
 
+    def heading(k: int) -> str:
+        step = max(int(at(t, k)[1]["step"]) for t in traces)
+        values_now = ", ".join(f"{t['name']} {at(t, k)[1]['loss']:.3g}" for t in traces)
+        return f"step {step} of {steps}; f: {values_now}"
+
     moving = [*paths.values(), *heads.values(), title]
-    draw(0)
-    return Animation(fig, draw, frames(traces, max_frames), moving, interval_ms)
+    numbers = frames(traces, max_frames)
+    draw(tallest(numbers, heading, title))  # the layout, made once, leaves room for the tallest title
+    return Animation(fig, draw, numbers, moving, interval_ms)

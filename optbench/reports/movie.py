@@ -131,6 +131,14 @@ def _font(path: str, pixels: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, pixels)
 
 
+def text_width(text: Text, line: str) -> float:
+    """The width in pixels of ``line`` in ``text``'s font and size, as Pillow draws a frame's text."""
+    fig = text.get_figure(root=True)
+    return _font(font_manager.findfont(text.get_fontproperties()), round(text.get_fontsize() * fig.dpi / 72)).getlength(
+        line
+    )
+
+
 def _draw_text(frame: Image.Image, text: Text) -> None:
     """Draw a one-line Text with Pillow where Agg would: Agg lays out every new string anew, most of a
     frame's time; Pillow draws it with the same font, size and colour in a fraction of that."""

@@ -16,24 +16,25 @@ from optbench.errors import InvalidValueError
 from optbench.problems.linreg import LinearRegression
 from optbench.reports import animate, save, style
 from optbench.reports import movie as movie_module
+from optbench.studies import replay
 
 RACE = ["gd", "torch-sgd", "torch-adam"]
 
 
 @pytest.fixture(scope="module")
 def lesson():
-    return animate("linreg", "gd", lr=0.1, epochs=20)
+    return animate(replay.race("linreg", "gd", lr=0.1, epochs=20))
 
 
 @pytest.fixture(scope="module")
 def race():
-    return animate("linreg", RACE, lr=0.1, epochs=15)
+    return animate(replay.race("linreg", RACE, lr=0.1, epochs=15))
 
 
 @pytest.fixture(scope="module")
 def regions():
     options = {"shape": "moons", "model": "mlp"}
-    return animate("classification", ["gd", "torch-adam"], lr=0.1, epochs=10, problem_options=options)
+    return animate(replay.race("classification", ["gd", "torch-adam"], lr=0.1, epochs=10, problem_options=options))
 
 
 def _full_redraw(anim, k):
@@ -87,7 +88,7 @@ def test_blitted_frames_are_the_full_redraw(request, which):
 
 
 def test_gif_frames_are_subsampled_to_max_frames(tmp_path):
-    path = save(animate("linreg", "sgd", epochs=30, max_frames=12), tmp_path / "fit.gif")
+    path = save(animate(replay.race("linreg", "sgd", epochs=30), max_frames=12), tmp_path / "fit.gif")
     with Image.open(path) as gif:
         assert gif.n_frames == 12  # 31 recorded points, 12 kept (the first and the last among them)
         assert gif.info["duration"] == 80  # 12 frames per second, in the GIF's hundredths of a second
@@ -146,7 +147,7 @@ def test_classification_regions_have_a_class_legend(regions, tmp_path):
 def test_the_html_player_is_offline_and_small(tmp_path):
     """The lesson's 100 frames as a page that works without a network: no CDN (matplotlib's own
     player loads Font Awesome from one), under 3 MB."""
-    anim = animate("linreg", "gd", lr=0.1, epochs=100)
+    anim = animate(replay.race("linreg", "gd", lr=0.1, epochs=100))
     path = save(anim, tmp_path / "fit.html")
     html = path.read_text()
     assert "http://" not in html and "https://" not in html and "//cdn" not in html
@@ -161,7 +162,7 @@ def test_mp4_with_ffmpeg(tmp_path):
     if not movie_module.shutil.which("ffmpeg"):
         assert os.environ.get("OPTBENCH_REQUIRE_TOOLS") != "1", "OPTBENCH_REQUIRE_TOOLS=1 but no ffmpeg on PATH"
         pytest.skip("ffmpeg is not installed (apt-get install ffmpeg): the MP4 is not made here")
-    path = save(animate("linreg", "gd", epochs=5), tmp_path / "fit.mp4")
+    path = save(animate(replay.race("linreg", "gd", epochs=5)), tmp_path / "fit.mp4")
     assert path.read_bytes()[4:8] == b"ftyp"  # an MP4 container
 
 
@@ -223,7 +224,7 @@ def _by_hand(problem_name, optimizer_cls, lr, steps):
 @pytest.mark.parametrize("problem", list(LANDSCAPES))
 def test_a_test_function_race_draws_each_path_over_its_contours(problem):
     epochs, lr = 40, 2e-3
-    anim = animate(problem, ["gd", "torch-adam"], lr=lr, epochs=epochs, max_frames=10)
+    anim = animate(replay.race(problem, ["gd", "torch-adam"], lr=lr, epochs=epochs), max_frames=10)
     ax = anim._fig.axes[0]
     expected = {
         "gd": _by_hand(problem, torch.optim.SGD, lr, epochs),
@@ -256,7 +257,7 @@ def test_a_race_takes_one_learning_rate_per_optimizer(tmp_path):
     args = ["animate", "--problem", "rosenbrock", "--optimizer", "gd,torch-adam", "--epochs", "50", "--out", out]
     result = invoke(*args[:-2], "--lr", "0.002,0.05", "--max-frames", "5", "--out", out)
     assert result.exit_code == 0, result.output
-    anim = animate("rosenbrock", ["gd", "torch-adam"], lr=[0.002, 0.05], epochs=50, max_frames=5)
+    anim = animate(replay.race("rosenbrock", ["gd", "torch-adam"], lr=[0.002, 0.05], epochs=50), max_frames=5)
     save(anim, tmp_path / "again.gif")  # every frame drawn: the title is the last one's
     legend = [t.get_text() for t in anim._fig.legends[0].get_texts()]
     assert legend == ["gd (lr 0.002)", "torch-adam (lr 0.05)", "global minimum"]
@@ -275,7 +276,7 @@ def test_a_race_takes_one_learning_rate_per_optimizer(tmp_path):
 def test_a_test_function_race_saves_every_frame(tmp_path):
     """300 steps of three optimizers on Rosenbrock, 100 frames (its time is gated in
     benchmarks/test_animation_speed.py)."""
-    anim = animate("rosenbrock", ["gd", "torch-sgd", "torch-adam"], lr=1e-3, epochs=300)
+    anim = animate(replay.race("rosenbrock", ["gd", "torch-sgd", "torch-adam"], lr=1e-3, epochs=300))
     path = save(anim, tmp_path / "rosenbrock.gif")
     with Image.open(path) as gif:
         assert gif.n_frames == 100
@@ -285,16 +286,16 @@ def test_a_test_function_race_saves_every_frame(tmp_path):
 
 def test_only_two_dimensional_landscapes_are_drawn():
     with pytest.raises(InvalidValueError, match="'rastrigin' has 3 coordinates; its contours are drawn in 2-D"):
-        animate("rastrigin", "gd", epochs=2, problem_options={"dim": 3})
+        replay.race("rastrigin", "gd", epochs=2, problem_options={"dim": 3})
     with pytest.raises(InvalidValueError, match="'ridge' cannot be animated"):
-        animate("ridge", "gd", epochs=2)
+        replay.race("ridge", "gd", epochs=2)
 
 
 def test_animations_take_the_run_flags_and_train_on_the_cpu():
-    anim = animate("rosenbrock", "gd", lr=1e-3, epochs=4, schedule="cosine", warmup_steps=2)
+    anim = animate(replay.race("rosenbrock", "gd", lr=1e-3, epochs=4, schedule="cosine", warmup_steps=2))
     assert len(anim.frame_numbers) == 5
     with pytest.raises(InvalidValueError, match="animations train on the CPU"):
-        animate("linreg", "gd", epochs=2, device="cuda")
+        replay.race("linreg", "gd", epochs=2, device="cuda")
 
 
 BENCH_SUITE = """
@@ -330,20 +331,23 @@ def test_a_race_at_the_rates_a_bench_chose_captioned_with_what_ran(tmp_path):
     result = invoke(*args, "--lr-from", tmp_path / "b", "--out", out)
     assert result.exit_code == 0, result.output
     said = movie_module.description(out)
-    assert said == (
+    assert said == (  # the bench's first evaluation seed: the runs it evaluated, replayed
         f"rosenbrock jitter=0.1: gd (lr {chosen['gd']:g}), torch-adam (lr {chosen['torch-adam']:g}); "
-        "seed 0, 40 epochs (40 steps)"
+        "seed 10, 40 epochs (40 steps)"
     )
     # the run drawn is the bench's problem at that rate: its last loss in the title
-    adam = optbench.run("rosenbrock", "torch-adam", lr=chosen["torch-adam"], epochs=40, problem_options={"jitter": 0.1})
-    anim = animate(
+    adam = optbench.run(
+        "rosenbrock", "torch-adam", lr=chosen["torch-adam"], epochs=40, seed=10, problem_options={"jitter": 0.1}
+    )
+    specs = replay.plan(
         "rosenbrock",
         ["gd", "torch-adam"],
         lr=[chosen["gd"], chosen["torch-adam"]],
         epochs=40,
-        max_frames=4,
+        seed=10,
         problem_options={"jitter": "0.1"},
     )
+    anim = animate(replay.traces(specs), max_frames=4)
     save(anim, tmp_path / "again.gif")
     assert f"torch-adam {adam['loss'].iloc[-1]:.3g}" in anim._fig._suptitle.get_text()
     report = invoke("report", tmp_path / "b" / "results.parquet", "--out", tmp_path / "r", "--animation", out)
@@ -352,8 +356,29 @@ def test_a_race_at_the_rates_a_bench_chose_captioned_with_what_ran(tmp_path):
     missing = invoke(*args, "--optimizer", "gd,lion", "--lr-from", tmp_path / "b", "--out", out)
     assert missing.exit_code == 2
     assert missing.output.strip() == (
-        f"optbench: error: --lr-from {str(tmp_path / 'b')!r} has no tuned lr for 'lion' on 'rosenbrock'; "
+        f"optbench: error: --lr-from {str(tmp_path / 'b')!r} has no tuned setting for 'lion' on 'rosenbrock'; "
         "it has: gd, torch-adam"
     )
     both = invoke(*args, "--lr", "0.1", "--lr-from", tmp_path / "b", "--out", out)
     assert both.exit_code == 2 and "--lr and --lr-from both give learning rates; give one of them" in both.output
+
+
+def test_the_legend_and_title_stay_in_the_frame_and_the_file_says_what_ran(tmp_path):
+    """Four long names on the 648 px landscape: the legend takes as many columns as fit and the
+    title wraps, both inside the frame (a row of four was cut at both edges). The file's comment says
+    each run's length as run: SGD-momentum at lr 0.05 diverges within a few steps of its 60 epochs."""
+    names = ["torch-sgd-momentum", "torch-adam", "torch-adamw", "torch-nadam"]
+    anim = animate(replay.race("rosenbrock", names, lr=0.05, epochs=60), max_frames=5)
+    path = save(anim, tmp_path / "four.gif")
+    frame = anim._fig.bbox
+    for artist in (anim._fig.legends[0], anim._fig._suptitle):
+        box = artist.get_window_extent()
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, artist
+    assert "\n" in anim._fig._suptitle.get_text()  # too long for one line here
+    sgd = optbench.run("rosenbrock", "torch-sgd-momentum", lr=0.05, epochs=60).iloc[-1]
+    assert sgd["status"] == "diverged" and sgd["step"] < 60
+    assert movie_module.description(path) == (
+        "rosenbrock: " + ", ".join(f"{n} (lr 0.05)" for n in names) + "; seed 0, "
+        f"torch-sgd-momentum diverged at step {sgd['step']} (epoch {sgd['epoch']:g} of 60); "
+        "torch-adam 60 epochs (60 steps); torch-adamw 60 epochs (60 steps); torch-nadam 60 epochs (60 steps)"
+    )

@@ -13,6 +13,7 @@ from support import ROOT
 
 import optbench
 from optbench.reports import animate, report, save
+from optbench.studies.replay import race
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WIDTH, HEIGHT = 1280, 900  # a laptop's browser window
@@ -62,7 +63,7 @@ def test_report_page_reads_top_down_offline_at_1280_px(browser, tmp_path):
         for seed in (0, 1)
     ]
     optbench.save_results(pd.concat(runs, ignore_index=True), tmp_path / "r.parquet")
-    gif = save(animate("linreg", "gd", epochs=10, max_frames=6), tmp_path / "fit.gif")
+    gif = save(animate(race("linreg", "gd", epochs=10), max_frames=6), tmp_path / "fit.gif")
     index = report([tmp_path / "r.parquet"], tmp_path / "report", animations=[gif])
 
     tab, network, problems = _open(browser, index)
@@ -102,7 +103,7 @@ def test_report_page_reads_top_down_offline_at_1280_px(browser, tmp_path):
 
 
 def test_the_animation_player_plays_offline(browser, tmp_path):
-    path = save(animate("linreg", "gd", epochs=10), tmp_path / "fit.html")
+    path = save(animate(race("linreg", "gd", epochs=10)), tmp_path / "fit.html")
     tab, network, problems = _open(browser, path)
     frame = tab.locator(".optbench-player img")
     count = tab.locator(".optbench-player output")
