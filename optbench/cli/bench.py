@@ -81,7 +81,6 @@ def bench(**params: Any) -> int:
             baselines,
             suite,
             params["out"],
-            report=not params["no_report"],
             command=command,
             device=validate_device(params["device"]),
             jobs=params["jobs"] or _cores(),
@@ -92,6 +91,10 @@ def bench(**params: Any) -> int:
         )
     except KeyboardInterrupt:
         return _interrupted(Path(params["out"]), command)
+    if not params["no_report"]:  # the page: a view of the verdict the study handed over
+        from optbench.reports.bench_page import write_page
+
+        write_page(params["out"], board.attrs["page"])
     click.echo(to_markdown(board, suite, candidates, baselines))
     report = "" if params["no_report"] else ", report/index.html"
     click.echo(f"written: {Path(params['out']) / 'leaderboard.md'}, leaderboard.csv, results.parquet{report}")

@@ -48,6 +48,7 @@ from optbench.optimizers.protocol import can_share_optimizer, can_stack, is_elem
 from optbench.private_apis import large_blocks_kept
 from optbench.problems.base import is_functional, parameter_roles
 from optbench.registry.plugins import one_line
+from optbench.results.outcomes import BLOWN_UP, blown_up
 from optbench.settings import declared
 
 Tensor = torch.Tensor
@@ -452,13 +453,26 @@ def _frame(
     finite = np.isfinite(losses)
     points = len(record.step)
     lengths, statuses, messages = [], [], []
+    floor = np.nan_to_num(np.array(optimum, dtype=float), nan=0.0)
+    values = losses - floor  # the objective (outcomes), at each recorded point
+    blown = blown_up(values, values[0])
+    # and between records: the largest loss any step computed (its batch's, or the full loss)
+    peak = record.peak.double().cpu().numpy() - floor if record.peak is not None else np.full(len(floor), -np.inf)
+    peaked = blown_up(peak[None, :], values[0])[0] | ~np.isfinite(peak)
     for j in runs:
         bad = np.flatnonzero(~finite[:, j])
+        high = np.flatnonzero(blown[:, j])
         if len(bad):
             cut = int(bad[0]) + 1
             lengths.append(cut)
             statuses.append("diverged")
             messages.append(f"loss became {losses[cut - 1, j]} at step {record.step[cut - 1]}")
+        elif len(high) or peaked[j]:  # finite, but past the multiple of its start that counts as diverged
+            lengths.append(points)  # kept whole: where it went and whether it came back
+            statuses.append("diverged")
+            where = f"at step {record.step[int(high[0])]}" if len(high) else "between recorded points"
+            worst = values[int(high[0]), j] if len(high) else peak[j]
+            messages.append(f"objective {worst:.3g} {where} passed {BLOWN_UP:g}x its start ({values[0, j]:.3g})")
         else:
             lengths.append(points)
             statuses.append(record.status)

@@ -45,6 +45,7 @@ class Record:
     message: str = ""
     checked: int = 0  # records already checked for non-finite losses
     dead: Tensor | None = None  # (K,) which runs have had a non-finite loss
+    peak: Tensor | None = None  # (K,) the largest training loss any step computed: a blow-up between records
 
     def add(self, form: Any, epoch: float, step: int, losses: Tensor | None = None, evals: int | None = None) -> None:
         """Record the runs' full training losses (``losses`` when the loop has them already) and metrics;
@@ -150,6 +151,8 @@ def train(
                     gradients(None)
                 ready = full_batch
                 clock.stop()
+                losses = state["losses"].detach()  # (the peak: outside the clock, and no host sync)
+                out.peak = losses.clone() if out.peak is None else torch.maximum(out.peak, losses)
                 step += 1
                 if i == len(batches) and not every_point and not probe and step >= CHECK_STEPS:
                     probe = step  # "ends": the one point between the ends, where a stack's spot check compares

@@ -48,6 +48,11 @@ table.comparisons td:last-child { white-space: normal; min-width: 24rem; }
 table.tuning td:nth-child(n+3) { white-space: normal; min-width: 14rem; }
 details > summary { cursor: pointer; color: #0a58ca; margin: 0.4rem 0; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.5rem 0.8rem; }
+.heat { max-width: 100%; overflow-x: auto; } table.heat { table-layout: fixed; width: 100%; margin-top: 0.8rem; }
+table.heat th, table.heat td { white-space: normal; text-align: center; overflow-wrap: anywhere; font-size: 0.8rem; }
+table.heat th.pair { text-align: left; width: 11rem; } table.heat td { padding: 0.3rem 0.2rem; }
+ul.answer { font-size: 1.05rem; margin: 0.6rem 0; } ul.answer li { margin: 0.2rem 0; }
+.key { padding: 0 0.4rem; border-radius: 3px; margin-right: 0.3rem; }
 """
 
 
@@ -59,16 +64,17 @@ def data_uri(path: Path) -> str:
     return f"data:{MIME[path.suffix.lower()]};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
-def _best_block(best: pd.DataFrame, target_text: str, curse: str) -> str:
+def _best_block(best: pd.DataFrame, target_text: str, curse: str, judged: bool = False) -> str:
     """A card per problem, each as wide as its table (side by side where two fit, else stacked, so no
     column is ever cut off): a row per optimizer with its best
     setting, final value (median, and min to max over seeds) and how many runs reached the target."""
     cards = []
-    for problem, part in best.groupby("problem", sort=True):
+    spread_head = "95% interval (bootstrap)" if judged else "min &ndash; max over seeds"
+    for problem, part in best.groupby("problem", sort=not judged):
         measure = "<span class=nowrap>loss - f*</span>" if part["has_optimum"].iloc[0] else "loss"
         rows = [
             "<tr><th class='text'>optimizer</th><th class='text'>best setting</th>"
-            f"<th>final {measure} (median)</th><th>min &ndash; max over seeds</th><th>reached target</th></tr>"
+            f"<th>final {measure} (median)</th><th>{spread_head}</th><th>reached target</th></tr>"
         ]
         for r in part.itertuples():
             final = html.escape(shown(r.final, r.resolution))
@@ -76,7 +82,7 @@ def _best_block(best: pd.DataFrame, target_text: str, curse: str) -> str:
                 final += f" ({r.diverged}/{r.seeds} diverged)"
             spread = (
                 "-"
-                if r.seeds < 2 or r.low == math.inf
+                if r.seeds < 2 or (r.low == math.inf and not judged)
                 else f"{html.escape(shown(r.low, r.resolution))} &ndash; {html.escape(shown(r.high, r.resolution))}"
             )
             setting = html.escape(r.setting)
@@ -91,12 +97,19 @@ def _best_block(best: pd.DataFrame, target_text: str, curse: str) -> str:
         table = f'<div class="wide"><table>{"".join(rows)}</table></div>'
         goal = f'<p class="target">target: {html.escape(str(part["target"].iloc[0]))}</p>'
         cards.append(f'<div class="card"><h3>{html.escape(problem)}</h3>{goal}{table}</div>')
-    return (
-        '<section id="best"><h2>Best setting per optimizer</h2>'
-        "<p>Each optimizer at its setting with the lowest median final value, best first; lower is better. "
+    ranking = (
+        "The leaderboard's numbers: each optimizer at the settings its tuning studies chose, its median final "
+        "value over every study's evaluation runs with a 95% bootstrap interval (a diverged run counting as "
+        "inf), lowest first. The order is no ranking: the verdict above is the comparison."
+        if judged
+        else "Each optimizer at its setting with the lowest median final value, best first; lower is better. "
         "The first row is bold only where a paired Wilcoxon signed-rank test over seeds (log final "
         "objectives, Holm-corrected across problems) finds it better than the second; otherwise the order "
-        "is no ranking. A value below the problem's float resolution (its dtype's epsilon x the starting loss) "
+        "is no ranking."
+    )
+    return (
+        f'<section id="best"><h2>{"Final values" if judged else "Best setting per optimizer"}</h2>'
+        f"<p>{ranking} A value below the problem's float resolution (its dtype's epsilon x the starting loss) "
         f"is rounding noise and shown as such. Target: {html.escape(target_text)}.</p>"
         + (f'<p class="note">{html.escape(curse)}</p>' if curse else "")
         + (
@@ -144,6 +157,8 @@ def render(
     notes: Sequence[str] = (),
     preface: str = "",
     evaluated: bool = False,
+    title: str = "",
+    judged: bool = False,
 ) -> str:
     """The page: ``preface`` (a bench's verdict), notes (what could not be drawn), best settings and the
     main (first) figure, the other
@@ -155,9 +170,9 @@ def render(
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>optbench report</title>",
+        f"<title>{html.escape(title or 'optbench report')}</title>",
         f"<style>{STYLE}</style></head><body>",
-        "<h1>optbench report</h1>",
+        f"<h1>{html.escape(title or 'optbench report')}</h1>",
         f'<p class="meta">{html.escape(", ".join(sources))} · generated {dt.datetime.now():%Y-%m-%d %H:%M} · '
         f"target: {html.escape(target_text)}</p>",
         "<nav>"
@@ -167,7 +182,7 @@ def render(
         + '<a href="#summary">Every setting</a><a href="#settings">Run settings</a></nav>',
         preface,
         *(f'<p class="note">{html.escape(note)}</p>' for note in notes),
-        _best_block(best, target_text, chosen_note(best, evaluated)) if len(best) else "",
+        _best_block(best, target_text, chosen_note(best, evaluated), judged) if len(best) else "",
         _figure(*main) if main else "",
         '<h2 id="figures">Figures</h2>' if rest else "",
         *(_figure(path, caption) for path, caption in rest),
@@ -185,8 +200,9 @@ def render(
     opened = " open" if len(summary) <= OPEN_ROWS else ""
     parts += [
         '<h2 id="summary">Every setting</h2>',
-        f"<details{opened}><summary>The summary table: {len(summary)} rows, one per problem, optimizer and "
-        "setting (also in summary.csv)</summary>",
+        f"<details{opened}><summary>The summary table: {len(summary)} rows, one per problem, optimizer"
+        + (" (the leaderboard's" if judged else " and setting (")
+        + " numbers; also in summary.csv)</summary>",
         f'<div class="wide">{table}</div></details>',
         '<h2 id="settings">Run settings</h2>' if len(settings) else "",
         f'<div class="wide">{listing}</div>' if len(settings) else "",

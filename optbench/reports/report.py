@@ -45,6 +45,9 @@ def report(
     animations: Sequence[str | os.PathLike[str]] = (),
     preface: str = "",
     extra: Sequence[Any] = (),
+    title: str = "",
+    cards: pd.DataFrame | None = None,
+    summary: pd.DataFrame | None = None,
 ) -> Path:
     """Write figures (PNG, and SVG with ``svg=True``), ``summary.csv`` and ``index.html`` to ``out``.
 
@@ -56,7 +59,10 @@ def report(
     atomically inside ``out`` (a symlink there is replaced, never followed), and ``out`` is never
     read back as results. ``preface`` is HTML the page opens with, above the first figure (a bench's
     verdict); ``extra`` figures (:class:`~optbench.reports.figures.Figure`, a bench's paired figure) follow
-    the main one. Inputs without runs, or with nothing to draw, give a page that says so.
+    the main one. Inputs without runs, or with nothing to draw, give a page that says so. A bench hands
+    its verdict's views: ``title``, ``cards`` (the best-setting cards, its leaderboard's rows: median
+    [95% interval], no test of their own) and ``summary`` (summary.csv and the page's table: its
+    leaderboard's numbers), so that nothing on its page is computed twice.
     Returns the path of ``index.html``.
     """
     out = Path(out)
@@ -93,9 +99,10 @@ def report(
         else:
             df = label_runs(table, [named for named, _ in problems])
             final = finals(df, default, targets)
-            summary_table = summarize(final)
+            summary_table = summarize(final) if summary is None else summary
             settings = _settings_table(df)
             figures, notes, best = _figures(df, final, target_text, target_values(df, default, targets))
+            best = best if cards is None else cards
             figures[1:1] = [f for f in extra if f is not None]
             for figure in figures:
                 _lay_out_once(figure.figure)
@@ -110,7 +117,20 @@ def report(
             copied.append(save(movie.name, lambda tmp, m=movie: shutil.copyfile(m, tmp)))
         evaluated = "phase" in table and bool((table["phase"] == "eval").any())
         sources = [str(r) for r in results]
-        page = render(pages, best, summary_table, settings, copied, sources, target_text, notes, preface, evaluated)
+        page = render(
+            pages,
+            best,
+            summary_table,
+            settings,
+            copied,
+            sources,
+            target_text,
+            notes,
+            preface,
+            evaluated,
+            title=title,
+            judged=cards is not None,
+        )
         index = save("index.html", lambda tmp: tmp.write_text(page, encoding="utf-8"))
     known = sorted(set(written) | _listed(out))
     files.write_text(out / MANIFEST, json.dumps({"files": known}, indent=1) + "\n")

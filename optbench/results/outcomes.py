@@ -10,6 +10,10 @@ trajectory, in step order; a *table* holds many runs.
   times its starting loss. Below it a float32 suboptimality is rounding noise (it even comes out
   negative), so a final value under it counts as the resolution and is shown as
   ``"< resolution (about 1e-06)"``, never as a number.
+- **diverged**: a run whose loss became non-finite, or whose objective passed :data:`BLOWN_UP`
+  times its start at a recorded point (:func:`blown_up`), even if it came back down or stayed
+  finite: its status says ``diverged`` in the table itself, so every count, median, figure and
+  verdict sees the same runs.
 - **final**: the last finite objective of a run whose status is ``ok``; ``inf`` for a diverged
   (or failed) run, so that it ranks last, never missing.
 - **target**: a value of the objective, relative to the run's start (``Target(0.01)``: 1% of it)
@@ -61,6 +65,19 @@ class Target:
 
 
 DEFAULT_TARGET = Target(0.1)  # the objective down to 10% of its starting value
+BLOWN_UP = 1e3  # a run whose objective passes this multiple of its start has diverged, finite or not
+
+
+def blown_up(values: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Which recorded objectives (points x runs) pass :data:`BLOWN_UP` x their run's ``start`` (its
+    objective at step 0); a run that starts at 0 (or at a non-finite value) has no scale to pass.
+
+    >>> blown_up(np.array([[2.0, 2.0], [1500.0, 1999.0], [1.0, 2001.0]]), np.array([2.0, 2.0])).tolist()
+    [[False, False], [False, False], [False, True]]
+    """
+    scale = np.where(np.isfinite(start) & (start != 0), np.abs(start), np.inf)
+    with np.errstate(invalid="ignore"):
+        return values > BLOWN_UP * scale
 
 
 class Reach(NamedTuple):

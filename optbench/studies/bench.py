@@ -59,6 +59,7 @@ from optbench.studies.board import (
     to_markdown,
 )
 from optbench.studies.suite import BASELINE_TARGET, SUITES, Entry, Suite, load_suite, require_enough_seeds
+from optbench.studies.verdict import VERDICTS
 
 __all__ = [  # the suite and the leaderboard live in their own modules; these names stay importable here
     "BASELINE_TARGET",
@@ -85,14 +86,15 @@ def bench(
     baselines: tuple[str, ...] | list[str] | None = None,
     suite: str | Suite = "quick",
     out: str | Path | None = None,
-    report: bool = True,
     command: str | None = None,
     **sweep_options: Any,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run the protocol; return (the results of every run, the leaderboard: one row per problem x optimizer).
 
     ``out``, if given, is a folder that receives ``runs/`` (the results, one file a problem; a rerun
-    resumes), ``leaderboard.md``, ``leaderboard.csv`` and, with ``report``, ``report/`` (the HTML report).
+    resumes), ``leaderboard.md``, ``leaderboard.csv``, ``comparisons.csv`` and ``results.parquet``; the
+    page (``report/``) is a view drawn from ``board.attrs["page"]`` (:func:`page_data`) by
+    :func:`optbench.reports.bench_page.write_page`, as ``optbench bench`` does.
     ``sweep_options`` go to :func:`optbench.studies.sweeps.sweep` (``device``-less: put it in the suite
     grid with ``device=``; ``jobs``, ``executor``, ``scheduler``, ``plugin_files``, ``progress``).
     ``command`` is recorded on the page and leaderboard (the CLI passes its command line).
@@ -176,8 +178,9 @@ def bench(
     board.attrs["twins"] = verdict.twins(results, [*candidates, *baselines])
     board.attrs["provenance"] = verdict.provenance(command)
     board.attrs["timing"] = timing_text(results)
+    board.attrs["page"] = page_data(results, board, suite, candidates, baselines)
     if folder is not None:
-        write_outputs(results, board, suite, candidates, baselines, folder, report)
+        write_outputs(results, board, suite, candidates, baselines, folder)
     return results, board
 
 
@@ -225,36 +228,121 @@ def search_spaces(suite: Suite, optimizers: list[str]) -> dict[str, Any]:
     return out
 
 
-def paired_figure(board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str]) -> Any:
-    """The per-seed ratios each verdict tested, for every candidate and distinct baseline on every problem."""
-    from optbench.reports.figures import paired
+def page_data(
+    results: pd.DataFrame, board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str]
+) -> dict[str, Any]:
+    """Everything a bench's page shows, computed here once from the leaderboard and its comparisons, as
+    plain data (sentences, tables, per-seed ratios) for :func:`optbench.reports.bench_page.write_page`
+    to draw: the page recomputes nothing, so it cannot disagree with leaderboard.md or the CSVs."""
     from optbench.results.stats import paired_ratios
     from optbench.studies import verdict
 
-    groups, per_seed = board.attrs.get("twins", []), board.attrs["per_seed"]
-    pairs = []
+    groups, table = board.attrs.get("twins", []), comparisons_of(board, baselines)
+    distinct = verdict.distinct_baselines(baselines, groups)
+    per_seed = board.attrs["per_seed"]
+    paired, heat = [], []
     for entry in suite.entries:
-        table = per_seed[entry.label]
+        seeds = per_seed[entry.label]
         for candidate in candidates:
-            for group in verdict.distinct_baselines(baselines, groups):
-                a = table[table["optimizer"] == candidate].set_index(["study", "seed"])["final"]
-                b = table[table["optimizer"] == group[0]].set_index(["study", "seed"])["final"]
+            for group in distinct:
+                a = seeds[seeds["optimizer"] == candidate].set_index(["study", "seed"])["final"]
+                b = seeds[seeds["optimizer"] == group[0]].set_index(["study", "seed"])["final"]
                 common = a.index.intersection(b.index)
                 ratios = paired_ratios(a[common].tolist(), b[common].tolist()).tolist()
-                pairs.append((entry.label, candidate, verdict.entry_name(group), ratios))
-    return paired(pairs)
+                paired.append((entry.label, candidate, verdict.entry_name(group), ratios))
+    for row in table.to_dict("records"):
+        group = next((g for g in distinct if g[0] == row["baseline"]), None)
+        if group is not None:
+            heat.append({**row, "baseline_name": verdict.entry_name(group), "text": verdict.effect_text(row)})
+    tally = verdict.tally(table, candidates, baselines, groups)
+    return {
+        "title": f"{', '.join(candidates)} vs {', '.join(baselines)}, suite {suite.name}",
+        "sentences": candidate_sentences(tally, candidates),
+        "headline": speedup_lines(table, candidates, baselines, groups),
+        "heat": heat,
+        "problems": [entry.label for entry in suite.entries],
+        "method": " ".join(
+            [
+                verdict.method_text(len(suite.eval_seeds), len(suite.entries), suite.studies),
+                protocol_text(suite),
+                *([speedup_method()] if "speedup_evals" in table else []),
+                board.attrs.get("timing", ""),
+            ]
+        ),
+        "tally": tally,
+        "provenance": verdict.provenance_text(board.attrs.get("provenance") or verdict.provenance()),
+        "tuning": board[["problem", "optimizer", "chosen", "trials", "tuning"]] if "trials" in board else None,
+        "cards": cards(board),
+        "summary": board_summary(board),
+        "paired": paired,
+        "comparisons": table,
+        "entries": list(suite.entries),
+        "targets": [(entry, board.attrs["targets"][entry.label]) for entry in suite.entries],
+        "distinct": [group[0] for group in distinct],
+        "tunability": board.attrs.get("tunability"),
+        "optimizers": results["optimizer"].astype(str).unique().tolist(),
+    }
 
 
-def scaling_figure(board: pd.DataFrame, suite: Suite, baselines: list[str]) -> Any:
-    """Each candidate's advantage against model size, where the suite has a scale ladder (else None)."""
-    from optbench.reports import scaling
-    from optbench.studies import verdict
+def candidate_sentences(tally: pd.DataFrame, candidates: list[str]) -> list[str]:
+    """One sentence per candidate: its verdicts against every distinct baseline, counted."""
+    out = []
+    for candidate in candidates:
+        parts = []
+        for row in tally[tally["candidate"] == candidate].to_dict("records"):
+            counts = ", ".join(f"{row[w]} {w}" for w in VERDICTS if row[w]) or "no problems"
+            parts.append(f"against {row['baseline']}: {counts}")
+        total = int(tally.loc[tally["candidate"] == candidate, list(VERDICTS)].sum(axis=1).max()) if len(tally) else 0
+        out.append(f"{candidate}, over {total} problem{'s' if total != 1 else ''}: {'; '.join(parts)}.")
+    return out
 
-    if not scaling.ladders(suite.entries):
-        return None
-    shown = [group[0] for group in verdict.distinct_baselines(baselines, board.attrs.get("twins", []))]
-    sizes = scaling.parameter_counts(suite.entries)
-    return scaling.advantage(board.attrs["comparisons"], suite.entries, sizes, shown)
+
+CARD_COLUMNS = {"final_median": "final", "final_low": "low", "final_high": "high"}
+
+
+def cards(board: pd.DataFrame) -> pd.DataFrame:
+    """The page's card per problem, read from the leaderboard: each optimizer's chosen settings, median
+    final [95% bootstrap interval] over every study's evaluation runs, reached and diverged counts."""
+    table = board.rename(columns=CARD_COLUMNS).assign(
+        setting=board["chosen"].where(board["chosen"].astype(bool), board["lr"].map(lambda v: f"lr={v:g}"))
+        if "chosen" in board
+        else board["lr"].map(lambda v: f"lr={v:g}"),
+        edge=board["lr_on_edge"].map(lambda on: "lr" if on else ""),
+        has_optimum=board["metric"] == "suboptimality",
+        configs=0,
+        winner=False,
+    )
+    order = {problem: i for i, problem in enumerate(dict.fromkeys(board["problem"]))}  # the suite's order
+    table = table.assign(order=table["problem"].map(order))
+    return (
+        table.sort_values(["order", "final", "optimizer"], kind="stable").drop(columns="order").reset_index(drop=True)
+    )
+
+
+SUMMARY_COLUMNS = [
+    "problem",
+    "optimizer",
+    "role",
+    "chosen",
+    "trials",
+    "metric",
+    "seeds",
+    "final_median",
+    "final_low",
+    "final_high",
+    "resolution",
+    "reached",
+    "diverged",
+    "test_accuracy",
+    "steps_to_target",
+    "seconds_to_target",
+]
+
+
+def board_summary(board: pd.DataFrame) -> pd.DataFrame:
+    """summary.csv of a bench's page: the leaderboard's own rows and numbers (one per problem and
+    optimizer), so that the page, its CSV and leaderboard.csv say the same."""
+    return board[[c for c in SUMMARY_COLUMNS if c in board]].copy()
 
 
 OUTPUTS = ("leaderboard.md", "leaderboard.csv", "comparisons.csv", "tunability.csv", "results.parquet")
@@ -283,35 +371,6 @@ def check_out(folder: Path, suite: Suite) -> None:
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80]
-
-
-def _verdict_section(board: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str]) -> str:
-    from optbench.reports.verdict import verdict_html
-    from optbench.studies import verdict
-
-    groups, table = board.attrs.get("twins", []), comparisons_of(board, baselines)
-    distinct = verdict.distinct_baselines(baselines, groups)
-    shown = [
-        (r["problem"], r["candidate"], verdict.entry_name(g), verdict.effect_text(r))
-        for r in table.to_dict("records")
-        for g in distinct
-        if r["baseline"] == g[0]
-    ]
-    return verdict_html(
-        speedup_lines(table, candidates, baselines, groups),
-        " ".join(
-            [
-                verdict.method_text(len(suite.eval_seeds), len(suite.entries), suite.studies),
-                protocol_text(suite),
-                *([speedup_method()] if "speedup_evals" in table else []),
-                board.attrs.get("timing", ""),
-            ]
-        ),
-        verdict.tally(table, candidates, baselines, groups),
-        shown,
-        verdict.provenance_text(board.attrs.get("provenance") or verdict.provenance()),
-        board[["problem", "optimizer", "chosen", "trials", "tuning"]] if "trials" in board else None,
-    )
 
 
 TIMING_ROUNDS = 7  # interleaved timing rounds per problem; each optimizer's rate is their median
@@ -379,9 +438,9 @@ def write_outputs(
     candidates: list[str],
     baselines: list[str],
     folder: Path,
-    with_report: bool = True,
 ) -> None:
-    from optbench.reports.report import report
+    """leaderboard.md, leaderboard.csv, comparisons.csv, tunability.csv and results.parquet in ``folder``
+    (the page is drawn from ``board.attrs["page"]`` by :func:`optbench.reports.bench_page.write_page`)."""
     from optbench.results import files
     from optbench.results.io import save_results
 
@@ -394,17 +453,3 @@ def write_outputs(
     if tunability is not None and len(tunability):
         files.atomic_write(folder / "tunability.csv", lambda tmp: tunability.to_csv(tmp, index=False))
     save_results(results.drop(columns="suite_problem"), folder / "results.parquet")
-    if with_report:  # the page names and judges the problems as the leaderboard does
-        problems = [(entry, board.attrs["targets"][entry.label]) for entry in suite.entries]
-        from optbench.reports.styles import distinct
-
-        preface = _verdict_section(board, suite, candidates, baselines)
-        with distinct(results["optimizer"].astype(str).unique()):  # the colours report() gives the same runs
-            from optbench.reports.tunability import best_of_k
-
-            figures = [
-                paired_figure(board, suite, candidates, baselines),
-                scaling_figure(board, suite, baselines),
-                best_of_k(board.attrs.get("tunability"), [e.label for e in suite.entries]),
-            ]
-            report([folder / "results.parquet"], folder / "report", problems=problems, preface=preface, extra=figures)

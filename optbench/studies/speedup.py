@@ -138,9 +138,10 @@ def speedups(results: pd.DataFrame, label: str, candidates: Sequence[str], basel
                 continue
             row = {"problem": label, "candidate": candidate, "baseline": baseline, "speedup_seeds": len(per["evals"])}
             for unit, values in per.items():
-                median, low, high = censored_median_interval(values)
-                row |= {f"speedup_{unit}": median, f"speedup_{unit}_low": low, f"speedup_{unit}_high": high}
-                row |= {f"ladder_{unit}_min": ranges[unit][0], f"ladder_{unit}_max": ranges[unit][1]}
+                bottom, top = ranges[unit]
+                for end, value in zip(("", "_low", "_high"), censored_median_interval(values), strict=True):
+                    row[f"speedup_{unit}{end}"], row[f"speedup_{unit}{end}_bound"] = censor(value, bottom, top)
+                row |= {f"ladder_{unit}_min": bottom, f"ladder_{unit}_max": top}
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -160,20 +161,38 @@ def censored_median_interval(values: Sequence[float], level: float = 0.95) -> tu
     return float(np.quantile(x, 0.5, method="inverted_cdf")), float(low), float(high)
 
 
-def times(value: float, bottom: float, top: float) -> str:
-    """A speedup as a reader should see it: ``1.3x``, or beyond the ladder ``> 4x`` / ``< 0.25x``."""
+def censor(value: float, bottom: float, top: float) -> tuple[float, str]:
+    """A speedup as data: ``(value, bound)``, where beyond the ladder the value is the ladder's end and
+    the bound says which way (``">"``: more than ``top``; ``"<"``: less than ``bottom``; ``""``: the
+    value itself), so that no file stores 0.0 or inf standing in for a bound.
+
+    >>> censor(math.inf, 0.25, 4.0), censor(0.0, 0.25, 4.0), censor(1.3, 0.25, 4.0)
+    ((4.0, '>'), (0.25, '<'), (1.3, ''))
+    """
     if not np.isfinite(value) and value > 0:
-        return f"> {top:.3g}x"
+        return top, ">"
     if value <= 0 or (np.isfinite(value) and value < bottom * (1 - 1e-9)):
-        return f"< {bottom:.3g}x"
-    return f"{value:.3g}x"
+        return bottom, "<"
+    return value, ""
+
+
+def uncensor(value: float, bound: str) -> float:
+    """The ordering value of a censored speedup: 0 below the ladder, inf above it (medians only take values)."""
+    return {"<": 0.0, ">": math.inf}.get(bound if isinstance(bound, str) else "", value)
+
+
+def times(value: float, bound: str = "") -> str:
+    """A speedup as a reader should see it: ``1.3x``, or beyond the ladder ``> 4x`` / ``< 0.25x``."""
+    prefix = f"{bound} " if isinstance(bound, str) and bound else ""
+    return f"{prefix}{value:.3g}x"
 
 
 def text(row: dict[str, Any], unit: str = "evals") -> str:
     """``speedup 1.3x [1.1x, 1.6x] in gradient evaluations`` for one comparison (below 1x: the baseline
     needs less than the candidate's budget)."""
-    bottom, top = row[f"ladder_{unit}_min"], row[f"ladder_{unit}_max"]
-    parts = [times(row[f"speedup_{unit}{end}"], bottom, top) for end in ("", "_low", "_high")]
+    parts = [
+        times(row[f"speedup_{unit}{end}"], row.get(f"speedup_{unit}{end}_bound", "")) for end in ("", "_low", "_high")
+    ]
     noun = "gradient evaluations" if unit == "evals" else "steps"
     return f"speedup {parts[0]} [{parts[1]}, {parts[2]}] in {noun}"
 
@@ -191,10 +210,16 @@ def headline(table: pd.DataFrame, pairs: Sequence[tuple[str, str, str]]) -> dict
         )
         if not len(mine):
             continue
-        middle = float(np.quantile(mine["speedup_evals"], 0.5, method="inverted_cdf"))  # censored: a value taken
-        faster = int((mine["speedup_evals_low"] > 1).sum())
-        slower = int((mine["speedup_evals_high"] < 1).sum())
-        shown = times(middle, float(mine["ladder_evals_min"].min()), float(mine["ladder_evals_max"].max()))
+        values = [uncensor(v, b) for v, b in zip(mine["speedup_evals"], _bounds(mine, "speedup_evals"), strict=True)]
+        middle = float(np.quantile(values, 0.5, method="inverted_cdf"))  # censored: a value taken
+        low = [
+            uncensor(v, b) for v, b in zip(mine["speedup_evals_low"], _bounds(mine, "speedup_evals_low"), strict=True)
+        ]
+        high = [
+            uncensor(v, b) for v, b in zip(mine["speedup_evals_high"], _bounds(mine, "speedup_evals_high"), strict=True)
+        ]
+        faster, slower = sum(v > 1 for v in low), sum(v < 1 for v in high)
+        shown = times(*censor(middle, float(mine["ladder_evals_min"].min()), float(mine["ladder_evals_max"].max())))
         out[f"{candidate} vs {name}"] = (
             f"speedup {shown} in gradient evaluations (median of {len(mine)} problems; "
             f"faster on {faster}, slower on {slower})"
@@ -202,12 +227,18 @@ def headline(table: pd.DataFrame, pairs: Sequence[tuple[str, str, str]]) -> dict
     return out
 
 
+def _bounds(table: pd.DataFrame, column: str) -> list[str]:
+    bound = f"{column}_bound"
+    return [b if isinstance(b, str) else "" for b in table[bound]] if bound in table else [""] * len(table)
+
+
 METHOD = (
     "Speedup: each baseline's chosen setting rerun on the evaluation seeds at {ladder} times the budget "
     "(each with its own schedule); per seed, the budget it needs to reach the candidate's final objective "
     "(log-log interpolated), over the candidate's budget: 2x means the baseline needs twice the candidate's "
     "gradient evaluations. Median over seeds [95% bootstrap interval]; beyond the ladder it says '> 4x' or "
-    "'< 0.25x'. Faster or slower on a problem: the interval lies above or below 1."
+    "'< 0.25x' (in the CSV: the ladder's end and a bound column, '>' or '<'). "
+    "Faster or slower on a problem: the interval lies above or below 1."
 )
 
 

@@ -379,10 +379,24 @@ def test_lr_sensitivity_and_diverged_marks(table):
     assert fg.lr_sensitivity(final[final["lr"] == 0.3]) is None  # one lr: nothing to draw
 
 
+def test_every_colour_stands_out_on_the_white_page():
+    """WCAG's contrast ratio for graphics, >= 3:1 against white, for every line and swatch (issue 30: the
+    default baseline's pink had 1.7:1)."""
+
+    def luminance(hex_colour):
+        channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    ratios = {c: 1.05 / (luminance(c) + 0.05) for c in PALETTE}
+    assert min(ratios.values()) >= 3.0, ratios
+    assert len(set(PALETTE)) == len(PALETTE) == 16
+
+
 def test_one_look_per_optimizer_name_everywhere(coinciding):
     assert len({style(name).color for name in KNOWN}) == len(KNOWN)  # the built-ins never share a colour
     assert color("gd") == "#0173b2" and color("torch-adam") == "#029e73"  # fixed: last week's report agrees
-    assert color("my-plugin-optimizer") == PALETTE[11] == "#999933"  # a stable hash, not Python's salted one
+    assert color("my-plugin-optimizer") == PALETTE[11] == "#949431"  # a stable hash, not Python's salted one
     df, final = coinciding
     alone = fg.loss_curves(df[df["optimizer"] != "gd"], final[final["optimizer"] != "gd"])
     together = fg.loss_curves(df, final)

@@ -1,0 +1,137 @@
+"""One verdict, every view the same (issue 30): a planted bench's page, leaderboard.md, leaderboard.csv,
+comparisons.csv, the page's summary.csv and the results table agree cell by cell, and runs that blow up to
+huge but finite values are `diverged` in every one of them. Through the CLI, as a user's bench."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+
+import pandas as pd
+import pytest
+from support import invoke
+
+from optbench.registry import OPTIMIZERS
+from optbench.results.outcomes import BLOWN_UP, shown
+
+PLANTED = '''
+import torch
+
+import optbench
+
+
+@optbench.register_optimizer("blowup-sgdm", elementwise=True)
+class BlowUp(torch.optim.SGD):
+    """SGD-momentum that, at its 5th step, multiplies each parameter's last element by 1e6 where that
+    element's gradient is positive (on some seeds and settings, not others), then stops: huge, but finite."""
+
+    def __init__(self, params, lr=0.01, momentum=0.9):
+        super().__init__(params, lr=lr, momentum=momentum)
+        self.steps = 0
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        self.steps += 1
+        if self.steps == 5:
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p[..., -1:].mul_(torch.where(p.grad[..., -1:] > 0, 1e6, 1.0))
+        return None if self.steps >= 5 else super().step(closure)
+
+
+@optbench.register_optimizer("sgdm-copy", elementwise=True)
+class Copy(torch.optim.SGD):
+    """torch-sgd-momentum under another name."""
+
+    def __init__(self, params, lr=0.01, momentum=0.9):
+        super().__init__(params, lr=lr, momentum=momentum)
+'''
+
+SUITE = """
+description = "planted: one verdict in every output"
+tune_seeds = "0-1"
+eval_seeds = "10-17"
+trials = 4
+max_trials = 8
+studies = 2
+
+[[problems]]
+problem = "quadratic"
+epochs = 40
+options = { dim = 10, condition = 100.0 }
+"""
+CANDIDATES = ["blowup-sgdm", "sgdm-copy", "torch-adam"]
+BASELINE = "torch-sgd-momentum"
+
+
+@pytest.fixture(scope="module")
+def bench_out(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("one-verdict")
+    (folder / "planted.py").write_text(PLANTED)
+    (folder / "suite.toml").write_text(SUITE)
+    with OPTIMIZERS.snapshot():
+        made = invoke(
+            *("bench", "--plugin", folder / "planted.py", "--optimizer", ",".join(CANDIDATES)),
+            *("--baselines", BASELINE, "--suite", folder / "suite.toml", "--out", folder / "b", "--no-progress"),
+        )
+    assert made.exit_code == 0, made.output
+    return folder / "b"
+
+
+def _interval(row):
+    return "{} [{}, {}]".format(
+        *(shown(row[k], row["resolution"]) for k in ("final_median", "final_low", "final_high"))
+    )
+
+
+def test_blown_up_runs_are_diverged_in_the_table_itself(bench_out):
+    runs = pd.read_parquet(bench_out / "results.parquet")
+    evaluated = runs[(runs["phase"] == "eval") & (runs["optimizer"] == "blowup-sgdm")]
+    status = evaluated.groupby("run_key")["status"].first()
+    blown = evaluated[evaluated["run_key"].isin(status[status == "diverged"].index)]
+    assert 0 < status.eq("diverged").sum() < len(status)  # on some seeds, not all
+    first = blown.groupby("run_key")["loss"].first()
+    peak = blown.groupby("run_key")["loss"].max()
+    assert peak.map(math.isfinite).all() and (peak > BLOWN_UP * first).all()  # finite, past the multiple
+    board = pd.read_csv(bench_out / "leaderboard.csv").set_index("optimizer")
+    assert board.loc["blowup-sgdm", "diverged"] == status.eq("diverged").sum()
+
+
+def test_every_output_says_the_same(bench_out):
+    board = pd.read_csv(bench_out / "leaderboard.csv").set_index("optimizer")
+    table = pd.read_csv(bench_out / "comparisons.csv").set_index("candidate")
+    summary = pd.read_csv(bench_out / "report" / "summary.csv").set_index("optimizer")
+    markdown = (bench_out / "leaderboard.md").read_text()
+    page = html.unescape((bench_out / "report" / "index.html").read_text())
+    numbers = ["final_median", "final_low", "final_high", "reached", "diverged", "seeds"]
+    pd.testing.assert_frame_equal(summary[numbers], board[numbers])  # the page's CSV: the leaderboard's numbers
+    heat = dict(
+        re.findall(r'<th class="text pair">([^<]+)<br><small>vs [^<]+</small></th><td class="verdict (\w+)"', page)
+    )
+    for candidate in CANDIDATES:
+        word = table.loc[candidate, "verdict"]
+        assert heat[candidate] == word  # the page's first screen
+        assert board.loc[candidate, f"vs {BASELINE}"] == word  # leaderboard.csv
+        row = next(line for line in markdown.splitlines() if line.startswith(f"| **{candidate}** |"))
+        assert row.split(" | ")[-1].startswith(word)  # leaderboard.md's verdict cell
+    for optimizer, row in board.iterrows():
+        final = _interval(row)
+        diverged = int(row["diverged"])
+        said = f" ({diverged}/{int(row['seeds'])} diverged)" if diverged else ""
+        line = next(
+            line for line in markdown.splitlines() if re.match(rf"\| (\*\*)?{re.escape(optimizer)}(\*\*)? \|", line)
+        )
+        assert f"{final}{said}" in line  # leaderboard.md: median [interval] (k/n diverged)
+        card = re.search(rf"</span>{re.escape(optimizer)}</td>.*?</tr>", page).group(0)
+        median, low, high = (shown(row[k], row["resolution"]) for k in ("final_median", "final_low", "final_high"))
+        assert f"<td>{median}{said}</td><td>{low} &ndash; {high}</td>" in card.replace("\u2013", "&ndash;")
+        assert f"<td>{int(row['reached'])} of {int(row['seeds'])}</td>" in card
+    assert board.loc["blowup-sgdm", "diverged"] > 0
+
+
+def test_no_copy_is_called_better_or_worse_and_the_blow_up_loses(bench_out):
+    table = pd.read_csv(bench_out / "comparisons.csv").set_index("candidate")
+    assert table.loc["sgdm-copy", "verdict"] not in ("better", "worse")
+    assert table.loc["blowup-sgdm", "verdict"] in ("worse", "inconclusive")
+    assert table.loc["blowup-sgdm", "diverged"] > 0
