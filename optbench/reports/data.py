@@ -213,8 +213,8 @@ def best_settings(final: pd.DataFrame, search: pd.DataFrame | None = None) -> pd
     over seeds, and the spread) and how many of its runs reached the target; best first.
 
     ``edge`` names the chosen values that sit on the edge of those searched (in ``search``, the
-    tuning phase, or ``final`` itself), where the best may lie beyond. ``winner`` is True for the
-    first row only where a paired test says it is better than the second (:func:`winners`)."""
+    tuning phase, or ``final`` itself), where the best may lie beyond. The order is no ranking: a
+    report tests nothing (``optbench bench`` does)."""
     best = best_configs(final)
     chosen = final.merge(best[["problem_label", "optimizer", "config"]])
     searched = final if search is None or not len(search) else search
@@ -244,8 +244,7 @@ def best_settings(final: pd.DataFrame, search: pd.DataFrame | None = None) -> pd
         )
     table = pd.DataFrame(rows)
     table = table.sort_values(["problem", "final", "optimizer"], kind="stable").reset_index(drop=True)
-    first = ~table["problem"].duplicated()
-    return table.assign(winner=first & table["problem"].map(winners(chosen, table)).astype(bool))
+    return table  # no ranking: a ranking needs a test, bench's verdict, never the page's own
 
 
 def _on_edge(row: pd.Series, tried: pd.DataFrame) -> list[str]:
@@ -257,27 +256,6 @@ def _on_edge(row: pd.Series, tried: pd.DataFrame) -> list[str]:
         names |= {part.split("=", 1)[0] for part in inside.split(", ") if "=" in part}
     numeric = [n for n in sorted(names) if n in tried and n in row.index and pd.api.types.is_numeric_dtype(tried[n])]
     return [n for n in numeric if outcomes.on_edge(float(row[n]), tried[n].dropna().unique())]
-
-
-def winners(chosen: pd.DataFrame, table: pd.DataFrame) -> dict[str, bool]:
-    """Per problem, whether its best optimizer is better than the second best by a paired
-    Wilcoxon signed-rank test on log final objectives over their common seeds, Holm-corrected across
-    the problems; a problem with one optimizer, or seeds that do not pair, has no winner."""
-    from optbench.results.stats import ALPHA, holm, log_p_value
-
-    tests = {}
-    for problem, part in table.groupby("problem", sort=False):
-        if len(part) < 2:
-            continue
-        first, second = (
-            chosen[(chosen["problem_label"] == problem) & (chosen["optimizer"] == name)].set_index("seed")["final"]
-            for name in part["optimizer"].iloc[:2]
-        )
-        common = first.index.intersection(second.index)
-        if len(common) >= 2:
-            tests[problem] = log_p_value(first[common].tolist(), second[common].tolist())
-    adjusted = dict(zip(tests, holm(list(tests.values())), strict=True))
-    return {problem: adjusted.get(problem, 1.0) < ALPHA for problem in table["problem"].unique()}
 
 
 def summary(final: pd.DataFrame) -> pd.DataFrame:

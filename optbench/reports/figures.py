@@ -42,8 +42,8 @@ from optbench.reports.data import (
 )
 from optbench.reports.facets import COLUMNS, WIDTH
 from optbench.reports.styles import colors, style
+from optbench.results.bands import median_bands
 from optbench.results.outcomes import best
-from optbench.results.stats import median_bands
 
 BLOWN_UP = 1e3  # a diverged run counts as +inf once its objective passes this multiple of its start
 SEEDS_FOR_CI = 5  # with fewer seeds a band shows the spread (min to max), not a bootstrap interval

@@ -38,7 +38,7 @@ th { background: #f5f5f5; } td.text, th.text { text-align: left; }
 .card th { white-space: normal; vertical-align: bottom; } .card th:nth-child(n+3) { max-width: 6.5rem; }
 .card td:nth-child(2) { white-space: normal; min-width: 8rem; max-width: 17rem; }
 .card td:nth-child(4) { white-space: normal; }
-#best p { margin: 0.3rem 0; } #best tr.winner td { font-weight: 600; }
+#best p { margin: 0.3rem 0; }
 .nowrap { white-space: nowrap; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.35em; border-radius: 2px; }
 table.settings td, table.settings th { text-align: left; }
@@ -89,7 +89,7 @@ def _best_block(best: pd.DataFrame, target_text: str, curse: str, judged: bool =
             if r.edge:
                 setting += f' <span class="edge">({html.escape(r.edge)}: grid edge)</span>'
             rows.append(
-                f"<tr{' class=winner' if r.winner else ''}>"
+                "<tr>"
                 f"<td class='text'><span class='swatch' style='background:{color(r.optimizer)}'></span>"
                 f"{html.escape(r.optimizer)}</td><td class='text'>{setting}</td>"
                 f"<td>{final}</td><td>{spread}</td><td>{r.reached} of {r.seeds}</td></tr>"
@@ -102,10 +102,9 @@ def _best_block(best: pd.DataFrame, target_text: str, curse: str, judged: bool =
         "value over every study's evaluation runs with a 95% bootstrap interval (a diverged run counting as "
         "inf), lowest first. The order is no ranking: the verdict above is the comparison."
         if judged
-        else "Each optimizer at its setting with the lowest median final value, best first; lower is better. "
-        "The first row is bold only where a paired Wilcoxon signed-rank test over seeds (log final "
-        "objectives, Holm-corrected across problems) finds it better than the second; otherwise the order "
-        "is no ranking."
+        else "Each optimizer at its setting with the lowest median final value, lowest first; lower is better. "
+        "The order is no ranking: a report tests nothing (optbench bench compares optimizers with paired tests, "
+        "margins and tuning studies)."
     )
     return (
         f'<section id="best"><h2>{"Final values" if judged else "Best setting per optimizer"}</h2>'

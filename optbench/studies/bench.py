@@ -310,7 +310,6 @@ def cards(board: pd.DataFrame) -> pd.DataFrame:
         edge=board["lr_on_edge"].map(lambda on: "lr" if on else ""),
         has_optimum=board["metric"] == "suboptimality",
         configs=0,
-        winner=False,
     )
     order = {problem: i for i, problem in enumerate(dict.fromkeys(board["problem"]))}  # the suite's order
     table = table.assign(order=table["problem"].map(order))
