@@ -395,31 +395,30 @@ def time_to_target(final: pd.DataFrame, target_text: str) -> Figure:
             continue
         axes = panel.subplots(1, 2, sharey=True)
         for ax, (column, label) in zip(axes, measures, strict=True):
-            sns.barplot(
-                data=reached,
-                x=column,
-                y="optimizer",
-                hue="optimizer",
-                order=order,
-                hue_order=order,
-                palette=colors(order),
-                saturation=1,  # the optimizer's own colour, not seaborn's faded one
-                ax=ax,
-                estimator="median",
-                errorbar=(lambda v: (v.min(), v.max())),
-                legend=False,
-                orient="h",
+            # the leaderboard's median: over every run, one that never got there counting as inf, so a
+            # bar is never the median of the few runs that did; whiskers span the runs that got there
+            medians, spans = {}, {}
+            for name in order:
+                values = part.loc[part["optimizer"] == name, column].to_numpy(dtype=float)
+                finite = values[np.isfinite(values)]
+                medians[name] = float(np.median(values)) if len(values) else math.inf
+                spans[name] = (finite.min(), finite.max()) if len(finite) else None
+            shown = [name for name in order if math.isfinite(medians[name])]
+            ax.barh(
+                [order.index(n) for n in shown],
+                [medians[n] for n in shown],
+                xerr=[[medians[n] - spans[n][0] for n in shown], [spans[n][1] - medians[n] for n in shown]],
+                color=[colors(order)[n] for n in shown],
+                ecolor="0.3",
+                capsize=3,
             )
+            ax.set_ylim(len(order) - 0.5, -0.5)
             right = ax.get_xlim()[1]
             for k, name in enumerate(order):
-                got, runs = len(reached[reached["optimizer"] == name]), int((part["optimizer"] == name).sum())
-                if not got:
-                    ax.text(0.02 * right, k, "not reached", va="center", fontsize=8.5, color="0.3")
-                elif got < runs:  # a partial success says so: its bar is the median of the runs that got there
-                    for bar in ax.patches:
-                        if abs(bar.get_y() + bar.get_height() / 2 - k) < 1e-6:
-                            bar.set_hatch("///")
-                            bar.set_alpha(0.55)
+                if not math.isfinite(medians[name]):
+                    got = int(np.isfinite(part.loc[part["optimizer"] == name, column].to_numpy(dtype=float)).sum())
+                    said = "not reached" if not got else "over budget: fewer than half reached"
+                    ax.text(0.02 * right, k, said, va="center", fontsize=8.5, color="0.3")
             ax.set_xlabel(label)
             ax.set_ylabel("")
             ax.grid(True, axis="x", alpha=0.3)
@@ -428,11 +427,11 @@ def time_to_target(final: pd.DataFrame, target_text: str) -> Figure:
         labels = [name if got in (0, runs) else f"{name}  {got}/{runs}" for name, (got, runs) in counts.items()]
         axes[0].set_yticks(range(len(order)), labels)
     caption = (
-        f"Time to target ({target_text}): median {unit} (left) and optimizer seconds (right) over the seeds "
-        "that reached it, measured at recorded points (--eval-every K records more often); whiskers span min "
-        "to max. 'not reached' marks an optimizer none of whose runs reached the target (diverged runs included); "
-        "a hatched, paler bar named 'k/n' is the median of the k runs of n that did: read it as no "
-        "faster than a full bar."
+        f"Time to target ({target_text}): median {unit} (left) and optimizer seconds (right) over every seed, "
+        "a run that never reached it (diverged runs included) counting as infinitely slow, as in the leaderboard; "
+        "measured at recorded points (--eval-every K records more often); whiskers span the runs that reached it. "
+        "An optimizer named 'k/n' reached it on k of n seeds; 'over budget' where fewer than half did, "
+        "'not reached' where none did."
         + (" Steps differ in batch size between optimizers here, so the count is epochs." if unit == "epochs" else "")
         + _best_note(best)
     )
