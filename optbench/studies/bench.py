@@ -382,11 +382,14 @@ def retime(results: pd.DataFrame, chosen: list[dict[str, Any]], optimizers: list
     :data:`TIMING_STEPS` steps (the order rotating), the median round's seconds per step times each
     record's step. Timed one after another instead, two identical algorithms measured up to 1.65x apart
     in one ``bench --suite quick`` on a shared 2-core machine: its speed changes for seconds at a time,
-    and that hit whichever optimizer ran then. Tuning runs keep their own times."""
+    and that hit whichever optimizer ran then. Tuning runs keep their own times. ``results.attrs
+    ["step_seconds"]`` keeps each problem and optimizer's seconds per step: median, min and max over the
+    rounds (the spread two optimizers' seconds must differ beyond to differ at all)."""
     from optbench.core.engine import seconds_per_step_alone
     from optbench.studies.sweeps import prepare_job
 
     results = results.copy()
+    spread: dict[tuple[str, str], tuple[float, float, float]] = {}
     by_entry: dict[str, dict[str, Any]] = {}
     for choice in chosen:  # the first study's choices are timed (each study's runs take their rate)
         if choice.get("study", 0) == 0:
@@ -412,6 +415,8 @@ def retime(results: pd.DataFrame, chosen: list[dict[str, Any]], optimizers: list
             rows &= results["status"] != "error"
             results.loc[rows, "time_s"] = results.loc[rows, "step"] * statistics.median(measured)
             results.loc[rows, "threads"] = threads[name]
+            spread[(label, name)] = (statistics.median(measured), min(measured), max(measured))
+    results.attrs["step_seconds"] = spread  # per problem and optimizer: median, min and max over the rounds
     return results
 
 

@@ -128,6 +128,7 @@ def leaderboard(
                     "seconds_to_target": float(mine["seconds_to_target"].median()) if len(mine) else math.inf,
                     "seeds": len(mine),
                     "diverged": int(mine["final"].map(math.isinf).sum()) if len(mine) else 0,
+                    **step_columns(results.attrs.get("step_seconds", {}).get((entry.label, optimizer))),
                 }
             )
     board = pd.DataFrame(rows)
@@ -140,6 +141,14 @@ def leaderboard(
     fast = [f for f in (speedups(timed, e.label, candidates, baselines) for e in suite.entries) if len(f)]
     if fast:  # how much faster, from the baselines' budget ladder (the first study's choices)
         table = table.merge(pd.concat(fast, ignore_index=True), on=["problem", "candidate", "baseline"], how="left")
+    steps = {(r["problem"], r["optimizer"]): r for r in rows}
+    table["step_time_ratio"] = [
+        steps[(r.problem, r.candidate)]["step_ms"] / steps[(r.problem, r.baseline)]["step_ms"]
+        for r in table.itertuples()
+    ]
+    table["step_time_differs"] = [  # outside each other's spread over the timing rounds, or not a difference
+        _apart(steps[(r.problem, r.candidate)], steps[(r.problem, r.baseline)]) for r in table.itertuples()
+    ]
     flags = {slot: tuning_text(cs, concern=True) for slot, cs in studies.items()}
     table["on_edge"] = [  # a verdict that rests on a setting at the edge of its search says so
         ", ".join(n for n in (r.candidate, r.baseline) if (r.problem, n) in edges) for r in table.itertuples()
@@ -159,6 +168,17 @@ def leaderboard(
     board.attrs["targets"] = goals  # the page's, so that it measures what the leaderboard does
     board.attrs["tunability"] = tunability(chosen)
     return board
+
+
+def step_columns(seconds: tuple[float, float, float] | None) -> dict[str, float]:
+    """An optimizer's milliseconds per step on a problem: the median over the timing rounds and their range."""
+    median, low, high = seconds if seconds else (math.nan,) * 3
+    return {"step_ms": median * 1e3, "step_ms_low": low * 1e3, "step_ms_high": high * 1e3}
+
+
+def _apart(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Whether two optimizers' step times differ beyond the spread of their timing rounds (ranges disjoint)."""
+    return bool(a["step_ms_low"] > b["step_ms_high"] or b["step_ms_low"] > a["step_ms_high"])
 
 
 def tuning_text(picks: list[dict[str, Any]], concern: bool = False) -> str:
@@ -438,7 +458,7 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
                 "" if _nan(row["test_accuracy"]) else f"{row['test_accuracy']:.1%}",
                 f"{row['reached']} of {row['seeds']}",
                 _reach(row["steps_to_target"], row["reached"], row["seeds"], "{:g}"),
-                _reach(row["seconds_to_target"], row["reached"], row["seeds"], "{:.3g}"),
+                _reach(row["seconds_to_target"], row["reached"], row["seeds"], "{:.3g}") + _step_text(row),
             ]
             for b in (g[0] for g in distinct):
                 effect = effects.get((row["optimizer"], b, problem))
@@ -572,6 +592,13 @@ def _reach(value: float, reached: int, seeds: int, form: str) -> str:
         return "never"
     median = "over budget" if math.isinf(value) else form.format(value)
     return median if reached == seeds else f"{median} ({reached}/{seeds} reached)"
+
+
+def _step_text(row: dict[str, Any]) -> str:
+    """`` (step 0.48 ms, 0.45-0.52)``: the seconds' basis, with the spread of the timing rounds."""
+    if _nan(row.get("step_ms", math.nan)):
+        return ""
+    return f" (step {row['step_ms']:.3g} ms, {row['step_ms_low']:.3g}-{row['step_ms_high']:.3g})"
 
 
 def _seeds(seeds: list[int]) -> str:

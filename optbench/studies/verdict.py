@@ -120,6 +120,10 @@ def effect_text(row: dict) -> str:
         from optbench.studies.speedup import text
 
         parts.append(text(row, "evals"))
+    ratio = row.get("step_time_ratio")
+    if isinstance(ratio, float) and math.isfinite(ratio):  # seconds per step, against the timing rounds' spread
+        same = "" if row.get("step_time_differs") else ", within the timing rounds' spread: no difference"
+        parts.append(f"step time x{ratio:.2g}{same}")
     if isinstance(row.get("on_edge"), str) and row["on_edge"]:
         parts.append(f"rests on an lr at the edge of its search: {row['on_edge']}")
     if isinstance(row.get("tuning"), str) and row["tuning"]:

@@ -135,3 +135,19 @@ def test_no_copy_is_called_better_or_worse_and_the_blow_up_loses(bench_out):
     assert table.loc["sgdm-copy", "verdict"] not in ("better", "worse")
     assert table.loc["blowup-sgdm", "verdict"] in ("worse", "inconclusive")
     assert table.loc["blowup-sgdm", "diverged"] > 0
+
+
+def test_seconds_come_with_their_spread_and_a_difference_inside_it_says_so(bench_out):
+    board = pd.read_csv(bench_out / "leaderboard.csv").set_index("optimizer")
+    table = pd.read_csv(bench_out / "comparisons.csv").set_index("candidate")
+    assert (board["step_ms_low"] <= board["step_ms"]).all() and (board["step_ms"] <= board["step_ms_high"]).all()
+    base = board.loc[BASELINE]
+    for candidate in CANDIDATES:
+        mine, row = board.loc[candidate], table.loc[candidate]
+        assert row["step_time_ratio"] == pytest.approx(mine["step_ms"] / base["step_ms"])
+        apart = mine["step_ms_low"] > base["step_ms_high"] or base["step_ms_low"] > mine["step_ms_high"]
+        assert bool(row["step_time_differs"]) == apart
+        markdown = (bench_out / "leaderboard.md").read_text()
+        line = next(line for line in markdown.splitlines() if line.startswith(f"| **{candidate}** |"))
+        assert ("within the timing rounds' spread: no difference" in line) == (not apart)
+        assert f"(step {mine['step_ms']:.3g} ms, {mine['step_ms_low']:.3g}-{mine['step_ms_high']:.3g})" in line
