@@ -191,7 +191,9 @@ def tuning_text(picks: list[dict[str, Any]], concern: bool = False) -> str:
     if concern:
         return f"still improving at the trial cap (study {', '.join(improving)})" if improving else ""
     counts = {s: states.count(s) for s in dict.fromkeys(states)}
-    return ", ".join(f"{state} in {n} of {len(states)} studies" for state, n in counts.items())
+    text = ", ".join(f"{state} in {n} of {len(states)} studies" for state, n in counts.items())
+    edges = [f"{', '.join(c['edges'])} (study {c['study']})" for c in picks if c.get("edges")]
+    return text + (f"; at the edge of those tried: {'; '.join(edges)}" if edges else "")
 
 
 def tunability(chosen: list[dict[str, Any]], draws: int = 2000) -> pd.DataFrame:
