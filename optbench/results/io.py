@@ -34,6 +34,7 @@ OPTIONAL_COLUMNS = {
     **{s.name: s.dtype for s in declared.SETTINGS if s.dtype == "int64" and s.name not in CORE_COLUMNS},
     "batch_runs": "int64",
     "threads": "int64",
+    "tokens": "float64",  # a language model's (NaN beside problems that count no tokens)
 }
 
 
@@ -133,6 +134,11 @@ def summarize(df: pd.DataFrame) -> str:
         lines.append(f"  optimum f*   {last['optimum']:.6g}")
         gap = outcomes.shown(outcomes.final(df), outcomes.resolution(df))  # never a negative noise value
         lines.append(f"  gap          {gap}")
+    if "val_loss" in df.columns and math.isfinite(final["val_loss"]):  # held-out data: a language model's
+        gap = f"  (gap to f* {final['val_gap']:.4g})" if "val_gap" in df.columns else ""
+        lines.append(f"  val. loss    {final['val_loss']:.6g}{gap}")
+    if "tokens" in df.columns and math.isfinite(final["tokens"]):
+        lines.append(f"  tokens       {int(final['tokens']):,} (batches of {int(last['batch_size'])})")
     if "test_accuracy" in df.columns:
         lines.append(f"  test acc.    {final['test_accuracy']:.1%}  (test loss {final['test_loss']:.4g})")
     lines.append(f"  time         {last['time_s']:.3f} s (optimizer steps, evaluation excluded)")

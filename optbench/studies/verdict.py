@@ -119,7 +119,7 @@ def effect_text(row: dict) -> str:
     if speedup is not None and not (isinstance(speedup, float) and math.isnan(speedup)):
         from optbench.studies.speedup import text
 
-        parts.append(text(row, "evals"))
+        parts.append(text(row))  # in tokens for a language model
     if isinstance(row.get("on_edge"), str) and row["on_edge"]:
         parts.append(f"rests on an lr at the edge of its search: {row['on_edge']}")
     if isinstance(row.get("tuning"), str) and row["tuning"]:
