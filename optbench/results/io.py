@@ -133,6 +133,9 @@ def summarize(df: pd.DataFrame) -> str:
     if not math.isnan(last["optimum"]):
         lines.append(f"  optimum f*   {last['optimum']:.6g}")
         gap = outcomes.shown(outcomes.final(df), outcomes.resolution(df))  # never a negative noise value
+        measured = outcomes.final(df, floor=False)
+        if measured < -outcomes.resolution(df):  # beyond rounding: a loss estimated on sampled data (fresh batches)
+            gap = f"{measured:.4g} (below f*: the loss is measured on one sampled batch)"
         lines.append(f"  gap          {gap}")
     if "val_loss" in df.columns and math.isfinite(final["val_loss"]):  # held-out data: a language model's
         gap = f"  (gap to f* {final['val_gap']:.4g})" if "val_gap" in df.columns else ""

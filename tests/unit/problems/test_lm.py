@@ -49,7 +49,7 @@ def test_a_model_trained_on_a_fixed_set_nears_f_star_on_held_out_text_and_memori
     problem = LanguageModel(seed=0, regime="fixed")
     best = float(run["val_loss"].min())
     assert problem.f_star - 0.04 <= best <= 1.05 * problem.f_star
-    np.testing.assert_allclose(run["val_gap"], run["val_loss"] - problem.f_star, rtol=1e-6)
+    np.testing.assert_allclose(run["val_gap"], run["val_loss"] - problem.f_star, atol=1e-6)  # float32: near 0
     assert run["optimum"].isna().all()  # no training optimum: a memorising model goes below f*
     assert float(run["loss"].iloc[-1]) < problem.f_star - 0.05  # it does
     assert float(run["val_loss"].iloc[0]) > math.log(8) * 0.95  # it started near uniform
