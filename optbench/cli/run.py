@@ -147,6 +147,8 @@ def describe(name: str) -> None:
         click.echo(f"{entry.name} ({entry.kind})")
         click.echo(f"  {entry.description}")
         click.echo(f"  source      {entry.source}")
+        if entry.kind == "problem" and entry.batch_size:
+            click.echo(f"  batch size  {entry.batch_size} (default, after the optimizer's; --batch-size changes it)")
         if entry.kind == "optimizer":
             click.echo(f"  batch size  {entry.batch_size or 'full batch'} (default; --batch-size changes it)")
             click.echo(f"  gradients   {gradient_protocol(entry.target)}")

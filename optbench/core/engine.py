@@ -233,7 +233,7 @@ def error_rows(spec: RunSpec, message: str) -> pd.DataFrame:
 def _error_frame(run: _Run) -> pd.DataFrame:
     """One row with status ``error`` for a run that could not start."""
     spec = run.spec
-    row = run_settings(spec, spec.batch_size or spec.optimizer.batch_size or 0)
+    row = run_settings(spec, spec.batch_size or spec.optimizer.batch_size or spec.problem.batch_size or 0)
     row |= {"epoch": 0.0, "step": 0, "grad_evals": 0, "loss": math.nan, "optimum": math.nan, "time_s": 0.0}
     row |= {"batch_runs": 1}
     row |= {"threads": 0, "status": "error", "message": run.error, "_run": run.index}
@@ -485,6 +485,10 @@ def _frame(
     columns["epoch"] = np.array(record.epoch)[keep]
     columns["step"] = np.array(record.step)[keep]
     columns["grad_evals"] = np.array(record.grad_evals, dtype=np.int64)[keep]
+    per_example = getattr(problems[0], "tokens_per_example", None)
+    if per_example:  # a language model: the data a run has trained on, in tokens
+        rows = _rows_trained(np.array(record.step), problems[0], batch_size)
+        columns["tokens"] = (rows * per_example).astype(float)[keep]
     columns["loss"] = losses[keep, run]
     columns["optimum"] = np.repeat(np.array(optimum, dtype=float)[runs], counts)
     for key, values in record.metrics.items():
@@ -496,6 +500,16 @@ def _frame(
     columns["message"] = _repeat(messages, counts)
     columns["_run"] = np.repeat(np.array(indices)[runs], counts)
     return pd.DataFrame(columns)
+
+
+def _rows_trained(steps: np.ndarray, problem: Any, batch_size: int) -> np.ndarray:
+    """Training rows a run has read after each of ``steps``: a batch a step where every step draws its
+    own (fresh data), else whole epochs of ``n_train`` and the batches of the epoch under way."""
+    if callable(getattr(problem, "draw", None)):
+        return steps * batch_size
+    n = problem.n_train
+    per_epoch = -(-n // batch_size)
+    return steps // per_epoch * n + np.minimum(steps % per_epoch * batch_size, n)
 
 
 def _repeat(values: list[Any], counts: np.ndarray) -> Any:

@@ -7,7 +7,9 @@
 
 Both offer ``gradients(idx)`` (zero, loss on the batch, backward; the per-run losses), ``losses()``
 and ``metrics()`` (the full training loss and the problem's metrics, per run) and ``versions()``
-(what changes when an optimizer moves the parameters or touches their gradients).
+(what changes when an optimizer moves the parameters or touches their gradients). A problem that
+trains on fresh data (its ``draw``: :mod:`optbench.problems.base`) makes the form ``fresh``; then
+``draw(step, seeds, size)`` puts each run's batch for that step in place of its training data.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ class Alone:
         self.leaves = [p for p in problem.parameters()]
         self.n_train = problem.n_train
         self.loss: Tensor | None = None
+        self.fresh = callable(getattr(problem, "draw", None))
+
+    def draw(self, step: int, seeds: list[int], size: int) -> None:
+        """The problem's data for ``step`` (its ``draw``), on the device its data are on."""
+        data = self.problem.data
+        data.update({k: v.to(data[k].device) for k, v in self.problem.draw(seeds[0], step, size).items()})
 
     def gradients(self, idx: Tensor | None) -> Tensor:
         """Zero the gradients, compute the batch loss and backward; return the loss, shape (1,)."""
@@ -67,6 +75,8 @@ class Stacked:
         self.params = {k: torch.stack([p.params[k].detach() for p in problems]).requires_grad_() for k in first.params}
         self.device = next(iter(self.params.values()), torch.empty(0)).device
         self.data = {k: torch.stack([p.data[k] for p in problems]) for k in first.data}
+        self.problems = problems
+        self.fresh = callable(getattr(first, "draw", None))
         native = getattr(first, "stacked_loss_fn", None)  # a problem that stacks its runs itself
         if callable(native):
             self._loss = native
@@ -79,6 +89,11 @@ class Stacked:
             self._metrics = torch.func.vmap(first.metrics_fn) if _has_metrics(first) else None
         self.views: list[tuple[Tensor, str, int | slice]] = []  # (view of a stacked parameter, its name, its rows)
         self._grads: dict[str, Tensor | None] = {}  # the gradients the views were last attached to
+
+    def draw(self, step: int, seeds: list[int], size: int) -> None:
+        """Each run's data for ``step``, drawn by its own problem from its own seed, stacked."""
+        batches = [p.draw(seed, step, size) for p, seed in zip(self.problems, seeds, strict=True)]
+        self.data.update({k: torch.stack([b[k] for b in batches]).to(self.device) for k in batches[0]})
 
     def views_of(self, start: int, stop: int | None = None) -> list[Tensor]:
         """The parameters of runs ``start:stop`` as leaf views an optimizer can own (shape (stop-start, ...));

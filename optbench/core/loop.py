@@ -92,14 +92,17 @@ def train(
     point where a stacked group's spot check compares it with a run alone)."""
     n = form.n_train
     steps_per_epoch = -(-n // batch_size)
-    shufflers = [torch.Generator().manual_seed(s) for s in seeds] if batch_size < n else []
+    fresh = form.fresh  # every step its own batch, drawn by the problem: an epoch draws n rows
+    shufflers = [torch.Generator().manual_seed(s) for s in seeds] if batch_size < n and not fresh else []
     clock = _Clock(spec.device)
     # "again": gradient evaluations beyond the one a step, where the optimizer's closure needed fresh ones
     state: dict[str, Any] = {"idx": None, "losses": None, "versions": (), "again": 0}
     # Full batch: the loss recorded after a step is the loss the next step's backward computes, at the
     # same parameters. Computing that backward at record time (inside the step's clock) saves one
-    # forward pass a step; the recorded numbers are the same bits.
-    full_batch = batch_size >= n
+    # forward pass a step; the recorded numbers are the same bits. With fresh data likewise: the loss
+    # recorded after a step is the next batch's, which the run has not trained on (an unbiased estimate
+    # of the expected loss); drawing it is part of the step's time, as loading data is.
+    full_batch = batch_size >= n or fresh
     ready = False  # the gradients at the current parameters are computed already
 
     def gradients(idx: Tensor | None) -> None:
@@ -131,6 +134,8 @@ def train(
     every_point = spec.records != "ends"
     probe = 0  # with records="ends": the step of the point recorded between the ends
     record = _recorder(out, form, modal, on_record)
+    if fresh:
+        form.draw(0, seeds, batch_size)
     record(0.0, 0)
     try:
         for _ in range(spec.epochs):
@@ -138,7 +143,7 @@ def train(
                 order = torch.stack([torch.randperm(n, generator=g) for g in shufflers]).to(spec.device)
                 batches: list[Tensor | None] = list(order.split(batch_size, dim=1))
             else:
-                batches = [None]
+                batches = [None] * (steps_per_epoch if fresh else 1)
             for i, idx in enumerate(batches, start=1):
                 clock.start()
                 if not ready:
@@ -147,6 +152,8 @@ def train(
                     step_once()
                 for scheduler in schedulers:
                     scheduler.step()
+                if fresh:
+                    form.draw(step + 1, seeds, batch_size)  # the next step's batch (steps so far: step + 1)
                 if full_batch:
                     gradients(None)
                 ready = full_batch

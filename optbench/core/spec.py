@@ -110,10 +110,10 @@ def validate_device(device: str) -> str:
 
 
 def resolve_batch_size(spec: RunSpec, n: int) -> int:
-    """The run's batch size: its own, else its optimizer's default (at most the training set: sgd's
-    10 on a problem with one row is full batch), else the full training set."""
+    """The run's batch size: its own, else its optimizer's default, else its problem's (each at most
+    the training set: sgd's 10 on a problem with one row is full batch), else the full training set."""
     if spec.batch_size is None:
-        return min(spec.optimizer.batch_size or n, n)
+        return min(spec.optimizer.batch_size or spec.problem.batch_size or n, n)
     batch_size = spec.batch_size
     if batch_size > n:
         raise InvalidValueError(

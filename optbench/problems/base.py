@@ -24,7 +24,19 @@ of one problem, one per seed, are evaluated together with ``torch.func.vmap``):
   returning (K,) losses and metrics. Where given, stacked runs use them instead of ``vmap``: a
   problem with many small operations (a transformer) is faster written batched than vmapped.
 - ``n_train`` (int): the number of training rows; batches index ``range(n_train)``.
-- ``optimum`` (float or None): f*, the minimum of the full training loss, where it is known.
+- ``optimum`` (float or None): f*, the minimum of the full training loss (of the expected loss, for a
+  problem that ``draw``s fresh data), where it is known.
+- ``draw`` (optional, a callable or None): a problem trained on *fresh data* (as language models are
+  pretrained: one pass over a stream) offers ``draw(seed, step, size)``, the training entries of
+  ``data`` for optimizer step ``step`` (``size`` rows each), a pure function of (seed, step), so a
+  run stacked equals it alone and a rerun is exact. The core then replaces those entries before
+  every step and trains on all of their rows (``idx`` None); the loss it records at a point is the
+  loss on the next step's batch at the parameters there (data the run has not trained on, so an
+  unbiased estimate of the expected loss, which ``optimum`` then bounds). An epoch is ``n_train``
+  rows drawn.
+- ``tokens_per_example`` (optional, int): what one training row holds in tokens (a language model's
+  predicted positions); the table then has a ``tokens`` column, the rows trained on so far x that,
+  and a bench counts budgets in tokens too.
 - ``provenance`` (optional): ``dict[str, str]``, facts about the data that the options do not fix
   (a hash of a text that differs between Python versions), recorded as columns ``data_<key>``.
 - ``roles`` (optional): ``dict[str, str]``, a parameter's name -> its role, for optimizers that take
@@ -82,6 +94,8 @@ class Problem:
 
     n_train: int
     optimum: float | None = None
+    draw = None  # or draw(seed, step, size) -> the training entries of data for that step: fresh data
+    tokens_per_example: int | None = None
     params: dict[str, Tensor]
     data: dict[str, Tensor]
 

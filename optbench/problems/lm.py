@@ -10,8 +10,20 @@ f* is exact: the expected next-token cross-entropy of the best causal predictor 
 (:func:`optimum`): the entropy rate once ``k`` tokens of context exist, the lower-order conditional
 entropies before (sequences start from the source's stationary distribution). It bounds the
 *expected* loss, not the loss on a finite training sample (a model that memorises its sequences
-goes below it), so the problem declares no training optimum: it records ``val_loss`` on fresh
-sequences of the same source and ``val_gap = val_loss - f*``, a true suboptimality.
+goes below it). Hence the two regimes (option ``regime``):
+
+- ``fresh`` (the default, as language models are pretrained: one pass over a stream): every step
+  trains on new sequences, drawn from the run's seed and the step (:meth:`LanguageModel.draw`),
+  so the training loss the table records (the next batch's, before the run trains on it) is an
+  unbiased estimate of the expected loss, f* is its floor, and the problem declares it as its
+  ``optimum``: suboptimality, time to target and ``loss - f*`` mean what they say. A batch's loss
+  still scatters around its expectation (a standard error of a few hundredths of a nat for 32
+  sequences of 16 tokens); paired seeds see the same batches, step for step.
+- ``fixed``: ``n_train`` sequences drawn once and revisited every epoch; the training loss may go
+  below f*, so the problem declares no optimum.
+
+Either way it records ``val_loss`` on ``n_val`` held-out sequences of the same source and
+``val_gap = val_loss - f*``, a true suboptimality.
 
 The model: token and position embeddings, ``n_layer`` pre-norm blocks of causal self-attention
 (``n_head`` heads) and a GELU MLP, a final norm and an untied output head. Loss: mean next-token
@@ -35,6 +47,8 @@ Tensor = torch.Tensor
 
 
 CORPORA = ("markov", "pydoc")
+REGIMES = ("fresh", "fixed")
+BATCH_SIZE = 32  # the problem's default batch (sequences): registered with it (optbench.registry.builtins)
 
 
 class MarkovSource:
@@ -45,6 +59,7 @@ class MarkovSource:
         self.vocab, self.order = vocab, order
         self.table = rng.dirichlet(np.full(vocab, concentration), size=vocab**order)  # (states, vocab)
         self.stationary = self._stationary()
+        self._start_cdf, self._cdf = np.cumsum(self.stationary), np.cumsum(self.table, axis=1)
 
     def _stationary(self) -> np.ndarray:
         """The stationary distribution over ``order``-grams (power iteration in float64)."""
@@ -65,19 +80,21 @@ class MarkovSource:
         grams = self.stationary.reshape((self.vocab,) * self.order)
         return grams.sum(axis=tuple(range(length, self.order))).reshape(-1) if length < self.order else self.stationary
 
-    def sample(self, n: int, length: int, gen: torch.Generator) -> Tensor:
-        """``n`` sequences of ``length`` symbols, each started from the stationary distribution."""
-        states = self.vocab**self.order
-        start = torch.multinomial(torch.tensor(self.stationary), n, replacement=True, generator=gen)
-        table = torch.tensor(self.table)
-        out = torch.empty(n, max(length, self.order), dtype=torch.long)
+    def sample(self, n: int, length: int, rng: np.random.Generator) -> Tensor:
+        """``n`` sequences of ``length`` symbols, each started from the stationary distribution: each
+        symbol by inverse CDF from one uniform draw of ``rng`` (numpy's, for speed: a fresh batch is
+        drawn every step, and ``torch.multinomial`` cost as much as the step)."""
+        states, total = self.vocab**self.order, max(length, self.order)
+        u = rng.random((n, total + 1))
+        start = np.minimum((u[:, :1] > self._start_cdf).sum(axis=1), states - 1)
+        out = np.empty((n, total), dtype=np.int64)
         for i in range(self.order):  # the start state's symbols, oldest first
             out[:, i] = (start // self.vocab ** (self.order - 1 - i)) % self.vocab
         state = start
         for t in range(self.order, length):
-            out[:, t] = torch.multinomial(table[state], 1, generator=gen).squeeze(1)
+            out[:, t] = np.minimum((u[:, t + 1 : t + 2] > self._cdf[state]).sum(axis=1), self.vocab - 1)
             state = (state * self.vocab) % states + out[:, t]
-        return out[:, :length]
+        return torch.from_numpy(out[:, :length])
 
     def conditional(self, context: Tensor) -> Tensor:
         """p(next symbol | the tokens so far), per row of ``context`` (n, t): the table once ``order``
@@ -208,23 +225,29 @@ class LanguageModel(Problem):
     """Next-token prediction with a small GPT: on a Markov source whose optimum is known, or on
     CPython's help text.
 
-    Options: ``corpus`` (``markov`` or ``pydoc``: :mod:`optbench.problems.text`), for the Markov
-    source only ``vocab`` (8), ``order`` (1), ``concentration`` (0.3) and ``source_seed`` (0: the
-    language; the run seed draws the text; pydoc text has its own 97 tokens), ``n_train`` and
+    Options: ``regime`` (``fresh``: new sequences every step; ``fixed``: ``n_train`` of them every
+    epoch; see the module's docstring), ``corpus`` (``markov`` or ``pydoc``:
+    :mod:`optbench.problems.text`), for the Markov source only ``vocab`` (8), ``order`` (1),
+    ``concentration`` (0.3) and ``source_seed`` (0: the language; the run seed draws the text;
+    pydoc text has its own 97 tokens), ``n_train`` and
     ``n_val`` sequences (1024, 256), ``block_size`` (16), ``n_layer`` (1), ``n_head`` (2),
-    ``n_embd`` (32), ``dtype``. Records ``val_loss`` on held-out sequences; on the Markov source
-    ``val_gap``, its distance to f* (``f_star``); on pydoc text ``test_loss`` on the test block, and
-    the text's hash (``data_sha256``).
+    ``n_embd`` (32), ``dtype``. An epoch is ``n_train`` sequences; a run's default batch is
+    :data:`BATCH_SIZE` sequences, ``block_size`` tokens each (the table's ``tokens`` count them).
+    Records ``val_loss`` on held-out sequences; on the Markov source ``val_gap``, its distance to
+    f* (``f_star``, the ``optimum`` of the fresh regime); on pydoc text ``test_loss`` on the test
+    block, and the text's hash (``data_sha256``). Fresh pydoc text is windows at new offsets of
+    the training block every step: a finite text, so no optimum either way.
 
     >>> p = LanguageModel(seed=0)
-    >>> p.n_train, round(p.f_star, 4), p.optimum is None
-    (1024, 1.4242, True)
+    >>> p.n_train, round(p.f_star, 4), p.optimum == p.f_star, LanguageModel(regime="fixed").optimum
+    (1024, 1.4242, True, None)
     """
 
     def __init__(
         self,
         seed: int = 0,
         *,
+        regime: str = "fresh",
         corpus: str = "markov",
         vocab: int = 8,
         order: int = 1,
@@ -239,6 +262,7 @@ class LanguageModel(Problem):
         dtype: str = "float32",
     ):
         checks.choice("lm", "corpus", corpus, CORPORA)
+        checks.choice("lm", "regime", regime, REGIMES)
         for name, value, low in (("vocab", vocab, 2), ("order", order, 1), ("n_train", n_train, 1)):
             checks.whole("lm", name, value, low)
         for name, value in (("n_val", n_val), ("block_size", block_size), ("n_layer", n_layer), ("n_head", n_head)):
@@ -250,11 +274,13 @@ class LanguageModel(Problem):
             raise InvalidValueError(f"lm vocab**order = {vocab**order} states is too many; expected at most 4096")
         self.concentration = checks.real("lm", "concentration", concentration, 0.0, above=True)
         dt = resolve_dtype(dtype)
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)  # pydoc's windows; the Markov source samples with numpy
         self.f_star: float | None = None
+        self.source: MarkovSource | None = None
+        self.block_size = block_size
         if corpus == "markov":
             self.source = MarkovSource(vocab, order, self.concentration, source_seed)
-            sample = self.source.sample(n_train + n_val, block_size + 1, gen)
+            sample = self.source.sample(n_train + n_val, block_size + 1, np.random.default_rng(seed))
             self.data = {"x": sample[:n_train], "x_val": sample[n_train:]}
             self.f_star = optimum(self.source, block_size)  # of the expected loss: see the module's docstring
         else:  # the seed draws the training windows; held-out windows are the same for every seed
@@ -276,6 +302,19 @@ class LanguageModel(Problem):
         # the input and output layers; the blocks' 2-D weights are hidden matrices, the rest vectors
         self.roles = {"token.weight": "embedding", "position.weight": "embedding", "head.weight": "head"}
         self.n_train = n_train
+        self.tokens_per_example = block_size  # the positions a sequence's loss predicts
+        if regime == "fresh":
+            self.draw = self._draw
+            self.optimum = self.f_star  # the expected loss's floor; the training loss now estimates it
+
+    def _draw(self, seed: int, step: int, size: int) -> dict[str, Tensor]:
+        """Step ``step``'s training batch of run ``seed``: ``size`` new sequences of the source (or
+        windows of the training text), from a generator seeded by (seed, step) alone."""
+        key = np.random.SeedSequence(seed, spawn_key=(step,))  # the seed's step-th child stream
+        if self.source is not None:
+            return {"x": self.source.sample(size, self.block_size + 1, np.random.default_rng(key))}
+        gen = torch.Generator().manual_seed(int(key.generate_state(1, np.uint64)[0] >> 1))
+        return {"x": text.windows(text.blocks()["train"], size, self.block_size + 1, gen)}
 
     def _losses(self, params: dict[str, Tensor], seqs: Tensor) -> Tensor:
         """Mean next-token cross-entropy on sequences ``seqs``: one run's (B, block + 1), a 0-d

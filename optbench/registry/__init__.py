@@ -69,14 +69,16 @@ def register_problem(
     *,
     description: str | None = None,
     defaults: Mapping[str, Any] | None = None,
+    batch_size: int | None = None,
     override: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register a problem class under ``name`` (the contract: :mod:`optbench.problems.base`).
 
     ``description`` defaults to the docstring's first sentence; ``defaults`` override the defaults
-    of the constructor's options.
+    of the constructor's options; ``batch_size`` is the default batch size of its runs where neither
+    the run nor its optimizer sets one (None: full batch).
     """
-    return PROBLEMS.register(name, description=description, defaults=defaults, override=override)
+    return PROBLEMS.register(name, description=description, defaults=defaults, batch_size=batch_size, override=override)
 
 
 def register_optimizer(

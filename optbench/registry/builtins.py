@@ -46,7 +46,8 @@ PROBLEMS = {
     ),
     "lm": Builtin(
         "optbench.problems.lm:LanguageModel",
-        "A small decoder-only transformer on a Markov source: next-token cross-entropy; records val_gap to f*",
+        "A small decoder-only transformer on fresh text of a Markov source: next-token cross-entropy, f* known",
+        batch_size=32,  # sequences a step (optbench.problems.lm.BATCH_SIZE)
     ),
     "logreg": Builtin(
         "optbench.problems.linear_models:LogisticRegression",

@@ -41,7 +41,8 @@ class Entry:
     """One registered problem or optimizer.
 
     ``target`` is the class (or factory) that builds it; ``defaults`` override the defaults of its
-    signature; ``batch_size`` is the default batch size of an optimizer's runs (None: full batch);
+    signature; ``batch_size`` is the default batch size of its runs (None: full batch; an optimizer's
+    default comes before a problem's: :func:`optbench.core.spec.resolve_batch_size`);
     ``source`` says where it came from (built-in, an entry point and its distribution, a file...);
     ``elementwise`` says whether an optimizer treats every element on its own, so that runs stacked
     into one tensor may share it (None: :func:`optbench.optimizers.protocol.is_elementwise` probes it;

@@ -34,6 +34,7 @@ OPTIONAL_COLUMNS = {
     **{s.name: s.dtype for s in declared.SETTINGS if s.dtype == "int64" and s.name not in CORE_COLUMNS},
     "batch_runs": "int64",
     "threads": "int64",
+    "tokens": "float64",  # a language model's (NaN beside problems that count no tokens)
 }
 
 
@@ -132,7 +133,15 @@ def summarize(df: pd.DataFrame) -> str:
     if not math.isnan(last["optimum"]):
         lines.append(f"  optimum f*   {last['optimum']:.6g}")
         gap = outcomes.shown(outcomes.final(df), outcomes.resolution(df))  # never a negative noise value
+        measured = outcomes.final(df, floor=False)
+        if measured < -outcomes.resolution(df):  # beyond rounding: a loss estimated on sampled data (fresh batches)
+            gap = f"{measured:.4g} (below f*: the loss is measured on one sampled batch)"
         lines.append(f"  gap          {gap}")
+    if "val_loss" in df.columns and math.isfinite(final["val_loss"]):  # held-out data: a language model's
+        gap = f"  (gap to f* {final['val_gap']:.4g})" if "val_gap" in df.columns else ""
+        lines.append(f"  val. loss    {final['val_loss']:.6g}{gap}")
+    if "tokens" in df.columns and math.isfinite(final["tokens"]):
+        lines.append(f"  tokens       {int(final['tokens']):,} (batches of {int(last['batch_size'])})")
     if "test_accuracy" in df.columns:
         lines.append(f"  test acc.    {final['test_accuracy']:.1%}  (test loss {final['test_loss']:.4g})")
     lines.append(f"  time         {last['time_s']:.3f} s (optimizer steps, evaluation excluded)")

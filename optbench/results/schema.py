@@ -10,7 +10,8 @@ Every column of a results table has one of three roles:
   ``warmup_steps``, ``device``. Constant along a run; runs that differ only in their seed share
   every setting (one *configuration*).
 - **measurement**: what was recorded along the run: ``epoch``, ``step``, ``grad_evals`` (gradient
-  evaluations so far: one a step, plus each time the optimizer's closure recomputed them), ``loss``, ``optimum``,
+  evaluations so far: one a step, plus each time the optimizer's closure recomputed them), ``tokens``
+  (where the problem counts them, a language model: the tokens trained on so far), ``loss``, ``optimum``,
   every metric the problem reports (``test_loss``, ``test_accuracy``, a plugin's own), ``time_s``,
   ``batch_runs``, ``threads`` (torch's intra-op threads ``time_s`` was measured under: 0 where
   nothing was timed; :mod:`optbench.core.threads`), ``status``, ``message``.
@@ -42,7 +43,8 @@ IDENTITY_COLUMNS = ("run_key", "phase", "seed")
 BUDGET_PHASE = "budget"  # a bench's budget ladder (optbench.studies.speedup): read by its leaderboard, not drawn
 CORE_SETTINGS = ("problem", "optimizer", "lr", *declared.NAMES)
 CORE_MEASUREMENTS = (
-    *("epoch", "step", "grad_evals", "loss", "optimum", "time_s", "batch_runs", "threads", "status", "message"),
+    *("epoch", "step", "grad_evals", "tokens", "loss", "optimum", "time_s", "batch_runs", "threads"),
+    *("status", "message"),
 )
 BUILT_IN_METRICS = (
     "val_loss",

@@ -106,7 +106,7 @@ SETTINGS: tuple[Setting, ...] = (  # in the order of the table's columns
         "batch_size",
         None,
         _optional_whole,
-        "Examples per step [default: the optimizer's; full batch unless it declares one].",
+        "Examples per step [default: the optimizer's, else the problem's; full batch unless one declares it].",
         keyed=lambda value, optimizer: value or getattr(optimizer, "batch_size", None),  # None: the full set
     ),
     Setting("epochs", 100, _whole(1), "Passes over the training set."),

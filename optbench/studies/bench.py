@@ -188,8 +188,9 @@ def steps_of(entry: Entry) -> int:
     """One run's optimizer steps on ``entry``: its epochs x the batches an epoch of its data holds."""
     from optbench.registry import PROBLEMS
 
-    n = PROBLEMS.get(entry.problem).target(seed=0, **entry.options).n_train
-    return entry.epochs * -(-n // (entry.batch_size or n))
+    problem = PROBLEMS.get(entry.problem)
+    n = problem.target(seed=0, **entry.options).n_train
+    return entry.epochs * -(-n // min(entry.batch_size or problem.batch_size or n, n))
 
 
 class Eta:

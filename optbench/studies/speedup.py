@@ -11,6 +11,15 @@ gradients) and steps; the headline uses evaluations. A seed whose baseline never
 the ladder counts as more than its top (+inf), one whose baseline gets there at the ladder's
 bottom as less than it (0), so the median and its interval say "more than 4x" rather than guess.
 
+Language models (problems that count ``tokens``) are compared in tokens too, as language-model
+studies count data (Wen et al. 2025), and their headline is in tokens. There the baseline's
+loss-vs-data curve L(D) = a D^-b + c is fitted to its ladder (the medians over seeds; c is f* where
+the problem knows it, else fitted, below every final of the ladder), and each seed's crossing is
+read from its own ladder interpolated as that curve is: log(L - c) linear in log D between two
+budgets. At a budget of the ladder it is the run's final itself (an exact copy of the baseline reads
+1x); where too few budgets finished to fit c (fewer than 4), c is 0: plain log-log interpolation.
+:func:`curve` fits; each comparison states which (``curve_tokens``).
+
 >>> round(crossing([1.0, 2.0, 4.0], [8.0, 4.0, 1.0], 2.0), 3)  # halfway from 4 to 1 on a log scale: 2 x sqrt(2)
 2.828
 >>> crossing([1.0, 3.0], [8.0, 4.0], 4.0)  # an identical run reaches it at that budget exactly
@@ -21,6 +30,9 @@ bottom as less than it (0), so the median and its interval say "more than 4x" ra
 (0.0, nan)
 >>> censored_median_interval([0.0] * 5 + [1.5] * 5)[0]  # a bound and a number are never averaged
 0.0
+>>> budgets = [1.0, 2.0, 4.0, 8.0, 16.0]
+>>> [round(v, 3) for v in curve(budgets, [3 * d**-0.5 + 1 for d in budgets], known=False)]  # a, b, c
+[3.0, 0.5, 1.0]
 """
 
 from __future__ import annotations
@@ -90,6 +102,8 @@ def _runs(results: pd.DataFrame, label: str) -> pd.DataFrame:
         per_epoch = float(last["step"].iloc[0] / last["epoch"].iloc[0]) if len(last) else 1.0
         per_step = float(evals.loc[last.index[0]] / last["step"].iloc[0]) if len(last) else 1.0
         steps = epochs * round(per_epoch)
+        counted = "tokens" in run and len(last) and math.isfinite(float(run["tokens"].loc[last.index[0]]))
+        tokens = steps * float(run["tokens"].loc[last.index[0]] / last["step"].iloc[0]) if counted else math.nan
         rows.append(
             {
                 "optimizer": optimizer,
@@ -99,6 +113,8 @@ def _runs(results: pd.DataFrame, label: str) -> pd.DataFrame:
                 "resolution": resolution(run),
                 "steps": float(steps),
                 "evals": float(steps * per_step),
+                "tokens": tokens,
+                "known": bool(run["optimum"].notna().any()) if "optimum" in run else False,
                 "eval_phase": run["phase"].iloc[0] == "eval",
             }
         )
@@ -107,20 +123,31 @@ def _runs(results: pd.DataFrame, label: str) -> pd.DataFrame:
 
 def speedups(results: pd.DataFrame, label: str, candidates: Sequence[str], baselines: Sequence[str]) -> pd.DataFrame:
     """Per candidate and baseline on problem ``label``: the median speedup over seeds in gradient
-    evaluations and in steps, each with its 95% bootstrap interval, the seeds, and the ladder's
-    range (what "more than" and "less than" refer to)."""
+    evaluations and in steps (and in tokens, where the problem counts them), each with its 95%
+    bootstrap interval, the seeds, and the ladder's range (what "more than" and "less than" refer
+    to); in tokens also the baseline's fitted curve in words (``curve_tokens``)."""
     runs = _runs(results, label)
     rows = []
     if not len(runs):
         return pd.DataFrame(rows)
+    units = ["evals", "steps"] + (["tokens"] if runs["tokens"].notna().all() else [])
     for baseline in baselines:
         ladder = runs[runs["optimizer"] == baseline].sort_values("epochs")
         if ladder["epochs"].nunique() < 2:
             continue
+        floor, fitted = 0.0, ""
+        if "tokens" in units:
+            medians = ladder.groupby("tokens")["final"].median()
+            known = bool(ladder["known"].any())
+            found = curve(medians.index.tolist(), medians.tolist(), known, below=float(ladder["final"].min()))
+            if found is not None:
+                floor, fitted = found[2], curve_text(*found, known)
+            else:
+                fitted = "interpolated (log-log): its ladder is too short or too noisy to fit L(D) = a D^-b + c"
         for candidate in candidates:
             mine = runs[(runs["optimizer"] == candidate) & runs["eval_phase"]].set_index("seed")
-            per = {"evals": [], "steps": []}
-            ranges = {"evals": [math.inf, 0.0], "steps": [math.inf, 0.0]}
+            per: dict[str, list[float]] = {unit: [] for unit in units}
+            ranges = {unit: [math.inf, 0.0] for unit in units}
             for seed, own in mine.iterrows():
                 theirs = ladder[ladder["seed"] == seed]
                 if theirs["epochs"].nunique() < 2:
@@ -128,7 +155,10 @@ def speedups(results: pd.DataFrame, label: str, candidates: Sequence[str], basel
                 if own["final"] <= own["resolution"]:
                     continue  # the candidate ended at the float floor: when the baseline gets there is no speedup
                 for unit in per:
-                    budget = crossing(theirs[unit].tolist(), theirs["final"].tolist(), own["final"])
+                    lowered = floor if unit == "tokens" else 0.0  # L - c along the fitted curve
+                    finals = [f - lowered for f in theirs["final"].tolist()]
+                    goal = own["final"] - lowered
+                    budget = crossing(theirs[unit].tolist(), finals, goal) if goal > 0 else math.inf
                     if math.isnan(budget) or not own[unit] > 0:
                         continue
                     per[unit].append(budget / own[unit])
@@ -142,8 +172,47 @@ def speedups(results: pd.DataFrame, label: str, candidates: Sequence[str], basel
                 for end, value in zip(("", "_low", "_high"), censored_median_interval(values), strict=True):
                     row[f"speedup_{unit}{end}"], row[f"speedup_{unit}{end}_bound"] = censor(value, bottom, top)
                 row |= {f"ladder_{unit}_min": bottom, f"ladder_{unit}_max": top}
+            if "tokens" in per:
+                row["curve_tokens"] = fitted
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def curve(
+    budgets: Sequence[float], finals: Sequence[float], known: bool, below: float = math.inf
+) -> tuple[float, float, float] | None:
+    """(a, b, c) of L(D) = a D^-b + c fitted to a ladder's ``finals`` (least squares in log(L - c)
+    against log D), or None where it cannot be: a non-finite final, fewer than 2 budgets (4 where c
+    is fitted), or a curve that does not fall (b <= 0). ``known``: the finals are suboptimalities
+    (f* known), so c is 0; else c is searched below ``below`` and every final."""
+    d = np.asarray(budgets, dtype=float)
+    y = np.asarray(finals, dtype=float)
+    if not (np.isfinite(y).all() and (y > 0).all() and (d > 0).all()) or len(d) < (2 if known else 4):
+        return None
+    top = min(float(y.min()), below)
+    logd = np.log(d)
+
+    def fit(c: float) -> tuple[float, float, float, float]:  # (squared error, a, b, c)
+        slope, intercept = np.polyfit(logd, np.log(y - c), 1)
+        return float(((intercept + slope * logd - np.log(y - c)) ** 2).sum()), float(np.exp(intercept)), -slope, c
+
+    if known:
+        best = fit(0.0)
+    else:  # c strictly below every final: a grid, then a finer one around its best
+        step = top / 400
+        best = min(fit(float(c)) for c in np.linspace(0.0, top, 401)[:-1])
+        fine = np.linspace(max(best[3] - step, 0.0), min(best[3] + step, top), 201)
+        best = min(fit(float(c)) for c in fine if c < top)
+    if not best[2] > 0:
+        return None
+    return best[1], float(best[2]), best[3]
+
+
+def curve_text(a: float, b: float, c: float, known: bool) -> str:
+    """The baseline's fitted curve as the page states it."""
+    if known:
+        return f"fitted L(D) = {a:.3g} D^-{b:.3g} + f* over its ladder (D in tokens)"
+    return f"fitted L(D) = {a:.3g} D^-{b:.3g} + {c:.4g} over its ladder (D in tokens)"
 
 
 def censored_median_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -187,20 +256,34 @@ def times(value: float, bound: str = "") -> str:
     return f"{prefix}{value:.3g}x"
 
 
-def text(row: dict[str, Any], unit: str = "evals") -> str:
+NOUNS = {"evals": "gradient evaluations", "steps": "steps", "tokens": "tokens"}
+
+
+def unit_of(row: dict[str, Any]) -> str:
+    """The unit a comparison is stated in: tokens where the problem counts them, else evaluations."""
+    value = row.get("speedup_tokens")
+    return "tokens" if isinstance(value, float) and not math.isnan(value) else "evals"
+
+
+def text(row: dict[str, Any], unit: str | None = None) -> str:
     """``speedup 1.3x [1.1x, 1.6x] in gradient evaluations`` for one comparison (below 1x: the baseline
-    needs less than the candidate's budget)."""
+    needs less than the candidate's budget); in tokens with the baseline's curve. ``unit``: by default
+    :func:`unit_of`."""
+    unit = unit or unit_of(row)
     parts = [
         times(row[f"speedup_{unit}{end}"], row.get(f"speedup_{unit}{end}_bound", "")) for end in ("", "_low", "_high")
     ]
-    noun = "gradient evaluations" if unit == "evals" else "steps"
-    return f"speedup {parts[0]} [{parts[1]}, {parts[2]}] in {noun}"
+    shown = f"speedup {parts[0]} [{parts[1]}, {parts[2]}] in {NOUNS[unit]}"
+    if unit == "tokens" and isinstance(row.get("curve_tokens"), str):
+        shown += f" ({row['baseline']}: {row['curve_tokens']})"
+    return shown
 
 
 def headline(table: pd.DataFrame, pairs: Sequence[tuple[str, str, str]]) -> dict[str, str]:
-    """Per ``"candidate vs name"`` (name: the baseline in words, "gd = torch-sgd"): its speedup in
-    gradient evaluations across the problems, the median of the per-problem medians, and on how many
-    problems the interval lies above 1 (faster) or below it (slower)."""
+    """Per ``"candidate vs name"`` (name: the baseline in words, "gd = torch-sgd"): its speedup across
+    the problems, the median of the per-problem medians, and on how many problems the interval lies
+    above 1 (faster) or below it (slower); in tokens where every problem counts them, else in
+    gradient evaluations."""
     if "speedup_evals" not in table:
         return {}
     out = {}
@@ -210,19 +293,17 @@ def headline(table: pd.DataFrame, pairs: Sequence[tuple[str, str, str]]) -> dict
         )
         if not len(mine):
             continue
-        values = [uncensor(v, b) for v, b in zip(mine["speedup_evals"], _bounds(mine, "speedup_evals"), strict=True)]
+        unit = "tokens" if "speedup_tokens" in mine and mine["speedup_tokens"].notna().all() else "evals"
+        column = f"speedup_{unit}"
+        values = [uncensor(v, b) for v, b in zip(mine[column], _bounds(mine, column), strict=True)]
         middle = float(np.quantile(values, 0.5, method="inverted_cdf"))  # censored: a value taken
-        low = [
-            uncensor(v, b) for v, b in zip(mine["speedup_evals_low"], _bounds(mine, "speedup_evals_low"), strict=True)
-        ]
-        high = [
-            uncensor(v, b) for v, b in zip(mine["speedup_evals_high"], _bounds(mine, "speedup_evals_high"), strict=True)
-        ]
+        low = [uncensor(v, b) for v, b in zip(mine[f"{column}_low"], _bounds(mine, f"{column}_low"), strict=True)]
+        high = [uncensor(v, b) for v, b in zip(mine[f"{column}_high"], _bounds(mine, f"{column}_high"), strict=True)]
         faster, slower = sum(v > 1 for v in low), sum(v < 1 for v in high)
-        shown = times(*censor(middle, float(mine["ladder_evals_min"].min()), float(mine["ladder_evals_max"].max())))
+        ladder = float(mine[f"ladder_{unit}_min"].min()), float(mine[f"ladder_{unit}_max"].max())
+        shown = times(*censor(middle, *ladder))
         out[f"{candidate} vs {name}"] = (
-            f"speedup {shown} in gradient evaluations (median of {len(mine)} problems; "
-            f"faster on {faster}, slower on {slower})"
+            f"speedup {shown} in {NOUNS[unit]} (median of {len(mine)} problems; faster on {faster}, slower on {slower})"
         )
     return out
 
@@ -237,8 +318,10 @@ METHOD = (
     "(each with its own schedule); per seed, the budget it needs to reach the candidate's final objective "
     "(log-log interpolated), over the candidate's budget: 2x means the baseline needs twice the candidate's "
     "gradient evaluations. Median over seeds [95% bootstrap interval]; beyond the ladder it says '> 4x' or "
-    "'< 0.25x' (in the CSV: the ladder's end and a bound column, '>' or '<'). "
-    "Faster or slower on a problem: the interval lies above or below 1."
+    "'< 0.25x' (in the CSV: the ladder's end and a bound column, '>' or '<'). Faster or slower on a problem: "
+    "the interval lies above or below 1. Language models: in tokens, read along the baseline's loss-vs-data "
+    "curve L(D) = a D^-b + c fitted to its ladder (c = f* where known), log-log interpolation where the ladder "
+    "is too short to fit."
 )
 
 

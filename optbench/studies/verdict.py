@@ -119,7 +119,7 @@ def effect_text(row: dict) -> str:
     if speedup is not None and not (isinstance(speedup, float) and math.isnan(speedup)):
         from optbench.studies.speedup import text
 
-        parts.append(text(row, "evals"))
+        parts.append(text(row))  # in tokens for a language model
     ratio = row.get("step_time_ratio")
     if isinstance(ratio, float) and math.isfinite(ratio):  # seconds per step, against the timing rounds' spread
         same = "" if row.get("step_time_differs") else ", within the timing rounds' spread: no difference"

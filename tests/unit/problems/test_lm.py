@@ -21,7 +21,7 @@ def test_f_star_is_the_sources_expected_next_token_loss(vocab, order, concentrat
     not where the window starts with less than ``order`` tokens of context."""
     source = MarkovSource(vocab, order, concentration, seed=5)
     block = 6
-    text = source.sample(20_000, block + 1, torch.Generator().manual_seed(1))
+    text = source.sample(20_000, block + 1, np.random.default_rng(1))
     per_sequence = torch.zeros(len(text), dtype=torch.float64)
     for t in range(block):
         p = source.conditional(text[:, : t + 1])
@@ -39,13 +39,19 @@ def test_f_star_is_the_sources_expected_next_token_loss(vocab, order, concentrat
         assert abs(estimate - rate) > 4 * error  # the first positions' lower-order entropies matter
 
 
-def test_a_trained_model_comes_within_a_few_percent_of_f_star():
-    run = optbench.run("lm", "torch-adam", lr=1e-2, epochs=75, seed=0)
-    problem = LanguageModel(seed=0)
+def test_a_model_trained_on_a_fixed_set_nears_f_star_on_held_out_text_and_memorises_its_own():
+    """The fixed regime, full batch (1,024 sequences a step): held-out loss within a few percent of f*,
+    while the training loss goes below f* (hence no optimum declared). The numbers moved when the
+    sequences came to be drawn by numpy (measured: best held-out 1.406, 1.3% below f*, which 256
+    held-out sequences allow: their standard error is about 0.012; training loss 1.367)."""
+    options = {"regime": "fixed"}
+    run = optbench.run("lm", "torch-adam", lr=1e-2, epochs=75, seed=0, batch_size=1024, problem_options=options)
+    problem = LanguageModel(seed=0, regime="fixed")
     best = float(run["val_loss"].min())
-    assert problem.f_star <= best <= 1.05 * problem.f_star  # measured: 1.0% above at its best
-    np.testing.assert_allclose(run["val_gap"], run["val_loss"] - problem.f_star, rtol=1e-6)
+    assert problem.f_star - 0.04 <= best <= 1.05 * problem.f_star
+    np.testing.assert_allclose(run["val_gap"], run["val_loss"] - problem.f_star, atol=1e-6)  # float32: near 0
     assert run["optimum"].isna().all()  # no training optimum: a memorising model goes below f*
+    assert float(run["loss"].iloc[-1]) < problem.f_star - 0.05  # it does
     assert float(run["val_loss"].iloc[0]) > math.log(8) * 0.95  # it started near uniform
 
 
@@ -58,7 +64,8 @@ def test_a_trained_model_comes_within_a_few_percent_of_f_star():
     ],
 )
 def test_stacked_runs_of_lm_equal_alone_bit_for_bit(optimizer, settings):
-    """3 seeds x 2 settings in one stack, against each run alone: the same bits, for an elementwise
+    """3 seeds x 2 settings in one stack on fresh data (lm's default: each run draws its own batch
+    every step, from its seed and the step), against each run alone: the same bits, for an elementwise
     optimizer (one AdamW over the stack), for Muon (bfloat16 inside: any difference in a gradient
     would grow) and for Adafactor, each stepped once per run over that run's own matrices."""
     from optbench.core.runner import execute, prepare
@@ -76,6 +83,7 @@ def test_stacked_runs_of_lm_equal_alone_bit_for_bit(optimizer, settings):
     columns = ["time_s", "batch_runs", "threads"]
     pd.testing.assert_frame_equal(stacked.drop(columns=columns), alone.drop(columns=columns), check_exact=True)
     assert stacked["loss"].iloc[-1] < 0.9 * stacked["loss"].iloc[0]
+    assert stacked["optimum"].notna().all()  # fresh data: f* is the training loss's floor
 
 
 def test_the_batched_model_is_the_module():

@@ -64,13 +64,17 @@ def test_a_hybrid_benches_against_the_suites_baselines_at_each_width(tmp_path):
     assert 'id="advantage_vs_size"' in page and "Advantage against model size" in page
 
 
-def test_the_shipped_lm_suite_is_a_ladder_on_both_corpora():
+def test_the_shipped_lm_suite_is_a_ladder_of_sizes_and_of_data_budgets():
     suite = load_suite("lm")
     assert suite.baselines == ("torch-adamw", "torch-sgd-momentum")
     found = ladders(suite.entries)
     assert {option for option, _ in found.values()} == {"n_embd"}
-    assert sorted(len(group) for _, group in found.values()) == [3, 3]
+    ((_, sizes),) = found.values()
+    assert [e.options["n_embd"] for e in sizes] == [16, 32, 64]
+    markov = [e for e in suite.entries if e.options["corpus"] == "markov" and e.options["n_embd"] == 32]
+    assert sorted(e.options["n_train"] * e.epochs for e in markov) == [1024, 2048, 4096]  # sequences trained on
     assert {e.options["corpus"] for e in suite.entries} == {"markov", "pydoc"}
+    assert all(e.batch_size is None and "regime" not in e.options for e in suite.entries)  # lm's own: 32, fresh
 
 
 @pytest.mark.parametrize(
