@@ -173,8 +173,14 @@ class Registry:
     def snapshot(self) -> Iterator[Registry]:
         """Everything registered inside the block is forgotten after it, and what it replaced is back.
 
-        >>> with OPTIMIZERS.snapshot():                    # doctest: +SKIP
-        ...     OPTIMIZERS.add("mine", Mine)
+        >>> import torch
+        >>> from optbench.registry import OPTIMIZERS
+        >>> with OPTIMIZERS.snapshot():
+        ...     _ = OPTIMIZERS.add("mine", torch.optim.SGD)
+        ...     print("mine" in OPTIMIZERS)
+        True
+        >>> "mine" in OPTIMIZERS
+        False
         """
         saved = self._state()
         try:

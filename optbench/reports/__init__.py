@@ -1,8 +1,13 @@
 """Reports: figures, a summary table and a self-contained HTML page from results tables; animations.
 
-    >>> from optbench.reports import animate, report
-    >>> report(["sweep.parquet"], "report/")                       # doctest: +SKIP
-    >>> anim = animate("linreg", "gd", epochs=40)                   # doctest: +SKIP
+    >>> import optbench
+    >>> from optbench.reports import animate, report, save
+    >>> table = optbench.sweep(problems="linreg", optimizers=["gd", "torch-adam"], lr=[0.1], epochs=20,
+    ...                        seeds=range(3), out="sweep.parquet")
+    >>> report(["sweep.parquet"], "report/")
+    PosixPath('report/index.html')
+    >>> save(animate("linreg", "gd", epochs=40), "fit.gif")
+    PosixPath('fit.gif')
 
 Only the results table flows into :func:`report`; :func:`animate` runs the optimizers it draws.
 :func:`style` (and :func:`color`) give an optimizer's look, the same in every figure and animation.

@@ -1,8 +1,9 @@
 """Fit animations: the lesson's line being fitted, decision regions evolving, optimizers racing.
 
->>> anim = animate("linreg", ["gd"], lr=0.1, epochs=100)   # doctest: +SKIP
->>> anim                                                   # a notebook shows the offline player   # doctest: +SKIP
->>> save(anim, "fit.gif")                                  # doctest: +SKIP
+>>> from optbench.reports import save
+>>> anim = animate("linreg", ["gd"], lr=0.1, epochs=100)   # in a notebook, ``anim`` shows the offline player
+>>> save(anim, "fit.gif")
+PosixPath('fit.gif')
 
 Each builder draws the still parts (data, contour, axes) once and hands :class:`Animation` the
 artists that move, so a frame costs a few artists, not a whole figure (see ``movie.py``).
