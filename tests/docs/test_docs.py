@@ -102,3 +102,13 @@ def test_each_extra_is_pinned(extra):
     }
     named = [re.split(r"[<>=\[]", r)[0].strip().lower() for r in pyproject["project"]["optional-dependencies"][extra]]
     assert [n for n in named if n not in pinned and n not in ("matplotlib", "ipykernel")] == []
+
+
+def test_bench_help_names_every_suite_and_every_file_it_writes():
+    """The CLI reference is bench --help: it must not lag the suites or the outputs (it once lacked both)."""
+    from optbench.studies.bench import OUTPUTS
+    from optbench.studies.suite import SUITES
+
+    shown = " ".join(invoke("bench", "--help").output.split())
+    assert all(name in shown for name in SUITES)
+    assert all(name in shown for name in OUTPUTS)
