@@ -31,6 +31,7 @@ _EXPORTS = {
     "sweep": "optbench.studies.sweeps",
     "tune": "optbench.studies.tuning",
     "bench": "optbench.studies.verdicts",
+    "Verdict": "optbench.studies.verdicts",
     "Grid": "optbench.settings.grid",
 }
 
