@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version source: pyproject reads it, `optbench --version` prints it
+DOCS_URL = "https://optbench.readthedocs.io/"  # pyproject's Documentation URL says the same (a test checks)
 
 _EXPORTS = {
     "run": "optbench.core.runner",
@@ -29,6 +30,8 @@ _EXPORTS = {
     "OptbenchError": "optbench.errors",
     "sweep": "optbench.studies.sweeps",
     "tune": "optbench.studies.search",
+    "bench": "optbench.verdicts",
+    "Verdict": "optbench.verdicts",
     "Grid": "optbench.settings.grid",
 }
 

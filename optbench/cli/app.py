@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
+from optbench import DOCS_URL, __version__
 from optbench.errors import EXIT_USAGE, OptbenchError
 from optbench.errors import EXIT_WRITE as EXIT_WRITE  # 74: results could not be written (re-exported)
 from optbench.private_apis import one_arena, run_exit_handlers
@@ -257,8 +258,12 @@ def _warn(message: str) -> None:
     click.echo(f"optbench: warning: {message}", err=True)
 
 
-@click.group(cls=OptbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="optbench")
+@click.group(
+    cls=OptbenchGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=f"Documentation: {DOCS_URL} (and docs/ in the source).",
+)
+@click.version_option(version=__version__, prog_name="optbench")  # the one version source
 def cli() -> None:
     """Compare optimizers on problems people understand.
 

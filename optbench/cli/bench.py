@@ -21,12 +21,13 @@ from optbench.settings.options import validate_device_name
     help="Baselines, comma-separated [default: the suite's, else torch-sgd-momentum,torch-adam,torch-adamw; "
     "gd, the lesson's, only when asked].",
 )
-@click.option("--suite", default="quick", show_default=True, help="quick, standard, or a suite .toml file.")
+@click.option("--suite", default="quick", show_default=True, help="quick, standard, lm, or a suite .toml file.")
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
     required=True,
-    help="Folder for runs/, leaderboard.md, leaderboard.csv, results.parquet and report/.",
+    help="Folder for leaderboard.md, leaderboard.csv, comparisons.csv, tunability.csv, results.parquet, "
+    "runs/ (a rerun resumes from it) and report/.",
 )
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option(

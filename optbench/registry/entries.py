@@ -174,8 +174,14 @@ class Registry:
     def snapshot(self) -> Iterator[Registry]:
         """Everything registered inside the block is forgotten after it, and what it replaced is back.
 
-        >>> with OPTIMIZERS.snapshot():                    # doctest: +SKIP
-        ...     OPTIMIZERS.add("mine", Mine)
+        >>> import torch
+        >>> from optbench.registry import OPTIMIZERS
+        >>> with OPTIMIZERS.snapshot():
+        ...     _ = OPTIMIZERS.add("mine", torch.optim.SGD)
+        ...     print("mine" in OPTIMIZERS)
+        True
+        >>> "mine" in OPTIMIZERS
+        False
         """
         saved = self._state()
         try:
@@ -210,7 +216,9 @@ class Registry:
     ) -> Entry:
         """Register ``target`` under ``name``; a second registration must say ``override=True``.
 
-        Registering the same target under the same name again changes nothing.
+        Registering the same target under the same name again changes nothing. A name an installed
+        entry point declares (not imported yet) is taken over, with one line on stderr saying so
+        unless ``override=True``.
         """
         self._discover()
         source = source or plugins.current_source() or f"module {getattr(target, '__module__', '?')}"
@@ -225,6 +233,10 @@ class Registry:
             raise DuplicateNameError(
                 f"{self.kind} {name!r} is registered twice: by {by} and by {source}; pass override=True to replace it"
             )
+        pending = self._pending.get(name)
+        if pending is not None and source != plugins.describe_entry_point(pending) and not override:
+            # a file (or a module) taking over an installed plugin's name: said, never silent
+            print(f"optbench: warning: {plugins.shadows(self.kind, name, source, pending)}", file=sys.stderr)
         entry = Entry(
             name=name,
             target=target,

@@ -108,6 +108,14 @@ def clash(kind: str, ep: EntryPoint, registered_by: str) -> str:
     return f"{kind} plugin {ep.name!r} ({describe_entry_point(ep)}) clashes with {registered_by}"
 
 
+def shadows(kind: str, name: str, source: str, ep: EntryPoint) -> str:
+    """The line for a registration that takes over a name an installed entry point declares."""
+    return (
+        f"{kind} {name!r} from {source} shadows the installed plugin of that name ({describe_entry_point(ep)});"
+        " pass override=True to say that is meant"
+    )
+
+
 def load_entry_point(kind: str, name: str, ep: EntryPoint) -> Any:
     """Import one discovered plugin and return its class; on failure raise its one line."""
     source = describe_entry_point(ep)

@@ -1,9 +1,14 @@
 """Reports: figures, a summary table and a self-contained HTML page from results tables; animations.
 
-    >>> from optbench.reports import animate, report
-    >>> report(["sweep.parquet"], "report/")                       # doctest: +SKIP
+    >>> import optbench
+    >>> from optbench.reports import animate, report, save
     >>> from optbench.studies.replay import race
-    >>> anim = animate(race("linreg", "gd", epochs=40))             # doctest: +SKIP
+    >>> table = optbench.sweep(problems="linreg", optimizers=["gd", "torch-adam"], lr=[0.1], epochs=20,
+    ...                        seeds=range(3), out="sweep.parquet")
+    >>> report(["sweep.parquet"], "report/")
+    PosixPath('report/index.html')
+    >>> save(animate(race("linreg", "gd", epochs=40)), "fit.gif")
+    PosixPath('fit.gif')
 
 Only the results table flows into :func:`report`; :func:`animate` draws the runs a study trained
 (:mod:`optbench.studies.replay`): nothing here trains.

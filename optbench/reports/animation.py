@@ -1,9 +1,10 @@
 """Fit animations: the lesson's line being fitted, decision regions evolving, optimizers racing.
 
->>> from optbench.studies.replay import race                    # doctest: +SKIP
->>> anim = animate(race("linreg", ["gd"], lr=0.1, epochs=100))  # doctest: +SKIP
->>> anim                                                        # a notebook shows the offline player   # doctest: +SKIP
->>> save(anim, "fit.gif")                                       # doctest: +SKIP
+>>> from optbench.reports import save
+>>> from optbench.studies.replay import race
+>>> anim = animate(race("linreg", ["gd"], lr=0.1, epochs=100))  # in a notebook, ``anim`` shows the offline player
+>>> save(anim, "fit.gif")
+PosixPath('fit.gif')
 
 The drawing never trains: it draws *traces*, the runs a study produced with what each looked like
 at every recorded step (:mod:`optbench.studies.replay`: a race from settings, or a bench's chosen

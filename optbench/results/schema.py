@@ -52,6 +52,41 @@ BUILT_IN_METRICS = (
     "test_loss",
     "test_accuracy",
 )  # what the built-in problems record (classification)
+# What each column the core writes means: the documentation's columns page is generated from this and
+# from the run settings' own help (optbench.settings.declared); a test fails where a column has neither.
+MEANINGS = {
+    "run_key": "a hash of the run's *resolved* settings (defaults included, values canonical: `0.1` = `1e-1`, "
+    "`0` = `0.0`, any option order), its seed and its phase; the same run always gets the same key (sweeps and "
+    "tune). One spelling is not resolved: `--batch-size` equal to the whole training set is keyed apart from the "
+    "full-batch default (the size is known only once the problem is built)",
+    "phase": "`tune` or `eval` (`optbench tune`); `budget`: a bench's baselines rerun over a ladder of budgets "
+    "for its speedups",
+    "seed": "seeds the data, the initialisation and the shuffling",
+    "problem": "the problem's registered name (or import path)",
+    "optimizer": "the optimizer's registered name, canonical (a hybrid's or a wrapper's without spaces)",
+    "lr": "the learning rate, resolved (the optimizer's default where none was given); every other "
+    'hyperparameter is a column of its own, resolved too: tuples as `"0.9,0.999"`, None as missing, a '
+    "function or class as `module.qualname`, another object without a stable text as `<module.Type object>`, "
+    "never a memory address; a composite's parts as `COMPONENT.KEY`. Every problem option is a column "
+    "`problem_<option>` (`problem_n`, `problem_shape`)",
+    "epoch": "passes over the data (fractional between epoch ends)",
+    "step": "optimizer updates so far",
+    "grad_evals": "gradient evaluations so far: one a step, plus each time the optimizer's closure recomputed them",
+    "tokens": "training tokens seen so far, where the problem counts them (a language model: sequences x their "
+    "length); a bench's speedups for such problems are in tokens",
+    "loss": "the objective: mean loss over the whole training set after `step` updates",
+    "optimum": "f* where the problem knows it, else missing",
+    "time_s": "seconds of optimizer work so far of this run on its own (see *Stacking, seconds and threads*); "
+    "evaluation excluded",
+    "batch_runs": "how many runs were stacked with it (1: trained alone)",
+    "threads": "torch intra-op threads `time_s` was measured under (0 for an error row)",
+    "status": "`ok`, `diverged` (a NaN/inf loss stopped the run; the trajectory up to it is kept) or `error`",
+    "message": "why a run diverged or errored (the exception's message), or that a stacked group was trained alone",
+    "val_loss": "the loss on a validation split of the training rows (a problem's `val_fraction` option)",
+    "val_accuracy": "the accuracy on that validation split",
+    "test_loss": "the loss on the problem's held-out test rows",
+    "test_accuracy": "the accuracy on the held-out test rows",
+}
 SCHEMA_VERSION = 1
 ATTRS_KEY = "optbench"  # in DataFrame.attrs and in a parquet file's metadata (as bytes)
 

@@ -308,3 +308,31 @@ def test_describe_an_import_path_and_a_file_and_a_problem():
 def test_registry_api_errors():
     with pytest.raises(PluginError, match="no module named"):
         optbench.get_optimizer("no_such_pkg.mod:Opt")
+
+
+# --- a file over an installed plugin
+
+SHADOW = """
+import torch, optbench
+
+@optbench.register_optimizer("lion"{override})
+class MyLion(torch.optim.SGD):
+    '''A file's own lion.'''
+"""
+
+
+@pytest.mark.parametrize("override", [False, True])
+def test_a_file_over_an_installed_plugin_says_so_in_one_line_unless_override(tmp_path, discovering, override):
+    plugin = tmp_path / "mine.py"
+    plugin.write_text(SHADOW.format(override=", override=True" if override else ""))
+    described = discovering("describe", "--plugin", str(plugin), "lion")
+    assert described.returncode == 0, described.stderr
+    assert f"source      file {plugin}" in described.stdout  # the file's lion is the one used
+    if override:
+        assert described.stderr == ""
+    else:
+        assert described.stderr.strip().splitlines() == [
+            f"optbench: warning: optimizer 'lion' from file {plugin} shadows the installed plugin of that name"
+            " (entry point optbench.optimizers:lion = optbench_lion:Lion from optbench-lion 0.1.0);"
+            " pass override=True to say that is meant"
+        ]
