@@ -254,10 +254,13 @@ def tune(**params: Any) -> int:
 
     tune_seeds = _seed_list(params["tune_seeds"], "--tune-seeds")  # torch-free checks first
     eval_seeds = _seed_list(params["eval_seeds"], "--eval-seeds")
-    protocol = _protocol(params)
+    chosen = _protocol(params)  # checked here, torch-free; built after the names are
     ctx = click.get_current_context()
     flagged = [n for n in ("schedule", "warmup_steps") if ctx.get_parameter_source(n) != ParameterSource.DEFAULT]
     grid, tuning, options = _sweep_call(params)
+    from optbench.studies.search import Protocol
+
+    protocol = None if chosen is None else Protocol(**chosen)
     named = tuning.pop("named", None)
     from optbench.studies.suite import FAIR_SCHEDULE
 
@@ -307,10 +310,9 @@ def _chosen_line(choice: dict[str, Any], protocol: Any) -> str:
     return f"{where}{study} {settings}  (worst-seed {choice['select']}: {score}){state}"
 
 
-def _protocol(params: dict[str, Any]) -> Any:
-    """The tuning protocol the flags ask for (None: --search lr, the values given), checked."""
+def _protocol(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The tuning protocol's settings the flags ask for (None: --search lr, the values given), checked."""
     from optbench.settings.validate import number
-    from optbench.studies.search import Protocol
 
     method, trials, studies = params.pop("method"), params.pop("trials"), params.pop("studies")
     most, tolerance = params.pop("max_trials"), params.pop("tolerance")
@@ -327,7 +329,7 @@ def _protocol(params: dict[str, Any]) -> Any:
         raise InvalidValueError(f"--max-trials {most} is below --trials {trials}; expected at least {trials}")
     if method == "lr":
         return None
-    return Protocol(trials=trials, method=method, studies=studies, tolerance=tolerance, max_trials=most)
+    return {"trials": trials, "method": method, "studies": studies, "tolerance": tolerance, "max_trials": most}
 
 
 def _short(value: Any) -> str:

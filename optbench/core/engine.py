@@ -457,8 +457,10 @@ def _frame(
     values = losses - floor  # the objective (outcomes), at each recorded point
     blown = blown_up(values, values[0])
     # and between records: the largest loss any step computed (its batch's, or the full loss)
-    peak = record.peak.double().cpu().numpy() - floor if record.peak is not None else np.full(len(floor), -np.inf)
-    peaked = blown_up(peak[None, :], values[0])[0] | ~np.isfinite(peak)
+    peaked = np.zeros(len(floor), dtype=bool)
+    if record.peak is not None:
+        peak = record.peak.double().cpu().numpy() - floor
+        peaked = blown_up(peak[None, :], values[0])[0] | np.isnan(peak) | np.isposinf(peak)
     for j in runs:
         bad = np.flatnonzero(~finite[:, j])
         high = np.flatnonzero(blown[:, j])
@@ -467,11 +469,11 @@ def _frame(
             lengths.append(cut)
             statuses.append("diverged")
             messages.append(f"loss became {losses[cut - 1, j]} at step {record.step[cut - 1]}")
-        elif len(high) or peaked[j]:  # finite, but past the multiple of its start that counts as diverged
+        elif record.status == "ok" and (len(high) or peaked[j]):  # finite, but past the multiple of its start
             lengths.append(points)  # kept whole: where it went and whether it came back
             statuses.append("diverged")
             where = f"at step {record.step[int(high[0])]}" if len(high) else "between recorded points"
-            worst = values[int(high[0]), j] if len(high) else peak[j]
+            worst = values[int(high[0]), j] if len(high) else record.peak[j].item() - floor[j]
             messages.append(f"objective {worst:.3g} {where} passed {BLOWN_UP:g}x its start ({values[0, j]:.3g})")
         else:
             lengths.append(points)

@@ -326,6 +326,7 @@ SUMMARY_COLUMNS = [
     "chosen",
     "trials",
     "metric",
+    "target",
     "seeds",
     "final_median",
     "final_low",

@@ -114,7 +114,7 @@ def test_the_graph_sees_function_level_relative_and_submodule_imports():
     """What the cycle test rests on: the edges it must see are seen (it would pass vacuously otherwise)."""
     edges = graph()
     assert "optbench.registry.plugins" in edges["optbench.registry.entries"]  # `from optbench.registry import plugins`
-    assert "optbench.core.trajectories" in edges["optbench.reports.animation"]  # top level
+    assert "optbench.reports.frames" in edges["optbench.reports.animation"]  # top level
     assert "optbench.studies.sweeps" in edges["optbench.cli.sweeps"]  # inside a command function
     assert "optbench.core.engine" in edges["optbench.core.runner"]  # inside a function
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -131,19 +131,14 @@ def test_no_two_optimizers_of_a_page_share_a_colour():
     assert {n: color(n) for n in names} == alone  # only inside the block
 
 
-def test_best_settings_mark_grid_edges_and_bold_only_a_tested_winner(planted):
+def test_best_settings_mark_grid_edges_and_rank_nothing(planted):
     _, final = planted
     best = best_settings(final).set_index("optimizer")
     assert best.loc["gd", "setting"] == "lr=0.1" and best.loc["gd", "edge"] == "lr"  # 0.1 of (0.02, 0.1)
     assert best["configs"].to_dict() == {"gd": 2, "twin": 2, "flaky": 1} and best.loc["flaky", "edge"] == ""
-    # gd and its twin tie on every seed: no test can call the first better, so nothing is bold
-    assert not best["winner"].any()
+    # a report tests nothing (issue 30: the page ran its own Holm family): no winner, even a clear one
     lower = final.assign(final=np.where(final["optimizer"] == "gd", final["final"] / 3, final["final"]))
-    assert best_settings(lower).set_index("optimizer")["winner"].to_dict() == {
-        "gd": True,
-        "twin": False,
-        "flaky": False,
-    }
+    assert "winner" not in best_settings(lower) and best_settings(lower)["optimizer"].iloc[0] == "gd"
 
 
 def test_bars_of_problems_that_ran_different_optimizers(planted):

@@ -21,7 +21,7 @@ import torch
 import optbench
 
 
-@optbench.register_optimizer("blowup-sgdm", elementwise=True)
+@optbench.register_optimizer("blowup-sgdm-30", elementwise=True)
 class BlowUp(torch.optim.SGD):
     """SGD-momentum that, at its 5th step, multiplies each parameter's last element by 1e6 where that
     element's gradient is positive (on some seeds and settings, not others), then stops: huge, but finite."""
@@ -40,7 +40,7 @@ class BlowUp(torch.optim.SGD):
         return None if self.steps >= 5 else super().step(closure)
 
 
-@optbench.register_optimizer("sgdm-copy", elementwise=True)
+@optbench.register_optimizer("sgdm-twin-30", elementwise=True)
 class Copy(torch.optim.SGD):
     """torch-sgd-momentum under another name."""
 
@@ -61,7 +61,7 @@ problem = "quadratic"
 epochs = 40
 options = { dim = 10, condition = 100.0 }
 """
-CANDIDATES = ["blowup-sgdm", "sgdm-copy", "torch-adam"]
+CANDIDATES = ["blowup-sgdm-30", "sgdm-twin-30", "torch-adam"]
 BASELINE = "torch-sgd-momentum"
 
 
@@ -87,7 +87,7 @@ def _interval(row):
 
 def test_blown_up_runs_are_diverged_in_the_table_itself(bench_out):
     runs = pd.read_parquet(bench_out / "results.parquet")
-    evaluated = runs[(runs["phase"] == "eval") & (runs["optimizer"] == "blowup-sgdm")]
+    evaluated = runs[(runs["phase"] == "eval") & (runs["optimizer"] == "blowup-sgdm-30")]
     status = evaluated.groupby("run_key")["status"].first()
     blown = evaluated[evaluated["run_key"].isin(status[status == "diverged"].index)]
     assert 0 < status.eq("diverged").sum() < len(status)  # on some seeds, not all
@@ -95,7 +95,7 @@ def test_blown_up_runs_are_diverged_in_the_table_itself(bench_out):
     peak = blown.groupby("run_key")["loss"].max()
     assert peak.map(math.isfinite).all() and (peak > BLOWN_UP * first).all()  # finite, past the multiple
     board = pd.read_csv(bench_out / "leaderboard.csv").set_index("optimizer")
-    assert board.loc["blowup-sgdm", "diverged"] == status.eq("diverged").sum()
+    assert board.loc["blowup-sgdm-30", "diverged"] == status.eq("diverged").sum()
 
 
 def test_every_output_says_the_same(bench_out):
@@ -127,14 +127,14 @@ def test_every_output_says_the_same(bench_out):
         median, low, high = (shown(row[k], row["resolution"]) for k in ("final_median", "final_low", "final_high"))
         assert f"<td>{median}{said}</td><td>{low} &ndash; {high}</td>" in card.replace("\u2013", "&ndash;")
         assert f"<td>{int(row['reached'])} of {int(row['seeds'])}</td>" in card
-    assert board.loc["blowup-sgdm", "diverged"] > 0
+    assert board.loc["blowup-sgdm-30", "diverged"] > 0
 
 
 def test_no_copy_is_called_better_or_worse_and_the_blow_up_loses(bench_out):
     table = pd.read_csv(bench_out / "comparisons.csv").set_index("candidate")
-    assert table.loc["sgdm-copy", "verdict"] not in ("better", "worse")
-    assert table.loc["blowup-sgdm", "verdict"] in ("worse", "inconclusive")
-    assert table.loc["blowup-sgdm", "diverged"] > 0
+    assert table.loc["sgdm-twin-30", "verdict"] not in ("better", "worse")
+    assert table.loc["blowup-sgdm-30", "verdict"] in ("worse", "inconclusive")
+    assert table.loc["blowup-sgdm-30", "diverged"] > 0
 
 
 def test_seconds_come_with_their_spread_and_a_difference_inside_it_says_so(bench_out):
