@@ -8,7 +8,15 @@ from typing import Any
 import click
 
 from optbench.cli import preflight
-from optbench.cli.app import EXIT_INTERRUPTED, EXIT_OK, allow_import_paths_option, cli, plugin_option, threads_option
+from optbench.cli.app import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    allow_import_paths_option,
+    cli,
+    memory_option,
+    plugin_option,
+    threads_option,
+)
 from optbench.cli.sweeps import print_failures
 from optbench.settings.options import validate_device_name
 
@@ -42,6 +50,7 @@ from optbench.settings.options import validate_device_name
 @allow_import_paths_option
 @plugin_option
 @threads_option
+@memory_option
 def bench(**params: Any) -> int:
     """Tune every optimizer the same way on each problem of a suite, rerun the winners on fresh seeds,
     and print a leaderboard with 95% intervals and paired-test verdicts against each baseline.

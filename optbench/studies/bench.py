@@ -58,7 +58,15 @@ from optbench.studies.board import (
     targets,
     to_markdown,
 )
-from optbench.studies.suite import BASELINE_TARGET, SUITES, Entry, Suite, load_suite, require_enough_seeds
+from optbench.studies.suite import (
+    BASELINE_TARGET,
+    SUITES,
+    Entry,
+    Suite,
+    check_sizes,
+    load_suite,
+    require_enough_seeds,
+)
 
 __all__ = [  # the suite and the leaderboard live in their own modules; these names stay importable here
     "BASELINE_TARGET",
@@ -114,6 +122,7 @@ def bench(
         raise InvalidValueError(f"--optimizer {overlap[0]!r} is also a baseline; compare it against the others")
     device = sweep_options.pop("device", "cpu")
     require_enough_seeds(suite)
+    check_sizes(suite)  # what each problem's options cost, before anything is built
     folder = Path(out) if out is not None else None
     if folder is not None:
         check_out(folder, suite)
@@ -184,8 +193,12 @@ def bench(
 def steps_of(entry: Entry) -> int:
     """One run's optimizer steps on ``entry``: its epochs x the batches an epoch of its data holds."""
     from optbench.registry import PROBLEMS
+    from optbench.studies.suite import problem_options
 
-    n = PROBLEMS.get(entry.problem).target(seed=0, **entry.options).n_train
+    target = PROBLEMS.get(entry.problem).target
+    cost_of = getattr(target, "cost", None)
+    cost = cost_of(**problem_options(entry.problem, entry.options, entry.label)) if cost_of else None
+    n = cost.n_train if cost is not None else target(seed=0, **entry.options).n_train  # declared: nothing built
     return entry.epochs * -(-n // (entry.batch_size or n))
 
 
