@@ -9,6 +9,7 @@ import click
 
 from optbench.cli import preflight
 from optbench.cli.app import (
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     allow_import_paths_option,
@@ -105,7 +106,7 @@ def bench(**params: Any) -> int:
     report = "" if params["no_report"] else ", report/index.html"
     click.echo(f"written: {Path(params['out']) / 'leaderboard.md'}, leaderboard.csv, results.parquet{report}")
     print_failures(results)
-    return EXIT_OK
+    return EXIT_FAILED if (results["status"] == "error").any() else EXIT_OK  # as sweep: a failed run is exit 1
 
 
 def _cores() -> int:

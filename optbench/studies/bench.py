@@ -179,7 +179,9 @@ def bench(
         chosen_all += [dict(c, entry=entry) for c in chosen]
         eta.done()
     results = retime(pd.concat(frames, ignore_index=True), chosen_all, [*candidates, *baselines])
-    board = leaderboard(results, suite, candidates, baselines, chosen_all)
+    failed = failed_evaluations(results)  # an error is not a divergence: out of every statistic, named instead
+    board = leaderboard(results[~results["run_key"].isin(failed["run_key"])], suite, candidates, baselines, chosen_all)
+    mark_errors(board, failed)
     from optbench.studies import verdict
 
     board.attrs["twins"] = verdict.twins(results, [*candidates, *baselines])
@@ -188,6 +190,36 @@ def bench(
     if folder is not None:
         write_outputs(results, board, suite, candidates, baselines, folder, report)
     return results, board
+
+
+def failed_evaluations(results: pd.DataFrame) -> pd.DataFrame:
+    """The evaluation runs that raised an error (status ``error``): one row each, with its problem
+    (``suite_problem``), optimizer and message. They have no final value, so no verdict may read them."""
+    failed = results[(results["phase"] == "eval") & (results["status"] == "error")]
+    return failed.drop_duplicates("run_key")[["run_key", "suite_problem", "optimizer", "message"]]
+
+
+def mark_errors(board: pd.DataFrame, failed: pd.DataFrame) -> None:
+    """Name the errors where the verdicts would be: each (problem, optimizer) with failed evaluation
+    runs gets ``errors`` (their count) and ``error`` (the commonest message) on the leaderboard, and every
+    comparison it takes part in the verdict :data:`~optbench.studies.verdict.ERROR` with that message
+    as its reason (a count of paired seeds or a p-value of the runs left would be a verdict on part of them)."""
+    from optbench.studies.verdict import ERROR
+
+    board["errors"], board["error"] = 0, ""
+    table = board.attrs["comparisons"]
+    for (problem, optimizer), runs in failed.groupby(["suite_problem", "optimizer"], sort=False):
+        message = runs["message"].astype(str).value_counts().index[0]
+        mine = (board["problem"] == problem) & (board["optimizer"] == optimizer)
+        board.loc[mine, "errors"], board.loc[mine, "error"] = len(runs), message
+        involved = (table["problem"] == problem) & (
+            (table["candidate"] == optimizer) | (table["baseline"] == optimizer)
+        )
+        table.loc[involved, "verdict"] = ERROR
+        table.loc[involved, "reason"] = f"{len(runs)} of {optimizer}'s evaluation runs failed: {message}"
+        for row in table[involved].itertuples():
+            where = (board["problem"] == row.problem) & (board["optimizer"] == row.candidate)
+            board.loc[where, f"vs {row.baseline}"] = ERROR
 
 
 def steps_of(entry: Entry) -> int:
@@ -254,6 +286,8 @@ def paired_figure(board: pd.DataFrame, suite: Suite, candidates: list[str], base
                 b = table[table["optimizer"] == group[0]].set_index(["study", "seed"])["final"]
                 common = a.index.intersection(b.index)
                 ratios = paired_ratios(a[common].tolist(), b[common].tolist()).tolist()
+                if not ratios:  # no paired runs (an error took them: mark_errors names it instead)
+                    continue
                 pairs.append((entry.label, candidate, verdict.entry_name(group), ratios))
     return paired(pairs)
 
