@@ -129,9 +129,17 @@ def bench(
     frames, chosen_all = [], []
     trials = None if suite.search == "lr" else search_spaces(suite, [*candidates, *baselines])
     unused = sorted(set(suite.spaces) - set(trials or ()))
-    if unused:  # a misspelt name, or spaces the lr grid does not read
-        why = 'search = "lr" tunes the lr grid alone' if trials is None else "no such optimizer in this bench"
-        print(f"optbench: warning: suite {suite.name!r}: [spaces.{unused[0]}] is not used ({why})", file=sys.stderr)
+    if unused:  # a misspelt name, or spaces the lr grid does not read: refused, as a sweep file's [opt.NAME]
+        from optbench.errors import did_you_mean
+
+        where = f"suite {suite.source or suite.name!r}: [spaces.{unused[0]}]"
+        if trials is None:
+            raise InvalidValueError(f'{where} is not used: search = "lr" tunes the lr grid alone')
+        names = [*candidates, *baselines]
+        raise InvalidValueError(
+            f"{where} is not one of this bench's optimizers{did_you_mean(unused[0], names)}; "
+            f"its optimizers: {', '.join(names)}"
+        )
     shown = sweep_options.get("progress", False)
     eta = Eta([steps_of(e) if shown else 1 for e in suite.entries], [e.label for e in suite.entries], shown)
     for entry in suite.entries:
@@ -260,12 +268,21 @@ def search_spaces(suite: Suite, optimizers: list[str]) -> dict[str, Any]:
     """Each optimizer's search space (:func:`optbench.studies.spaces.space_of`), checked before any work
     (a dimension that names no setting is one line)."""
     from optbench.registry import OPTIMIZERS
+    from optbench.settings.options import unknown_setting
     from optbench.studies import spaces
 
     out = {}
     for name in optimizers:
         dims = spaces.space_of(name, suite.spaces.get(name), suite.lr)
-        spaces.hyperparameters({d.name: d.at(0.5) for d in dims}, OPTIMIZERS.get(name).hyperparameters())
+        entry = OPTIMIZERS.get(name)
+        known = entry.hyperparameters()
+        for dim in suite.spaces.get(name, {}):  # the suite's own dimensions: settings the optimizer takes
+            key, _, index = dim.rpartition(".")
+            setting = key if index.isdigit() else dim
+            if entry.aliases().get(setting, setting) not in known:
+                where = f"suite {suite.source or suite.name!r}: [spaces.{name}]"
+                raise unknown_setting("optimizer", name, dim, known, where)
+        spaces.hyperparameters({d.name: d.at(0.5) for d in dims}, known)
         out[name] = dims
     return out
 

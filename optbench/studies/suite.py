@@ -265,8 +265,11 @@ def _search(raw: dict[str, Any], name: str) -> dict[str, Any]:
     overrides = raw.get("spaces", {})
     if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
         raise InvalidValueError(f'suite {name!r}: spaces must be tables, e.g. [spaces.torch-adam] lr = "log:1e-4:1"')
+    from optbench.registry import canonical_name
+
     for optimizer, space in overrides.items():
         spaces.parse(space, f"suite {name!r}: spaces.{optimizer}")
+    overrides = {canonical_name(k): v for k, v in overrides.items()}  # "A + B" and "A+B": one composite
     studies = _number(
         raw.get("studies", 1 if search == "lr" else 3),
         "studies",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -205,7 +206,14 @@ def tuned_rates(
     source = Path(path)
     file = source / "results.parquet" if source.is_dir() else source
     if not file.is_file():
-        raise InvalidValueError(f"--lr-from {str(source)!r}: expected a tune results file or a bench folder")
+        what = (
+            "does not exist"
+            if not os.path.lexists(source)
+            else "is a folder without results.parquet"
+            if source.is_dir()
+            else "is not a file or a folder"
+        )
+        raise InvalidValueError(f"--lr-from {str(source)!r} {what}; expected a tune results file or a bench folder")
     table = load_results(file)
     runs = table[(table["problem"] == problem) & (table.get("phase", pd.Series("", index=table.index)) == "eval")]
     if not len(runs):
@@ -231,7 +239,7 @@ def tuned_rates(
             raise InvalidValueError(
                 f"--lr-from {str(source)!r} has no tuned lr for {name!r} on {problem!r}; it has: {tuned}"
             )
-        rates.append(float(mine[0]))
+        rates.append(validate.lr(float(mine[0]), f"--lr-from {str(file)!r}: column lr of {name!r} on {problem!r}"))
     from optbench.registry import PROBLEMS
 
     defaults = PROBLEMS.get(problem).hyperparameters()
