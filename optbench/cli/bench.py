@@ -122,9 +122,13 @@ def _interrupted(out: Any, command: str) -> int:
 
     folder = out / "runs"
     names = {p.name.removesuffix(".parts") for p in folder.glob("*.parquet*")} if folder.is_dir() else set()
-    stored = [len(Store(folder / name).index()) for name in sorted(names) if name.endswith(".parquet")]
-    problems = f"{len(stored)} problem{'s' if len(stored) != 1 else ''}"
-    saved = f"{sum(stored)} finished runs of {problems} are saved in {folder}" if stored else "no run had finished"
+    counts = [Store(folder / name).counts() for name in sorted(names) if name.endswith(".parquet")]
+    merged, waiting, parts = (sum(c[i] for c in counts) for i in range(3))
+    problems = f"{len(counts)} problem{'s' if len(counts) != 1 else ''}"
+    saved = f"{merged} finished runs of {problems} are merged into the stores in {folder}"
+    if waiting:
+        saved += f" and {waiting} more wait in {parts} part file(s) beside them (the next run merges them)"
+    saved = saved if merged or waiting else "no run had finished"
     click.echo(f"optbench: interrupted; {saved}; to go on, run the same command again (stored runs skipped):", err=True)
     click.echo(f"  {command}", err=True)
     return EXIT_INTERRUPTED

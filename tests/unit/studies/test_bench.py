@@ -104,7 +104,11 @@ def test_ctrl_c_in_a_bench_prints_the_command_that_resumes_it_to_the_same_leader
     assert cut.exit_code == 130 and "Traceback" not in cut.output, cut.output
     lines = cut.stderr.splitlines()
     runs = tmp_path / "cut" / "runs"
-    assert f"finished runs of 2 problems are saved in {runs}" in lines[0]
+    merged = {k for p in runs.glob("*.parquet") if p.is_file() for k in pd.read_parquet(p)["run_key"]}
+    parts = list(runs.glob("*.parquet.parts/part-*.parquet"))
+    waiting = {k for p in parts for k in pd.read_parquet(p)["run_key"]} - merged
+    assert f"{len(merged)} finished runs of 2 problems are merged into the stores in {runs}" in lines[0]
+    assert (f" and {len(waiting)} more wait in {len(parts)} part file(s)" in lines[0]) == bool(waiting), lines[0]
     assert lines[0].endswith("to go on, run the same command again (stored runs skipped):")
     resume = shlex.split(lines[1].strip())
     assert resume[:2] == ["optbench", "bench"] and "--plugin" in resume
