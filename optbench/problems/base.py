@@ -75,7 +75,8 @@ class Cost:
     """What a problem's options cost, known before it is built: ``parameters`` and ``data`` elements
     (``params`` and ``data`` as built), ``n_train`` rows, ``per_example`` elements a forward and
     backward pass hold for one row (activations), ``other`` elements it builds besides (buffers),
-    and ``element_bytes`` (its dtype's: 4 or 8)."""
+    ``element_bytes`` (its dtype's: 4 or 8), and ``evaluated``: the most rows its metrics pass over at
+    once (a forward over every held-out row), where that can exceed a training batch."""
 
     parameters: int
     data: int
@@ -83,12 +84,14 @@ class Cost:
     per_example: int = 0
     other: int = 0
     element_bytes: int = 4
+    evaluated: int = 0
 
     def bytes(self, batch_size: int | None = None) -> int:
         """Bytes one run holds at a step of ``batch_size`` rows (None: full batch): every data element
         at 8 bytes (int64 tokens and labels, float64), parameters four times (the values, their
         gradient and two slots of optimizer state) and a step's activations at the dtype's size."""
         batch = self.n_train if batch_size is None else min(batch_size, self.n_train)
+        batch = max(batch, self.evaluated) if batch else 0  # 0: what is held before any step
         return 8 * self.data + self.element_bytes * (4 * self.parameters + self.other + self.per_example * batch)
 
 

@@ -233,9 +233,8 @@ class LanguageModel(Problem):
         states = vocab**order if order * math.log2(max(vocab, 2)) < 62 else 2**62  # never a huge power
         tables = states * vocab if corpus == "markov" else 0  # the source's, in float64
         per_example = t * (n_layer * 16 * e + 3 * vocab) + 3 * n_layer * n_head * t * t
-        return Cost(
-            parameters, sequences * (t + 1), n_train, per_example, n_layer * t * t + 2 * tables, element_bytes(dtype)
-        )
+        other = n_layer * t * t + 2 * tables
+        return Cost(parameters, sequences * (t + 1), n_train, per_example, other, element_bytes(dtype), n_val)
 
     def __init__(
         self,
