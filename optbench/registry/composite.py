@@ -77,11 +77,12 @@ def parse(text: str) -> Node:
     return node
 
 
-def bounded(text: str) -> None:
-    """Refuse a composite name longer than :data:`MAX_LENGTH` or nested deeper than :data:`MAX_DEPTH`."""
+def bounded(text: str, kind: str = "optimizer") -> None:
+    """Refuse a name longer than :data:`MAX_LENGTH` or nested deeper than :data:`MAX_DEPTH` (the registry
+    and the files' reader call it for every name first, so no message repeats a huge one)."""
     if len(text) > MAX_LENGTH:
         raise InvalidValueError(
-            f"optimizer {_short(text)} is {len(text):,} characters long; a composite name may have at most {MAX_LENGTH}"
+            f"{kind} {_short(text)} is {len(text):,} characters long; a name may have at most {MAX_LENGTH}"
         )
     depth = deepest = 0
     for ch in text:
@@ -89,7 +90,7 @@ def bounded(text: str) -> None:
         deepest = max(deepest, depth)
     if deepest > MAX_DEPTH:
         raise InvalidValueError(
-            f"optimizer {_short(text)} nests wrappers {deepest} deep; a composite name may nest at most {MAX_DEPTH}"
+            f"{kind} {_short(text)} nests wrappers {deepest} deep; a composite name may nest at most {MAX_DEPTH}"
         )
 
 

@@ -90,7 +90,7 @@ def _tables(
     kind = "optimizer" if key == "opt" else "problem"
     out = {}
     for given, table in tables.items():
-        name = _canonical(given, f"{where}: [{key}.{given}]") if key == "opt" else given  # "A + B" is "A+B"
+        name = _canonical(given, f"{where}: [{key}.NAME]") if key == "opt" else given  # "A + B" is "A+B"
         if name in out:
             raise InvalidValueError(f"{where}: [{key}.{given}] is [{key}.{name}] again; give its settings once")
         if name not in names:

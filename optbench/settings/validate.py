@@ -213,10 +213,12 @@ def registered_name(kind: str, name: Any, where: str, allow_import_paths: bool) 
     files) are fine. Unknown names get the same one line as a flag's.
     """
     from optbench.registry import OPTIMIZERS, PROBLEMS
+    from optbench.registry.composite import bounded
 
     if not isinstance(name, str) or not name.strip():
         raise InvalidValueError(f"{where}: {kind} {name!r} is not a name; expected e.g. {_EXAMPLE[kind]!r}")
     registry = PROBLEMS if kind == "problem" else OPTIMIZERS
+    bounded(name, kind)  # a name's size first: a message never repeats 10,000 nested wrappers
     if ":" in name and not allow_import_paths:
         raise InvalidValueError(
             f"{where}: {kind} {name!r} is an import path; a file may name only registered {kind}s "

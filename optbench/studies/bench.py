@@ -282,7 +282,10 @@ def search_spaces(suite: Suite, optimizers: list[str]) -> dict[str, Any]:
             if entry.aliases().get(setting, setting) not in known:
                 where = f"suite {suite.source or suite.name!r}: [spaces.{name}]"
                 raise unknown_setting("optimizer", name, dim, known, where)
-        spaces.hyperparameters({d.name: d.at(0.5) for d in dims}, known)
+        try:
+            spaces.hyperparameters({d.name: d.at(0.5) for d in dims}, known)
+        except InvalidValueError as exc:  # "betas.5": no such element
+            raise InvalidValueError(f"suite {suite.source or suite.name!r}: [spaces.{name}]: {exc}") from None
         out[name] = dims
     return out
 
