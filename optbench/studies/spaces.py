@@ -116,15 +116,15 @@ def parse(space: Mapping[str, Any], label: str) -> list[Dim]:
                 f"{label}: {name} = {text!r} is out of range; its ends must lie within +-{MAGNITUDE:g} "
                 "(a setting multiplies float32 tensors)"
             )
+        if scale == "log" and low <= 0:
+            raise InvalidValueError(f"{label}: {name} = {text!r} needs LOW > 0 on a log scale")
+        if scale == "log1m" and not (low >= 0 and high < 1):
+            raise InvalidValueError(f"{label}: {name} = {text!r} needs 0 <= LOW and HIGH < 1 on a log1m scale")
         if (name == "lr" or str(name).endswith(".lr")) and not (LR_LIMITS[0] <= low and high <= LR_LIMITS[1]):
             raise InvalidValueError(
                 f"{label}: {name} = {text!r} is out of range; a learning rate's range lies within "
                 f"{LR_LIMITS[0]:g} to {LR_LIMITS[1]:g}, e.g. 'log:1e-4:1'"
             )
-        if scale == "log" and low <= 0:
-            raise InvalidValueError(f"{label}: {name} = {text!r} needs LOW > 0 on a log scale")
-        if scale == "log1m" and not (low >= 0 and high < 1):
-            raise InvalidValueError(f"{label}: {name} = {text!r} needs 0 <= LOW and HIGH < 1 on a log1m scale")
         dims.append(Dim(str(name), low, high, scale))
     return dims
 
