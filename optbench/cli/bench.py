@@ -106,7 +106,8 @@ def bench(**params: Any) -> int:
     report = "" if params["no_report"] else ", report/index.html"
     click.echo(f"written: {Path(params['out']) / 'leaderboard.md'}, leaderboard.csv, results.parquet{report}")
     print_failures(results)
-    return EXIT_FAILED if (results["status"] == "error").any() else EXIT_OK  # as sweep: a failed run is exit 1
+    failed = "status" in results and bool((results["status"] == "error").any())
+    return EXIT_FAILED if failed else EXIT_OK  # as sweep: a run that raised is exit 1
 
 
 def _cores() -> int:
