@@ -233,12 +233,8 @@ def mark_errors(board: pd.DataFrame, failed: pd.DataFrame) -> None:
 def steps_of(entry: Entry) -> int:
     """One run's optimizer steps on ``entry``: its epochs x the batches an epoch of its data holds."""
     from optbench.registry import PROBLEMS
-    from optbench.studies.suite import problem_options
 
-    target = PROBLEMS.get(entry.problem).target
-    cost_of = getattr(target, "cost", None)
-    cost = cost_of(**problem_options(entry.problem, entry.options, entry.label)) if cost_of else None
-    n = cost.n_train if cost is not None else target(seed=0, **entry.options).n_train  # declared: nothing built
+    n = PROBLEMS.get(entry.problem).target(seed=0, **entry.options).n_train  # after check_sizes: it fits
     return entry.epochs * -(-n // (entry.batch_size or n))
 
 
