@@ -193,7 +193,7 @@ _RUN_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(_RUN_OPTIONS):
         func = option(func)
-    return threads_option(plugin_option(setting_options(func)))
+    return memory_option(threads_option(plugin_option(setting_options(func))))
 
 
 def run_settings(params: dict[str, Any]) -> dict[str, Any]:
@@ -251,6 +251,31 @@ threads_option = click.option(
     callback=_set_threads,
     help="torch's intra-op threads for training [default: 1 for small work, every core for large tensors; "
     "OPTBENCH_THREADS]. Several cores for a sweep: --jobs.",
+)
+
+
+def _set_memory(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``--max-memory GIB`` is ``OPTBENCH_MAX_MEMORY=GIB`` for this command and the processes it starts
+    (:func:`optbench.settings.validate.memory` reads it), put back when the command ends."""
+    if value is None:
+        return
+    from optbench.settings.validate import MAX_MEMORY, memory_gib
+
+    memory_gib(value, "--max-memory")
+    before = os.environ.get(MAX_MEMORY)
+    os.environ[MAX_MEMORY] = value.strip()
+    ctx.call_on_close(
+        lambda: os.environ.pop(MAX_MEMORY, None) if before is None else os.environ.update({MAX_MEMORY: before})
+    )
+
+
+memory_option = click.option(
+    "--max-memory",
+    metavar="GIB",
+    expose_value=False,
+    callback=_set_memory,
+    help="Refuse, before building it, a run whose problem options are estimated to need more memory than this "
+    "[default: half of this machine's memory; OPTBENCH_MAX_MEMORY].",
 )
 
 

@@ -8,7 +8,16 @@ from typing import Any
 import click
 
 from optbench.cli import preflight
-from optbench.cli.app import EXIT_INTERRUPTED, EXIT_OK, allow_import_paths_option, cli, plugin_option, threads_option
+from optbench.cli.app import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    allow_import_paths_option,
+    cli,
+    memory_option,
+    plugin_option,
+    threads_option,
+)
 from optbench.cli.sweeps import print_failures
 from optbench.settings.options import validate_device_name
 
@@ -43,6 +52,7 @@ from optbench.settings.options import validate_device_name
 @allow_import_paths_option
 @plugin_option
 @threads_option
+@memory_option
 def bench(**params: Any) -> int:
     """Tune every optimizer the same way on each problem of a suite, rerun the winners on fresh seeds,
     and print a leaderboard with 95% intervals and paired-test verdicts against each baseline.
@@ -101,7 +111,8 @@ def bench(**params: Any) -> int:
     report = "" if params["no_report"] else ", report/index.html"
     click.echo(f"written: {Path(params['out']) / 'leaderboard.md'}, leaderboard.csv, results.parquet{report}")
     print_failures(results)
-    return EXIT_OK
+    failed = "status" in results and bool((results["status"] == "error").any())
+    return EXIT_FAILED if failed else EXIT_OK  # as sweep: a run that raised is exit 1
 
 
 def _cores() -> int:
@@ -117,9 +128,13 @@ def _interrupted(out: Any, command: str) -> int:
 
     folder = out / "runs"
     names = {p.name.removesuffix(".parts") for p in folder.glob("*.parquet*")} if folder.is_dir() else set()
-    stored = [len(Store(folder / name).index()) for name in sorted(names) if name.endswith(".parquet")]
-    problems = f"{len(stored)} problem{'s' if len(stored) != 1 else ''}"
-    saved = f"{sum(stored)} finished runs of {problems} are saved in {folder}" if stored else "no run had finished"
+    counts = [Store(folder / name).counts() for name in sorted(names) if name.endswith(".parquet")]
+    merged, waiting, parts = (sum(c[i] for c in counts) for i in range(3))
+    problems = f"{len(counts)} problem{'s' if len(counts) != 1 else ''}"
+    saved = f"{merged} finished runs of {problems} are merged into the stores in {folder}"
+    if waiting:
+        saved += f" and {waiting} more wait in {parts} part file(s) beside them (the next run merges them)"
+    saved = saved if merged or waiting else "no run had finished"
     click.echo(f"optbench: interrupted; {saved}; to go on, run the same command again (stored runs skipped):", err=True)
     click.echo(f"  {command}", err=True)
     return EXIT_INTERRUPTED

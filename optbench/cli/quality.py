@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from optbench.cli.app import EXIT_FAILED, EXIT_OK, allow_import_paths_option, cli, max_epochs_option, plugin_option
+from optbench.cli.app import (
+    EXIT_FAILED,
+    EXIT_OK,
+    allow_import_paths_option,
+    cli,
+    max_epochs_option,
+    memory_option,
+    plugin_option,
+)
 
 
 @cli.command()
@@ -14,6 +22,7 @@ from optbench.cli.app import EXIT_FAILED, EXIT_OK, allow_import_paths_option, cl
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to write the baseline (.json).")
 @allow_import_paths_option
 @max_epochs_option
+@memory_option
 @plugin_option
 def baseline(config: str, out: str, allow_import_paths: bool, max_epochs: int) -> None:
     """Run a matrix of problems x optimizers x settings x seeds and store a quality baseline."""
@@ -47,6 +56,7 @@ def baseline(config: str, out: str, allow_import_paths: bool, max_epochs: int) -
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @allow_import_paths_option
 @max_epochs_option
+@memory_option
 @plugin_option
 def check(
     baseline_path: str,

@@ -17,6 +17,7 @@ from optbench.cli.app import (
     checked,
     cli,
     max_epochs_option,
+    memory_option,
     plugin_option,
     pop_settings,
     setting_options,
@@ -83,7 +84,7 @@ def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         func = option(func)
-    return threads_option(plugin_option(setting_options(func)))
+    return memory_option(threads_option(plugin_option(setting_options(func))))
 
 
 def _grid(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

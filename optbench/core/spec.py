@@ -88,6 +88,8 @@ def prepare(
     run = declared.resolve(settings, lambda name: flags.get(name, declared.flag(name)))
     run["epochs"] = scaled_epochs(run["epochs"])  # OPTBENCH_EPOCHS_SCALE, for quick looks
     run["device"] = validate_device(run["device"])
+    batch = run["batch_size"] or optimizer_entry.batch_size  # None: full batch
+    validate.memory(problem_entry, options, dict(problem_options or {}), batch, flags["problem_opt"])
     return RunSpec(problem_entry, optimizer_entry, options, resolved, seed, run)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -10,7 +11,7 @@ from torch.func import functional_call
 
 from optbench.errors import InvalidValueError
 from optbench.problems import datasets
-from optbench.problems.base import Problem, resolve_dtype
+from optbench.problems.base import Cost, Problem, element_bytes, resolve_dtype
 
 SHAPES = ("blobs", "moons", "spirals")
 MODELS = ("softmax", "mlp")
@@ -48,6 +49,13 @@ class Classification(Problem):
     rows is held out as a validation split, recorded as ``val_loss`` and ``val_accuracy`` (what a
     bench's ``select = "validation"`` chooses on). The optimum is not known (``optimum`` is None).
     """
+
+    @classmethod
+    def cost(cls, *, shape: str, n: int, classes: int, model: str, hidden: int, dtype: str, **_: object) -> Cost:
+        classes = 2 if shape == "moons" else classes
+        widths = [2, classes] if model == "softmax" else [2, hidden, classes]
+        parameters = sum(a * b + b for a, b in itertools.pairwise(widths))
+        return Cost(parameters, 3 * n, n, per_example=2 * sum(widths), element_bytes=element_bytes(dtype))
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ import math
 import torch
 
 from optbench.problems import checks
-from optbench.problems.base import Problem, Tensor, resolve_dtype
+from optbench.problems.base import Cost, Problem, Tensor, element_bytes, resolve_dtype
 
 Bounds = tuple[tuple[float, float], tuple[float, float]]
 
@@ -29,6 +29,10 @@ class Landscape(Problem):
     minimizers: tuple[tuple[float, ...], ...]
     optimum = 0.0
     n_train = 1
+
+    @classmethod
+    def cost(cls, *, dtype: str, dim: int = 2, **_: object) -> Cost:
+        return Cost(parameters=dim, data=0, n_train=1, per_example=2 * dim, element_bytes=element_bytes(dtype))
 
     def _start(self, seed: int, start: tuple[float, ...], jitter: float, dtype: str) -> None:
         checks.real(self.name, "jitter", jitter, 0.0)

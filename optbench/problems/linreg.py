@@ -7,7 +7,7 @@ import math
 import torch
 
 from optbench.errors import InvalidValueError
-from optbench.problems.base import Problem, resolve_dtype
+from optbench.problems.base import Cost, Problem, element_bytes, resolve_dtype
 
 
 class LinearRegression(Problem):
@@ -21,6 +21,10 @@ class LinearRegression(Problem):
     >>> round(p.loss().item(), 2), round(p.optimum, 4)
     (6.64, 0.0812)
     """
+
+    @classmethod
+    def cost(cls, *, n: int, dtype: str, **_: object) -> Cost:
+        return Cost(parameters=2, data=3 * n, n_train=n, per_example=4, element_bytes=element_bytes(dtype))
 
     def __init__(
         self,

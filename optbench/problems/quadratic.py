@@ -13,7 +13,7 @@ import math
 import torch
 
 from optbench.problems import checks
-from optbench.problems.base import Problem, Tensor, resolve_dtype
+from optbench.problems.base import Cost, Problem, Tensor, element_bytes, resolve_dtype
 
 
 class Quadratic(Problem):
@@ -41,6 +41,12 @@ class Quadratic(Problem):
     >>> round(p.optimum, 4), p.n_train
     (-0.0187, 100)
     """
+
+    @classmethod
+    def cost(cls, *, dim: int, n: int, dtype: str, **_: object) -> Cost:
+        return Cost(
+            dim, dim * dim + dim + n * dim, n, per_example=2 * dim, other=dim * dim, element_bytes=element_bytes(dtype)
+        )
 
     def __init__(
         self,

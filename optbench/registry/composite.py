@@ -30,6 +30,8 @@ from typing import Any
 from optbench.errors import InvalidValueError
 from optbench.registry.entries import Entry
 
+MAX_DEPTH = 8  # wrappers inside wrappers: deeper than any real composite, far below Python's recursion limit
+MAX_LENGTH = 500  # characters of a composite name, spaces included
 BASE_CLASS = "base_optimizer"  # how a SAM-style wrapper takes its base: as a class, to build itself
 DEFAULT_FIRST_ROLES = ("matrix",)  # what a hybrid's first part takes when its entry declares no roles
 
@@ -57,7 +59,12 @@ class Node:
 
 
 def parse(text: str) -> Node:
-    """``"torch-muon + torch-adamw"`` -> a hybrid node; a malformed name is one line saying how to write one."""
+    """``"torch-muon + torch-adamw"`` -> a hybrid node; a malformed name is one line saying how to write one.
+
+    Every composite name, from a flag or a file, is parsed here, so here its size is bounded: at most
+    :data:`MAX_LENGTH` characters and :data:`MAX_DEPTH` levels of parentheses, checked in one pass
+    before anything recurses."""
+    bounded(text)
     spelled = re.sub(r"\s+", "", text)
     node = _parse(spelled, text)
     names = [c.name for c in node.components()]
@@ -68,6 +75,27 @@ def parse(text: str) -> Node:
             "component name, so each may appear once (register a second name for it to use it twice)"
         )
     return node
+
+
+def bounded(text: str, kind: str = "optimizer") -> None:
+    """Refuse a name longer than :data:`MAX_LENGTH` or nested deeper than :data:`MAX_DEPTH` (the registry
+    and the files' reader call it for every name first, so no message repeats a huge one)."""
+    if len(text) > MAX_LENGTH:
+        raise InvalidValueError(
+            f"{kind} {_short(text)} is {len(text):,} characters long; a name may have at most {MAX_LENGTH}"
+        )
+    depth = deepest = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        deepest = max(deepest, depth)
+    if deepest > MAX_DEPTH:
+        raise InvalidValueError(
+            f"{kind} {_short(text)} nests wrappers {deepest} deep; a composite name may nest at most {MAX_DEPTH}"
+        )
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 40 else f"{text[:40]!r}..."
 
 
 def _parse(text: str, original: str) -> Node:

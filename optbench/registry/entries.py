@@ -348,6 +348,8 @@ class Registry:
         it is imported)."""
         valid: list[str] | None = None
         for name in names:
+            if self.composites is not None and isinstance(name, str):
+                self.composites.bounded(name, self.kind)  # a name's size before anything reads it
             if self.composites is not None and _is_composite(self.kind, name):
                 self.require_known([c.name for c in self.composites.parse(name).components()])
                 continue

@@ -23,6 +23,7 @@ COLOURS = {
     "worse": ("#b42318", "#ffffff"),
     "equivalent": ("#dbe4ee", "#1f2328"),
     "inconclusive": ("#f6f8fa", "#57606a"),
+    "error": ("#6e5494", "#ffffff"),  # runs raised: no verdict (the reason names the error)
 }
 OPEN_ROWS = 12  # a comparisons table longer than this starts collapsed
 

@@ -79,6 +79,15 @@ class Store:
                 statuses |= _keys(path, self.out)
         return statuses
 
+    def counts(self) -> tuple[int, int, int]:
+        """Runs merged into OUT, runs only its part files hold (the next sweep to OUT merges them), and
+        how many part files there are: what an interrupted command left, said truly."""
+        with self.locked():
+            merged = set(_keys(self.out, self.out)) if self.out.exists() else set()
+            parts = self._part_files()
+            waiting = _all_keys(parts, self.out) - merged
+        return len(merged), len(waiting), len(parts)
+
     def check(self) -> None:
         """OUT, if it exists, must be a sweep's table (with run_key)."""
         if self.out.exists():

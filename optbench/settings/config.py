@@ -73,10 +73,13 @@ def load_grid_file(
 
 
 def _names(value: Any, kind: str, where: str, allow_import_paths: bool) -> list[str]:
+    from optbench.registry import canonical_name
+
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not names:
         raise InvalidValueError(f"{where}: {kind}s must be a name or a non-empty list of names")
-    return [validate.registered_name(kind, n, where, allow_import_paths) for n in names]
+    checked = [validate.registered_name(kind, n, where, allow_import_paths) for n in names]
+    return [canonical_name(n) for n in checked] if kind == "optimizer" else checked
 
 
 def _tables(
@@ -88,7 +91,10 @@ def _tables(
         raise InvalidValueError(f"{where}: {key} must be tables such as [{key}.{names[0]}]")
     kind = "optimizer" if key == "opt" else "problem"
     out = {}
-    for name, table in tables.items():
+    for given, table in tables.items():
+        name = _canonical(given, f"{where}: [{key}.NAME]") if key == "opt" else given  # "A + B" is "A+B"
+        if name in out:
+            raise InvalidValueError(f"{where}: [{key}.{given}] is [{key}.{name}] again; give its settings once")
         if name not in names:
             raise InvalidValueError(
                 f"{where}: [{key}.{name}] is not one of this grid's {kind}s{did_you_mean(name, names)}; "
@@ -98,3 +104,13 @@ def _tables(
             raise InvalidValueError(f"{where}: {key}.{name} must be a table of settings, e.g. [{key}.{name}]")
         out[name] = {k: as_values(v, f"{where}: {key}.{name}.{k}", limit) for k, v in table.items()}
     return out
+
+
+def _canonical(name: str, where: str) -> str:
+    """An optimizer name as the grid holds it (a composite without spaces), or one line naming ``where``."""
+    from optbench.registry import canonical_name
+
+    try:
+        return canonical_name(name)
+    except InvalidValueError as exc:
+        raise InvalidValueError(f"{where}: {exc}") from None

@@ -9,6 +9,10 @@ Limits (raise them with the flag the message names):
 
 - :data:`MAX_RUNS` runs in one sweep or tune grid (``--max-runs``), counted before anything is built;
 - :data:`MAX_EPOCHS` epochs per run (``--max-epochs``);
+- a run's memory (:func:`memory`): what its problem's options cost (the problem's ``cost``, from the
+  options alone), at most :data:`MEMORY_SHARE` of this machine's memory (``--max-memory GIB``, which
+  sets ``OPTBENCH_MAX_MEMORY`` for the command and the processes it starts), checked before anything
+  is built;
 - seeds from 0 to :data:`MAX_SEED`, and every other whole number up to :data:`MAX_INT` (the table
   stores them as 64-bit signed integers).
 """
@@ -16,6 +20,7 @@ Limits (raise them with the flag the message names):
 from __future__ import annotations
 
 import math
+import os
 import re
 from typing import Any
 
@@ -146,6 +151,59 @@ def jobs(requested: int, useful: int, cpus: int | None) -> int:
     return max(1, min(requested, useful, cpus or requested))
 
 
+MEMORY_SHARE = 0.5  # of the machine's physical memory: the most one run may be estimated to need
+MAX_MEMORY = "OPTBENCH_MAX_MEMORY"  # GiB; --max-memory sets it
+GIB = 2**30
+
+
+def memory_limit() -> tuple[float, str]:
+    """The most bytes one run may need, and where that limit comes from (in words)."""
+    text = os.environ.get(MAX_MEMORY, "").strip()
+    if text:
+        return memory_gib(text, MAX_MEMORY) * GIB, f"--max-memory {text}"
+    total = machine_memory()
+    if total is None:
+        return math.inf, "this machine's memory is unknown"
+    return MEMORY_SHARE * total, f"{MEMORY_SHARE:.0%} of this machine's {total / GIB:.3g} GiB"
+
+
+def memory_gib(value: Any, label: str = "--max-memory") -> float:
+    """A memory limit in GiB: a positive finite number."""
+    return lr(value, label)
+
+
+def machine_memory() -> int | None:
+    """Physical memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory(entry: Any, options: dict[str, Any], given: dict[str, Any], batch_size: int | None, label: str) -> None:
+    """Refuse, before it is built, a problem whose options cost more memory than :func:`memory_limit`:
+    one line naming the options given (``label``: where they came from) and the estimate. A problem
+    that declares no cost, or cannot read these options (its constructor will say why), passes."""
+    cost_of = getattr(entry.target, "cost", None)
+    if not callable(cost_of):
+        return
+    try:
+        cost = cost_of(**options)
+        needed = int(cost.bytes(batch_size))
+    except Exception:  # a value of the wrong kind: the constructor's message is the one to show
+        return
+    limit, source = memory_limit()
+    if needed <= limit:
+        return
+    shown_options = " ".join(f"{k}={given[k]}" for k in given) or "(its defaults)"
+    step = needed - int(cost.bytes(0))
+    raise InvalidValueError(
+        f"{label} {shown_options}: problem {entry.name!r} would need about {needed / GIB:.3g} GiB "
+        f"({cost.parameters:.3g} parameters, {cost.data:.3g} data elements, {step / GIB:.3g} GiB a step), "
+        f"above the limit of {limit / GIB:.3g} GiB ({source}); pass --max-memory {math.ceil(needed / GIB)} to allow it"
+    )
+
+
 def registered_name(kind: str, name: Any, where: str, allow_import_paths: bool) -> str:
     """A problem or optimizer named in a file (a sweep TOML, a matrix, a baseline): a registered name.
 
@@ -155,10 +213,12 @@ def registered_name(kind: str, name: Any, where: str, allow_import_paths: bool) 
     files) are fine. Unknown names get the same one line as a flag's.
     """
     from optbench.registry import OPTIMIZERS, PROBLEMS
+    from optbench.registry.composite import bounded
 
     if not isinstance(name, str) or not name.strip():
         raise InvalidValueError(f"{where}: {kind} {name!r} is not a name; expected e.g. {_EXAMPLE[kind]!r}")
     registry = PROBLEMS if kind == "problem" else OPTIMIZERS
+    bounded(name, kind)  # a name's size first: a message never repeats 10,000 nested wrappers
     if ":" in name and not allow_import_paths:
         raise InvalidValueError(
             f"{where}: {kind} {name!r} is an import path; a file may name only registered {kind}s "

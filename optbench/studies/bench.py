@@ -58,8 +58,16 @@ from optbench.studies.board import (
     targets,
     to_markdown,
 )
-from optbench.studies.suite import BASELINE_TARGET, SUITES, Entry, Suite, load_suite, require_enough_seeds
-from optbench.studies.verdict import VERDICTS
+from optbench.studies.suite import (
+    BASELINE_TARGET,
+    SUITES,
+    Entry,
+    Suite,
+    check_sizes,
+    load_suite,
+    require_enough_seeds,
+)
+from optbench.studies.verdict import ERROR, VERDICTS
 
 __all__ = [  # the suite and the leaderboard live in their own modules; these names stay importable here
     "BASELINE_TARGET",
@@ -116,15 +124,24 @@ def bench(
         raise InvalidValueError(f"--optimizer {overlap[0]!r} is also a baseline; compare it against the others")
     device = sweep_options.pop("device", "cpu")
     require_enough_seeds(suite)
+    check_sizes(suite)  # what each problem's options cost, before anything is built
     folder = Path(out) if out is not None else None
     if folder is not None:
         check_out(folder, suite)
     frames, chosen_all = [], []
     trials = None if suite.search == "lr" else search_spaces(suite, [*candidates, *baselines])
     unused = sorted(set(suite.spaces) - set(trials or ()))
-    if unused:  # a misspelt name, or spaces the lr grid does not read
-        why = 'search = "lr" tunes the lr grid alone' if trials is None else "no such optimizer in this bench"
-        print(f"optbench: warning: suite {suite.name!r}: [spaces.{unused[0]}] is not used ({why})", file=sys.stderr)
+    if unused:  # a misspelt name, or spaces the lr grid does not read: refused, as a sweep file's [opt.NAME]
+        from optbench.errors import did_you_mean
+
+        where = f"suite {suite.source or suite.name!r}: [spaces.{unused[0]}]"
+        if trials is None:
+            raise InvalidValueError(f'{where} is not used: search = "lr" tunes the lr grid alone')
+        names = [*candidates, *baselines]
+        raise InvalidValueError(
+            f"{where} is not one of this bench's optimizers{did_you_mean(unused[0], names)}; "
+            f"its optimizers: {', '.join(names)}"
+        )
     shown = sweep_options.get("progress", False)
     eta = Eta([steps_of(e) if shown else 1 for e in suite.entries], [e.label for e in suite.entries], shown)
     for entry in suite.entries:
@@ -172,7 +189,9 @@ def bench(
         chosen_all += [dict(c, entry=entry) for c in chosen]
         eta.done()
     results = retime(pd.concat(frames, ignore_index=True), chosen_all, [*candidates, *baselines])
-    board = leaderboard(results, suite, candidates, baselines, chosen_all)
+    failed = failed_evaluations(results)  # an error is not a divergence: out of every statistic, named instead
+    board = leaderboard(results[~results["run_key"].isin(failed["run_key"])], suite, candidates, baselines, chosen_all)
+    mark_errors(board, failed)
     from optbench.studies import verdict
 
     board.attrs["twins"] = verdict.twins(results, [*candidates, *baselines])
@@ -184,12 +203,42 @@ def bench(
     return results, board
 
 
+def failed_evaluations(results: pd.DataFrame) -> pd.DataFrame:
+    """The evaluation runs that raised an error (status ``error``): one row each, with its problem
+    (``suite_problem``), optimizer and message. They have no final value, so no verdict may read them."""
+    failed = results[(results["phase"] == "eval") & (results["status"] == "error")]
+    return failed.drop_duplicates("run_key")[["run_key", "suite_problem", "optimizer", "message"]]
+
+
+def mark_errors(board: pd.DataFrame, failed: pd.DataFrame) -> None:
+    """Name the errors where the verdicts would be: each (problem, optimizer) with failed evaluation
+    runs gets ``errors`` (their count) and ``error`` (the commonest message) on the leaderboard, and every
+    comparison it takes part in the verdict :data:`~optbench.studies.verdict.ERROR` with that message
+    as its reason (a count of paired seeds or a p-value of the runs left would be a verdict on part of them)."""
+    from optbench.studies.verdict import ERROR
+
+    board["errors"], board["error"] = 0, ""
+    table = board.attrs["comparisons"]
+    for (problem, optimizer), runs in failed.groupby(["suite_problem", "optimizer"], sort=False):
+        message = runs["message"].astype(str).value_counts().index[0]
+        mine = (board["problem"] == problem) & (board["optimizer"] == optimizer)
+        board.loc[mine, "errors"], board.loc[mine, "error"] = len(runs), message
+        involved = (table["problem"] == problem) & (
+            (table["candidate"] == optimizer) | (table["baseline"] == optimizer)
+        )
+        table.loc[involved, "verdict"] = ERROR
+        table.loc[involved, "reason"] = f"{len(runs)} of {optimizer}'s evaluation runs failed: {message}"
+        for row in table[involved].itertuples():
+            where = (board["problem"] == row.problem) & (board["optimizer"] == row.candidate)
+            board.loc[where, f"vs {row.baseline}"] = ERROR
+
+
 def steps_of(entry: Entry) -> int:
     """One run's optimizer steps on ``entry``: its epochs x the batches an epoch of its data holds."""
     from optbench.registry import PROBLEMS
 
     problem = PROBLEMS.get(entry.problem)
-    n = problem.target(seed=0, **entry.options).n_train
+    n = problem.target(seed=0, **entry.options).n_train  # after check_sizes: it fits
     return entry.epochs * -(-n // min(entry.batch_size or problem.batch_size or n, n))
 
 
@@ -219,12 +268,24 @@ def search_spaces(suite: Suite, optimizers: list[str]) -> dict[str, Any]:
     """Each optimizer's search space (:func:`optbench.studies.spaces.space_of`), checked before any work
     (a dimension that names no setting is one line)."""
     from optbench.registry import OPTIMIZERS
+    from optbench.settings.options import unknown_setting
     from optbench.studies import spaces
 
     out = {}
     for name in optimizers:
         dims = spaces.space_of(name, suite.spaces.get(name), suite.lr)
-        spaces.hyperparameters({d.name: d.at(0.5) for d in dims}, OPTIMIZERS.get(name).hyperparameters())
+        entry = OPTIMIZERS.get(name)
+        known = entry.hyperparameters()
+        for dim in suite.spaces.get(name, {}):  # the suite's own dimensions: settings the optimizer takes
+            key, _, index = dim.rpartition(".")
+            setting = key if index.isdigit() else dim
+            if entry.aliases().get(setting, setting) not in known:
+                where = f"suite {suite.source or suite.name!r}: [spaces.{name}]"
+                raise unknown_setting("optimizer", name, dim, known, where)
+        try:
+            spaces.hyperparameters({d.name: d.at(0.5) for d in dims}, known)
+        except InvalidValueError as exc:  # "betas.5": no such element
+            raise InvalidValueError(f"suite {suite.source or suite.name!r}: [spaces.{name}]: {exc}") from None
         out[name] = dims
     return out
 
@@ -250,6 +311,8 @@ def page_data(
                 b = seeds[seeds["optimizer"] == group[0]].set_index(["study", "seed"])["final"]
                 common = a.index.intersection(b.index)
                 ratios = paired_ratios(a[common].tolist(), b[common].tolist()).tolist()
+                if not ratios:  # no paired runs (an error took them: mark_errors names it instead)
+                    continue
                 paired.append((entry.label, candidate, verdict.entry_name(group), ratios))
     for row in table.to_dict("records"):
         group = next((g for g in distinct if g[0] == row["baseline"]), None)
@@ -291,9 +354,10 @@ def candidate_sentences(tally: pd.DataFrame, candidates: list[str]) -> list[str]
     for candidate in candidates:
         parts = []
         for row in tally[tally["candidate"] == candidate].to_dict("records"):
-            counts = ", ".join(f"{row[w]} {w}" for w in VERDICTS if row[w]) or "no problems"
+            counts = ", ".join(f"{row[w]} {w}" for w in (*VERDICTS, ERROR) if row.get(w)) or "no problems"
             parts.append(f"against {row['baseline']}: {counts}")
-        total = int(tally.loc[tally["candidate"] == candidate, list(VERDICTS)].sum(axis=1).max()) if len(tally) else 0
+        words = [w for w in (*VERDICTS, ERROR) if w in tally]
+        total = int(tally.loc[tally["candidate"] == candidate, words].sum(axis=1).max()) if len(tally) else 0
         out.append(f"{candidate}, over {total} problem{'s' if total != 1 else ''}: {'; '.join(parts)}.")
     return out
 

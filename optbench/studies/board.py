@@ -11,7 +11,7 @@ import pandas as pd
 
 from optbench.results.outcomes import DEFAULT_TARGET, Target
 from optbench.studies.suite import Entry, Suite
-from optbench.studies.verdict import VERDICTS
+from optbench.studies.verdict import ERROR, VERDICTS
 
 FINALS = ("final_median", "final_low", "final_high")  # the leaderboard's final objective: median [interval]
 
@@ -452,11 +452,13 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
             if row["lr_on_edge"]:
                 lr += " (grid edge)"
             diverged = verdict.diverged_text(int(row.get("diverged", 0)), row["seeds"])
+            final = "{} [{}, {}]".format(*(shown(row[k], row["resolution"]) for k in FINALS))
+            if row.get("errors"):  # studies.bench.mark_errors: no final value to show
+                final = f"{ERROR} ({row['errors']} runs: {row['error']})"
             cells = [
                 f"**{row['optimizer']}**" if row["role"] == "candidate" else row["optimizer"],
                 lr,
-                "{} [{}, {}]".format(*(shown(row[k], row["resolution"]) for k in FINALS))
-                + (f" ({diverged})" if diverged else ""),
+                final + (f" ({diverged})" if diverged else ""),
                 "" if _nan(row["test_accuracy"]) else f"{row['test_accuracy']:.1%}",
                 f"{row['reached']} of {row['seeds']}",
                 _reach(row["steps_to_target"], row["reached"], row["seeds"], "{:g}"),
@@ -472,10 +474,12 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
                     cells.append(f"{effect['verdict']} (p={row[f'p vs {b}']:.2g})")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["## Across the suite", "", "| candidate | baseline | " + " | ".join(VERDICTS) + " |"]
-    lines.append("|" + " --- |" * (2 + len(VERDICTS)))
-    for row in summary(board, candidates, baselines).to_dict("records"):
-        cells = [row["candidate"], row["baseline"], *(str(row[w]) for w in VERDICTS)]
+    counted = summary(board, candidates, baselines)
+    words = [w for w in (*VERDICTS, ERROR) if w in counted]
+    lines += ["## Across the suite", "", "| candidate | baseline | " + " | ".join(words) + " |"]
+    lines.append("|" + " --- |" * (2 + len(words)))
+    for row in counted.to_dict("records"):
+        cells = [row["candidate"], row["baseline"], *(str(row[w]) for w in words)]
         lines.append("| " + " | ".join(cells) + " |")
     searched = search_text(suite, [*candidates, *baselines])
     if searched:

@@ -18,6 +18,8 @@ A *trace* is one run as the drawing reads it (:mod:`optbench.reports.frames`): a
 
 from __future__ import annotations
 
+import os
+
 import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +33,7 @@ import torch
 from optbench.core.runner import RunSpec, prepare
 from optbench.core.trajectories import Trajectory, problem_of, trajectories
 from optbench.errors import InvalidValueError
+from optbench.settings import validate
 from optbench.results import schema
 from optbench.settings import declared
 
@@ -210,7 +213,14 @@ def chosen(
     path = Path(source)
     file = path / "results.parquet" if path.is_dir() else path
     if not file.is_file():
-        raise InvalidValueError(f"{label}: expected a tune results file or a bench folder")
+        what = (
+            "does not exist"
+            if not os.path.lexists(path)
+            else "is a folder without results.parquet"
+            if path.is_dir()
+            else "is not a file or a folder"
+        )
+        raise InvalidValueError(f"{label} {what}; expected a tune results file or a bench folder")
     table = load_results(file)
     runs = table[(table["problem"] == problem) & (table.get("phase", pd.Series("", index=table.index)) == "eval")]
     if not len(runs):
@@ -223,6 +233,8 @@ def chosen(
             tuned = ", ".join(sorted(runs["optimizer"].unique()))
             raise InvalidValueError(f"{label} has no tuned setting for {name!r} on {problem!r}; it has: {tuned}")
         first = mine.iloc[0]  # a bench's studies may choose several settings: the first study's was evaluated first
+        if "lr" in first.index and pd.notna(first["lr"]):  # a cell a user edited: named by file and column
+            validate.lr(float(first["lr"]), f"--lr-from {str(file)!r}: column lr of {name!r} on {problem!r}")
         spec = _rebuilt(first, schema.columns_with(table, schema.SETTING), label)
         if seed is None:
             seed = spec.seed  # every optimizer at the first one's first evaluation seed: one race

@@ -49,6 +49,10 @@ CONVENTIONAL = {
     "weight_decay": "log:1e-4:0.3",
 }
 LR_LIMITS = (1e-8, 1e4)  # refinement stops here: beyond, a learning rate means a wrong parametrisation
+# The largest magnitude a range may reach: a setting multiplies float32 tensors (whose largest value is
+# about 3.4e38), so a range past this would overflow them, or the range's own arithmetic, long before
+# it meant anything.
+MAGNITUDE = 1e30
 
 
 @dataclass(frozen=True)
@@ -107,10 +111,20 @@ def parse(space: Mapping[str, Any], label: str) -> list[Dim]:
             ) from None
         if not (math.isfinite(low) and math.isfinite(high) and low <= high):
             raise InvalidValueError(f"{label}: {name} = {text!r} needs finite LOW < HIGH (LOW = HIGH: a fixed value)")
+        if max(abs(low), abs(high)) > MAGNITUDE:
+            raise InvalidValueError(
+                f"{label}: {name} = {text!r} is out of range; its ends must lie within +-{MAGNITUDE:g} "
+                "(a setting multiplies float32 tensors)"
+            )
         if scale == "log" and low <= 0:
             raise InvalidValueError(f"{label}: {name} = {text!r} needs LOW > 0 on a log scale")
         if scale == "log1m" and not (low >= 0 and high < 1):
             raise InvalidValueError(f"{label}: {name} = {text!r} needs 0 <= LOW and HIGH < 1 on a log1m scale")
+        if (name == "lr" or str(name).endswith(".lr")) and not (LR_LIMITS[0] <= low and high <= LR_LIMITS[1]):
+            raise InvalidValueError(
+                f"{label}: {name} = {text!r} is out of range; a learning rate's range lies within "
+                f"{LR_LIMITS[0]:g} to {LR_LIMITS[1]:g}, e.g. 'log:1e-4:1'"
+            )
         dims.append(Dim(str(name), low, high, scale))
     return dims
 

@@ -97,6 +97,7 @@ class Suite:
     refine: bool = True
     spaces: dict[str, dict[str, str]] = field(default_factory=dict)  # the suite's overrides, by optimizer
     baselines: tuple[str, ...] | None = None  # what it compares against unless --baselines says; None: the default
+    source: str = ""  # the file (or shipped suite) it was read from, as given: what messages name
 
     def protocol(self) -> Any:
         """How a space search tunes (:class:`optbench.studies.search.Protocol`)."""
@@ -156,6 +157,7 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
         options = item.get("options", {})
         if not isinstance(options, dict):
             raise InvalidValueError(f"{where}: options must be a table such as {{ n = 200 }}, not {options!r}")
+        problem_options(problem, options, f"{where}: options")
         entries.append(
             Entry(
                 problem,
@@ -187,8 +189,29 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
         extend_edges=_extend(raw.get("extend_edges", EXTEND_EDGES), name),
         speedup=_flag(raw.get("speedup", True), "speedup", name),
         baselines=_baselines(raw.get("baselines"), name, allow_import_paths),
+        source=name,
         **_search(raw, name),
     )
+
+
+def problem_options(problem: str, options: dict[str, Any], label: str) -> dict[str, Any]:
+    """A suite problem's options checked against the problem (names and types), every message naming
+    the file and key (``label``); the options with the problem's defaults filled in."""
+    from optbench.registry import PROBLEMS
+    from optbench.settings.options import resolve_settings
+
+    return resolve_settings(PROBLEMS.get(problem), options, label)
+
+
+def check_sizes(suite: Suite) -> None:
+    """Refuse, before any work, a suite problem whose options need more memory than the limit
+    (:func:`optbench.settings.validate.memory`; its batch size, else full batch: the baselines')."""
+    from optbench.registry import PROBLEMS
+
+    for i, entry in enumerate(suite.entries):
+        label = f"suite {suite.source or suite.name!r}: problems[{i}]: options"
+        full = problem_options(entry.problem, entry.options, label)
+        validate.memory(PROBLEMS.get(entry.problem), full, entry.options, entry.batch_size, label)
 
 
 def _baselines(value: Any, name: str, allow_import_paths: bool) -> tuple[str, ...] | None:
@@ -242,8 +265,11 @@ def _search(raw: dict[str, Any], name: str) -> dict[str, Any]:
     overrides = raw.get("spaces", {})
     if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
         raise InvalidValueError(f'suite {name!r}: spaces must be tables, e.g. [spaces.torch-adam] lr = "log:1e-4:1"')
+    from optbench.registry import canonical_name
+
     for optimizer, space in overrides.items():
         spaces.parse(space, f"suite {name!r}: spaces.{optimizer}")
+    overrides = {canonical_name(k): v for k, v in overrides.items()}  # "A + B" and "A+B": one composite
     studies = _number(
         raw.get("studies", 1 if search == "lr" else 3),
         "studies",

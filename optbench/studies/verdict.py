@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 VERDICTS = ("better", "equivalent", "inconclusive", "worse")  # a comparison's answer (studies.board.comparisons)
+ERROR = "error"  # no answer: an evaluation run of either side raised an error (studies.bench.mark_errors)
 
 SCALE = (
     "two-sided Wilcoxon signed-rank test on log final objectives (the ratio scale of the effect size) "
@@ -72,10 +73,11 @@ def tally(table: pd.DataFrame, candidates: Sequence[str], baselines: Sequence[st
     """Each candidate's verdicts against each distinct baseline across the suite, counted by category
     (:data:`VERDICTS`)."""
     rows = []
+    errors = len(table) and "verdict" in table and bool((table["verdict"] == ERROR).any())
     for candidate in candidates:
         for group in distinct_baselines(baselines, groups):
             words = table[(table["candidate"] == candidate) & (table["baseline"] == group[0])]["verdict"]
-            counts = {word: int((words == word).sum()) for word in VERDICTS}
+            counts = {word: int((words == word).sum()) for word in (*VERDICTS, ERROR) if word != ERROR or errors}
             rows.append({"candidate": candidate, "baseline": entry_name(group), **counts, "problems": len(words)})
     return pd.DataFrame(rows)
 
@@ -86,7 +88,7 @@ def headline(table: pd.DataFrame, candidates: Sequence[str], baselines: Sequence
     lines = []
     for row in tally(table, candidates, baselines, groups).to_dict("records"):
         twin = [n for n in group_of(row["candidate"], groups) if n in row["baseline"].split(" = ")]
-        counts = [f"{word} on {row[word]}" for word in VERDICTS if row[word]]
+        counts = [f"{word} on {row[word]}" for word in (*VERDICTS, ERROR) if row.get(word)]
         same = " (identical runs)" if twin else ""
         lines.append(
             f"{row['candidate']} vs {row['baseline']}{same}: {', '.join(counts)} of {row['problems']} problems"
@@ -99,7 +101,10 @@ def diverged_text(k: int, n: int) -> str:
 
 
 def effect_text(row: dict) -> str:
-    """A comparison in words: verdict, ratio [interval], seeds better, p, and divergence when there was any."""
+    """A comparison in words: verdict, ratio [interval], seeds better, p, and divergence when there was any
+    (an error: what failed, no statistic)."""
+    if row["verdict"] == ERROR:
+        return f"{ERROR} ({row['reason']})"
     if not row["seeds"]:
         return f"{row['verdict']} (no paired seeds)"
     parts = [

@@ -2,6 +2,7 @@
 never a traceback, never exit 70 (an internal error). The runs themselves are stubbed out: this is
 about reading and checking files, which happens before any run."""
 
+import functools
 import json
 import math
 import os
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from support import invoke
 
 import optbench
+from optbench.errors import InvalidValueError
 from optbench.quality.regression import SETTINGS, Measurement
 
 NAMES = ["linreg", "classification", "gd", "sgd", "torch-sgd", "torch-adam", "torch.hub:load", "a:b", "sdg", ""]
@@ -410,3 +412,161 @@ def test_fuzzed_matrix_files(tmp_path_factory, changes):
     with mock.patch("optbench.quality.regression.measure", return_value=stub):
         result = invoke("baseline", "--config", folder / "m.toml", "--out", folder / "b.json")
     check_one_line(result)
+
+
+# --- sizes, nested names and suite spaces: refused in one line before any work, never exit 70
+
+LM_SIZES = ["n_train", "n_val", "block_size", "n_layer", "n_head", "n_embd", "vocab", "order"]
+sizes = st.builds(lambda m, e: min(m * 10**e, 10**12), st.integers(1, 9), st.integers(0, 12))  # 1 to 1e12
+LIMIT_GIB = "0.25"  # the same limit on every machine (the default is half of this one's memory)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(options=st.dictionaries(st.sampled_from(LM_SIZES), sizes, min_size=1, max_size=2))
+def test_fuzzed_lm_sizes_are_refused_before_anything_is_built(options):
+    """lm's size options up to 1e12: a run that fits is built and runs; one that does not is refused in one
+    line naming its options and the estimate, before the problem's constructor runs, in seconds (a build
+    would allocate terabytes); and every option at 1e9 or more is such a refusal."""
+    import time
+
+    from optbench.problems.lm import LanguageModel
+
+    built, original = [], LanguageModel.__init__
+
+    @functools.wraps(original)  # the same signature: the options are read from it
+    def spy(self, *args, **kwargs):
+        built.append(kwargs)
+        original(self, *args, **kwargs)
+
+    flags = [w for k, v in options.items() for w in ("--problem-opt", f"{k}={v}")]
+    with (
+        mock.patch.object(LanguageModel, "__init__", spy),
+        mock.patch.dict(os.environ, {"OPTBENCH_MAX_MEMORY": LIMIT_GIB}),
+    ):
+        start = time.perf_counter()
+        result = invoke("run", "--problem", "lm", "--optimizer", "torch-adam", "--epochs", "1", *flags)
+        elapsed = time.perf_counter() - start
+    assert "internal error" not in result.output, result.output
+    check_one_line(result)
+    refused = "would need about" in result.output
+    if max(options.values()) >= 10**9:
+        assert refused, (options, result.output)
+    if refused:
+        shown = " ".join(f"{k}={v}" for k, v in options.items())
+        assert f"--problem-opt {shown}: problem 'lm' would need about" in result.output, result.output
+        assert "pass --max-memory" in result.output and built == [] and elapsed < 5, (options, elapsed)
+    if result.exit_code == 0:
+        assert built, options
+
+
+WRAPPERS = ["torch-adam", "pytorch_optimizer:Lookahead", "x", "torch-sgd "]
+INNER = ["torch-sgd", "torch-muon+torch-adamw", "torch-adam + torch-sgd", "", "+"]
+PLACES = ["run", "describe", "sweep file", "sweep file table", "baseline file", "suite baselines", "suite spaces"]
+
+
+@st.composite
+def nested_names(draw):
+    depth = draw(st.integers(1, 12) | st.sampled_from([500, 10_000]) | st.integers(13, 10_000))
+    outer, inner = draw(st.sampled_from(WRAPPERS)), draw(st.sampled_from(INNER))
+    return depth, f"{outer}(" * depth + inner + ")" * draw(st.sampled_from([depth, depth - 1, depth + 1]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(nested=nested_names(), place=st.sampled_from(PLACES))
+def test_fuzzed_nested_names_from_flags_and_files(tmp_path_factory, nested, place):
+    """A wrapper nested up to 10,000 deep, as a flag or in any file that names optimizers: one line, exit 2
+    where it is deeper than composite names may nest; never a RecursionError (exit 70)."""
+    depth, name = nested
+    folder = tmp_path_factory.mktemp("names")
+    stub = Measurement(0.5, "suboptimality", 2.0, 0.01, "ok", [0.5])
+    with (
+        mock.patch("optbench.studies.sweeps.run_jobs", return_value=pd.DataFrame()),
+        mock.patch("optbench.quality.regression.measure", return_value=stub),
+        mock.patch("optbench.studies.search.search", side_effect=InvalidValueError(STUB)),
+    ):
+        result = _name_in(place, name, folder)
+    out = result.output[:300]
+    assert "internal error" not in result.output, (place, depth, out)
+    check_one_line(result)
+    assert len(result.output) < 1000, (place, out)  # a message never repeats a huge name
+    if depth > 8:
+        assert result.exit_code == 2, out
+        assert "a name may have at most" in out or "may nest at most 8" in out, out
+
+
+STUB = "stub: the runs would start here"
+
+
+def _name_in(place, name, folder):
+    if place == "run":
+        return invoke("run", "--optimizer", name, "--epochs", "1")
+    if place == "describe":
+        return invoke("describe", name)
+    if place.startswith("sweep"):
+        table = f"[opt.{json.dumps(name)}]\nlr = [0.1]\n" if place.endswith("table") else ""
+        optimizers = "gd" if table else name
+        (folder / "s.toml").write_text(f'problems = "linreg"\noptimizers = [{json.dumps(optimizers)}]\n{table}')
+        return invoke("sweep", "--config", folder / "s.toml", "--out", folder / "s.parquet")
+    if place == "baseline file":
+        data = mutated(VALID, [(("matrix", "cells", 0, "optimizers"), [name])])
+        (folder / "b.json").write_text(json.dumps(data))
+        return invoke("check", "--baseline", folder / "b.json")
+    extra = (
+        f"baselines = [{json.dumps(name)}]\n"
+        if place == "suite baselines"
+        else f'[spaces.{json.dumps(name)}]\nlr = "log:1e-3:1"\n'
+    )
+    top, tables = (extra, "") if place == "suite baselines" else ("", extra)
+    (folder / "suite.toml").write_text(top + TINY_SUITE + tables)
+    return invoke("bench", "--optimizer", "torch-adam", "--suite", folder / "suite.toml", "--out", folder / "b")
+
+
+NUMBERS = [0, -1, 1e-9, 1e-4, 0.5, 0.9, 1, 1e4, 1e30, 1e31, 1e308, "inf", "-inf", "nan", -1e308]
+ranges = (
+    st.sampled_from(["log:1e-4:1", "0.1:0.2", "log1m:0.8:0.99", "log:1e-3:1e-3"])
+    | st.builds(
+        lambda scale, low, high: f"{scale}{low}:{high}",
+        st.sampled_from(["", "log:", "log1m:", "lin:"]),
+        st.sampled_from(NUMBERS),
+        st.sampled_from(NUMBERS),
+    )
+    | scalars
+)
+DIMS = ["lr", "eps", "momentum", "betas.0", "betas.5", "foo", "weight_decay", "torch-adamw.weight_decay", "lr.0"]
+SPACE_NAMES = ["torch-adam", "torch-sgd", "torch-adamm", "torch-muon + torch-adamw", "gd", "x(y)"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    space=st.dictionaries(
+        st.sampled_from(SPACE_NAMES), st.dictionaries(st.sampled_from(DIMS), ranges, max_size=3), max_size=2
+    ),
+    lr_alone=st.booleans(),
+    baselines=st.sampled_from(["torch-sgd", "torch-muon+torch-adamw"]),
+)
+def test_fuzzed_suite_spaces(tmp_path_factory, space, lr_alone, baselines):
+    """Suite spaces of every kind, up to the runs (stubbed): a refusal is one line naming the suite file and
+    its spaces; the runs start only where every space belongs to an optimizer of the bench and search uses it."""
+    folder = tmp_path_factory.mktemp("spaces")
+    path = folder / "suite.toml"
+    tables = "".join(
+        f"[spaces.{json.dumps(name)}]\n" + "".join(f"{json.dumps(k)} = {toml_value(v)}\n" for k, v in dims.items())
+        for name, dims in space.items()
+    )
+    path.write_text(('search = "lr"\n' if lr_alone else "") + TINY_SUITE + tables, encoding="utf-8")
+    with (
+        mock.patch("optbench.studies.search.search", side_effect=InvalidValueError(STUB)),
+        mock.patch("optbench.studies.tuning.tune", side_effect=InvalidValueError(STUB)),
+    ):
+        args = ["--optimizer", "torch-adam", "--baselines", baselines, "--suite", path, "--out", folder / "b"]
+        result = invoke("bench", *args)
+    assert "internal error" not in result.output, result.output
+    check_one_line(result)
+    assert result.exit_code == 2, result.output
+    line = result.output.strip().splitlines()[-1]
+    if STUB in line:  # the runs would start: every space is one the bench uses
+        canonical = {"torch-muon + torch-adamw": "torch-muon+torch-adamw"}
+        assert not space or not lr_alone, line
+        assert {canonical.get(n, n) for n in space} <= {"torch-adam", baselines}, line
+    else:
+        assert f"suite {str(path)!r}" in line and "spaces" in line, line

@@ -1,5 +1,7 @@
 """Problems: data from the seed, options, classification shapes and models."""
 
+import functools
+
 import pytest
 import torch
 
@@ -70,3 +72,60 @@ def test_the_mlp_learns_what_softmax_regression_cannot():
 def test_bad_classification_options(options, fragment):
     with pytest.raises(InvalidValueError, match=fragment.replace("(", r"\(")):
         Classification(seed=0, **options)
+
+
+# What each built-in's options cost, declared before it is built: the parameters and data it then builds,
+# counted exactly, at its defaults and at options that change them.
+COST_CASES = [
+    ("linreg", {"n": 37}),
+    ("quadratic", {"dim": 7, "n": 13}),
+    ("classification", {"n": 90, "model": "mlp", "hidden": 5, "classes": 4}),
+    ("classification", {"shape": "moons", "n": 60}),
+    ("digits-mlp", {"hidden": 9}),
+    ("digits-cnn", {"channels": 3}),
+    ("logreg", {"dataset": "breast_cancer"}),
+    ("ridge", {"l2": 0.1}),
+    ("matrix-factorization", {"rows": 11, "cols": 6, "rank": 2}),
+    ("rastrigin", {"dim": 5}),
+    ("rosenbrock", {}),
+    ("lm", {"n_train": 40, "n_val": 9, "block_size": 5, "n_layer": 2, "n_embd": 12, "vocab": 5, "order": 2}),
+    ("lm", {"corpus": "pydoc", "n_train": 20, "n_val": 7, "block_size": 4, "n_embd": 8}),
+]
+
+
+@pytest.mark.parametrize("name", optbench.list_problems())
+def test_every_builtin_problem_declares_what_its_options_cost(name):
+    cases = [(name, {})] + [case for case in COST_CASES if case[0] == name]
+    assert len(cases) >= 2 or name in ("beale", "himmelblau"), f"{name}: add options that change its size"
+    entry = optbench.get_problem(name)
+    for _, options in cases:
+        full = entry.hyperparameters() | options
+        cost = entry.target.cost(**full)
+        problem = entry.target(seed=0, **options)
+        assert cost.parameters == sum(p.numel() for p in problem.params.values()), options
+        assert cost.data == sum(t.numel() for t in problem.data.values()), options
+        assert problem.n_train <= cost.n_train <= 2 * problem.n_train, options  # every row: held-out ones too
+        assert cost.bytes(1) < cost.bytes(None) or cost.n_train == 1
+
+
+def test_an_oversized_problem_is_refused_before_it_is_built(monkeypatch):
+    """The size check reads the declared cost, so the constructor of a refused run never runs."""
+    from optbench.problems.lm import LanguageModel
+
+    built, original = [], LanguageModel.__init__
+
+    @functools.wraps(original)  # the same signature: its options are read from it
+    def spy(self, *args, **kwargs):
+        built.append(kwargs)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LanguageModel, "__init__", spy)
+    monkeypatch.setenv("OPTBENCH_MAX_MEMORY", "0.5")
+    with pytest.raises(InvalidValueError, match=r"n_train=100000000: problem 'lm' would need about .* GiB"):
+        optbench.run("lm", "torch-adam", epochs=1, problem_options={"n_train": 100_000_000})
+    assert built == []
+    optbench.run("lm", "torch-adam", epochs=1, problem_options={"n_train": 64})  # a small one is built and runs
+    assert len(built) == 1
+    monkeypatch.setenv("OPTBENCH_MAX_MEMORY", "1e-6")  # the limit is the flag's: the same run is refused now
+    with pytest.raises(InvalidValueError, match=r"above the limit of 1e-06 GiB \(--max-memory 1e-6\)"):
+        optbench.run("lm", "torch-adam", epochs=1, problem_options={"n_train": 64})

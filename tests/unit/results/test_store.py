@@ -297,3 +297,25 @@ def test_ctrl_c_before_any_run_says_what_is_stored(tmp_path, monkeypatch):
     assert (
         f"{tmp_path / 's.parquet'} holds 0 runs; to go on, run the same command again without --force" in result.output
     )
+
+
+def test_counts_tell_merged_runs_from_runs_that_wait_in_part_files(tmp_path):
+    """What an interrupted bench reports: runs in OUT, runs only part files hold, and the part files."""
+    store = Store(tmp_path / "o.parquet")
+    assert store.counts() == (0, 0, 0)
+    runs = optbench.load_results(_sweep(tmp_path / "src.parquet"))
+    keys = list(dict.fromkeys(runs["run_key"]))
+    assert len(keys) == 4
+    store.write_part(runs[runs["run_key"].isin(keys[:2])])
+    store.merge()
+    store.write_part(runs[runs["run_key"].isin(keys[1:3])])  # one run again, one new
+    store.write_part(runs[runs["run_key"] == keys[3]])
+    assert store.counts() == (2, 2, 2)
+    store.merge()
+    assert store.counts() == (4, 0, 0)
+
+
+def _sweep(out):
+    result = invoke("sweep", "--optimizer", "gd,torch-sgd", "--seeds", "0-1", "--epochs", "2", "--out", out)
+    assert result.exit_code == 0, result.output
+    return out

@@ -104,7 +104,11 @@ def test_ctrl_c_in_a_bench_prints_the_command_that_resumes_it_to_the_same_leader
     assert cut.exit_code == 130 and "Traceback" not in cut.output, cut.output
     lines = cut.stderr.splitlines()
     runs = tmp_path / "cut" / "runs"
-    assert f"finished runs of 2 problems are saved in {runs}" in lines[0]
+    merged = {k for p in runs.glob("*.parquet") if p.is_file() for k in pd.read_parquet(p)["run_key"]}
+    parts = list(runs.glob("*.parquet.parts/part-*.parquet"))
+    waiting = {k for p in parts for k in pd.read_parquet(p)["run_key"]} - merged
+    assert f"{len(merged)} finished runs of 2 problems are merged into the stores in {runs}" in lines[0]
+    assert (f" and {len(waiting)} more wait in {len(parts)} part file(s)" in lines[0]) == bool(waiting), lines[0]
     assert lines[0].endswith("to go on, run the same command again (stored runs skipped):")
     resume = shlex.split(lines[1].strip())
     assert resume[:2] == ["optbench", "bench"] and "--plugin" in resume
@@ -345,3 +349,44 @@ def test_a_long_bench_says_what_is_done_and_about_how_long_the_rest_takes(monkey
         "bench: 1/3 problems done (linreg) in 10 s; about 60 s to go, rosenbrock next",  # 1 s a step x 60
         "bench: 2/3 problems done (rosenbrock) in 50 s; about 20 s to go, logreg next",
     ]
+
+
+EPS_SUITE = """
+lr = "0.05,0.1"
+tune_seeds = "0"
+eval_seeds = "10-15"
+trials = 3
+studies = 1
+max_trials = 3
+refine = false
+speedup = false
+[[problems]]
+problem = "linreg"
+epochs = 2
+[spaces.torch-nadam]
+eps = "-1:-0.5"
+"""
+
+
+def test_an_error_is_never_shown_as_divergence(tmp_path):
+    """Every setting of torch-nadam's space is one torch rejects (eps < 0): its runs fail, the bench exits 1
+    as sweep does, and every output names the error where the verdict would be, never 'diverged'."""
+    suite = tmp_path / "eps.toml"
+    suite.write_text(EPS_SUITE)
+    result = invoke(
+        "bench", "--optimizer", "torch-nadam", "--baselines", "torch-adam", "--suite", suite, "--out", tmp_path / "b"
+    )
+    assert result.exit_code == 1, result.output
+    assert "Invalid epsilon value" in result.stderr  # print_failures: counted by message, as sweep does
+    assert "- torch-nadam vs torch-adam: error on 1 of 1 problems" in result.stdout
+    nadam = [line for line in result.stdout.splitlines() if "torch-nadam" in line and line.startswith("|")]
+    assert nadam and all("diverged" not in line for line in nadam), nadam
+    assert "error (6 runs: optimizer 'torch-nadam' rejected its settings: Invalid epsilon value" in nadam[0]
+    assert "error (6 of torch-nadam's evaluation runs failed:" in nadam[0]
+    board = pd.read_csv(tmp_path / "b" / "leaderboard.csv").set_index("optimizer")
+    assert board.loc["torch-nadam", "errors"] == 6 and board.loc["torch-nadam", "diverged"] == 0
+    assert board.loc["torch-adam", "errors"] == 0 and board.loc["torch-nadam", "vs torch-adam"] == "error"
+    comparisons = pd.read_csv(tmp_path / "b" / "comparisons.csv")
+    assert comparisons["verdict"].tolist() == ["error"] and comparisons["diverged"].tolist() == [0]
+    page = (tmp_path / "b" / "report" / "index.html").read_text()
+    assert "error (6 of torch-nadam&#x27;s evaluation runs failed" in page

@@ -349,7 +349,10 @@ def test_errors_outside_the_optimizer_step_become_rows_and_the_sweep_completes(t
         assert message[("test-raises", optimizer, 2)] == "MemoryError: out of memory"
         assert status[("test-raises-stacked", optimizer, 1)] == "error"
         assert {status[(p, optimizer, s)] for p in ("test-raises", "test-raises-stacked") for s in (0, 3)} == {"ok"}
-    huge = invoke("sweep", "--problem-opt", "n=10000000000000,10", "--epochs", "1", "--out", tmp_path / "m.csv")
+    args = ["sweep", "--problem-opt", "n=10000000000000,10", "--epochs", "1", "--out", tmp_path / "m.csv"]
+    refused = invoke(*args)  # 2.4e14 bytes of data: refused before anything is built
+    assert refused.exit_code == 2 and "problem 'linreg' would need about" in refused.output, refused.output
+    huge = invoke(*args, "--max-memory", "1e9")  # allowed: then the allocation itself fails, as a run's error
     assert huge.exit_code == 1 and huge.output.startswith("2 runs (1 ok, 0 diverged, 1 errors;")
     assert "can't allocate memory" in optbench.load_results(tmp_path / "m.csv")["message"].iloc[0]
 
