@@ -18,10 +18,9 @@ A *trace* is one run as the drawing reads it (:mod:`optbench.reports.frames`): a
 
 from __future__ import annotations
 
-import os
-
 import dataclasses
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,9 +32,8 @@ import torch
 from optbench.core.runner import RunSpec, prepare
 from optbench.core.trajectories import Trajectory, problem_of, trajectories
 from optbench.errors import InvalidValueError
-from optbench.settings import validate
 from optbench.results import schema
-from optbench.settings import declared
+from optbench.settings import declared, validate
 
 GRID = 120  # decision-region resolution (points per side)
 
