@@ -44,6 +44,7 @@ th { background: #f5f5f5; } td.text, th.text { text-align: left; }
 table.settings td, table.settings th { text-align: left; }
 table.settings td:last-child { white-space: normal; min-width: 20rem; }
 table.summary td:nth-child(-n+3) { text-align: left; }
+table.summary { width: 100%; } table.summary th, table.summary td { white-space: normal; overflow-wrap: anywhere; }
 table.comparisons td:last-child { white-space: normal; min-width: 24rem; }
 table.tuning td:nth-child(n+3) { white-space: normal; min-width: 14rem; }
 details > summary { cursor: pointer; color: #0a58ca; margin: 0.4rem 0; }

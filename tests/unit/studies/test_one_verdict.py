@@ -151,3 +151,40 @@ def test_seconds_come_with_their_spread_and_a_difference_inside_it_says_so(bench
         line = next(line for line in markdown.splitlines() if line.startswith(f"| **{candidate}** |"))
         assert ("within the timing rounds' spread: no difference" in line) == (not apart)
         assert f"(step {mine['step_ms']:.3g} ms, {mine['step_ms_low']:.3g}-{mine['step_ms_high']:.3g})" in line
+
+
+def test_the_first_screen_answers_and_nothing_is_wider_than_the_window(bench_out):
+    """At 1,280 x 800 in headless Chromium: the title names the candidates and the suite, the heat map and a
+    sentence per candidate are on the first screen, and no element of the page is wider than the window."""
+    import os
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("OPTBENCH_REQUIRE_TOOLS") == "1":
+            pytest.fail("OPTBENCH_REQUIRE_TOOLS=1 but no chromium on PATH")
+        pytest.skip("no chromium on PATH (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        tab = browser.new_page(viewport={"width": 1280, "height": 800})
+        tab.goto((bench_out / "report" / "index.html").as_uri(), wait_until="load")
+        title = tab.inner_text("h1")
+        heat = tab.evaluate(
+            "(() => { const r = document.querySelector('table.heat').getBoundingClientRect(); "
+            "return [r.bottom, r.right]; })()"
+        )
+        answers = tab.evaluate(
+            "[...document.querySelectorAll('ul.answer li')].map(e => e.getBoundingClientRect().bottom)"
+        )
+        wide = tab.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().width > 1280)"
+            ".map(e => e.tagName + '.' + e.className)"
+        )
+        scroll = tab.evaluate("document.documentElement.scrollWidth")
+        browser.close()
+    assert all(name in title for name in CANDIDATES) and "suite suite" in title and BASELINE in title
+    assert heat[0] <= 800 and heat[1] <= 1280  # the heat map, whole, above the fold
+    assert len(answers) == len(CANDIDATES) and max(answers) <= 800  # a sentence per candidate, above the fold
+    assert wide == [] and scroll <= 1280
