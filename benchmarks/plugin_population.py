@@ -74,6 +74,14 @@ def required(path: str, problem: str, epochs: int) -> dict:
     return {k: known[k] for k in wanted if k in known}
 
 
+def addressed(path: str, switches: dict) -> dict:
+    """``switches`` as the optimizer's own settings: a composite's under each component that takes them."""
+    from optbench.registry import OPTIMIZERS
+
+    names = OPTIMIZERS.get(path).hyperparameters()
+    return {k: v for key, v in switches.items() for k in names if k == key or k.endswith("." + key)}
+
+
 def as_used(path: str, base: str) -> str:
     """A wrapper around ``base``; any other class by its import path."""
     from optbench.registry import OPTIMIZERS
@@ -126,7 +134,7 @@ def judge(path: str, library: str, seeds: int, epochs: int) -> Verdict:
     verdict = Verdict()
     for problem, options in problems:
         try:
-            settings = switches | required(path, problem, epochs)
+            settings = addressed(path, switches) | required(path, problem, epochs)
             specs = [
                 prepare(problem, path, seed=s, epochs=epochs, problem_options=options, hyperparameters=settings)
                 for s in range(seeds)
@@ -176,7 +184,10 @@ def main() -> int:
                 counts[key] += getattr(verdict, key) and verdict.ran
             differ += not verdict.same
             shown = "" if used == path else f"as {used.replace(library + ':', '')}; "
-            flags = "  ".join(f"{'yes' if getattr(verdict, k) else 'no' if verdict.ran else '-':<4}" for k in counts)
+            flags = "  ".join(
+                f"{'-' if not verdict.ran and k != 'clean' else 'yes' if getattr(verdict, k) else 'no':<4}"
+                for k in counts
+            )
             print(f"{name:<26} {flags}  {shown}{'; '.join(verdict.notes)}", flush=True)
         print(
             f"{library}: {len(found)} classes; {counts['clean']} clean, {counts['stacks']} stack, "

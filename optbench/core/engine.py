@@ -5,14 +5,17 @@ optimizer, budget, schedule and device; any seeds and hyperparameters), builds e
 from its seed, and trains each group through the same :func:`train` loop, in one of two forms:
 
 - **stacked** (K >= 2 runs of a problem with the functional form and an optimizer that steps
-  without a closure and is not declared ``elementwise=False``): the parameters of the K runs are
-  stacked into (K, ...) tensors and the loss is ``vmap(loss_fn)`` over them and the stacked data
-  (or the problem's own ``stacked_loss_fn``). With an elementwise optimizer, runs that share a
-  setting share one optimizer over (K_s, ...) views of the stack; each setting gets its own
-  optimizer, or its own param group when the class keeps every hyperparameter in its param groups.
+  without a closure or the gradients' graph and is not declared ``elementwise=False``): the
+  parameters of the K runs are stacked into (K, ...) tensors and the loss is ``vmap(loss_fn)``
+  over them and the stacked data (or the problem's own ``stacked_loss_fn``). With an elementwise
+  optimizer, runs that share a setting share one optimizer over (K_s, ...) views of the stack; each
+  setting gets its own optimizer, or its own param group when the class keeps every hyperparameter
+  in its param groups.
   Any other optimizer (Muon, Adafactor, a hybrid: anything that works per matrix or per tensor) is
   built once per run over that run's own views, each of its run's shape: it never sees a (K, m, n)
-  stack as one tensor. The real optimizer class does every update.
+  stack as one tensor. The real optimizer class does every update. Whether a class is elementwise
+  is probed at the stack's own shapes (:func:`~optbench.optimizers.protocol.is_elementwise`), and
+  every stacked group is spot-checked against two of its runs trained alone (:func:`_spot_check`).
 - **alone** (one run, or runs that cannot be stacked): the problem's own tensors and ``loss()``.
 
 The forms are :mod:`optbench.core.forms`, the loop (and its gradient protocol) :mod:`optbench.core.loop`;

@@ -24,7 +24,7 @@ from optbench.optimizers.protocol import enters_train_mode, has_modes, step_take
 
 Tensor = torch.Tensor
 CHECK_EVERY = 32  # steps between non-finite checks: a diverged run wastes at most this many steps
-CHECK_STEPS = 32  # a stacked group's spot check trains one run alone for at least this many steps
+CHECK_STEPS = 32  # a stacked group's spot check of a class declared elementwise trains this many steps alone
 
 # Who hears of each recorded point: (step, total steps, the runs' losses there, not yet on the host).
 Progress = Callable[[int, int, Tensor], None]
