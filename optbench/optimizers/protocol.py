@@ -7,6 +7,9 @@
   (``register_optimizer(..., elementwise=True)``), else found by :func:`stacked_equals_separate`.
 - :func:`can_share_optimizer`: whether a second setting may be a param group of the first's
   optimizer rather than an optimizer of its own.
+- :func:`has_modes` and :func:`enters_train_mode`: whether ``train()``/``eval()`` are schedule-free
+  modes (its own, and working).
+- :func:`needs_graph`: whether its step differentiates the gradients (``backward(create_graph=True)``).
 """
 
 from __future__ import annotations
