@@ -5,14 +5,17 @@ optimizer, budget, schedule and device; any seeds and hyperparameters), builds e
 from its seed, and trains each group through the same :func:`train` loop, in one of two forms:
 
 - **stacked** (K >= 2 runs of a problem with the functional form and an optimizer that steps
-  without a closure and is not declared ``elementwise=False``): the parameters of the K runs are
-  stacked into (K, ...) tensors and the loss is ``vmap(loss_fn)`` over them and the stacked data
-  (or the problem's own ``stacked_loss_fn``). With an elementwise optimizer, runs that share a
-  setting share one optimizer over (K_s, ...) views of the stack; each setting gets its own
-  optimizer, or its own param group when the class keeps every hyperparameter in its param groups.
+  without a closure or the gradients' graph and is not declared ``elementwise=False``): the
+  parameters of the K runs are stacked into (K, ...) tensors and the loss is ``vmap(loss_fn)``
+  over them and the stacked data (or the problem's own ``stacked_loss_fn``). With an elementwise
+  optimizer, runs that share a setting share one optimizer over (K_s, ...) views of the stack; each
+  setting gets its own optimizer, or its own param group when the class keeps every hyperparameter
+  in its param groups.
   Any other optimizer (Muon, Adafactor, a hybrid: anything that works per matrix or per tensor) is
   built once per run over that run's own views, each of its run's shape: it never sees a (K, m, n)
-  stack as one tensor. The real optimizer class does every update.
+  stack as one tensor. The real optimizer class does every update. Whether a class is elementwise
+  is probed at the stack's own shapes (:func:`~optbench.optimizers.protocol.is_elementwise`), and
+  every stacked group is spot-checked against two of its runs trained alone (:func:`_spot_check`).
 - **alone** (one run, or runs that cannot be stacked): the problem's own tensors and ``loss()``.
 
 The forms are :mod:`optbench.core.forms`, the loop (and its gradient protocol) :mod:`optbench.core.loop`;
@@ -28,7 +31,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import random
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +49,14 @@ from optbench.core.spec import RunSpec, build, check_problem, resolve_batch_size
 from optbench.core.threads import for_work, intra_op, seconds_per_step
 from optbench.errors import OptbenchError
 from optbench.optimizers.combined import build_optimizer
-from optbench.optimizers.protocol import can_share_optimizer, can_stack, is_elementwise, never_stack
+from optbench.optimizers.protocol import (
+    asks_for_graph,
+    can_share_optimizer,
+    can_stack,
+    is_elementwise,
+    needs_graph,
+    never_stack,
+)
 from optbench.private_apis import large_blocks_kept
 from optbench.problems.base import is_functional, parameter_roles
 from optbench.registry.plugins import one_line
@@ -255,7 +267,7 @@ def _train_alone(
     of a run that ends ok."""
     spec, problem = run.spec, run.problem
     batch_size = resolve_batch_size(spec, problem.n_train)
-    form = Alone(problem)
+    form = Alone(problem, needs_graph(spec.optimizer))
     try:
         opt = optimizer_for(spec, form.leaves, problem)
         schedulers = [make_scheduler(opt, spec, -(-problem.n_train // batch_size))]
@@ -266,6 +278,8 @@ def _train_alone(
     hook = None if on_record is None else (lambda step: on_record(step, problem))
     with _phase("train"), _seeded(spec.seed), intra_op(_threads_for(form)) as threads:
         record = train(form, [opt], schedulers, spec, batch_size, [spec.seed], hook, progress=progress)
+    if record.status == "error" and asks_for_graph(spec.optimizer, record.message):  # AdaHessian's shape
+        return _train_alone(_build(run.index, spec, strict), on_record, strict, progress, note)
     if note and record.status == "ok":
         record.message = note
     return _frame([spec], [run.index], batch_size, [problem], record, batch_runs=1, threads=threads)
@@ -282,13 +296,14 @@ def _train_stacked(runs: list[_Run], progress: Progress | None = None) -> pd.Dat
         raise _StackFailed
     first = ordered[0].spec
     batch_size = resolve_batch_size(first, form.n_train)
+    shapes = tuple(tuple(p.shape[1:]) for p in form.params.values())  # a run's own: what the probe runs at
     optimizers: list[Any] = []
     failed: dict[int, str] = {}  # position in the stack -> why its setting was refused
     start = 0
     for members in by_setting.values():
         spec, stop = members[0].spec, start + len(members)
         try:  # the real constructor, so its own validation applies to every setting
-            if is_elementwise(spec.optimizer, dict(spec.hyperparameters)):
+            if is_elementwise(spec.optimizer, dict(spec.hyperparameters), shapes, len(members)):
                 opt = optimizer_for(spec, form.views_of(start, stop), ordered[0].problem)
                 if optimizers and can_share_optimizer(optimizers[0], opt, spec.hyperparameters):
                     # a complete group of the same class over fresh views: add_param_group's checks (all
@@ -319,16 +334,9 @@ def _train_stacked(runs: list[_Run], progress: Progress | None = None) -> pd.Dat
     frames = [_error_frame(_Run(ordered[j].index, ordered[j].spec, error=failed[j])) for j in failed]
     if trained:
         with _phase("calibrate"):
-            checked = ordered[trained[-1]]  # the last run: the one whose scale differs most from the first's
-            alone, threads = _run_alone_briefly(checked, batch_size, _check_budget(record.step, checked, batch_size))
-            disagreement = _disagreement(record, trained[-1], alone)
-            if disagreement:
-                never_stack(checked.spec)
-                raise _StackFailed(
-                    f"trained alone: stacked with {len(ordered) - 1} other run(s) it gave {disagreement}, so "
-                    "this group's runs were trained one by one"
-                )
-            record.time_s = _calibrated_times(alone, record.step)
+            timed = _spot_check(ordered, trained, record, batch_size)
+            record.time_s = _calibrated_times(timed[0][0], record.step)
+            threads = timed[0][1]
         with _phase("table"):
             frames.append(
                 _frame(
@@ -360,6 +368,47 @@ SAME_ROWS = 64  # rows of the training set on which a stacked group's losses are
 CHECK_RTOL = 1e-4  # ...and its recorded losses must match the stacked run's to this, or the group runs alone
 
 
+CHECKED_RUNS = 2  # runs of a stacked group of a class not declared elementwise trained alone and compared
+
+
+def _spot_check(ordered: list[_Run], trained: list[int], record: Record, batch_size: int) -> list[tuple[Record, int]]:
+    """Train runs of a stacked group alone and compare each with its stacked numbers; raise
+    :class:`_StackFailed` (the group is trained one by one) on any difference. Returns the runs
+    alone and their thread counts (the first times the group).
+
+    Each run checked is drawn by a generator seeded with the group, so every position of a stack can
+    be the one checked, the same one every time the group is run. A class whose sharing rests on the
+    probe, or that steps one copy per run, is checked on :data:`CHECKED_RUNS` runs (the last, whose
+    scale differs most from the first's, and one drawn) over their whole runs, where a late drift
+    shows. A class declared ``elementwise=True`` (torch.optim's: its update is known per element) on
+    one drawn run, to the first recorded step at or after ``CHECK_STEPS``: two whole runs alone would
+    cost a 10-run stack a fifth of what stacking saves."""
+    drawn = random.Random(
+        zlib.crc32(repr([_setting_key(ordered[j].spec) + str(ordered[j].spec.seed) for j in trained]).encode())
+    )
+    declared = ordered[trained[0]].spec.optimizer.elementwise is True
+    if declared:
+        checked = drawn.sample(trained, 1)
+    else:
+        others = trained[:-1]
+        checked = [trained[-1], *drawn.sample(others, min(CHECKED_RUNS - 1, len(others)))]
+    done = []
+    for j in checked:
+        run = ordered[j]
+        whole = run.spec.epochs * -(-run.problem.n_train // batch_size)
+        budget = _check_budget(record.step, run, batch_size) if declared else whole
+        alone, threads = _run_alone_briefly(run, batch_size, budget)
+        disagreement = _disagreement(record, j, alone)
+        if disagreement:
+            never_stack(run.spec)
+            raise _StackFailed(
+                f"trained alone: stacked with {len(ordered) - 1} other run(s), seed {run.spec.seed} gave "
+                f"{disagreement}, so this group's runs were trained one by one"
+            )
+        done.append((alone, threads))
+    return done
+
+
 def _check_budget(steps: list[int], run: _Run, batch_size: int) -> int:
     """How far the spot check trains: to the first recorded step at or after CHECK_STEPS (the whole
     run when it is shorter), so at least one recorded point past step 0 is compared."""
@@ -371,7 +420,7 @@ def _run_alone_briefly(run: _Run, batch_size: int, budget: int, fresh: bool = Fa
     """The run rebuilt (unless its problem is ``fresh``, never trained) and trained alone for ``budget``
     steps through the same loop, with the threads it would have alone; its record and that thread count."""
     spec = run.spec
-    form = Alone(run.problem if fresh else _build(run.index, spec).problem)
+    form = Alone(run.problem if fresh else _build(run.index, spec).problem, needs_graph(spec.optimizer))
     opt = optimizer_for(spec, form.leaves, form.problem)
     schedulers = [make_scheduler(opt, spec, -(-form.n_train // batch_size))]
     with _seeded(spec.seed), intra_op(_threads_for(form)) as threads:

@@ -30,8 +30,9 @@ class Alone:
     k = 1
     passes_closure = True  # to a step that takes one; it costs nothing unless the optimizer moved first
 
-    def __init__(self, problem: Any):
+    def __init__(self, problem: Any, create_graph: bool = False):
         self.problem = problem
+        self.create_graph = create_graph  # for a step that differentiates the gradients (a Hessian estimate)
         self.leaves = [p for p in problem.parameters()]
         self.n_train = problem.n_train
         self.loss: Tensor | None = None
@@ -47,7 +48,7 @@ class Alone:
         for p in self.leaves:
             p.grad = None
         loss = self.problem.loss(None if idx is None else idx[0])
-        loss.backward()
+        loss.backward(create_graph=self.create_graph)
         return loss.detach().reshape(1)
 
     def losses(self) -> Tensor:

@@ -20,11 +20,11 @@ import torch
 from optbench.core.forms import Alone, Stacked
 from optbench.core.spec import RunSpec
 from optbench.core.threads import seconds_per_step
-from optbench.optimizers.protocol import has_modes, step_takes_closure
+from optbench.optimizers.protocol import enters_train_mode, has_modes, step_takes_closure
 
 Tensor = torch.Tensor
 CHECK_EVERY = 32  # steps between non-finite checks: a diverged run wastes at most this many steps
-CHECK_STEPS = 32  # a stacked group's spot check trains one run alone for at least this many steps
+CHECK_STEPS = 32  # a stacked group's spot check of a class declared elementwise trains this many steps alone
 
 # Who hears of each recorded point: (step, total steps, the runs' losses there, not yet on the host).
 Progress = Callable[[int, int, Tensor], None]
@@ -121,10 +121,8 @@ def train(
         (lambda o=opt: o.step(closure)) if form.passes_closure and step_takes_closure(opt) else opt.step
         for opt in optimizers
     ]
-    modal = [opt for opt in optimizers if has_modes(opt)]
     with torch.no_grad():  # schedule-free: it steps in train mode, and is evaluated in eval mode (its average)
-        for opt in modal:
-            opt.train()
+        modal = [opt for opt in optimizers if has_modes(opt) and enters_train_mode(opt)]
     if modal:
         full_batch = False  # the loss recorded is at the evaluation point, not where the gradients were
     schedulers = [s for s in schedulers if s is not None]

@@ -3,9 +3,10 @@
 :func:`build_optimizer` is how the core builds every optimizer: it gives each its parameters by
 role. An optimizer that declares roles (``torch-muon``: ``matrix``) alone gets only problems whose
 parameters all have them; a hybrid ``A+B`` gives ``A`` the parameters of its roles and ``B`` the
-rest; a wrapper ``W(B)`` builds ``B`` over the parameters, then ``W`` around it (or, for a
-wrapper that takes its base as a class, ``base_optimizer`` as the SAM family does, ``W`` given
-``B``'s class and settings).
+rest; a wrapper ``W(B)`` builds ``B`` over the parameters, then ``W`` around it: in the parameters'
+place (Lookahead), by the keyword the wrapper takes it by (heavyball's ``wrapped_optimizer``), or,
+for a wrapper that takes its base as a class, ``base_optimizer`` as the SAM family does, ``W``
+given ``B``'s class and settings (:func:`optbench.registry.composite.wrapper_keyword`).
 
 :class:`Combined` is a torch.optim.Optimizer over its parts' param groups (so a scheduler sets
 every part's learning rate). Its ``step(closure)`` calls the closure at most once, before any part
@@ -25,7 +26,7 @@ import torch
 
 from optbench.errors import InvalidValueError
 from optbench.optimizers.protocol import class_needs_closure, has_modes, step_takes_closure
-from optbench.registry.composite import BASE_CLASS, CompositeEntry, Node, first_part_roles
+from optbench.registry.composite import BASE_CLASS, CompositeEntry, Node, first_part_roles, wrapper_keyword
 from optbench.registry.entries import Entry, build
 
 Tensor = torch.Tensor
@@ -73,8 +74,9 @@ class Combined(torch.optim.Optimizer):
 
 def takes_base_class(wrapper: Entry) -> bool:
     """A wrapper that builds its base itself from a class (``base_optimizer``), as the SAM family does,
-    rather than wrapping a built optimizer (Lookahead, OrthoGrad, schedule-free wrappers)."""
-    return BASE_CLASS in wrapper.hyperparameters()
+    rather than wrapping a built optimizer (Lookahead, OrthoGrad, schedule-free wrappers, heavyball's
+    SAMWrapper)."""
+    return wrapper_keyword(wrapper) == BASE_CLASS
 
 
 def build_optimizer(
@@ -168,7 +170,12 @@ def _build_node(
             settings = {**parts[inner.name], **parts[node.name], BASE_CLASS: base.target}
             opt = build(wrapper, settings, leaves)
         else:
-            opt = build(wrapper, parts[node.name], _build_node(inner, entry, parts, leaves, roles, made))
+            base = _build_node(inner, entry, parts, leaves, roles, made)
+            keyword = wrapper_keyword(wrapper)
+            if keyword:  # W(params, wrapped_optimizer=base): it takes the parameters too
+                opt = build(wrapper, parts[node.name], leaves, **{keyword: base})
+            else:  # W(base): Lookahead's shape, the base where the parameters go
+                opt = build(wrapper, parts[node.name], base)
     else:
         opt = _hybrid(node, entry, parts, leaves, roles, made)
     made.append(opt)

@@ -7,12 +7,16 @@
   (``register_optimizer(..., elementwise=True)``), else found by :func:`stacked_equals_separate`.
 - :func:`can_share_optimizer`: whether a second setting may be a param group of the first's
   optimizer rather than an optimizer of its own.
+- :func:`has_modes` and :func:`enters_train_mode`: whether ``train()``/``eval()`` are schedule-free
+  modes (its own, and working).
+- :func:`needs_graph`: whether its step differentiates the gradients (``backward(create_graph=True)``).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 from typing import Any
 
 import torch
@@ -37,6 +41,8 @@ _BASE_ATTRIBUTES = frozenset(
     }
 )
 
+Shapes = tuple[tuple[int, ...], ...] | None  # a run's parameter shapes, in order
+
 
 @functools.cache
 def _closure_parameter(cls: type) -> inspect.Parameter | None:
@@ -48,11 +54,12 @@ def _closure_parameter(cls: type) -> inspect.Parameter | None:
 
 
 def can_stack(entry: Entry, hyperparameters: dict[str, Any] | None = None) -> bool:
-    """May runs of ``entry`` (with these settings) be stacked at all? Unless it needs a closure, is
-    declared ``elementwise=False`` (train each run alone), or a stack of this setting already
-    differed from its run alone in this process (:func:`never_stack`). Elementwise classes share
-    an optimizer over the stack; any other steps one copy per run, over that run's own tensors."""
-    if entry.elementwise is False or needs_closure(entry):
+    """May runs of ``entry`` (with these settings) be stacked at all? Unless it needs a closure or a
+    gradient with its graph (:func:`needs_graph`), is declared ``elementwise=False`` (train each run
+    alone), or a stack of this setting already differed from its run alone in this process
+    (:func:`never_stack`). Elementwise classes share an optimizer over the stack; any other steps one
+    copy per run, over that run's own tensors."""
+    if entry.elementwise is False or needs_closure(entry) or needs_graph(entry):
         return False
     try:
         return hyperparameters is None or (entry.target, _setting(hyperparameters)) not in _NEVER
@@ -76,9 +83,54 @@ def class_needs_closure(cls: type) -> bool:
 
 
 def has_modes(opt: Any) -> bool:
-    """An optimizer with ``train()`` and ``eval()`` (schedule-free methods: they step at one point
-    and are evaluated at another, their average): the loop steps it in train mode and records in eval."""
-    return callable(getattr(opt, "train", None)) and callable(getattr(opt, "eval", None))
+    """An optimizer with ``train()`` and ``eval()`` of its own (schedule-free methods: they step at one
+    point and are evaluated at another, their average): the loop steps it in train mode and records in
+    eval. Its own: on its class or set on it (a composite's), not answered by a ``__getattr__`` that
+    forwards every name to a base optimizer (which may have none)."""
+    return all(callable(_own(opt, name)) for name in ("train", "eval"))
+
+
+def _own(opt: Any, name: str) -> Any:
+    try:
+        return inspect.getattr_static(opt, name)
+    except AttributeError:
+        return None
+
+
+def enters_train_mode(opt: Any) -> bool:
+    """Put an optimizer with modes (:func:`has_modes`) in train mode, as the loop does before its first
+    step; False, and no modes, where ``train()`` only forwards to a base that has none (heavyball's
+    SAMWrapper around its AdamW raises AttributeError there): its train() is not a schedule-free mode."""
+    try:
+        opt.train()
+    except AttributeError:
+        return False
+    return True
+
+
+def needs_graph(entry: Entry) -> bool:
+    """Whether ``entry``'s step differentiates the gradients (AdaHessian, SophiaH: a Hessian estimate),
+    so the core's ``backward`` keeps the graph (``create_graph=True``): declared by its registration
+    or its class (``optbench_create_graph``), or learned from a step that asked for it
+    (:func:`asks_for_graph`). A composite needs it where a component does."""
+    parts = getattr(entry, "parts", None)
+    if parts and any(needs_graph(part) for part in parts.values()):
+        return True
+    return bool(entry.create_graph) or entry.target in _GRAPH
+
+
+_GRAPH: set[Any] = set()  # classes whose step asked for the gradients' graph in this process
+# What autograd says when a step differentiates a gradient that was computed without its graph
+_NO_GRAPH = "does not require grad and does not have a grad_fn"
+
+
+def asks_for_graph(entry: Entry, message: str) -> bool:
+    """Whether a run of ``entry`` that ended with ``message`` failed for want of the gradients' graph;
+    if so, runs of ``entry`` get it from now on in this process (its run is trained again with it)."""
+    if needs_graph(entry) or _NO_GRAPH not in message:
+        return False
+    _GRAPH.add(entry.target)
+    return True
 
 
 def step_takes_closure(opt: Any) -> bool:
@@ -101,7 +153,13 @@ def gradient_protocol(cls: type) -> str:
 def stacking(entry: Entry) -> str:
     """Whether runs of ``entry`` share one optimizer over stacked parameters, in words (for ``describe``)."""
     if not can_stack(entry):
-        why = "declared elementwise=False" if entry.elementwise is False else "its step needs a closure"
+        why = (
+            "declared elementwise=False"
+            if entry.elementwise is False
+            else "its step differentiates the gradients (create_graph)"
+            if needs_graph(entry)
+            else "its step needs a closure"
+        )
         return f"each run alone ({why})"
     if getattr(entry, "parts", None):
         return "stacked runs each step their own copy, over their own tensors (a composite)"
@@ -116,8 +174,9 @@ def stacking(entry: Entry) -> str:
 
 
 @functools.cache
-def _probe(cls: Any, setting: tuple[tuple[str, str], ...], values: tuple[Any, ...]) -> bool:
-    return stacked_equals_separate(cls, dict(zip((k for k, _ in setting), values, strict=True)))
+def _probe(cls: Any, setting: tuple[tuple[str, str], ...], values: tuple[Any, ...], shapes: Shapes, runs: int) -> bool:
+    hyperparameters = dict(zip((k for k, _ in setting), values, strict=True))
+    return stacked_equals_separate(cls, hyperparameters, runs=runs, shapes=shapes)
 
 
 _NEVER: set[tuple[Any, tuple[tuple[str, str], ...]]] = set()  # (class, setting) a spot check caught
@@ -133,49 +192,78 @@ def never_stack(spec: Any) -> None:
     _NEVER.add((spec.optimizer.target, _setting(dict(spec.hyperparameters))))
 
 
-def is_elementwise(entry: Entry, hyperparameters: dict[str, Any]) -> bool:
-    """May runs of ``entry`` with these settings share one optimizer over stacked parameters?"""
+PROBE_SHAPES = ((4, 5), (5,), ())  # per run, where no problem is known: a matrix, a vector (a bias), a scalar
+PROBE_RUNS = 3  # runs stacked by the probe where no stack is known...
+PROBE_MAX_RUNS = 8  # ...and at most, in a stack of more runs
+PROBE_STEPS = 16  # more than the warm-up of methods that adapt only after their first steps
+PROBE_NOISE = 1.0  # scale of a random term in each step's gradients: they point every way, not only home
+
+
+def is_elementwise(
+    entry: Entry, hyperparameters: dict[str, Any], shapes: Shapes = None, runs: int = PROBE_RUNS
+) -> bool:
+    """May ``runs`` runs of ``entry`` with these settings, whose parameters have ``shapes`` each
+    (default :data:`PROBE_SHAPES`), share one optimizer over stacked parameters?"""
     if entry.elementwise is not None:
         return entry.elementwise
     key = _setting(hyperparameters)
+    shapes = PROBE_SHAPES if shapes is None else tuple(tuple(s) for s in shapes)
+    runs = max(1, min(runs, PROBE_MAX_RUNS))
     try:
         if (entry.target, key) in _NEVER:
             return False
         values = tuple(hyperparameters[k] for k, _ in key)
-        return _probe(entry.target, key, values)
+        return _probe(entry.target, key, values, shapes, runs)
     except TypeError:  # an unhashable setting: probe without the cache
-        return stacked_equals_separate(entry.target, hyperparameters)
+        return stacked_equals_separate(entry.target, hyperparameters, runs=runs, shapes=shapes)
 
 
-PROBE_SHAPES = ((4, 5), (5,), ())  # per run: a matrix, a vector (a bias) and a scalar
-PROBE_STEPS = 16  # more than the warm-up of methods that adapt only after their first steps
-
-
-def stacked_equals_separate(cls: Any, hyperparameters: dict[str, Any], runs: int = 3, steps: int = PROBE_STEPS) -> bool:
+def stacked_equals_separate(
+    cls: Any,
+    hyperparameters: dict[str, Any],
+    runs: int = PROBE_RUNS,
+    steps: int = PROBE_STEPS,
+    shapes: Shapes = None,
+) -> bool:
     """The check behind :func:`is_elementwise`, run as the core will run the class: ``runs`` runs of a
-    small problem (a matrix, a vector and a scalar parameter each, tensors that require grad) stacked
-    on a leading axis under one optimizer, stepped as a stack is (``step()``, no closure), against
-    each run under its own optimizer, stepped as a run alone is (``step(closure)`` where ``step`` takes
-    one). The runs' losses differ in scale by 10x from run to run, so a norm, a maximum or a learning
-    rate taken over the whole tensor shows; so does a method that reads the closure's loss, switches
-    on a parameter's ``ndim``, or adapts after a few steps. Equal to rtol 1e-6 (float64): stacking is
-    exact. A class that needs a closure, or any exception, counts as not elementwise."""
+    problem with parameters of ``shapes`` (a run's shapes; default a matrix, a vector and a scalar),
+    tensors that require grad, stacked on a leading axis under one optimizer, stepped as a stack is
+    (``step()``, no closure), against each run under its own optimizer, stepped as a run alone is
+    (``step(closure)`` where ``step`` takes one).
+
+    Two tests, both must pass:
+
+    - **What it keeps.** Everything the stacked optimizer writes into its param groups, its state and
+      its own attributes while it steps is a tensor shaped like its parameters (per element), a step
+      counter (one more every step), a number of a parameter's state that is the same in every run
+      (a schedule of the step), or not a number (a flag). A number in its param groups or of its own
+      (D-Adaptation's ``d``) is one number for the whole stack: it would pool the stack's runs, however
+      equal it stays for these steps, so the class is refused whatever the values say
+      (:meth:`_Kept.per_element`).
+    - **What it does.** The runs' losses differ in scale by 10x from run to run and each step's
+      gradient has a random term, so a norm, a maximum, a cosine or a learning rate taken over the
+      whole tensor shows; so does a method that reads the closure's loss, switches on a parameter's
+      ``ndim``, or adapts after a few steps. Equal to rtol 1e-6 (float64): stacking is exact.
+
+    A class that needs a closure, or any exception, counts as not elementwise."""
     if any(v is REQUIRED for v in hyperparameters.values()):
         return False
+    shapes = PROBE_SHAPES if shapes is None else shapes
     gen = torch.Generator().manual_seed(0)
-    starts = [torch.randn(runs, *shape, generator=gen, dtype=torch.float64) for shape in PROBE_SHAPES]
-    targets = [torch.randn(runs, *shape, generator=gen, dtype=torch.float64) for shape in PROBE_SHAPES]
+    starts = [torch.randn(runs, *shape, generator=gen, dtype=torch.float64) for shape in shapes]
+    targets = [torch.randn(runs, *shape, generator=gen, dtype=torch.float64) for shape in shapes]
     weight = 10.0 ** torch.arange(runs, dtype=torch.float64)
+    noise = [torch.zeros_like(t) for t in targets]  # this step's random term, the same for both sides
 
     def loss_of(params: list[torch.Tensor], i: int | None) -> torch.Tensor:
         """Run i's loss (params of one run), or the sum of every run's (stacked params)."""
         total = torch.zeros((), dtype=torch.float64)
-        for p, target in zip(params, targets, strict=True):
+        for p, target, r in zip(params, targets, noise, strict=True):
             if i is None:
                 w = weight.view(-1, *([1] * (p.dim() - 1)))
-                total = total + (w * (p - target) ** 2).sum() / 2
+                total = total + (w * ((p - target) ** 2 / 2 + r * p)).sum()
             else:
-                total = total + weight[i] * ((p - target[i]) ** 2).sum() / 2
+                total = total + weight[i] * ((p - target[i]) ** 2 / 2 + r[i] * p).sum()
         return total
 
     def gradients(params: list[torch.Tensor], i: int | None) -> torch.Tensor:
@@ -191,22 +279,125 @@ def stacked_equals_separate(cls: Any, hyperparameters: dict[str, Any], runs: int
         separate = [[s[i].clone().requires_grad_() for s in starts] for i in range(runs)]
         opt = cls(stacked, **hyperparameters)
         opts = [cls(params, **hyperparameters) for params in separate]
+        kept, apart = _Kept(opt), [_Kept(o) for o in opts]
         for _ in range(steps):
+            for r in noise:
+                r.normal_(0.0, PROBE_NOISE, generator=gen)
             gradients(stacked, None)
             opt.step()
+            kept.after_step()
             for i, (params, o) in enumerate(zip(separate, opts, strict=True)):
                 gradients(params, i)
                 if _closure_parameter(type(o)) is not None:
                     o.step(lambda params=params, i=i: gradients(params, i))
                 else:
                     o.step()
+                apart[i].after_step()
     except Exception:
+        return False
+    if not kept.per_element(apart):
         return False
     for p, parts in zip(stacked, zip(*separate, strict=True), strict=True):
         together = torch.stack([q.detach() for q in parts])
         if not (bool(torch.isfinite(p).all()) and torch.allclose(p.detach(), together, rtol=1e-6, atol=1e-12)):
             return False
     return True
+
+
+class _Watched(dict):
+    """A param group that remembers which keys were written (a value written back unchanged too)."""
+
+    def __init__(self, group: dict[str, Any]):
+        super().__init__(group)
+        self.written: set[str] = set()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.written.add(key)
+        super().__setitem__(key, value)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self.written.add(key)
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        other = dict(*args, **kwargs)
+        self.written.update(other)
+        super().update(other)
+
+
+class _Kept:
+    """What an optimizer keeps while it steps: its param groups (watched for writes), its state and
+    its own attributes, as a series of numbers per place, read after every step."""
+
+    def __init__(self, opt: Any):
+        self.opt = opt
+        opt.param_groups[:] = [_Watched(g) for g in opt.param_groups]  # in place: a wrapper may share the list
+        self.position = {id(p): i for i, p in enumerate(p for g in opt.param_groups for p in g["params"])}
+        self.shapes = {p.shape for g in opt.param_groups for p in g["params"]}
+        self.before = {k: _numbers(v) for k, v in vars(opt).items() if k not in _BASE_ATTRIBUTES}
+        self.series: dict[tuple[Any, ...], list[tuple[float, ...]]] = {}
+        self.pooled = False  # a tensor it keeps is neither shaped like a parameter nor one number
+
+    def after_step(self) -> None:
+        for i, group in enumerate(self.opt.param_groups):
+            for key in getattr(group, "written", ()):
+                if key != "params":
+                    self._add(("group", i, key), group[key], None)
+        for p, state in self.opt.state.items():
+            self._add(("state", self.position.get(id(p), -1)), state, getattr(p, "shape", None))
+        for key, value in vars(self.opt).items():
+            if key not in _BASE_ATTRIBUTES and key != "param_groups" and _numbers(value) != self.before.get(key):
+                self._add(("attribute", key), value, None)
+
+    def _add(self, where: tuple[Any, ...], value: Any, shape: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self._add((*where, k), v, shape)
+            return
+        if isinstance(value, torch.Tensor) and value.numel() > 1:
+            # per element where shaped like its parameter (or, outside the state, like one of them)
+            self.pooled |= value.shape != shape if shape is not None else value.shape not in self.shapes
+            return
+        numbers = _numbers(value)
+        if numbers:
+            self.series.setdefault(where, []).append(numbers)
+
+    def per_element(self, separate: list[_Kept]) -> bool:
+        """Whether every number it keeps is a step counter (one more at every step), or, in a
+        parameter's state, a schedule of the step: the same series in every run kept ``separate``
+        (ASGD's ``eta``, NAdam's ``mu_product``). A number of its param groups or its own that is
+        neither (D-Adaptation's ``d``) is one number for every run of a stack, so it is refused even
+        while its series agree; so is a number of a parameter's state that differs from run to run
+        (a per-tensor statistic) and any tensor shaped otherwise than its parameter."""
+        if self.pooled:
+            return False
+        for where, values in self.series.items():
+            if _counts_steps(values):
+                continue
+            if where[0] != "state" or any(other.series.get(where) != values for other in separate):
+                return False
+        return True
+
+
+def _counts_steps(values: list[tuple[float, ...]]) -> bool:
+    """Whether a series read after every step goes up by one at every step (in each of its numbers)."""
+    return all(
+        len(a) == len(b) and all(y - x == 1 for x, y in zip(a, b, strict=True)) for a, b in itertools.pairwise(values)
+    )
+
+
+def _numbers(value: Any) -> tuple[float, ...]:
+    """The numbers in a value (a number, a one-element tensor, a tuple of them); () for anything else."""
+    if isinstance(value, bool) or value is None:
+        return ()
+    if isinstance(value, int | float):
+        return (float(value),)
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype.is_complex:
+        return (float(value.detach()),)
+    if isinstance(value, tuple | list) and len(value) < 8:
+        return tuple(x for v in value for x in _numbers(v))
+    return ()
 
 
 def can_share_optimizer(first: Any, other: Any, hyperparameters: Any) -> bool:

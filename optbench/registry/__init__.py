@@ -91,6 +91,8 @@ def register_optimizer(
     elementwise: bool | None = None,
     space: Mapping[str, str] | None = None,
     roles: tuple[str, ...] | None = None,
+    wraps: str | None = None,
+    create_graph: bool | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register a torch.optim.Optimizer-shaped class under ``name``.
 
@@ -104,6 +106,11 @@ def register_optimizer(
     bench tunes for it (``{"lr": "log:1e-4:1", "momentum": "0.8:0.99"}``, :mod:`optbench.studies.spaces`).
     ``roles`` are the parameter roles it takes (``("matrix",)`` for a Muon-like method: :mod:`optbench.problems.base`;
     None: every role); a hybrid ``NAME+OTHER`` gives it those and OTHER the rest.
+    ``wraps`` is the keyword a wrapper takes its base by (``"wrapped_optimizer"``: ``NAME(BASE)`` builds
+    BASE, then ``NAME(params, wrapped_optimizer=base)``; None: read from the class,
+    :func:`optbench.registry.composite.wrapper_keyword`). ``create_graph=True`` says its step
+    differentiates the gradients (a Hessian estimate, as AdaHessian's): the core's ``backward`` keeps
+    the graph for it. A class may say each of these with an ``optbench_<word>`` attribute instead.
     """
     return OPTIMIZERS.register(
         name,
@@ -114,6 +121,8 @@ def register_optimizer(
         elementwise=elementwise,
         space=space,
         roles=roles,
+        wraps=wraps,
+        create_graph=create_graph,
     )
 
 

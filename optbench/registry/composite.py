@@ -33,6 +33,9 @@ from optbench.registry.entries import Entry
 MAX_DEPTH = 8  # wrappers inside wrappers: deeper than any real composite, far below Python's recursion limit
 MAX_LENGTH = 500  # characters of a composite name, spaces included
 BASE_CLASS = "base_optimizer"  # how a SAM-style wrapper takes its base: as a class, to build itself
+# Keywords wrappers are known to take their base by, read from a constructor that declares none: the SAM
+# family's class (BASE_CLASS), heavyball's built optimizer (SAMWrapper's wrapped_optimizer).
+BASE_KEYWORDS = (BASE_CLASS, "wrapped_optimizer")
 DEFAULT_FIRST_ROLES = ("matrix",)  # what a hybrid's first part takes when its entry declares no roles
 
 
@@ -174,7 +177,7 @@ class CompositeEntry(Entry):
         out: dict[str, Any] = {}
         for c in self.node.components():
             for k, v in self.parts[c.name].hyperparameters().items():
-                if not (c.kind == "wrapper" and k == BASE_CLASS):  # the composite sets it: its base's class
+                if not (c.kind == "wrapper" and k == wrapper_keyword(self.parts[c.name])):  # the composite sets it
                     out[self.key(c.name, k)] = v
         return dict(sorted(out.items(), key=lambda kv: kv[0] != "lr"))
 
@@ -221,6 +224,18 @@ def entry(text: str, get: Callable[[str], Entry]) -> CompositeEntry:
     )
 
 
+def wrapper_keyword(wrapper: Entry) -> str | None:
+    """The keyword ``wrapper`` takes its base by in ``W(B)``: declared (its entry's ``wraps``), else the
+    first of :data:`BASE_KEYWORDS` its constructor takes. None: the base goes where the parameters
+    go, ``W(base, **settings)``, as Lookahead takes it. :data:`BASE_CLASS` is given the base's class
+    (and its settings: the SAM family builds the base itself); any other keyword the built base,
+    beside the parameters: ``W(params, wrapped_optimizer=base, **settings)``."""
+    if wrapper.wraps:
+        return wrapper.wraps
+    settings = wrapper.hyperparameters()
+    return next((k for k in BASE_KEYWORDS if k in settings), None)
+
+
 def _lead(node: Node, parts: Mapping[str, Entry]) -> str | None:
     """The first component in reading order that takes a learning rate."""
     return next((c.name for c in node.components() if "lr" in parts[c.name].hyperparameters()), None)
@@ -257,7 +272,8 @@ def setting_names(text: str, names_of: Callable[[str], tuple[str, ...] | None]) 
             return None
         if lead is None and "lr" in own:
             lead = c.name
-        out += ["lr" if (c.name == lead and k == "lr") else f"{c.name}.{k}" for k in own if k != BASE_CLASS]
+        own = tuple(k for k in own if not (c.kind == "wrapper" and k in BASE_KEYWORDS))  # the composite sets it
+        out += ["lr" if (c.name == lead and k == "lr") else f"{c.name}.{k}" for k in own]
     return tuple(out) + ((f"{lead}.lr",) if lead else ())
 
 

@@ -46,7 +46,10 @@ class Entry:
     ``source`` says where it came from (built-in, an entry point and its distribution, a file...);
     ``elementwise`` says whether an optimizer treats every element on its own, so that runs stacked
     into one tensor may share it (None: :func:`optbench.optimizers.protocol.is_elementwise` probes it;
-    a class may also say so with an ``optbench_elementwise`` attribute).
+    a class may also say so with an ``optbench_elementwise`` attribute); ``wraps`` is the keyword a
+    wrapper takes its base by (None: :func:`optbench.registry.composite.wrapper_keyword` reads it from
+    the class); ``create_graph`` that its step differentiates the gradients, so the core's backward
+    keeps the graph (None: not declared; ``optbench_create_graph`` on the class says so too).
     """
 
     name: str
@@ -59,6 +62,8 @@ class Entry:
     elementwise: bool | None = None  # runs may share one optimizer over stacked tensors; None: probe it
     space: Mapping[str, str] | None = None  # what a bench tunes (optbench.studies.spaces); None: the lr
     roles: tuple[str, ...] | None = None  # the parameter roles it takes (optbench.problems.base); None: all
+    wraps: str | None = None  # the keyword a wrapper takes its base by; None: read from the class
+    create_graph: bool | None = None  # its step differentiates the gradients: backward(create_graph=True)
 
     def _parameters(self) -> list[inspect.Parameter]:
         try:
@@ -213,6 +218,8 @@ class Registry:
         elementwise: bool | None = None,
         space: Mapping[str, str] | None = None,
         roles: tuple[str, ...] | None = None,
+        wraps: str | None = None,
+        create_graph: bool | None = None,
     ) -> Entry:
         """Register ``target`` under ``name``; a second registration must say ``override=True``.
 
@@ -248,6 +255,8 @@ class Registry:
             elementwise=elementwise if elementwise is not None else getattr(target, "optbench_elementwise", None),
             space=MappingProxyType(dict(space)) if space else None,
             roles=_roles(name, roles if roles is not None else getattr(target, "optbench_roles", None)),
+            wraps=wraps if wraps is not None else getattr(target, "optbench_wraps", None),
+            create_graph=create_graph if create_graph is not None else getattr(target, "optbench_create_graph", None),
         )
         self._builtins.pop(name, None)
         self._entries[name] = entry
