@@ -46,7 +46,7 @@ table.settings td:last-child { white-space: normal; min-width: 20rem; }
 table.summary td:nth-child(-n+3) { text-align: left; }
 table.summary { width: 100%; } table.summary th, table.summary td { white-space: normal; overflow-wrap: anywhere; }
 table.comparisons td:last-child { white-space: normal; min-width: 24rem; }
-table.tuning td:nth-child(n+3) { white-space: normal; min-width: 14rem; }
+table.tuning { width: 100%; } table.tuning td, table.tuning th { white-space: normal; overflow-wrap: anywhere; }
 details > summary { cursor: pointer; color: #0a58ca; margin: 0.4rem 0; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.5rem 0.8rem; }
 .heat { max-width: 100%; overflow-x: auto; } table.heat { table-layout: fixed; width: 100%; margin-top: 0.8rem; }
