@@ -175,7 +175,7 @@ def _space(name: str) -> str:
     from optbench.errors import OptbenchError
     from optbench.studies import spaces
 
-    placeholder = (1e-300, 1e300)  # stands for the suite's lr range, which no declaration spells
+    placeholder = spaces.LR_LIMITS  # stands for the suite's lr range (its widest allowed), which no declaration spells
     try:
         dims, source = spaces.resolve(name, None, placeholder)
     except OptbenchError as exc:
