@@ -131,3 +131,41 @@ def two_steps_class() -> type:
     namespace: dict = {}
     exec(compile(TWO_STEPS, "two_steps.py", "exec"), namespace)
     return namespace["TwoStepSGD"]
+
+
+class Averaged(torch.optim.Optimizer):
+    """A schedule-free-shaped optimizer (tests of composites and of the modes word): it steps the fast
+    weights, and eval() shows their running mean."""
+
+    def __init__(self, params, lr=0.1):
+        super().__init__(params, {"lr": lr})
+        self.training = False
+
+    def _params(self):
+        return [p for g in self.param_groups for p in g["params"]]
+
+    @torch.no_grad()
+    def train(self):
+        if not self.training:
+            for p in self._params():
+                if "mean" in self.state[p]:
+                    p.copy_(self.state[p]["fast"])
+            self.training = True
+
+    @torch.no_grad()
+    def eval(self):
+        if self.training:
+            for p in self._params():
+                if "mean" in self.state[p]:
+                    self.state[p]["fast"] = p.detach().clone()
+                    p.copy_(self.state[p]["mean"])
+            self.training = False
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        assert self.training, "call train() before stepping"
+        for p in self._params():
+            p.sub_(self.defaults["lr"] * p.grad)
+            state = self.state[p]
+            state["n"] = state.get("n", 0) + 1
+            state["mean"] = p.detach().clone() if state["n"] == 1 else state["mean"] + (p - state["mean"]) / state["n"]

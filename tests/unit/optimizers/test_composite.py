@@ -11,7 +11,7 @@ from unittest import mock
 import pandas as pd
 import pytest
 import torch
-from support import invoke
+from support import Averaged, invoke
 
 import optbench
 from optbench.core.engine import optimizer_for
@@ -233,41 +233,6 @@ def test_a_sam_style_wrapper_builds_its_base_from_a_class_and_gets_its_closure()
     assert run["loss"].tolist() == pytest.approx(linreg_by_hand(step, 10), rel=1e-9)
     hybrid = invoke("run", "--problem", "classification", "--optimizer", "torch-muon+test-sam(torch-sgd)")
     assert hybrid.exit_code in (1, 2) and "needs a closure" in hybrid.output
-
-
-class Averaged(torch.optim.Optimizer):
-    """A schedule-free-shaped optimizer: it steps the fast weights, and eval() shows their running mean."""
-
-    def __init__(self, params, lr=0.1):
-        super().__init__(params, {"lr": lr})
-        self.training = False
-
-    def train(self):
-        if not self.training:
-            for p in self._params():
-                if "mean" in self.state[p]:
-                    p.copy_(self.state[p]["fast"])
-            self.training = True
-
-    def eval(self):
-        if self.training:
-            for p in self._params():
-                if "mean" in self.state[p]:
-                    self.state[p]["fast"] = p.detach().clone()
-                    p.copy_(self.state[p]["mean"])
-            self.training = False
-
-    def _params(self):
-        return [p for g in self.param_groups for p in g["params"]]
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        assert self.training, "call train() before stepping"
-        for p in self._params():
-            p.sub_(self.defaults["lr"] * p.grad)
-            state = self.state[p]
-            state["n"] = state.get("n", 0) + 1
-            state["mean"] = p.detach().clone() if state["n"] == 1 else state["mean"] + (p - state["mean"]) / state["n"]
 
 
 def test_an_optimizer_with_train_and_eval_modes_is_recorded_at_its_evaluation_point():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from support import invoke
+from support import Averaged, invoke
 
 import optbench
 from optbench.errors import InvalidValueError
@@ -98,43 +98,6 @@ def test_a_wrapper_keyword_no_convention_knows_is_declared_with_wraps():
 
 
 # --- train()/eval(): schedule-free modes only where they are the class's own ------------------
-
-
-class Averaged(torch.optim.Optimizer):
-    """Schedule-free-shaped: it steps the fast weights; eval() shows their running mean."""
-
-    def __init__(self, params, lr=0.1):
-        super().__init__(params, {"lr": lr})
-        self.training = False
-
-    def _params(self):
-        return [p for g in self.param_groups for p in g["params"]]
-
-    @torch.no_grad()
-    def train(self):
-        if not self.training:
-            for p in self._params():
-                if "mean" in self.state[p]:
-                    p.copy_(self.state[p]["fast"])
-            self.training = True
-
-    @torch.no_grad()
-    def eval(self):
-        if self.training:
-            for p in self._params():
-                if "mean" in self.state[p]:
-                    self.state[p]["fast"] = p.detach().clone()
-                    p.copy_(self.state[p]["mean"])
-            self.training = False
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        assert self.training, "call train() before stepping"
-        for p in self._params():
-            p.sub_(self.defaults["lr"] * p.grad)
-            state = self.state[p]
-            state["n"] = state.get("n", 0) + 1
-            state["mean"] = p.detach().clone() if state["n"] == 1 else state["mean"] + (p - state["mean"]) / state["n"]
 
 
 class Forwarding(torch.optim.Optimizer):
