@@ -76,6 +76,8 @@ def _warn_if_scaled() -> None:
 
 
 def _fail(message: str, code: int) -> int:
+    # one line, whatever a bad value held: a carriage return or newline in it is shown escaped
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
     click.echo(f"optbench: error: {message}", err=True)
     return code
 
