@@ -188,9 +188,10 @@ def bench(
         frames.append(table.assign(suite_problem=entry.label))
         chosen_all += [dict(c, entry=entry) for c in chosen]
         eta.done()
-    results = retime(pd.concat(frames, ignore_index=True), chosen_all, [*candidates, *baselines])
+    results, step_seconds = retime(pd.concat(frames, ignore_index=True), chosen_all, [*candidates, *baselines])
     failed = failed_evaluations(results)  # an error is not a divergence: out of every statistic, named instead
-    board = leaderboard(results[~results["run_key"].isin(failed["run_key"])], suite, candidates, baselines, chosen_all)
+    kept = results[~results["run_key"].isin(failed["run_key"])]
+    board = leaderboard(kept, suite, candidates, baselines, chosen_all, step_seconds)
     mark_errors(board, failed)
     from optbench.studies import verdict
 
@@ -442,15 +443,18 @@ TIMING_ROUNDS = 7  # interleaved timing rounds per problem; each optimizer's rat
 TIMING_STEPS = 64  # optimizer steps per timing (at most the run's budget)
 
 
-def retime(results: pd.DataFrame, chosen: list[dict[str, Any]], optimizers: list[str]) -> pd.DataFrame:
+def retime(
+    results: pd.DataFrame, chosen: list[dict[str, Any]], optimizers: list[str]
+) -> tuple[pd.DataFrame, dict[tuple[str, str], tuple[float, float, float]]]:
     """The evaluation runs' ``time_s`` from timings interleaved across the optimizers: per problem,
     :data:`TIMING_ROUNDS` rounds in which each optimizer's chosen setting trains alone for
     :data:`TIMING_STEPS` steps (the order rotating), the median round's seconds per step times each
     record's step. Timed one after another instead, two identical algorithms measured up to 1.65x apart
     in one ``bench --suite quick`` on a shared 2-core machine: its speed changes for seconds at a time,
-    and that hit whichever optimizer ran then. Tuning runs keep their own times. ``results.attrs
-    ["step_seconds"]`` keeps each problem and optimizer's seconds per step: median, min and max over the
-    rounds (the spread two optimizers' seconds must differ beyond to differ at all)."""
+    and that hit whichever optimizer ran then. Tuning runs keep their own times. Returns the table and
+    each problem and optimizer's seconds per step: median, min and max over the rounds (the spread two
+    optimizers' seconds must differ beyond to differ at all). Not in ``results.attrs``: pandas deep-copies
+    attrs on every operation, and that dict made each one 5x slower (a quarter of a quick bench's leaderboard)."""
     from optbench.core.engine import seconds_per_step_alone
     from optbench.studies.sweeps import prepare_job
 
@@ -482,8 +486,7 @@ def retime(results: pd.DataFrame, chosen: list[dict[str, Any]], optimizers: list
             results.loc[rows, "time_s"] = results.loc[rows, "step"] * statistics.median(measured)
             results.loc[rows, "threads"] = threads[name]
             spread[(label, name)] = (statistics.median(measured), min(measured), max(measured))
-    results.attrs["step_seconds"] = spread  # per problem and optimizer: median, min and max over the rounds
-    return results
+    return results, spread
 
 
 def timing_text(results: pd.DataFrame) -> str:

@@ -5,6 +5,7 @@ each candidate's verdict against each baseline; its statistics per comparison; t
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -80,11 +81,18 @@ def finals_per_seed(
 
 
 def leaderboard(
-    results: pd.DataFrame, suite: Suite, candidates: list[str], baselines: list[str], chosen: list[dict[str, Any]]
+    results: pd.DataFrame,
+    suite: Suite,
+    candidates: list[str],
+    baselines: list[str],
+    chosen: list[dict[str, Any]],
+    step_seconds: Mapping[tuple[str, str], tuple[float, float, float]] | None = None,
 ) -> pd.DataFrame:
     """Per problem x optimizer: the settings each tuning study chose (and how its search ended), the
     median final objective over every study's evaluation runs with its 95% bootstrap interval,
-    accuracy, time to target, and each candidate's verdict against each baseline (:func:`comparisons`)."""
+    accuracy, time to target, seconds per step (``step_seconds``: (problem, optimizer) -> median, min
+    and max, from :func:`optbench.studies.bench.retime`), and each candidate's verdict against each
+    baseline (:func:`comparisons`)."""
     from optbench.results.stats import median_interval
 
     studies: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -128,7 +136,7 @@ def leaderboard(
                     "seconds_to_target": float(mine["seconds_to_target"].median()) if len(mine) else math.inf,
                     "seeds": len(mine),
                     "diverged": int(mine["final"].map(math.isinf).sum()) if len(mine) else 0,
-                    **step_columns(results.attrs.get("step_seconds", {}).get((entry.label, optimizer))),
+                    **step_columns((step_seconds or {}).get((entry.label, optimizer))),
                 }
             )
     board = pd.DataFrame(rows)
