@@ -14,6 +14,7 @@ trains on fresh data (its ``draw``: :mod:`optbench.problems.base`) makes the for
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -88,6 +89,9 @@ class Stacked:
             self._loss = torch.func.vmap(first.loss_fn, in_dims=(0, 0, 0))
             self._full_loss = torch.func.vmap(lambda p, d: first.loss_fn(p, d, None))
             self._metrics = torch.func.vmap(first.metrics_fn) if _has_metrics(first) else None
+            if getattr(first, "records_run_by_run", False):  # over all rows: a loop beats vmap (see the word)
+                self._full_loss = _run_by_run(lambda p, d: first.loss_fn(p, d, None))
+                self._metrics = _run_by_run(first.metrics_fn) if _has_metrics(first) else None
         self.views: list[tuple[Tensor, str, int | slice]] = []  # (view of a stacked parameter, its name, its rows)
         self._grads: dict[str, Tensor | None] = {}  # the gradients the views were last attached to
 
@@ -135,6 +139,19 @@ class Stacked:
 
     def versions(self) -> tuple[int, ...]:
         return tuple(version(t) for p in self.params.values() for t in (p, p.grad) if t is not None)
+
+
+def _run_by_run(fn: Callable[[dict[str, Tensor], dict[str, Tensor]], Any]) -> Callable[..., Any]:
+    """``fn`` over K stacked runs, one run's slices at a time, its (K,) results (or a dict of them) stacked."""
+
+    def each(params: dict[str, Tensor], data: dict[str, Tensor]) -> Any:
+        k = len(next(iter(params.values())))
+        out = [fn({n: t[i] for n, t in params.items()}, {n: t[i] for n, t in data.items()}) for i in range(k)]
+        if isinstance(out[0], dict):
+            return {key: torch.stack([o[key] for o in out]) for key in out[0]}
+        return torch.stack(out)
+
+    return each
 
 
 def _has_metrics(problem: Any) -> bool:

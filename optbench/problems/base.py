@@ -23,6 +23,11 @@ of one problem, one per seed, are evaluated together with ``torch.func.vmap``):
   the same over K runs at once (every tensor with a leading run axis, ``idx`` of shape (K, b)),
   returning (K,) losses and metrics. Where given, stacked runs use them instead of ``vmap``: a
   problem with many small operations (a transformer) is faster written batched than vmapped.
+- ``records_run_by_run`` (optional, bool): stacked runs compute the loss over all rows and the
+  metrics one run at a time (a loop over the runs' slices, the numbers each run computes alone)
+  instead of ``vmap``. For problems whose vmapped full-data evaluation is slower than that loop:
+  the digits networks' (a vmapped convolution over every image took 3x the loop on the CPU, and
+  recording it was a third of a CNN evaluation run's time).
 - ``n_train`` (int): the number of training rows; batches index ``range(n_train)``.
 - ``optimum`` (float or None): f*, the minimum of the full training loss (of the expected loss, for a
   problem that ``draw``s fresh data), where it is known.

@@ -27,6 +27,7 @@ class DigitsNet(Problem):
     """Cross-entropy of a network on the digits; subclasses choose the network."""
 
     name: str
+    records_run_by_run = True  # stacked: the full-data loss and test metrics a run at a time (3x faster than vmap)
 
     def _setup(self, seed: int, test_fraction: float, dtype: str, network: Callable[[], nn.Module]) -> None:
         dt = resolve_dtype(dtype)
