@@ -51,14 +51,16 @@ PHASE = BUDGET_PHASE  # the ladder's runs in the results table
 
 
 def budget_jobs(chosen: Sequence[dict[str, Any]], baselines: Sequence[str], seeds: Sequence[int]) -> list[dict]:
-    """The ladder's jobs: each baseline's chosen setting at each budget of :data:`LADDER`, every seed."""
+    """The ladder's jobs: each baseline's chosen setting at each budget of :data:`LADDER`, every seed.
+    They record their ends only (``records = "ends"``): a speedup reads each run's final, and nothing
+    draws a ladder run's curve (every epoch's full-data loss was most of a digits CNN ladder's time)."""
     jobs = []
     for choice in chosen:
         job = choice["job"]
         if job["optimizer"] not in baselines:
             continue
         budgets = sorted({max(1, round(job["epochs"] * f)) for f in LADDER} - {job["epochs"]})
-        jobs += [dict(job, epochs=epochs, seed=seed) for epochs in budgets for seed in seeds]
+        jobs += [dict(job, epochs=epochs, seed=seed, records="ends") for epochs in budgets for seed in seeds]
     return jobs
 
 
