@@ -228,3 +228,23 @@ def test_the_bench_page_and_figures_add_at_most_45_s(benchmark, quick_bench):
     print(f"\nbench quick's page and figures: {page:.1f} s (outputs without: {min(timings[False]):.1f} s)")
     assert (folder / "wTrue" / "report" / "index.html").stat().st_size > 100_000
     assert page <= 45
+
+
+def test_bench_standard_suite_with_two_candidates_and_three_baselines(benchmark, tmp_path):
+    """`optbench bench --suite standard` (11 problems: noise, minibatches, the digits MLP and CNN), the
+    same 2 planted candidates x 3 baselines, start to finish, report included: at most 15 minutes on
+    2 cores (the fair-protocol issue's floor), its peak RSS, and neither planted equivalent called
+    better or worse than its twin on any problem."""
+    (tmp_path / "planted.py").write_text(PLANTED)
+    exe = str(Path(sys.executable).with_name("optbench"))
+    command = [exe, "bench", "--plugin", str(tmp_path / "planted.py"), "--optimizer", ",".join(TWINS)]
+    seconds, peak_mb = _timed_command([*command, "--suite", "standard", "--out", str(tmp_path / "out")])
+    benchmark.extra_info.update(command_s=seconds, peak_rss_mb=peak_mb)
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    table = pd.read_csv(tmp_path / "out" / "comparisons.csv")
+    assert table["problem"].nunique() == 11
+    for candidate, twin in TWINS.items():
+        mine = table[(table["candidate"] == candidate) & (table["baseline"] == twin)]
+        assert len(mine) == 11 and not mine["verdict"].isin(["better", "worse"]).any(), mine.to_dict("records")
+    print(f"\noptbench bench --suite standard, 2 candidates x 3 baselines: {seconds:.0f} s, peak RSS {peak_mb:.0f} MB")
+    assert seconds <= 15 * 60
