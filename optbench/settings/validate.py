@@ -12,7 +12,7 @@ Limits (raise them with the flag the message names):
 - a run's memory (:func:`memory`): what its problem's options cost (the problem's ``cost``, from the
   options alone), at most :data:`MEMORY_SHARE` of this machine's memory (``--max-memory GIB``, which
   sets ``OPTBENCH_MAX_MEMORY`` for the command and the processes it starts), checked before anything
-  is built;
+  is built, and for the built-in problems before torch is imported (:mod:`optbench.cli.preflight`);
 - seeds from 0 to :data:`MAX_SEED`, and every other whole number up to :data:`MAX_INT` (the table
   stores them as 64-bit signed integers).
 """
@@ -182,8 +182,10 @@ def machine_memory() -> int | None:
 
 def memory(entry: Any, options: dict[str, Any], given: dict[str, Any], batch_size: int | None, label: str) -> None:
     """Refuse, before it is built, a problem whose options cost more memory than :func:`memory_limit`:
-    one line naming the options given (``label``: where they came from) and the estimate. A problem
-    that declares no cost, or cannot read these options (its constructor will say why), passes."""
+    one line naming the options given (``label``: where they came from) and the estimate at a step of
+    ``batch_size`` rows (the run's, else its optimizer's; None: full batch). A problem that declares no
+    cost, or cannot read these options (its constructor will say why), passes. ``entry`` may be the
+    class itself or, before torch loads, its source (:meth:`optbench.registry.Registry.declared`)."""
     cost_of = getattr(entry.target, "cost", None)
     if not callable(cost_of):
         return

@@ -1,7 +1,6 @@
 """The CLI through click's CliRunner: summaries, every bad input, no tracebacks."""
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import ROOT, invoke
+from support import ROOT, answers_in_a_fresh_process, invoke
 
 import optbench
 from optbench.cli import EXIT_INTERNAL, cli
@@ -287,39 +286,69 @@ BEFORE_TORCH = [
     (["check", "--baseline", "{baseline}", "--config", "{bad_matrix_toml}"], "unknown optimizer 'torch-adamm'"),
     (["check", "--baseline", "{baseline}", "--device", "gpu"], "--device 'gpu' is not valid"),
     (["check", "--baseline", "missing.json"], "baseline 'missing.json' does not exist"),
+    # oversized requests: what a built-in problem's options cost is known before torch loads (issue 35)
+    (
+        ["run", "--problem", "lm", "--optimizer", "torch-adam", "--epochs", "1", "--problem-opt", "n_train=100000000"],
+        "--problem-opt n_train=100000000: problem 'lm' would need about",
+    ),
+    (
+        ["run", "--problem", "lm", "--optimizer", "torch-adam", "--problem-opt", "block_size=1000000"],
+        "--problem-opt block_size=1000000: problem 'lm' would need about",
+    ),
+    (
+        ["run", "--problem", "lm", "--problem-opt", "n_train=1000000000000", "--problem-opt", "dtype=float64"],
+        "--problem-opt n_train=1000000000000 dtype=float64: problem 'lm' would need about",
+    ),
+    (
+        ["run", "--problem", "quadratic", "--optimizer", "sgd", "--problem-opt", "dim=1000000000"],
+        "problem 'quadratic' would need about",
+    ),
+    (
+        ["animate", "--problem", "matrix-factorization", "--problem-opt", "rows=1000000000", "--out", "a.gif"],
+        "--problem-opt rows=1000000000: problem 'matrix-factorization' would need about",
+    ),
+    (
+        ["sweep", "--problem", "lm,linreg", "--problem-opt", "n=10,10000000000000", "--out", "s.parquet"],
+        "--problem-opt n=10000000000000: problem 'linreg' would need about",
+    ),
+    (
+        ["sweep", "--config", "{big_sweep_toml}", "--out", "s.parquet"],
+        "big_sweep.toml: problem_opt block_size=1000000: problem 'lm' would need about",
+    ),
+    (
+        ["tune", "--problem", "classification", "--problem-opt", "n=1000000000000", "--out", "t.parquet"],
+        "--problem-opt n=1000000000000: problem 'classification' would need about",
+    ),
+    (["tune", "--config", "{big_sweep_toml}", "--out", "t.parquet"], "problem 'lm' would need about"),
+    (
+        ["bench", "--optimizer", "torch-nadam", "--suite", "{big_suite_toml}", "--out", "b"],
+        "big_suite.toml': problems[1]: options n_val=1000000000000: problem 'lm' would need about",
+    ),
 ]
-
-ANSWER_ALL = """
-import contextlib, io, json, sys
-from optbench.cli import cli
-
-answers = []
-for args in json.loads(sys.argv[1]):
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = cli.main(args, standalone_mode=False)
-    heavy = sorted(m for m in ("torch", "pandas", "seaborn", "matplotlib", "optbench_lion") if m in sys.modules)
-    answers.append({"code": code, "stderr": err.getvalue(), "imported": heavy})
-print(json.dumps(answers))
-"""
 
 
 def test_bad_input_is_answered_before_torch_is_imported(tmp_path):
     """One process answers every case in turn: after each, none of the heavy modules is loaded yet (the
-    first case that loads one is the one named; every later case would show it too)."""
+    first case that loads one is the one named; every later case would show it too). Bad names, values
+    and paths, and oversized requests: a built-in problem's options too big for the memory limit."""
     (tmp_path / "bad_names.toml").write_text('problems = ["lineg"]\noptimizers = ["gd"]\n')
     (tmp_path / "bad_matrix.toml").write_text('[[cells]]\nproblems = ["linreg"]\noptimizers = ["torch-adamm"]\n')
+    (tmp_path / "big_sweep.toml").write_text(
+        'problems = ["lm"]\noptimizers = ["torch-adam"]\n[problem_opt.lm]\nblock_size = [16, 1000000]\n'
+    )
+    (tmp_path / "big_suite.toml").write_text(
+        '[[problems]]\nproblem = "linreg"\nepochs = 1\n'
+        '[[problems]]\nproblem = "lm"\nepochs = 1\noptions = { n_val = 1000000000000 }\n'
+    )
     paths = {
         "bad_names_toml": str(tmp_path / "bad_names.toml"),
         "bad_matrix_toml": str(tmp_path / "bad_matrix.toml"),
+        "big_sweep_toml": str(tmp_path / "big_sweep.toml"),
+        "big_suite_toml": str(tmp_path / "big_suite.toml"),
         "baseline": str(ROOT / "benchmarks" / "baseline.json"),
     }
     cases = [[arg.format(**paths) for arg in args] for args, _ in BEFORE_TORCH]
-    done = subprocess.run(
-        [sys.executable, "-c", ANSWER_ALL, json.dumps(cases)], capture_output=True, text=True, cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr
-    answers = json.loads(done.stdout)
+    answers = answers_in_a_fresh_process(cases, tmp_path)
     wrong = []
     for (args, message), answer in zip(BEFORE_TORCH, answers, strict=True):
         lines = answer["stderr"].strip().splitlines()
