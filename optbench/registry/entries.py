@@ -323,18 +323,25 @@ class Registry:
 
     def declared_batch_size(self, name: str) -> int | None:
         """The batch size ``name``'s runs default to (None: full batch), known without importing: a
-        registered or built-in entry's, a composite's when its parts agree (else its lead part's,
-        which only its classes tell). Raises LookupError where only importing would tell."""
-        if self.composites is not None and _is_composite(self.kind, name):
-            sizes = {self.declared_batch_size(c.name) for c in self.composites.parse(name).components()}
-            if len(sizes) == 1:
-                return sizes.pop()
-            raise LookupError(name)
+        registered or built-in entry's; a composite's lead part's (the first that takes a learning
+        rate, :func:`optbench.registry.composite.entry`), its settings read from source. Raises
+        LookupError where only importing would tell (a plugin not loaded yet, an import path)."""
         if name in self._entries:
             return self._entries[name].batch_size
         if name in self._builtins:
             return self._builtins[name].batch_size
-        raise LookupError(name)
+        if self.composites is None or not _is_composite(self.kind, name):
+            raise LookupError(name)
+        parts = [c.name for c in self.composites.parse(name).components()]
+        for part in parts:
+            settings = (
+                tuple(self._entries[part].hyperparameters()) if part in self._entries else self.setting_names(part)
+            )
+            if settings is None:
+                raise LookupError(name)
+            if "lr" in settings:
+                return self.declared_batch_size(part)
+        return self.declared_batch_size(parts[0])
 
     def _load_entry_point(self, name: str, ep: Any) -> Entry:
         """Import one discovered plugin; on failure record it as broken and raise its one line."""

@@ -156,9 +156,9 @@ def test_declared_batch_sizes_need_no_import():
     from optbench.registry import OPTIMIZERS
 
     assert OPTIMIZERS.declared_batch_size("sgd") == 10 and OPTIMIZERS.declared_batch_size("torch-adam") is None
-    assert OPTIMIZERS.declared_batch_size("torch-muon+torch-adamw") is None  # its parts agree
-    with pytest.raises(LookupError):
-        OPTIMIZERS.declared_batch_size("sgd+torch-adam")  # they do not: its lead part's, which its class tells
+    for composite in ("torch-muon+torch-adamw", "sgd+torch-adam", "torch-adam+sgd"):
+        assert OPTIMIZERS.declared_batch_size(composite) == OPTIMIZERS.get(composite).batch_size, composite
+    assert OPTIMIZERS.declared_batch_size("sgd+torch-adam") == 10  # its lead's: the first that takes an lr
     with pytest.raises(LookupError):
         OPTIMIZERS.declared_batch_size("pkg.module:Optimizer")  # an import path: only importing tells
 
