@@ -11,7 +11,7 @@ from unittest import mock
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from support import answers_in_a_fresh_process, invoke
 
@@ -616,6 +616,7 @@ SPACE_NAMES = ["torch-adam", "torch-sgd", "torch-adamm", "torch-muon + torch-ada
     lr_alone=st.booleans(),
     baselines=st.sampled_from(["torch-sgd", "torch-muon+torch-adamw"]),
 )
+@example(space={"torch-adam": {"lr.0": "log:1e-4:1"}}, lr_alone=False, baselines="torch-sgd")  # found: exit 70
 def test_fuzzed_suite_spaces(tmp_path_factory, space, lr_alone, baselines):
     """Suite spaces of every kind, up to the runs (stubbed): a refusal is one line naming the suite file and
     its spaces; the runs start only where every space belongs to an optimizer of the bench and search uses it."""
