@@ -491,3 +491,39 @@ def test_the_console_script_keeps_memory_down_unless_told_otherwise(monkeypatch)
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     app.main()
     assert seen == ["system", "jemalloc"] and arenas == [(-8, 1)]  # the user's choices stand
+
+
+LINE_BREAKS = ["\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]  # str.splitlines'
+CONTROLS = ["\t", "\x00", "\x1b", "\x7f", "\x9b", "\udc80"]  # not line breaks, still not printable
+
+
+def test_the_line_breaks_are_all_that_splitlines_splits_on():
+    """The list below is complete: every code point that splits a line is in it."""
+    assert [chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1] == sorted(LINE_BREAKS)
+
+
+@pytest.mark.parametrize("char", LINE_BREAKS + CONTROLS, ids=ascii)
+def test_an_error_holding_any_break_or_control_is_one_line(capsys, char):
+    from optbench.cli.app import _fail
+
+    assert _fail(f"n={char}: expected an integer", 2) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"optbench: error: n={ascii(char)[1:-1]}: expected an integer"], ascii(err)
+
+
+@pytest.mark.parametrize("char", LINE_BREAKS, ids=ascii)
+def test_a_suite_option_holding_a_line_break_is_one_line(tmp_path, char):
+    """From the file to the terminal: TOML spells each as \\uXXXX; the message shows it escaped."""
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'lr = "0.05,0.1"\ntune_seeds = "0"\neval_seeds = "10-17"\n[[problems]]\nproblem = "linreg"\nepochs = 2\n'
+        f'options = {{ n = "\\u{ord(char):04x}" }}\n',
+        encoding="utf-8",
+    )
+    args = ["--optimizer", "torch-adam", "--baselines", "torch-sgd", "--suite", suite, "--out", tmp_path]
+    result = invoke("bench", *args)
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [
+        f"optbench: error: suite {str(suite)!r}: problems[0]: options n={ascii(char)[1:-1]}: "
+        "expected an integer in plain digits, e.g. 100"
+    ], ascii(result.output)
