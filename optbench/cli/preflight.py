@@ -87,7 +87,8 @@ def sizes(
     problem: str, given: Mapping[str, Any], optimizers: Iterable[str], batch_size: int | None, label: str
 ) -> None:
     """Refuse ``given`` options of ``problem`` that need more memory than the limit, before torch
-    loads, for each batch size its runs may take (``batch_size``, else each optimizer's default).
+    loads, for each batch size its runs may take (``batch_size``, else each optimizer's default, else
+    the problem's: :func:`optbench.settings.validate.default_batch`).
     A problem only its import describes (a plugin), or options that do not resolve (the check after
     the import says why), pass here: they are checked where the run is prepared."""
     entry = PROBLEMS.declared(problem)
@@ -117,8 +118,9 @@ def grid_sizes(grid: Grid, limit: int | None) -> None:
 
 
 def _batch_sizes(batch_size: int | None, optimizers: Iterable[str]) -> list[int | None]:
-    """The batch sizes the check after the import reads for runs of ``optimizers`` (None: full
-    batch), where they are known before torch loads (a plugin optimizer's class may declare its own)."""
+    """The batch sizes the check after the import reads for runs of ``optimizers`` (None: the
+    problem's default, else full batch), where they are known before torch loads (a plugin
+    optimizer's class may declare its own)."""
     if batch_size is not None:
         return [batch_size]
     found: list[int | None] = []

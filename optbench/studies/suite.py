@@ -208,7 +208,8 @@ def problem_options(problem: str, options: dict[str, Any], label: str) -> dict[s
 
 def check_sizes(suite: Suite) -> None:
     """Refuse, before any work, a suite problem whose options need more memory than the limit
-    (:func:`optbench.settings.validate.memory`; its batch size, else full batch: the baselines')."""
+    (:func:`optbench.settings.validate.memory`; its batch size, else the problem's own default, else full
+    batch: the baselines' runs; a run of an optimizer that declares its own batch is checked when prepared)."""
     for i, entry in enumerate(suite.entries):
         label = f"suite {suite.source or suite.name!r}: problems[{i}]: options"
         full = problem_options(entry.problem, entry.options, label)
