@@ -24,6 +24,43 @@ def invoke(*args, **kwargs):
     return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
 
 
+HEAVY = ("torch", "pandas", "seaborn", "matplotlib", "optbench_lion")  # what a refusal must not wait for
+
+_ANSWER_ALL = f"""
+import contextlib, io, json, sys
+from optbench.cli import cli
+
+answers = []
+for args in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = cli.main(args, standalone_mode=False)
+    heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)
+    answers.append({{"code": code, "stderr": err.getvalue(), "imported": heavy}})
+print(json.dumps(answers))
+"""
+
+
+def answers_in_a_fresh_process(cases, cwd, env=None):
+    """Each ``optbench ARGS...`` of ``cases`` in turn, in one new Python process: for each, its exit code,
+    its stderr and which of :data:`HEAVY` were imported by then (the first case that imports one is the
+    one named; every later case shows it too). ``env``: variables added to this process's environment."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _ANSWER_ALL, json.dumps([[str(a) for a in args] for args in cases])],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 class SignSGD(torch.optim.Optimizer):
     """The usual hand-written optimizer: reads p.grad, ignores the closure, keeps lr in its param groups."""
 

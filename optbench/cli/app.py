@@ -76,10 +76,19 @@ def _warn_if_scaled() -> None:
 
 
 def _fail(message: str, code: int) -> int:
-    # one line, whatever a bad value held: a carriage return or newline in it is shown escaped
-    message = message.replace("\r", "\\r").replace("\n", "\\n")
-    click.echo(f"optbench: error: {message}", err=True)
+    click.echo(f"optbench: error: {one_line(message)}", err=True)
     return code
+
+
+def one_line(message: str) -> str:
+    r"""``message`` as one printable line, whatever a bad value in it held: each character that is not
+    printable (all that ``str.splitlines`` splits on: \n \r \v \f \x1c \x1d \x1e \x85 \u2028 \u2029;
+    any other control; a lone surrogate from an undecodable file name) is shown as Python escapes it.
+
+    >>> print(one_line("n = '\f' is not a number;\u2028valid: 1, 2"))
+    n = '\x0c' is not a number;\u2028valid: 1, 2
+    """
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
 
 
 def checked(check: Callable[..., Any], label: str, **bounds: Any) -> Callable[..., Any]:
@@ -282,7 +291,7 @@ memory_option = click.option(
 
 
 def _warn(message: str) -> None:
-    click.echo(f"optbench: warning: {message}", err=True)
+    click.echo(f"optbench: warning: {one_line(message)}", err=True)
 
 
 @click.group(

@@ -70,15 +70,18 @@ def bench(**params: Any) -> int:
     OPTIMIZERS.require_known([*candidates, *baselines])  # before torch loads
     preflight.suite(params["suite"])
     validate_device_name(params["device"])
+    from optbench.studies.suite import check_sizes, load_suite
+
+    suite = load_suite(params["suite"], allow_import_paths=params["allow_import_paths"])
+    check_sizes(suite)  # the built-in problems' sizes, before torch loads too
 
     from optbench.core.spec import validate_device
     from optbench.registry.plugins import _loaded_files
-    from optbench.studies.bench import DEFAULT_BASELINES, load_suite, to_markdown
+    from optbench.studies.bench import DEFAULT_BASELINES, to_markdown
     from optbench.studies.bench import bench as run_bench
 
     for name in [*candidates, *baselines]:
         OPTIMIZERS.get(name)  # an import path or a plugin that cannot load fails here, before any work
-    suite = load_suite(params["suite"], allow_import_paths=params["allow_import_paths"])
     baselines = baselines or list(suite.baselines or DEFAULT_BASELINES)
     params["baselines"] = ",".join(baselines)  # the command line the page records names them
     progress = params["progress"]

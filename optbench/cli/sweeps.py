@@ -9,6 +9,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from optbench.cli import preflight
 from optbench.cli.app import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -115,6 +116,7 @@ def _sweep_call(params: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, 
     grid, tuning = _grid(params)
     PROBLEMS.require_known(grid.problems)
     OPTIMIZERS.require_known(grid.optimizers)
+    preflight.grid_sizes(grid, params["max_runs"])  # a built-in problem's size, before torch loads
 
     for registry, names in ((PROBLEMS, grid.problems), (OPTIMIZERS, grid.optimizers)):
         for name in names:

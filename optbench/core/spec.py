@@ -88,7 +88,7 @@ def prepare(
     run = declared.resolve(settings, lambda name: flags.get(name, declared.flag(name)))
     run["epochs"] = scaled_epochs(run["epochs"])  # OPTBENCH_EPOCHS_SCALE, for quick looks
     run["device"] = validate_device(run["device"])
-    batch = run["batch_size"] or optimizer_entry.batch_size  # None: full batch
+    batch = validate.default_batch(run["batch_size"], optimizer_entry.batch_size)  # else the problem's
     validate.memory(problem_entry, options, dict(problem_options or {}), batch, flags["problem_opt"])
     return RunSpec(problem_entry, optimizer_entry, options, resolved, seed, run)
 
@@ -115,7 +115,7 @@ def resolve_batch_size(spec: RunSpec, n: int) -> int:
     """The run's batch size: its own, else its optimizer's default, else its problem's (each at most
     the training set: sgd's 10 on a problem with one row is full batch), else the full training set."""
     if spec.batch_size is None:
-        return min(spec.optimizer.batch_size or spec.problem.batch_size or n, n)
+        return min(validate.default_batch(spec.optimizer.batch_size, spec.problem.batch_size) or n, n)
     batch_size = spec.batch_size
     if batch_size > n:
         raise InvalidValueError(

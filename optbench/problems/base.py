@@ -60,7 +60,9 @@ on the CPU): ``n_train``, ``parameters()`` (the leaf tensors to optimize, ``requ
 **Its cost** (optional, every built-in declares it): a classmethod ``cost(**options)`` returning a
 :class:`Cost` from the options alone, before anything is built (``optbench.core.spec.prepare``
 refuses a run whose estimate exceeds the memory limit: :mod:`optbench.settings.validate`). It may
-return None, or raise, for options it cannot read: the constructor then says what is wrong.
+return None, or raise, for options it cannot read: the constructor then says what is wrong. The
+built-ins' are torch-free functions (:mod:`optbench.problems.costs`) that their registry entries
+name too, so a command refuses an oversized request before it imports torch.
 
 The core checks, before it batches, that the vmapped loss of each seed equals that seed's own
 ``loss()``; a problem whose ``loss_fn`` reads per-seed state from ``self`` fails that check and its
@@ -70,9 +72,10 @@ runs go one by one (still correct, just not batched).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
+
+from optbench.problems.costs import Cost
 
 Tensor = torch.Tensor
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -85,35 +88,6 @@ def resolve_dtype(name: str) -> torch.dtype:
         return DTYPES[name]
     except KeyError:
         raise InvalidValueError(f"dtype {name!r} is not supported; valid: {', '.join(DTYPES)}") from None
-
-
-@dataclass(frozen=True)
-class Cost:
-    """What a problem's options cost, known before it is built: ``parameters`` and ``data`` elements
-    (``params`` and ``data`` as built), ``n_train`` rows, ``per_example`` elements a forward and
-    backward pass hold for one row (activations), ``other`` elements it builds besides (buffers),
-    ``element_bytes`` (its dtype's: 4 or 8), and ``evaluated``: the most rows its metrics pass over at
-    once (a forward over every held-out row), where that can exceed a training batch."""
-
-    parameters: int
-    data: int
-    n_train: int
-    per_example: int = 0
-    other: int = 0
-    element_bytes: int = 4
-    evaluated: int = 0
-
-    def bytes(self, batch_size: int | None = None) -> int:
-        """Bytes one run holds at a step of ``batch_size`` rows (None: full batch): every data element
-        at 8 bytes (int64 tokens and labels, float64), parameters four times (the values, their
-        gradient and two slots of optimizer state) and a step's activations at the dtype's size."""
-        batch = self.n_train if batch_size is None else min(batch_size, self.n_train)
-        batch = max(batch, self.evaluated) if batch else 0  # 0: what is held before any step
-        return 8 * self.data + self.element_bytes * (4 * self.parameters + self.other + self.per_example * batch)
-
-
-def element_bytes(dtype: str) -> int:
-    return 8 if dtype == "float64" else 4
 
 
 class Problem:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import torch
@@ -10,8 +9,8 @@ from torch import nn
 from torch.func import functional_call
 
 from optbench.errors import InvalidValueError
-from optbench.problems import datasets
-from optbench.problems.base import Cost, Problem, element_bytes, resolve_dtype
+from optbench.problems import costs, datasets
+from optbench.problems.base import Problem, resolve_dtype
 
 SHAPES = ("blobs", "moons", "spirals")
 MODELS = ("softmax", "mlp")
@@ -50,12 +49,7 @@ class Classification(Problem):
     bench's ``select = "validation"`` chooses on). The optimum is not known (``optimum`` is None).
     """
 
-    @classmethod
-    def cost(cls, *, shape: str, n: int, classes: int, model: str, hidden: int, dtype: str, **_: object) -> Cost:
-        classes = 2 if shape == "moons" else classes
-        widths = [2, classes] if model == "softmax" else [2, hidden, classes]
-        parameters = sum(a * b + b for a, b in itertools.pairwise(widths))
-        return Cost(parameters, 3 * n, n, per_example=2 * sum(widths), element_bytes=element_bytes(dtype))
+    cost = staticmethod(costs.classification)  # torch-free: read before torch loads
 
     def __init__(
         self,

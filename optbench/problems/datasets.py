@@ -16,8 +16,6 @@ from optbench.errors import InvalidValueError
 
 Tensor = torch.Tensor
 LOADERS = {"digits": "load_digits", "breast_cancer": "load_breast_cancer", "diabetes": "load_diabetes"}
-SHAPES = {"digits": (1797, 64), "breast_cancer": (569, 30), "diabetes": (442, 10)}  # rows, features: costs
-CLASSES = {"digits": 10, "breast_cancer": 2}
 
 
 @functools.cache

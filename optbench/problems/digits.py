@@ -17,10 +17,10 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from optbench.problems import checks, datasets
-from optbench.problems.base import Cost, Problem, Tensor, element_bytes, resolve_dtype
+from optbench.problems import checks, costs, datasets
+from optbench.problems.base import Problem, Tensor, resolve_dtype
 
-ROWS = datasets.SHAPES["digits"][0]
+ROWS = costs.DIGITS_ROWS
 
 
 class DigitsNet(Problem):
@@ -63,10 +63,7 @@ class DigitsMLP(DigitsNet):
 
     name = "digits-mlp"
 
-    @classmethod
-    def cost(cls, *, hidden: int, dtype: str, **_: object) -> Cost:
-        parameters = 64 * hidden + hidden + hidden * 10 + 10
-        return Cost(parameters, ROWS * 65, ROWS, 2 * (hidden + 10), element_bytes=element_bytes(dtype))
+    cost = staticmethod(costs.digits_mlp)  # torch-free: read before torch loads
 
     def __init__(self, seed: int = 0, *, hidden: int = 64, test_fraction: float = 0.2, dtype: str = "float32"):
         checks.whole(self.name, "hidden", hidden, 1)
@@ -86,12 +83,7 @@ class DigitsCNN(DigitsNet):
 
     name = "digits-cnn"
 
-    @classmethod
-    def cost(cls, *, channels: int, dtype: str, **_: object) -> Cost:
-        c = channels
-        parameters = (9 * c + c) + (9 * c * 2 * c + 2 * c) + (2 * c * 4 * 10 + 10)
-        per_example = 2 * (64 + 3 * 64 * c + 3 * 16 * 2 * c + 10)  # the images, each layer's outputs
-        return Cost(parameters, ROWS * 65, ROWS, per_example, element_bytes=element_bytes(dtype))
+    cost = staticmethod(costs.digits_cnn)  # torch-free: read before torch loads
 
     def __init__(self, seed: int = 0, *, channels: int = 8, test_fraction: float = 0.2, dtype: str = "float32"):
         checks.whole(self.name, "channels", channels, 1)

@@ -15,8 +15,8 @@ import math
 
 import torch
 
-from optbench.problems import checks
-from optbench.problems.base import Cost, Problem, Tensor, element_bytes, resolve_dtype
+from optbench.problems import checks, costs
+from optbench.problems.base import Problem, Tensor, resolve_dtype
 
 Bounds = tuple[tuple[float, float], tuple[float, float]]
 
@@ -30,9 +30,7 @@ class Landscape(Problem):
     optimum = 0.0
     n_train = 1
 
-    @classmethod
-    def cost(cls, *, dtype: str, dim: int = 2, **_: object) -> Cost:
-        return Cost(parameters=dim, data=0, n_train=1, per_example=2 * dim, element_bytes=element_bytes(dtype))
+    cost = staticmethod(costs.landscape)  # torch-free: read before torch loads
 
     def _start(self, seed: int, start: tuple[float, ...], jitter: float, dtype: str) -> None:
         checks.real(self.name, "jitter", jitter, 0.0)

@@ -26,8 +26,8 @@ import math
 import torch
 from torch.nn import functional as F
 
-from optbench.problems import checks, datasets
-from optbench.problems.base import Cost, Problem, Tensor, element_bytes, resolve_dtype
+from optbench.problems import checks, costs, datasets
+from optbench.problems.base import Problem, Tensor, resolve_dtype
 from optbench.problems.logreg_optima import OPTIMA
 
 CLASSIFICATION_SETS = ("digits", "breast_cancer")
@@ -88,13 +88,7 @@ class LogisticRegression(Problem):
     (1438, 10, 0.084096)
     """
 
-    @classmethod
-    def cost(cls, *, dataset: str, dtype: str, **_: object) -> Cost:
-        rows, features = datasets.SHAPES[dataset]
-        classes = datasets.CLASSES[dataset]
-        return Cost(
-            features * classes + classes, rows * (features + 1), rows, 2 * classes, element_bytes=element_bytes(dtype)
-        )
+    cost = staticmethod(costs.logreg)  # torch-free: read before torch loads
 
     def __init__(
         self,
@@ -198,10 +192,7 @@ class Ridge(Problem):
     ``theta = (weight, bias)`` and ``X = [x, 1]``, ``D = diag(1, ..., 1, 0)``, solved in float64.
     """
 
-    @classmethod
-    def cost(cls, *, dtype: str, **_: object) -> Cost:
-        rows, features = datasets.SHAPES["diabetes"]
-        return Cost(features + 1, rows * (features + 1), rows, 2, element_bytes=element_bytes(dtype))
+    cost = staticmethod(costs.ridge)  # torch-free: read before torch loads
 
     def __init__(self, seed: int = 0, *, l2: float = 1e-2, test_fraction: float = 0.2, dtype: str = "float32"):
         self.l2 = checks.real("ridge", "l2", l2, 0.0)

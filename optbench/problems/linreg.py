@@ -7,7 +7,8 @@ import math
 import torch
 
 from optbench.errors import InvalidValueError
-from optbench.problems.base import Cost, Problem, element_bytes, resolve_dtype
+from optbench.problems import costs
+from optbench.problems.base import Problem, resolve_dtype
 
 
 class LinearRegression(Problem):
@@ -22,9 +23,7 @@ class LinearRegression(Problem):
     (6.64, 0.0812)
     """
 
-    @classmethod
-    def cost(cls, *, n: int, dtype: str, **_: object) -> Cost:
-        return Cost(parameters=2, data=3 * n, n_train=n, per_example=4, element_bytes=element_bytes(dtype))
+    cost = staticmethod(costs.linreg)  # torch-free: read before torch loads
 
     def __init__(
         self,

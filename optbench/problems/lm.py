@@ -40,8 +40,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from optbench.errors import InvalidValueError
-from optbench.problems import checks, text
-from optbench.problems.base import Cost, Problem, element_bytes, resolve_dtype
+from optbench.problems import checks, costs, text
+from optbench.problems.base import Problem, resolve_dtype
 
 Tensor = torch.Tensor
 
@@ -243,20 +243,7 @@ class LanguageModel(Problem):
     (1024, 1.4242, True, None)
     """
 
-    @classmethod
-    def cost(cls, *, corpus, vocab, order, n_train, n_val, block_size, n_layer, n_head, n_embd, dtype, **_) -> Cost:
-        """What these options build and train: sequences of ``block_size + 1`` tokens, the GPT's
-        parameters, each block's causal mask, and a step's activations (the widths the forward keeps
-        per token, and each head's block_size x block_size attention)."""
-        vocab = text.VOCAB if corpus == "pydoc" else vocab
-        e, t = n_embd, block_size
-        parameters = vocab * e + t * e + n_layer * (12 * e * e + 13 * e) + 2 * e + e * vocab
-        sequences = n_train + (2 if corpus == "pydoc" else 1) * n_val
-        states = vocab**order if order * math.log2(max(vocab, 2)) < 62 else 2**62  # never a huge power
-        tables = states * vocab if corpus == "markov" else 0  # the source's, in float64
-        per_example = t * (n_layer * 16 * e + 3 * vocab) + 3 * n_layer * n_head * t * t
-        other = n_layer * t * t + 2 * tables
-        return Cost(parameters, sequences * (t + 1), n_train, per_example, other, element_bytes(dtype), n_val)
+    cost = staticmethod(costs.lm)  # torch-free: read before torch loads
 
     def __init__(
         self,

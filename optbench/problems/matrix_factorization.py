@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from optbench.problems import checks
-from optbench.problems.base import Cost, Problem, Tensor, element_bytes, resolve_dtype
+from optbench.problems import checks, costs
+from optbench.problems.base import Problem, Tensor, resolve_dtype
 
 
 class MatrixFactorization(Problem):
@@ -24,12 +24,7 @@ class MatrixFactorization(Problem):
     (50, True, 0.0)
     """
 
-    @classmethod
-    def cost(cls, *, rows: int, cols: int, true_rank: int, rank: int, dtype: str, **_: object) -> Cost:
-        built = (rows + cols) * true_rank  # the factors of Y, drawn in float64
-        return Cost(
-            (rows + cols) * rank, rows * cols, rows, 2 * cols, other=2 * built, element_bytes=element_bytes(dtype)
-        )
+    cost = staticmethod(costs.matrix_factorization)  # torch-free: read before torch loads
 
     def __init__(
         self,

@@ -12,8 +12,8 @@ import math
 
 import torch
 
-from optbench.problems import checks
-from optbench.problems.base import Cost, Problem, Tensor, element_bytes, resolve_dtype
+from optbench.problems import checks, costs
+from optbench.problems.base import Problem, Tensor, resolve_dtype
 
 
 class Quadratic(Problem):
@@ -42,11 +42,7 @@ class Quadratic(Problem):
     (-0.0187, 100)
     """
 
-    @classmethod
-    def cost(cls, *, dim: int, n: int, dtype: str, **_: object) -> Cost:
-        return Cost(
-            dim, dim * dim + dim + n * dim, n, per_example=2 * dim, other=dim * dim, element_bytes=element_bytes(dtype)
-        )
+    cost = staticmethod(costs.quadratic)  # torch-free: read before torch loads
 
     def __init__(
         self,

@@ -15,8 +15,10 @@ import hashlib
 
 import torch
 
+from optbench.problems.costs import TEXT_VOCAB
+
 Tensor = torch.Tensor
-VOCAB = 97  # newline, ' ' to '~', and one token for every other character
+VOCAB = TEXT_VOCAB  # newline, ' ' to '~', and one token for every other character
 SPLITS = (0.8, 0.1, 0.1)  # train, validation, test: contiguous blocks in this order
 
 

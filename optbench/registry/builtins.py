@@ -4,7 +4,9 @@ Nothing here imports torch or the classes: a name, its ``module:attribute`` and 
 shows are all the registry needs until an entry is first used, when its class is imported (as an
 entry point's is). So ``optbench list``, a misspelt name and a misspelt ``--opt`` key of a built-in
 (read from the class's source, :mod:`optbench.registry.signatures`) are answered before torch loads.
-Adding a built-in is one line here; the module that defines the class registers nothing itself.
+Adding a built-in is one line here; the module that defines the class registers nothing itself. A
+problem's entry also names its cost function (:mod:`optbench.problems.costs`), which is torch-free, so
+an oversized request is refused before torch loads too.
 """
 
 from __future__ import annotations
@@ -25,50 +27,57 @@ class Builtin:
     elementwise: bool | None = None
     space: Mapping[str, str] | None = None  # what a bench tunes: optbench.studies.spaces
     roles: tuple[str, ...] | None = None  # the parameter roles it takes (optbench.problems.base); None: all
+    cost: str | None = None  # a problem's "module:function", torch-free: its class's cost (optbench.problems.costs)
+
+
+def _problem(target: str, cost: str, description: str, **fields: Any) -> Builtin:
+    """``optbench.problems.<target>``, whose options cost ``optbench.problems.costs.<cost>`` (torch-free)."""
+    return Builtin(f"optbench.problems.{target}", description, cost=f"optbench.problems.costs:{cost}", **fields)
 
 
 PROBLEMS = {
-    "beale": Builtin("optbench.problems.landscapes:Beale", "Beale's function, minimum 0 at (3, 0.5)"),
-    "classification": Builtin(
-        "optbench.problems.classification:Classification",
+    "beale": _problem("landscapes:Beale", "landscape", "Beale's function, minimum 0 at (3, 0.5)"),
+    "classification": _problem(
+        "classification:Classification",
+        "classification",
         "Synthetic 2-D multi-class data (blobs, moons, spirals), softmax regression or MLP, cross-entropy",
     ),
-    "digits-cnn": Builtin(
-        "optbench.problems.digits:DigitsCNN", "A two-layer CNN on the 8x8 digits; records test accuracy"
+    "digits-cnn": _problem(
+        "digits:DigitsCNN", "digits_cnn", "A two-layer CNN on the 8x8 digits; records test accuracy"
     ),
-    "digits-mlp": Builtin(
-        "optbench.problems.digits:DigitsMLP", "A one-hidden-layer ReLU MLP on the 8x8 digits; records test accuracy"
+    "digits-mlp": _problem(
+        "digits:DigitsMLP", "digits_mlp", "A one-hidden-layer ReLU MLP on the 8x8 digits; records test accuracy"
     ),
-    "himmelblau": Builtin("optbench.problems.landscapes:Himmelblau", "Himmelblau's function, four minima of value 0"),
-    "linreg": Builtin(
-        "optbench.problems.linreg:LinearRegression",
-        "Fit a line y = x@a + noise by mean squared error (fast.ai lesson 2)",
+    "himmelblau": _problem("landscapes:Himmelblau", "landscape", "Himmelblau's function, four minima of value 0"),
+    "linreg": _problem(
+        "linreg:LinearRegression", "linreg", "Fit a line y = x@a + noise by mean squared error (fast.ai lesson 2)"
     ),
-    "lm": Builtin(
-        "optbench.problems.lm:LanguageModel",
+    "lm": _problem(
+        "lm:LanguageModel",
+        "lm",
         "A small decoder-only transformer on fresh text of a Markov source: next-token cross-entropy, f* known",
         batch_size=32,  # sequences a step (optbench.problems.lm.BATCH_SIZE)
     ),
-    "logreg": Builtin(
-        "optbench.problems.linear_models:LogisticRegression",
+    "logreg": _problem(
+        "linear_models:LogisticRegression",
+        "logreg",
         "L2-regularized multinomial logistic regression on the 8x8 digits (or breast cancer); knows f*",
     ),
-    "matrix-factorization": Builtin(
-        "optbench.problems.matrix_factorization:MatrixFactorization",
+    "matrix-factorization": _problem(
+        "matrix_factorization:MatrixFactorization",
+        "matrix_factorization",
         "Fit a low-rank matrix Y by U V^T (non-convex); f* = 0 when rank >= true_rank",
     ),
-    "quadratic": Builtin(
-        "optbench.problems.quadratic:Quadratic",
+    "quadratic": _problem(
+        "quadratic:Quadratic",
+        "quadratic",
         "f(x) = 1/2 x^T A x - b^T x with a chosen condition number and optional gradient noise",
     ),
-    "rastrigin": Builtin(
-        "optbench.problems.landscapes:Rastrigin",
-        "Rastrigin's function in dim dimensions: a bowl of local minima, 0 at 0",
+    "rastrigin": _problem(
+        "landscapes:Rastrigin", "landscape", "Rastrigin's function in dim dimensions: a bowl of local minima, 0 at 0"
     ),
-    "ridge": Builtin(
-        "optbench.problems.linear_models:Ridge", "Ridge regression on the diabetes data; f* in closed form"
-    ),
-    "rosenbrock": Builtin("optbench.problems.landscapes:Rosenbrock", "Rosenbrock's banana valley, minimum 0 at (1, 1)"),
+    "ridge": _problem("linear_models:Ridge", "ridge", "Ridge regression on the diabetes data; f* in closed form"),
+    "rosenbrock": _problem("landscapes:Rosenbrock", "landscape", "Rosenbrock's banana valley, minimum 0 at (1, 1)"),
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fnmatch
+import importlib
 import inspect
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -22,7 +23,7 @@ from typing import Any
 from optbench.errors import DuplicateNameError, InvalidValueError, OptbenchError, PluginError, UnknownNameError
 from optbench.registry import plugins
 from optbench.registry.builtins import Builtin
-from optbench.registry.signatures import constructor_arguments
+from optbench.registry.signatures import SourceClass, constructor_arguments, constructor_signature
 
 REQUIRED = inspect.Parameter.empty
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -299,8 +300,48 @@ class Registry:
         target = plugins.load_import_path(self.kind, found.target)
         del self._builtins[name]
         fields = dataclasses.asdict(found)
-        del fields["target"]
+        del fields["target"], fields["cost"]  # the class's own cost is the same function (a test checks)
         return self.add(name, target, source="built-in", **fields)
+
+    def declared(self, name: str) -> Entry | None:
+        """The entry of ``name`` as far as it is known without importing anything: one registered or
+        imported already, or a built-in read from its source (its constructor's signature,
+        :func:`~optbench.registry.signatures.constructor_signature`, and its torch-free ``cost``), whose
+        settings then resolve exactly as the class's would; None where only importing would tell (an
+        entry point or import path not loaded yet, a composite, a source that does not say)."""
+        if name in self._entries:
+            return self._entries[name]
+        found = self._builtins.get(name)
+        signature = None if found is None else constructor_signature(found.target)
+        if found is None or signature is None:
+            return None
+        cost = {} if found.cost is None else {"cost": _function(found.cost)}
+        fields = dataclasses.asdict(found)
+        del fields["target"], fields["cost"]
+        fields["defaults"] = MappingProxyType(dict(found.defaults))
+        return Entry(name, SourceClass(found.target, signature, **cost), self.kind, **fields)
+
+    def declared_batch_size(self, name: str) -> int | None:
+        """The batch size ``name``'s runs default to (None: full batch), known without importing: a
+        registered or built-in entry's; a composite's lead part's (the first that takes a learning
+        rate, :func:`optbench.registry.composite.entry`), its settings read from source. Raises
+        LookupError where only importing would tell (a plugin not loaded yet, an import path)."""
+        if name in self._entries:
+            return self._entries[name].batch_size
+        if name in self._builtins:
+            return self._builtins[name].batch_size
+        if self.composites is None or not _is_composite(self.kind, name):
+            raise LookupError(name)
+        parts = [c.name for c in self.composites.parse(name).components()]
+        for part in parts:
+            settings = (
+                tuple(self._entries[part].hyperparameters()) if part in self._entries else self.setting_names(part)
+            )
+            if settings is None:
+                raise LookupError(name)
+            if "lr" in settings:
+                return self.declared_batch_size(part)
+        return self.declared_batch_size(parts[0])
 
     def _load_entry_point(self, name: str, ep: Any) -> Entry:
         """Import one discovered plugin; on failure record it as broken and raise its one line."""
@@ -393,6 +434,12 @@ def build(entry: Entry, settings: Mapping[str, Any], *args: Any, **extra: Any) -
         raise PluginError(
             f"{entry.kind} {entry.name!r} ({entry.source}) failed to build: {plugins.one_line(exc)}"
         ) from None
+
+
+def _function(path: str) -> Callable[..., Any]:
+    """A built-in's ``module:function`` (one of ours, torch-free), imported."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def is_composite(name: Any) -> bool:

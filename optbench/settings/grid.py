@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from optbench.errors import InvalidValueError
@@ -183,6 +183,10 @@ class Grid:
         """How messages name a setting: ``--batch-size`` for flags, ``sweep.toml: batch_size`` for a file."""
         return f"{self.source}: {key}" if self.source else f"--{key.replace('_', '-')}"
 
+    def option_grid(self, problem: str, accepts: Collection[str]) -> dict[str, list[Any]]:
+        """``problem``'s option grid: the shared one's options it ``accepts`` (its option names), then its own."""
+        return {k: v for k, v in self.shared_problem_opt.items() if k in accepts} | self.problem_opt.get(problem, {})
+
     def _slots(self) -> Iterator[tuple[str, dict[str, list[Any]], str, dict[str, list[Any]], list[Any]]]:
         """(problem, its option grid, optimizer, its hyperparameter grid, its lrs) for every pair."""
         from optbench.registry import OPTIMIZERS, PROBLEMS
@@ -198,9 +202,7 @@ class Grid:
                 f"--problem-opt {unused[0]}: none of the problems {', '.join(self.problems)} takes it"
             )
         for problem in self.problems:
-            accepts = PROBLEMS.get(problem).hyperparameters()
-            option_grid = {k: v for k, v in self.shared_problem_opt.items() if k in accepts}
-            option_grid |= self.problem_opt.get(problem, {})
+            option_grid = self.option_grid(problem, PROBLEMS.get(problem).hyperparameters())
             for optimizer in self.optimizers:
                 entry = OPTIMIZERS.get(optimizer)
                 takes, aliases = entry.hyperparameters(), entry.aliases()
@@ -228,8 +230,8 @@ class Grid:
         """Every run of the grid as plain data (picklable; :func:`optbench.results.schema.run_key` names it)."""
         out = []
         for problem, option_grid, optimizer, grid, lrs in self._slots():
-            for options in _product(option_grid):
-                for settings in _product(grid):
+            for options in product(option_grid):
+                for settings in product(grid):
                     for lr in lrs:
                         hp = settings | ({} if lr is None else {"lr": lr})
                         for seed in self.seeds:
@@ -265,7 +267,8 @@ def _tuples(values: list[Any], default: Any, label: str) -> list[Any]:
     return [tuple(g) for g in groups]
 
 
-def _product(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+def product(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    """``{"a": [1, 2], "b": [3]}`` -> ``[{"a": 1, "b": 3}, {"a": 2, "b": 3}]``."""
     keys = list(grid)
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
 

@@ -159,8 +159,8 @@ def _registered_class(text: str, label: str) -> Any:
 
 def _number(text: str, *, integer: bool, float_only: bool, label: str) -> int | float:
     if not validate.plain_number(text):
-        kind = "an integer" if integer else "a number"
-        raise InvalidValueError(f"{label}: expected {kind} in plain digits, e.g. 0.1")
+        kind, example = ("an integer", "100") if integer else ("a number", "0.1")
+        raise InvalidValueError(f"{label}: expected {kind} in plain digits, e.g. {example}")
     try:
         value = int(text)
         return float(value) if float_only else value

@@ -12,7 +12,7 @@ Limits (raise them with the flag the message names):
 - a run's memory (:func:`memory`): what its problem's options cost (the problem's ``cost``, from the
   options alone), at most :data:`MEMORY_SHARE` of this machine's memory (``--max-memory GIB``, which
   sets ``OPTBENCH_MAX_MEMORY`` for the command and the processes it starts), checked before anything
-  is built;
+  is built, and for the built-in problems before torch is imported (:mod:`optbench.cli.preflight`);
 - seeds from 0 to :data:`MAX_SEED`, and every other whole number up to :data:`MAX_INT` (the table
   stores them as 64-bit signed integers).
 """
@@ -180,27 +180,42 @@ def machine_memory() -> int | None:
         return None
 
 
+def default_batch(*choices: int | None) -> int | None:
+    """A run's batch size: the first of ``choices`` that is set, in the order a run reads them (its
+    own, its optimizer's default, its problem's default: :func:`optbench.core.spec.resolve_batch_size`);
+    None: full batch."""
+    return next((choice for choice in choices if choice), None)
+
+
 def memory(entry: Any, options: dict[str, Any], given: dict[str, Any], batch_size: int | None, label: str) -> None:
     """Refuse, before it is built, a problem whose options cost more memory than :func:`memory_limit`:
-    one line naming the options given (``label``: where they came from) and the estimate. A problem
-    that declares no cost, or cannot read these options (its constructor will say why), passes."""
+    one line naming the options given (``label``: where they came from) and the estimate at a step of
+    ``batch_size`` rows (the run's, else its optimizer's), else of the problem's own default batch
+    (:func:`default_batch`; None: full batch). A problem that declares no cost, or cannot read these
+    options (its constructor will say why), passes. ``entry`` may be the class itself or, before torch
+    loads, its source (:meth:`optbench.registry.Registry.declared`)."""
     cost_of = getattr(entry.target, "cost", None)
     if not callable(cost_of):
         return
+    batch = default_batch(batch_size, getattr(entry, "batch_size", None))
     try:
         cost = cost_of(**options)
-        needed = int(cost.bytes(batch_size))
+        needed = int(cost.bytes(batch))
     except Exception:  # a value of the wrong kind: the constructor's message is the one to show
         return
     limit, source = memory_limit()
     if needed <= limit:
         return
     shown_options = " ".join(f"{k}={given[k]}" for k in given) or "(its defaults)"
-    step = needed - int(cost.bytes(0))
+    step = cost.step_bytes(batch)
+    at = "full batch" if batch is None else f"{batch} rows"
+    building = getattr(cost, "building", 0)
+    built = f", {8 * building / GIB:.3g} GiB more while it is built" if building and 8 * building > step else ""
     raise InvalidValueError(
         f"{label} {shown_options}: problem {entry.name!r} would need about {needed / GIB:.3g} GiB "
-        f"({cost.parameters:.3g} parameters, {cost.data:.3g} data elements, {step / GIB:.3g} GiB a step), "
-        f"above the limit of {limit / GIB:.3g} GiB ({source}); pass --max-memory {math.ceil(needed / GIB)} to allow it"
+        f"({cost.parameters:.3g} parameters, {cost.data:.3g} data elements, {step / GIB:.3g} GiB a step of {at}"
+        f"{built}), above the limit of {limit / GIB:.3g} GiB ({source}); "
+        f"pass --max-memory {math.ceil(needed / GIB)} to allow it"
     )
 
 

@@ -183,12 +183,26 @@ def hyperparameters(point: Mapping[str, float], defaults: Mapping[str, Any]) -> 
         if not index.isdigit():
             out[name] = value
             continue
-        base = list(out.get(key, defaults.get(key, ())))
+        default = out.get(key, defaults.get(key, ()))
+        if not isinstance(default, list | tuple):  # "lr.0": lr is one number, it has no elements
+            raise InvalidValueError(
+                f"space: {name!r} names an element of {key}, but {key} is {_what(default)}, not a sequence: write {key}"
+            )
+        base = list(default)
         if int(index) >= len(base):
             raise InvalidValueError(f"space: {name!r} names no element of {key} (its default is {defaults.get(key)!r})")
         base[int(index)] = value
         out[key] = tuple(base)
     return out
+
+
+def _what(value: Any) -> str:
+    """A setting's default in words, for a message: ``0.001`` -> "a number"."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    from optbench.registry import REQUIRED
+
+    return "a setting without a default" if value is REQUIRED else repr(value)
 
 
 def space_of(name: str, override: Mapping[str, Any] | None, lr: Sequence[float]) -> list[Dim]:

@@ -36,11 +36,13 @@ import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optbench.errors import InvalidValueError
-from optbench.results.outcomes import Target
 from optbench.settings import declared, validate
+
+if TYPE_CHECKING:
+    from optbench.results.outcomes import Target
 
 SUITES = ("quick", "standard", "lm")
 FAIR_SCHEDULE = {"schedule": "cosine", "warmup_steps": 5}  # a suite that names neither gets these
@@ -69,6 +71,8 @@ class Entry:
     def fixed_target(self) -> Target | None:
         """The target known before any run: an absolute objective (``target_objective``), or a share of
         each run's start (``target``); None for ``target = "baseline"``, which :func:`targets` derives."""
+        from optbench.results.outcomes import Target  # pandas: not needed to read a suite
+
         if self.target_objective is not None:
             return Target(self.target_objective, relative=False)
         return None if self.target == BASELINE_TARGET else Target(float(self.target))
@@ -197,21 +201,27 @@ def load_suite(name: str, *, allow_import_paths: bool = False) -> Suite:
 def problem_options(problem: str, options: dict[str, Any], label: str) -> dict[str, Any]:
     """A suite problem's options checked against the problem (names and types), every message naming
     the file and key (``label``); the options with the problem's defaults filled in."""
-    from optbench.registry import PROBLEMS
     from optbench.settings.options import resolve_settings
 
-    return resolve_settings(PROBLEMS.get(problem), options, label)
+    return resolve_settings(_problem_entry(problem), options, label)
 
 
 def check_sizes(suite: Suite) -> None:
     """Refuse, before any work, a suite problem whose options need more memory than the limit
-    (:func:`optbench.settings.validate.memory`; its batch size, else full batch: the baselines')."""
-    from optbench.registry import PROBLEMS
-
+    (:func:`optbench.settings.validate.memory`; its batch size, else the problem's own default, else full
+    batch: the baselines' runs; a run of an optimizer that declares its own batch is checked when prepared)."""
     for i, entry in enumerate(suite.entries):
         label = f"suite {suite.source or suite.name!r}: problems[{i}]: options"
         full = problem_options(entry.problem, entry.options, label)
-        validate.memory(PROBLEMS.get(entry.problem), full, entry.options, entry.batch_size, label)
+        validate.memory(_problem_entry(entry.problem), full, entry.options, entry.batch_size, label)
+
+
+def _problem_entry(name: str) -> Any:
+    """A built-in problem as its source declares it (torch-free: a suite is read, and its sizes
+    checked, before torch loads), else the problem imported (a plugin)."""
+    from optbench.registry import PROBLEMS
+
+    return PROBLEMS.declared(name) or PROBLEMS.get(name)
 
 
 def _baselines(value: Any, name: str, allow_import_paths: bool) -> tuple[str, ...] | None:

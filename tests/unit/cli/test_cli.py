@@ -1,7 +1,6 @@
 """The CLI through click's CliRunner: summaries, every bad input, no tracebacks."""
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import ROOT, invoke
+from support import ROOT, answers_in_a_fresh_process, invoke
 
 import optbench
 from optbench.cli import EXIT_INTERNAL, cli
@@ -287,39 +286,69 @@ BEFORE_TORCH = [
     (["check", "--baseline", "{baseline}", "--config", "{bad_matrix_toml}"], "unknown optimizer 'torch-adamm'"),
     (["check", "--baseline", "{baseline}", "--device", "gpu"], "--device 'gpu' is not valid"),
     (["check", "--baseline", "missing.json"], "baseline 'missing.json' does not exist"),
+    # oversized requests: what a built-in problem's options cost is known before torch loads (issue 35)
+    (
+        ["run", "--problem", "lm", "--optimizer", "torch-adam", "--epochs", "1", "--problem-opt", "n_train=100000000"],
+        "--problem-opt n_train=100000000: problem 'lm' would need about",
+    ),
+    (
+        ["run", "--problem", "lm", "--optimizer", "torch-adam", "--problem-opt", "block_size=1000000"],
+        "--problem-opt block_size=1000000: problem 'lm' would need about",
+    ),
+    (
+        ["run", "--problem", "lm", "--problem-opt", "n_train=1000000000000", "--problem-opt", "dtype=float64"],
+        "--problem-opt n_train=1000000000000 dtype=float64: problem 'lm' would need about",
+    ),
+    (
+        ["run", "--problem", "quadratic", "--optimizer", "sgd", "--problem-opt", "dim=1000000000"],
+        "problem 'quadratic' would need about",
+    ),
+    (
+        ["animate", "--problem", "matrix-factorization", "--problem-opt", "rows=1000000000", "--out", "a.gif"],
+        "--problem-opt rows=1000000000: problem 'matrix-factorization' would need about",
+    ),
+    (
+        ["sweep", "--problem", "lm,linreg", "--problem-opt", "n=10,10000000000000", "--out", "s.parquet"],
+        "--problem-opt n=10000000000000: problem 'linreg' would need about",
+    ),
+    (
+        ["sweep", "--config", "{big_sweep_toml}", "--out", "s.parquet"],
+        "big_sweep.toml: problem_opt block_size=1000000: problem 'lm' would need about",
+    ),
+    (
+        ["tune", "--problem", "classification", "--problem-opt", "n=1000000000000", "--out", "t.parquet"],
+        "--problem-opt n=1000000000000: problem 'classification' would need about",
+    ),
+    (["tune", "--config", "{big_sweep_toml}", "--out", "t.parquet"], "problem 'lm' would need about"),
+    (
+        ["bench", "--optimizer", "torch-nadam", "--suite", "{big_suite_toml}", "--out", "b"],
+        "big_suite.toml': problems[1]: options n_val=1000000000000: problem 'lm' would need about",
+    ),
 ]
-
-ANSWER_ALL = """
-import contextlib, io, json, sys
-from optbench.cli import cli
-
-answers = []
-for args in json.loads(sys.argv[1]):
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = cli.main(args, standalone_mode=False)
-    heavy = sorted(m for m in ("torch", "pandas", "seaborn", "matplotlib", "optbench_lion") if m in sys.modules)
-    answers.append({"code": code, "stderr": err.getvalue(), "imported": heavy})
-print(json.dumps(answers))
-"""
 
 
 def test_bad_input_is_answered_before_torch_is_imported(tmp_path):
     """One process answers every case in turn: after each, none of the heavy modules is loaded yet (the
-    first case that loads one is the one named; every later case would show it too)."""
+    first case that loads one is the one named; every later case would show it too). Bad names, values
+    and paths, and oversized requests: a built-in problem's options too big for the memory limit."""
     (tmp_path / "bad_names.toml").write_text('problems = ["lineg"]\noptimizers = ["gd"]\n')
     (tmp_path / "bad_matrix.toml").write_text('[[cells]]\nproblems = ["linreg"]\noptimizers = ["torch-adamm"]\n')
+    (tmp_path / "big_sweep.toml").write_text(
+        'problems = ["lm"]\noptimizers = ["torch-adam"]\n[problem_opt.lm]\nblock_size = [16, 1000000]\n'
+    )
+    (tmp_path / "big_suite.toml").write_text(
+        '[[problems]]\nproblem = "linreg"\nepochs = 1\n'
+        '[[problems]]\nproblem = "lm"\nepochs = 1\noptions = { n_val = 1000000000000 }\n'
+    )
     paths = {
         "bad_names_toml": str(tmp_path / "bad_names.toml"),
         "bad_matrix_toml": str(tmp_path / "bad_matrix.toml"),
+        "big_sweep_toml": str(tmp_path / "big_sweep.toml"),
+        "big_suite_toml": str(tmp_path / "big_suite.toml"),
         "baseline": str(ROOT / "benchmarks" / "baseline.json"),
     }
     cases = [[arg.format(**paths) for arg in args] for args, _ in BEFORE_TORCH]
-    done = subprocess.run(
-        [sys.executable, "-c", ANSWER_ALL, json.dumps(cases)], capture_output=True, text=True, cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr
-    answers = json.loads(done.stdout)
+    answers = answers_in_a_fresh_process(cases, tmp_path)
     wrong = []
     for (args, message), answer in zip(BEFORE_TORCH, answers, strict=True):
         lines = answer["stderr"].strip().splitlines()
@@ -462,3 +491,39 @@ def test_the_console_script_keeps_memory_down_unless_told_otherwise(monkeypatch)
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     app.main()
     assert seen == ["system", "jemalloc"] and arenas == [(-8, 1)]  # the user's choices stand
+
+
+LINE_BREAKS = ["\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]  # str.splitlines'
+CONTROLS = ["\t", "\x00", "\x1b", "\x7f", "\x9b", "\udc80"]  # not line breaks, still not printable
+
+
+def test_the_line_breaks_are_all_that_splitlines_splits_on():
+    """The list below is complete: every code point that splits a line is in it."""
+    assert [chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1] == sorted(LINE_BREAKS)
+
+
+@pytest.mark.parametrize("char", LINE_BREAKS + CONTROLS, ids=ascii)
+def test_an_error_holding_any_break_or_control_is_one_line(capsys, char):
+    from optbench.cli.app import _fail
+
+    assert _fail(f"n={char}: expected an integer", 2) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"optbench: error: n={ascii(char)[1:-1]}: expected an integer"], ascii(err)
+
+
+@pytest.mark.parametrize("char", LINE_BREAKS, ids=ascii)
+def test_a_suite_option_holding_a_line_break_is_one_line(tmp_path, char):
+    """From the file to the terminal: TOML spells each as \\uXXXX; the message shows it escaped."""
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'lr = "0.05,0.1"\ntune_seeds = "0"\neval_seeds = "10-17"\n[[problems]]\nproblem = "linreg"\nepochs = 2\n'
+        f'options = {{ n = "\\u{ord(char):04x}" }}\n',
+        encoding="utf-8",
+    )
+    args = ["--optimizer", "torch-adam", "--baselines", "torch-sgd", "--suite", suite, "--out", tmp_path]
+    result = invoke("bench", *args)
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [
+        f"optbench: error: suite {str(suite)!r}: problems[0]: options n={ascii(char)[1:-1]}: "
+        "expected an integer in plain digits, e.g. 100"
+    ], ascii(result.output)

@@ -11,9 +11,9 @@ from unittest import mock
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-from support import invoke
+from support import answers_in_a_fresh_process, invoke
 
 import optbench
 from optbench.errors import InvalidValueError
@@ -459,6 +459,78 @@ def test_fuzzed_lm_sizes_are_refused_before_anything_is_built(options):
         assert built, options
 
 
+# Every built-in problem's size options; each at 1e9 or more needs more than LIMIT_GIB whatever the others are.
+BIG_OPTIONS = {
+    "lm": LM_SIZES,
+    "linreg": ["n"],
+    "quadratic": ["dim", "n"],
+    "classification": ["n"],
+    "matrix-factorization": ["rows", "cols", "true_rank", "rank"],
+    "rastrigin": ["dim"],
+    "digits-mlp": ["hidden"],
+    "digits-cnn": ["channels"],
+}
+huge = st.builds(lambda m, e: min(m * 10**e, 10**12), st.integers(1, 9), st.integers(9, 12))  # 1e9 to 1e12
+SURFACES = ["run", "animate", "sweep", "sweep file", "tune", "tune file", "bench suite"]
+oversized = st.tuples(
+    st.sampled_from(SURFACES),
+    st.sampled_from(sorted(BIG_OPTIONS)).flatmap(
+        lambda p: st.tuples(st.just(p), st.dictionaries(st.sampled_from(BIG_OPTIONS[p]), huge, min_size=1, max_size=2))
+    ),
+    st.sampled_from(["gd", "sgd", "torch-adam", "torch-muon+torch-adamw", "sgd+torch-adam"]),
+    st.sampled_from([None, 1, 64]),
+)
+
+
+# each example is a new process answering 8 requests; a failure prints them all, so no slow shrinking
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+@given(cases=st.lists(oversized, min_size=8, max_size=8))
+def test_fuzzed_oversized_requests_are_refused_before_torch_loads(tmp_path_factory, cases):
+    """A built-in problem's options at 1e9 to 1e12, from flags, sweep and tune files and suite files, with any
+    optimizer and batch size: refused in one line, exit 2, naming the problem and the estimate, before torch
+    (or pandas) is imported, so in a fraction of a second whatever the machine (issue 35)."""
+    folder = tmp_path_factory.mktemp("oversized")
+    commands = [_oversized(i, *case, folder) for i, case in enumerate(cases)]
+    answers = answers_in_a_fresh_process(commands, folder, env={"OPTBENCH_MAX_MEMORY": LIMIT_GIB})
+    wrong = []
+    for case, answer in zip(cases, answers, strict=True):
+        lines = answer["stderr"].strip().splitlines()
+        problem = case[1][0]
+        if not (
+            answer["code"] == 2
+            and len(lines) == 1
+            and f"problem {problem!r} would need about" in lines[0]
+            and answer["imported"] == []
+        ):
+            wrong.append((case, answer["code"], lines[:2], answer["imported"]))
+    assert not wrong, "\n".join(map(str, wrong))
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"{i}.toml" for i in range(len(cases)) if "file" in cases[i][0] or "suite" in cases[i][0]
+    )
+
+
+def _oversized(i, surface, request, optimizer, batch_size, folder):
+    """The command line of one oversized request (a file it reads is written to ``folder``)."""
+    problem, options = request
+    flags = [w for k, v in options.items() for w in ("--problem-opt", f"{k}={v}")]
+    batch = [] if batch_size is None else ["--batch-size", str(batch_size)]
+    path = folder / f"{i}.toml"
+    if surface in ("run", "animate"):
+        out = ["--out", folder / "a.gif"] if surface == "animate" else []
+        return [surface, "--problem", problem, "--optimizer", optimizer, "--epochs", "1", *flags, *batch, *out]
+    if surface in ("sweep", "tune"):
+        return [surface, "--problem", problem, "--optimizer", optimizer, *flags, *batch, "--out", folder / "s.parquet"]
+    if surface == "bench suite":
+        size = "" if batch_size is None else f"batch_size = {batch_size}\n"
+        shown = ", ".join(f"{k} = {v}" for k, v in options.items())
+        path.write_text(f'[[problems]]\nproblem = "{problem}"\nepochs = 1\n{size}options = {{ {shown} }}\n')
+        return ["bench", "--optimizer", "torch-nadam", "--suite", path, "--out", folder / "b"]
+    size = "" if batch_size is None else f"batch_size = {batch_size}\n"
+    table = "".join(f"{k} = [{v}]\n" for k, v in options.items())
+    path.write_text(f'problems = ["{problem}"]\noptimizers = ["{optimizer}"]\n{size}[problem_opt.{problem}]\n{table}')
+    return [surface.split()[0], "--config", path, "--out", folder / "s.parquet"]
+
+
 WRAPPERS = ["torch-adam", "pytorch_optimizer:Lookahead", "x", "torch-sgd "]
 INNER = ["torch-sgd", "torch-muon+torch-adamw", "torch-adam + torch-sgd", "", "+"]
 PLACES = ["run", "describe", "sweep file", "sweep file table", "baseline file", "suite baselines", "suite spaces"]
@@ -544,6 +616,7 @@ SPACE_NAMES = ["torch-adam", "torch-sgd", "torch-adamm", "torch-muon + torch-ada
     lr_alone=st.booleans(),
     baselines=st.sampled_from(["torch-sgd", "torch-muon+torch-adamw"]),
 )
+@example(space={"torch-adam": {"lr.0": "log:1e-4:1"}}, lr_alone=False, baselines="torch-sgd")  # found: exit 70
 def test_fuzzed_suite_spaces(tmp_path_factory, space, lr_alone, baselines):
     """Suite spaces of every kind, up to the runs (stubbed): a refusal is one line naming the suite file and
     its spaces; the runs start only where every space belongs to an optimizer of the bench and search uses it."""

@@ -105,7 +105,8 @@ def test_every_builtin_problem_declares_what_its_options_cost(name):
         assert cost.parameters == sum(p.numel() for p in problem.params.values()), options
         assert cost.data == sum(t.numel() for t in problem.data.values()), options
         assert problem.n_train <= cost.n_train <= 2 * problem.n_train, options  # every row: held-out ones too
-        assert cost.bytes(1) < cost.bytes(None) or cost.n_train == 1
+        assert cost.step_bytes(1) < cost.step_bytes(None) or cost.n_train == 1
+        assert cost.bytes(1) <= cost.bytes(None)
 
 
 def test_an_oversized_problem_is_refused_before_it_is_built(monkeypatch):

@@ -100,6 +100,69 @@ def test_builtin_settings_read_from_source_are_what_the_classes_take():
     assert builtin_settings("lion") is None  # a plugin's settings are read from its class once imported
 
 
+def test_builtin_problems_read_from_source_resolve_and_cost_as_the_classes_do():
+    """A built-in problem's size is checked before torch loads from its source (its signature) and its
+    registry entry's cost function: the same settings, type hints and cost function as the class gives
+    once imported, so the same options resolve the same way and cost the same."""
+    from optbench.registry import PROBLEMS, builtins
+    from optbench.registry.signatures import SourceClass
+    from optbench.settings.options import resolve_settings
+
+    with PROBLEMS.snapshot():
+        PROBLEMS.reset()
+        read = {name: PROBLEMS.declared(name) for name in builtins.PROBLEMS}
+        assert None not in read.values(), read
+        for name, entry in read.items():
+            assert isinstance(entry.target, SourceClass), name  # not imported: read from its source
+            imported = PROBLEMS.get(name)
+            assert entry.hyperparameters() == imported.hyperparameters(), name
+            assert entry.annotations() == imported.annotations(), name
+            assert entry.target.cost is imported.target.cost, name  # one function, two ways to reach it
+            assert PROBLEMS.declared(name) is imported  # once imported, the class itself
+    given = {"n_train": "1000", "block_size": "8", "dtype": "float64"}
+    assert resolve_settings(read["lm"], given, "--problem-opt") == resolve_settings(
+        PROBLEMS.get("lm"), given, "--problem-opt"
+    )
+    with pytest.raises(TypeError, match="read from its source"):
+        read["linreg"].target(seed=0)  # nothing builds the stand-in
+
+
+def test_constructor_signature_reads_literal_defaults_and_declines_the_rest(tmp_path, monkeypatch):
+    import inspect
+
+    from optbench.registry.signatures import constructor_signature
+
+    (tmp_path / "sig_pkg.py").write_text(
+        "from __future__ import annotations\nimport math\n"
+        "class P:\n    def __init__(self, seed: int = 0, *, n: int = 3, a: tuple[float, float] = (1.0, -2.0), "
+        "noise: float | None = None):\n        pass\n"
+        "class Computed:\n    def __init__(self, *, scale: float = math.pi):\n        pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    signature = constructor_signature("sig_pkg:P")
+    assert [(p.name, p.default, p.annotation, p.kind.name) for p in signature.parameters.values()] == [
+        ("seed", 0, "int", "POSITIONAL_OR_KEYWORD"),
+        ("n", 3, "int", "KEYWORD_ONLY"),
+        ("a", (1.0, -2.0), "tuple[float, float]", "KEYWORD_ONLY"),
+        ("noise", None, "float | None", "KEYWORD_ONLY"),
+    ]
+    assert constructor_signature("sig_pkg:Computed") is None  # a default the source cannot evaluate
+    assert "sig_pkg" not in sys.modules
+    importlib.import_module("sig_pkg")
+    assert str(signature) == str(inspect.signature(sys.modules["sig_pkg"].P))
+
+
+def test_declared_batch_sizes_need_no_import():
+    from optbench.registry import OPTIMIZERS
+
+    assert OPTIMIZERS.declared_batch_size("sgd") == 10 and OPTIMIZERS.declared_batch_size("torch-adam") is None
+    for composite in ("torch-muon+torch-adamw", "sgd+torch-adam", "torch-adam+sgd"):
+        assert OPTIMIZERS.declared_batch_size(composite) == OPTIMIZERS.get(composite).batch_size, composite
+    assert OPTIMIZERS.declared_batch_size("sgd+torch-adam") == 10  # its lead's: the first that takes an lr
+    with pytest.raises(LookupError):
+        OPTIMIZERS.declared_batch_size("pkg.module:Optimizer")  # an import path: only importing tells
+
+
 def test_constructor_arguments_follow_reexports_and_decline_what_source_cannot_tell(tmp_path, monkeypatch):
     from optbench.registry.signatures import constructor_arguments
 

@@ -108,3 +108,45 @@ def test_the_same_suite_draws_the_same_points():
 def test_a_bad_range_is_one_line(space, message):
     with pytest.raises(InvalidValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         spaces.parse(space, "suite 's': spaces.x")
+
+
+@pytest.mark.parametrize(
+    ("point", "message"),
+    [
+        ({"lr.0": 0.1}, "'lr.0' names an element of lr, but lr is a number, not a sequence: write lr"),
+        ({"maximize.0": 1.0}, "'maximize.0' names an element of maximize, but maximize is False, not a sequence"),
+        ({"betas.5": 0.9}, r"'betas.5' names no element of betas \(its default is \(0.9, 0.999\)\)"),
+    ],
+)
+def test_an_element_of_what_has_none_is_one_line(point, message):
+    with pytest.raises(InvalidValueError, match=message):
+        spaces.hyperparameters(point, OPTIMIZERS.get("torch-adam").hyperparameters())
+
+
+def test_an_element_sets_that_element_and_keeps_the_others():
+    defaults = OPTIMIZERS.get("torch-adam").hyperparameters()
+    assert spaces.hyperparameters({"betas.1": 0.95, "lr": 0.01}, defaults) == {"betas": (0.9, 0.95), "lr": 0.01}
+
+
+def test_a_suite_indexing_a_number_is_one_line_naming_the_file(tmp_path):
+    suite = tmp_path / "suite.toml"
+    suite.write_text(SUITE.replace('lr = "log:0.001:0.3"', '"lr.0" = "log:1e-4:1"'), encoding="utf-8")
+    args = ["--optimizer", "torch-adam", "--baselines", "torch-sgd", "--suite", suite, "--out", tmp_path / "b"]
+    result = invoke("bench", *args)
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert "\n" not in line and f"suite {str(suite)!r}: [spaces.torch-adam]" in line, line
+    assert "lr is a number, not a sequence: write lr" in line, line
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+@pytest.mark.parametrize("item", ["lr.0=0.1", "betas.5=0.9"])
+def test_an_element_in_an_opt_flag_is_one_line(tmp_path, command, item):
+    """--opt takes whole settings (an element is for search spaces): the same refusal for both."""
+    args = ["--problem", "linreg", "--optimizer", "torch-adam", "--opt", item, "--out", tmp_path / "o.parquet"]
+    result = invoke(command, *args)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        f"optbench: error: --opt {item!r} is malformed: expected KEY=VALUE with a Python-style name, "
+        "e.g. --opt momentum=0.9"
+    )
