@@ -97,6 +97,12 @@ def test_the_switches_reach_it_from_the_command_line(fakeball, tmp_path):
     assert result.exit_code == 0, result.output
     table = optbench.load_results(out)
     assert set(table["status"]) == {"ok"}
+    again = invoke(
+        "sweep", "--problem", "classification", "--optimizer", "fakeball-kl", "--seeds", "0-1", "--epochs", "5",
+        "--opt", "compile_step=false", "--opt", "fakeball.utils:compile_mode=none", "--out", out,
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert "0 new, 2 resumed" in again.output  # the switch is part of the run's key, and found again
 
 
 @pytest.mark.parametrize(
