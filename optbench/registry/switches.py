@@ -6,9 +6,9 @@ Given like any setting, as ``MODULE:NAME=VALUE`` (``--opt heavyball.utils:compil
 switch is one of the run's settings (a column, in its run key), never passed to the constructor:
 :func:`switched` sets it while the optimizer is built and around each of its steps, and puts the
 module's own value back after, so runs without it, in the same process, see the package's default.
-Only a module of the optimizer's own package, already imported (nothing is imported for it), and a
-name it holds with a plain value (None, a bool, a number, text) can be switched: a switch never
-reaches into another package or runs code.
+Only a module of the optimizer's own package (never torch's or optbench's), already imported
+(nothing is imported for it), and a name it holds with a plain value (None, a bool, a number, text)
+can be switched: a switch never reaches into another package or runs code.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from optbench.errors import InvalidValueError
 
 _SWITCH = re.compile(r"(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<name>[A-Za-z_]\w*)")
 _PLAIN = (type(None), bool, int, float, str)
+_HOST = frozenset({"optbench", "torch"})  # what the core itself runs on: no run's setting reaches into them
 
 
 def is_switch(key: str) -> bool:
@@ -33,9 +34,11 @@ def is_switch(key: str) -> bool:
 
 def packages(entry: Any) -> set[str]:
     """The top-level packages whose modules an optimizer's switches may name: its class's (each part's,
-    for a composite)."""
+    for a composite), never torch's or optbench's own (none for a problem or a built-in optimizer)."""
+    if getattr(entry, "kind", "optimizer") != "optimizer":
+        return set()
     parts = getattr(entry, "parts", None) or {entry.name: entry}
-    return {getattr(part.target, "__module__", "").split(".")[0] for part in parts.values()} - {""}
+    return {getattr(part.target, "__module__", "").split(".")[0] for part in parts.values()} - _HOST - {""}
 
 
 def takes(entry: Any, key: str) -> bool:
@@ -50,9 +53,9 @@ def current(entry: Any, key: str, label: str) -> Any:
     module_name, _, name = key.partition(":")
     packages_ = packages(entry)
     if module_name.split(".")[0] not in packages_:
+        own = f"({', '.join(sorted(packages_))})" if packages_ else "(it has none outside torch and optbench)"
         raise InvalidValueError(
-            f"{label}: a switch names a module of the optimizer's own package ({', '.join(sorted(packages_))}), "
-            f"not {module_name!r}"
+            f"{label}: a switch names a module of the optimizer's own package {own}, not {module_name!r}"
         )
     module = sys.modules.get(module_name)
     if module is None or not hasattr(module, name):

@@ -114,8 +114,17 @@ def test_the_switches_reach_it_from_the_command_line(fakeball, tmp_path):
     ],
 )
 def test_a_switch_outside_its_package_or_missing_is_one_clear_error(fakeball, key, said):
+    """And neither a built-in optimizer nor a problem reaches a module: torch and optbench are not switched."""
     with pytest.raises(InvalidValueError, match=said.replace("(", r"\(").replace(")", r"\)")):
         prepare("classification", "fakeball-kl", hyperparameters={key: "none"})
     result = invoke("run", "--problem", "classification", "--optimizer", "fakeball-kl", "--opt", f"{key}=none")
     assert result.exit_code == 2, result.output
     assert said in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("key", ["optbench.core.loop:CHECK_EVERY", "torch.backends.mkldnn:enabled"])
+def test_torch_and_optbench_are_never_switched(key):
+    with pytest.raises(InvalidValueError, match="none outside torch and optbench"):
+        prepare("linreg", "torch-adam", hyperparameters={key: "1"})
+    with pytest.raises(InvalidValueError):
+        prepare("linreg", "gd", problem_options={key: "1"})
