@@ -11,8 +11,9 @@ for a late drift (D-Adaptation's step size moves after about 32 steps) to show. 
 way it is meant to be used: a wrapper (its base in the parameters' place, as Lookahead takes it, or
 by a keyword: the SAM family's ``base_optimizer``, heavyball's ``wrapped_optimizer``) around its
 library's Adam, ``pytorch_optimizer:Lookahead(torch-adam)``, ``heavyball:SAMWrapper(heavyball:AdamW)``;
-any other by its name. heavyball's classes get ``compile_step=False`` (through ``--opt`` on the command
-line) and its module-wide compilation off: torch's CPU compiler fails on several of them.
+any other by its name. heavyball's classes get ``compile_step=False`` and its module-wide compilation
+off, ``heavyball.utils:compile_mode=None`` (a module switch), both as ``--opt`` gives them: torch's CPU
+compiler fails on several of them.
 
 Printed, one line per class: ``clean`` (every run ``ok``, on both problems, both ways), ``stacks`` (some
 stacked run shared its batch), ``same`` (the stacked sweep's statuses and recorded losses equal its
@@ -32,7 +33,11 @@ from dataclasses import dataclass, field
 
 LIBRARIES = {  # problems (name, options) and what a wrapper wraps, per library
     "pytorch_optimizer": ([("linreg", {}), ("classification", {})], "torch-adam", {}),
-    "heavyball": ([("linreg", {}), ("classification", {"model": "mlp"})], "heavyball:AdamW", {"compile_step": False}),
+    "heavyball": (
+        [("linreg", {}), ("classification", {"model": "mlp"})],
+        "heavyball:AdamW",
+        {"compile_step": False, "heavyball.utils:compile_mode": None},  # what --opt ...=false, --opt ...=none give
+    ),
 }
 
 
@@ -75,11 +80,15 @@ def required(path: str, problem: str, epochs: int) -> dict:
 
 
 def addressed(path: str, switches: dict) -> dict:
-    """``switches`` as the optimizer's own settings: a composite's under each component that takes them."""
+    """``switches`` as the optimizer's own settings: a composite's under each component that takes them;
+    a module switch (``MODULE:NAME``) as it is, where the module is of the optimizer's own package."""
     from optbench.registry import OPTIMIZERS
+    from optbench.registry import switches as module_switches
 
-    names = OPTIMIZERS.get(path).hyperparameters()
-    return {k: v for key, v in switches.items() for k in names if k == key or k.endswith("." + key)}
+    entry = OPTIMIZERS.get(path)
+    names = entry.hyperparameters()
+    mine = {k: v for key, v in switches.items() for k in names if k == key or k.endswith("." + key)}
+    return mine | {k: v for k, v in switches.items() if module_switches.takes(entry, k)}
 
 
 def as_used(path: str, base: str) -> str:
@@ -168,11 +177,6 @@ def main() -> int:
     only = {n.strip() for n in args.only.split(",") if n.strip()}
     differ = 0
     for library in args.library.split(","):
-        if library == "heavyball":
-            import heavyball.utils
-
-            heavyball.utils.compile_mode = None  # its fused helpers too: the CPU compiler fails on some classes
-            heavyball.utils.compile_mode_recommended_to_none = None
         found = {n: p for n, p in classes(library).items() if not only or n in only}
         counts = dict.fromkeys(("clean", "stacks", "same", "falls"), 0)
         print(f"{library}: {len(found)} classes, {args.seeds} seeds, {args.epochs} epochs", flush=True)

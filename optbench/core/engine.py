@@ -13,9 +13,10 @@ from its seed, and trains each group through the same :func:`train` loop, in one
   in its param groups.
   Any other optimizer (Muon, Adafactor, a hybrid: anything that works per matrix or per tensor) is
   built once per run over that run's own views, each of its run's shape: it never sees a (K, m, n)
-  stack as one tensor. The real optimizer class does every update. Whether a class is elementwise
-  is probed at the stack's own shapes (:func:`~optbench.optimizers.protocol.is_elementwise`), and
-  every stacked group is spot-checked against two of its runs trained alone (:func:`_spot_check`).
+  stack as one tensor. The real optimizer class does every update. Only a class declared
+  elementwise shares (:func:`~optbench.optimizers.protocol.is_elementwise`: no probe can prove it
+  of a class whose update branches on a per-tensor statistic), and every stacked group is
+  spot-checked against runs trained alone (:func:`_spot_check`).
 - **alone** (one run, or runs that cannot be stacked): the problem's own tensors and ``loss()``.
 
 The forms are :mod:`optbench.core.forms`, the loop (and its gradient protocol) :mod:`optbench.core.loop`;
@@ -296,14 +297,13 @@ def _train_stacked(runs: list[_Run], progress: Progress | None = None) -> pd.Dat
         raise _StackFailed
     first = ordered[0].spec
     batch_size = resolve_batch_size(first, form.n_train)
-    shapes = tuple(tuple(p.shape[1:]) for p in form.params.values())  # a run's own: what the probe runs at
     optimizers: list[Any] = []
     failed: dict[int, str] = {}  # position in the stack -> why its setting was refused
     start = 0
     for members in by_setting.values():
         spec, stop = members[0].spec, start + len(members)
         try:  # the real constructor, so its own validation applies to every setting
-            if is_elementwise(spec.optimizer, dict(spec.hyperparameters), shapes, len(members)):
+            if is_elementwise(spec.optimizer):
                 opt = optimizer_for(spec, form.views_of(start, stop), ordered[0].problem)
                 if optimizers and can_share_optimizer(optimizers[0], opt, spec.hyperparameters):
                     # a complete group of the same class over fresh views: add_param_group's checks (all
@@ -377,8 +377,9 @@ def _spot_check(ordered: list[_Run], trained: list[int], record: Record, batch_s
     alone and their thread counts (the first times the group).
 
     Each run checked is drawn by a generator seeded with the group, so every position of a stack can
-    be the one checked, the same one every time the group is run. A class whose sharing rests on the
-    probe, or that steps one copy per run, is checked on :data:`CHECKED_RUNS` runs (the last, whose
+    be the one checked, the same one every time the group is run. A class that steps one copy per
+    run (each over its run's own tensors: only rounding of the stacked forward and backward can
+    separate it from its run alone) is checked on :data:`CHECKED_RUNS` runs (the last, whose
     scale differs most from the first's, and one drawn) over their whole runs, where a late drift
     shows. A class declared ``elementwise=True`` (torch.optim's: its update is known per element) on
     one drawn run, to the first recorded step at or after ``CHECK_STEPS``: two whole runs alone would

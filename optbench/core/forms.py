@@ -66,7 +66,7 @@ class Alone:
 class Stacked:
     """K runs as one program: parameters and data stacked on a leading axis, ``vmap(loss_fn)``."""
 
-    # Stacked optimizers passed the elementwise probe, which steps without a closure; several optimizers
+    # Stacked optimizers step without a closure: several optimizers
     # share one stack, so a closure could not tell whose parameters moved.
     passes_closure = False
 

@@ -28,6 +28,7 @@ from optbench.errors import InvalidValueError
 from optbench.optimizers.protocol import class_needs_closure, has_modes, step_takes_closure
 from optbench.registry.composite import BASE_CLASS, CompositeEntry, Node, first_part_roles, wrapper_keyword
 from optbench.registry.entries import Entry, build
+from optbench.registry.switches import around_steps, split, switched
 
 Tensor = torch.Tensor
 
@@ -82,11 +83,17 @@ def takes_base_class(wrapper: Entry) -> bool:
 def build_optimizer(
     entry: Entry, settings: Mapping[str, Any], leaves: list[Tensor], roles: list[str], where: str
 ) -> Any:
-    """``entry``'s optimizer over ``leaves`` (their ``roles`` in order; ``where``: the problem, for messages)."""
-    if isinstance(entry, CompositeEntry):
-        return build_composite(entry, leaves, roles, settings)
-    _check_roles(entry, roles, where)
-    return build(entry, settings, param_groups(entry, leaves, roles))
+    """``entry``'s optimizer over ``leaves`` (their ``roles`` in order; ``where``: the problem, for
+    messages). Module switches among the settings (:mod:`optbench.registry.switches`) are set while
+    it is built and around each of its steps, not passed to a constructor."""
+    settings, switches = split(settings)
+    with switched(switches):
+        if isinstance(entry, CompositeEntry):
+            opt = build_composite(entry, leaves, roles, settings)
+        else:
+            _check_roles(entry, roles, where)
+            opt = build(entry, settings, param_groups(entry, leaves, roles))
+    return around_steps(opt, switches)
 
 
 def param_groups(entry: Entry, leaves: list[Tensor], roles: list[str]) -> Any:

@@ -2,9 +2,9 @@
 
 - :func:`step_takes_closure`: whether ``step`` accepts a closure (it is passed one if so).
 - :func:`can_stack`: whether runs may be stacked at all (one optimizer per run where not elementwise).
-- :func:`is_elementwise`: whether K runs stacked on one (K, ...) tensor under one optimizer give
-  exactly the K runs alone, so that runs may share an optimizer. Declared by the registration
-  (``register_optimizer(..., elementwise=True)``), else found by :func:`stacked_equals_separate`.
+- :func:`is_elementwise`: whether K runs stacked on one (K, ...) tensor may share one optimizer:
+  only where the registration (``register_optimizer(..., elementwise=True)``) or the class declares
+  it; :func:`stacked_equals_separate` checks such a declaration.
 - :func:`can_share_optimizer`: whether a second setting may be a param group of the first's
   optimizer rather than an optimizer of its own.
 - :func:`has_modes` and :func:`enters_train_mode`: whether ``train()``/``eval()`` are schedule-free
@@ -163,20 +163,9 @@ def stacking(entry: Entry) -> str:
         return f"each run alone ({why})"
     if getattr(entry, "parts", None):
         return "stacked runs each step their own copy, over their own tensors (a composite)"
-    if entry.elementwise is not None:
-        together, how = entry.elementwise, "declared"
-    else:
-        together = is_elementwise(entry, entry.hyperparameters())
-        how = f"probed with its defaults: stacked {'equals' if together else 'differs from'} separate"
-    if together:
-        return f"runs of one setting share one optimizer over stacked tensors ({how})"
-    return f"stacked runs each step their own copy, over their own tensors ({how})"
-
-
-@functools.cache
-def _probe(cls: Any, setting: tuple[tuple[str, str], ...], values: tuple[Any, ...], shapes: Shapes, runs: int) -> bool:
-    hyperparameters = dict(zip((k for k, _ in setting), values, strict=True))
-    return stacked_equals_separate(cls, hyperparameters, runs=runs, shapes=shapes)
+    if is_elementwise(entry):
+        return "runs of one setting share one optimizer over stacked tensors (declared elementwise)"
+    return "stacked runs each step their own copy, over their own tensors (not declared elementwise)"
 
 
 _NEVER: set[tuple[Any, tuple[tuple[str, str], ...]]] = set()  # (class, setting) a spot check caught
@@ -192,30 +181,21 @@ def never_stack(spec: Any) -> None:
     _NEVER.add((spec.optimizer.target, _setting(dict(spec.hyperparameters))))
 
 
-PROBE_SHAPES = ((4, 5), (5,), ())  # per run, where no problem is known: a matrix, a vector (a bias), a scalar
-PROBE_RUNS = 3  # runs stacked by the probe where no stack is known...
-PROBE_MAX_RUNS = 8  # ...and at most, in a stack of more runs
+PROBE_SHAPES = ((4, 5), (5,), ())  # per run: a matrix, a vector (a bias), a scalar
+PROBE_RUNS = 3  # runs stacked by the probe
 PROBE_STEPS = 16  # more than the warm-up of methods that adapt only after their first steps
 PROBE_NOISE = 1.0  # scale of a random term in each step's gradients: they point every way, not only home
 
 
-def is_elementwise(
-    entry: Entry, hyperparameters: dict[str, Any], shapes: Shapes = None, runs: int = PROBE_RUNS
-) -> bool:
-    """May ``runs`` runs of ``entry`` with these settings, whose parameters have ``shapes`` each
-    (default :data:`PROBE_SHAPES`), share one optimizer over stacked parameters?"""
-    if entry.elementwise is not None:
-        return entry.elementwise
-    key = _setting(hyperparameters)
-    shapes = PROBE_SHAPES if shapes is None else tuple(tuple(s) for s in shapes)
-    runs = max(1, min(runs, PROBE_MAX_RUNS))
-    try:
-        if (entry.target, key) in _NEVER:
-            return False
-        values = tuple(hyperparameters[k] for k, _ in key)
-        return _probe(entry.target, key, values, shapes, runs)
-    except TypeError:  # an unhashable setting: probe without the cache
-        return stacked_equals_separate(entry.target, hyperparameters, runs=runs, shapes=shapes)
+def is_elementwise(entry: Entry) -> bool:
+    """May runs of ``entry`` share one optimizer over stacked (K, ...) tensors? Only where its
+    registration or its class declares ``elementwise=True`` (torch.optim's built-ins are): an update
+    known to treat every element on its own. No probe can prove it: a branch on a per-tensor
+    statistic (AdamP's projection, on a cosine against its ``delta``) that did not fire in the probe's
+    steps pools the stack's runs once it fires in a real run. Any other class steps one copy per run,
+    over that run's own tensors (:mod:`optbench.core.engine`), so it sees exactly what it sees alone.
+    :func:`stacked_equals_separate` checks a declaration (``optbench check``)."""
+    return entry.elementwise is True
 
 
 def stacked_equals_separate(
@@ -225,7 +205,8 @@ def stacked_equals_separate(
     steps: int = PROBE_STEPS,
     shapes: Shapes = None,
 ) -> bool:
-    """The check behind :func:`is_elementwise`, run as the core will run the class: ``runs`` runs of a
+    """The check of a declaration ``elementwise=True`` (:func:`is_elementwise`), run as the core would
+    run the class shared over a stack: ``runs`` runs of a
     problem with parameters of ``shapes`` (a run's shapes; default a matrix, a vector and a scalar),
     tensors that require grad, stacked on a leading axis under one optimizer, stepped as a stack is
     (``step()``, no closure), against each run under its own optimizer, stepped as a run alone is

@@ -100,9 +100,9 @@ def register_optimizer(
     constructor's hyperparameter defaults; ``batch_size`` is the default batch size of its runs
     (None: full batch); ``override=True`` replaces an entry of the same name; ``elementwise=True``
     declares that it updates every element on its own (runs stacked into one tensor may then share
-    it), ``False`` that it must not be stacked (each run trains alone); None lets optbench probe it:
-    an elementwise class shares one optimizer over stacked runs, any other steps one copy per run over
-    that run's own tensors (a matrix stays a matrix). ``space`` is what a
+    it), ``False`` that it must not be stacked (each run trains alone); None: its stacked runs each
+    step their own copy over that run's own tensors (a matrix stays a matrix; no probe can prove a
+    class elementwise, so only a declared one shares one optimizer over stacked runs). ``space`` is what a
     bench tunes for it (``{"lr": "log:1e-4:1", "momentum": "0.8:0.99"}``, :mod:`optbench.studies.spaces`).
     ``roles`` are the parameter roles it takes (``("matrix",)`` for a Muon-like method: :mod:`optbench.problems.base`;
     None: every role); a hybrid ``NAME+OTHER`` gives it those and OTHER the rest.

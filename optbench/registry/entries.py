@@ -46,8 +46,9 @@ class Entry:
     default comes before a problem's: :func:`optbench.core.spec.resolve_batch_size`);
     ``source`` says where it came from (built-in, an entry point and its distribution, a file...);
     ``elementwise`` says whether an optimizer treats every element on its own, so that runs stacked
-    into one tensor may share it (None: :func:`optbench.optimizers.protocol.is_elementwise` probes it;
-    a class may also say so with an ``optbench_elementwise`` attribute); ``wraps`` is the keyword a
+    into one tensor may share it (None: not declared, so it does not share:
+    :func:`optbench.optimizers.protocol.is_elementwise`; a class may also say so with an
+    ``optbench_elementwise`` attribute); ``wraps`` is the keyword a
     wrapper takes its base by (None: :func:`optbench.registry.composite.wrapper_keyword` reads it from
     the class); ``create_graph`` that its step differentiates the gradients, so the core's backward
     keeps the graph (None: not declared; ``optbench_create_graph`` on the class says so too).
@@ -60,7 +61,7 @@ class Entry:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     batch_size: int | None = None
     source: str = "built-in"
-    elementwise: bool | None = None  # runs may share one optimizer over stacked tensors; None: probe it
+    elementwise: bool | None = None  # runs may share one optimizer over stacked tensors; None: undeclared, one each
     space: Mapping[str, str] | None = None  # what a bench tunes (optbench.studies.spaces); None: the lr
     roles: tuple[str, ...] | None = None  # the parameter roles it takes (optbench.problems.base); None: all
     wraps: str | None = None  # the keyword a wrapper takes its base by; None: read from the class

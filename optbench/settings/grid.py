@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from optbench.errors import InvalidValueError
+from optbench.registry import switches
 from optbench.settings import declared, validate
 from optbench.settings.validate import MAX_RUNS
 
@@ -191,7 +192,7 @@ class Grid:
         """(problem, its option grid, optimizer, its hyperparameter grid, its lrs) for every pair."""
         from optbench.registry import OPTIMIZERS, PROBLEMS
 
-        unused = [k for k in self.shared_opt if not any(k in _takes(OPTIMIZERS.get(o)) for o in self.optimizers)]
+        unused = [k for k in self.shared_opt if not any(_takes(OPTIMIZERS.get(o), k) for o in self.optimizers)]
         if unused:
             raise InvalidValueError(f"--opt {unused[0]}: none of the optimizers {', '.join(self.optimizers)} takes it")
         unused = [
@@ -206,7 +207,7 @@ class Grid:
             for optimizer in self.optimizers:
                 entry = OPTIMIZERS.get(optimizer)
                 takes, aliases = entry.hyperparameters(), entry.aliases()
-                grid = {aliases.get(k, k): v for k, v in self.shared_opt.items() if k in _takes(entry)}
+                grid = {aliases.get(k, k): v for k, v in self.shared_opt.items() if _takes(entry, k)}
                 grid |= {aliases.get(k, k): v for k, v in self.opt.get(optimizer, {}).items()}
                 grid = {k: _tuples(v, takes.get(k), self.label(f"opt {k}")) for k, v in grid.items()}
                 named = [k for k in (*self.shared_opt, *self.opt.get(optimizer, {})) if aliases.get(k) == "lr"]
@@ -280,6 +281,7 @@ def parse_shared_opts(items: Sequence[str], flag: str = "--opt", limit: int | No
     return {k: parse_values(v, f"{flag} {k}", limit) for k, v in parse_assignments(items, flag).items()}
 
 
-def _takes(entry: Any) -> set[str]:
-    """The setting names an optimizer takes, and their other names (a composite's ``torch-muon.lr``)."""
-    return {*entry.hyperparameters(), *entry.aliases()}
+def _takes(entry: Any, key: str) -> bool:
+    """Whether an optimizer takes setting ``key``: a name of its, another name of one (a composite's
+    ``torch-muon.lr``), or a switch of its own package's modules (:mod:`optbench.registry.switches`)."""
+    return key in {*entry.hyperparameters(), *entry.aliases()} or switches.takes(entry, key)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from optbench.errors import InvalidValueError, did_you_mean
-from optbench.registry import REQUIRED, Entry
+from optbench.registry import REQUIRED, Entry, switches
 from optbench.settings import validate
 
 _TRUE = {"true", "yes", "1", "on"}
@@ -21,9 +21,14 @@ _FALSE = {"false", "no", "0", "off"}
 
 
 def setting_name(key: str) -> bool:
-    """A Python-style name, or a composite's ``COMPONENT.NAME`` (``torch-adamw.weight_decay``)."""
+    """A Python-style name, a composite's ``COMPONENT.NAME`` (``torch-adamw.weight_decay``), or a
+    module switch ``MODULE:NAME`` (``heavyball.utils:compile_mode``: :mod:`optbench.registry.switches`)."""
     component, dot, name = key.rpartition(".")
-    return key.isidentifier() or bool(dot and name.isidentifier() and _COMPONENT.fullmatch(component))
+    return (
+        key.isidentifier()
+        or bool(dot and name.isidentifier() and _COMPONENT.fullmatch(component))
+        or switches.is_switch(key)
+    )
 
 
 _COMPONENT = re.compile(r"[\w.:()+\-]+")
@@ -60,12 +65,15 @@ def resolve_settings(entry: Entry, given: Mapping[str, Any], flag: str) -> dict[
     annotations = entry.annotations()
     given = _unaliased(entry, given, flag)
     for key in given:
-        if key not in known:
+        if key not in known and not switches.is_switch(key):
             raise unknown_setting(entry.kind, entry.name, key, known, flag, entry.accepts_any_keyword())
     settings = {k: v for k, v in known.items() if v is not REQUIRED}
     for key, value in given.items():
         default = known.get(key, REQUIRED)
         label = f"{flag} {key}={_text(value)}"
+        if switches.is_switch(key):  # a module's setting: converted by the type of the value it holds now
+            settings[key] = _switch_value(entry, key, value, label)
+            continue
         sequence_for_typed = isinstance(value, tuple | list) and isinstance(default, bool | int | float | str | tuple)
         if isinstance(value, str | bool | int | float) or sequence_for_typed:
             settings[key] = convert(_text(value), default, annotations.get(key, ""), label)
@@ -76,6 +84,14 @@ def resolve_settings(entry: Entry, given: Mapping[str, Any], flag: str) -> dict[
         needed = ", ".join(missing)
         raise InvalidValueError(f"{entry.kind} {entry.name!r} needs a value for {needed} ({flag} KEY=VALUE)")
     return settings
+
+
+def _switch_value(entry: Entry, key: str, value: Any, label: str) -> Any:
+    """A module switch's value: None from ``none``, else converted by the type of the module's value."""
+    now = switches.current(entry, key, label)
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
+        return None
+    return _text(value) if now is None else convert(_text(value), now, "", label)
 
 
 def _unaliased(entry: Entry, given: Mapping[str, Any], flag: str) -> dict[str, Any]:

@@ -269,10 +269,11 @@ def test_plugins_written_every_usual_way_train_exactly_as_by_hand(cls):
         assert run["status"].iloc[0] == "ok"
         assert run["loss"].tolist() == pytest.approx(hand_written(REFERENCES[cls], lr, 30), rel=1e-6)
         assert run["loss"].iloc[-1] < 0.7 * run["loss"].iloc[0]
-    # all stack: elementwise classes share one optimizer; NormalizedGD (a norm over the tensor) is
-    # stepped once per run, over that run's own tensor, so it sees what it sees alone
+    # all stack, none declared elementwise: each is stepped once per run, over that run's own
+    # tensors, so NormalizedGD (a norm over the tensor) sees what it sees alone
     assert set(table["batch_runs"]) == {2}
-    assert is_elementwise(OPTIMIZERS.get(name), {"lr": 0.1}) is (cls is not NormalizedGD)
+    assert not is_elementwise(OPTIMIZERS.get(name))
+    assert stacked_equals_separate(cls, {"lr": 0.1}) is (cls is not NormalizedGD)
 
 
 def test_the_elementwise_probe_tells_mixing_optimizers_apart():
@@ -280,7 +281,8 @@ def test_the_elementwise_probe_tells_mixing_optimizers_apart():
     assert stacked_equals_separate(torch.optim.Adam, {"lr": 0.1})
     assert not stacked_equals_separate(NormalizedGD, {"lr": 0.1})
     assert not stacked_equals_separate(torch.optim.LBFGS, {"lr": 1.0})  # its step needs a closure
-    assert not is_elementwise(OPTIMIZERS.get("torch-lbfgs"), {"lr": 1.0})  # declared
+    assert not is_elementwise(OPTIMIZERS.get("torch-lbfgs"))  # declared
+    assert is_elementwise(OPTIMIZERS.get("torch-adam"))
 
 
 class CountingLBFGS(torch.optim.LBFGS):
