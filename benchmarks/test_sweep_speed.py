@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import subprocess
 import sys
 import time
@@ -230,11 +231,15 @@ def test_the_bench_page_and_figures_add_at_most_45_s(benchmark, quick_bench):
     assert page <= 45
 
 
+@pytest.mark.skipif(
+    not os.environ.get("OPTBENCH_BENCH_STANDARD"), reason="13 minutes: run with OPTBENCH_BENCH_STANDARD=1"
+)
 def test_bench_standard_suite_with_two_candidates_and_three_baselines(benchmark, tmp_path):
     """`optbench bench --suite standard` (11 problems: noise, minibatches, the digits MLP and CNN), the
     same 2 planted candidates x 3 baselines, start to finish, report included: at most 15 minutes on
     2 cores (the fair-protocol issue's floor), its peak RSS, and neither planted equivalent called
-    better or worse than its twin on any problem."""
+    better or worse than its twin on any problem. On demand, not in CI: 13 minutes measured here, within
+    15% of its gate (benchmarks/README.md)."""
     (tmp_path / "planted.py").write_text(PLANTED)
     exe = str(Path(sys.executable).with_name("optbench"))
     command = [exe, "bench", "--plugin", str(tmp_path / "planted.py"), "--optimizer", ",".join(TWINS)]

@@ -14,6 +14,7 @@ from support import PLANTED, invoke
 
 from optbench.results.stats import log_p_value, minimum_seeds, paired_p_value, paired_ratio, smallest_p
 from optbench.studies.bench import Entry, Suite, comparisons, finals_per_seed, to_markdown
+from optbench.studies.board import UNSETTLED, tuning_text
 
 SUITE = """
 description = "one problem, few epochs, enough seeds for a verdict"
@@ -153,6 +154,24 @@ def test_three_times_worse_on_nine_of_ten_seeds_is_worse():
     assert row["ratio"] == pytest.approx(3.0) and row["ratio_low"] <= 3.0 <= row["ratio_high"]
     effect = paired_ratio(candidate, baseline)
     assert (effect.ratio, effect.better_seeds) == (pytest.approx(3.0), 1)
+
+
+@pytest.mark.parametrize("state", ["capped", "still improving"])
+def test_a_loser_whose_search_stopped_at_the_cap_gets_no_verdict(state):
+    """3x worse on every seed is "worse", unless the losing side's search ended at the trial cap before it
+    converged, moving or not (a capped twin of SGD-momentum lost 20x to an exact copy on the standard suite):
+    then inconclusive, naming the cap. The winner's cap changes nothing: more tuning could only widen its lead."""
+    results, suite = fixed({"slow": [3.0 * 2**k for k in range(10)], "base": [2.0**k for k in range(10)]})
+    per_seed = {"linreg": finals_per_seed(results, suite.entries[0])}
+    assert comparisons(per_seed, suite, ["slow"], ["base"]).iloc[0]["verdict"] == "worse"
+    picks = [{"study": 0, "state": state}]
+    flagged = {("linreg", "slow"): [c["study"] for c in picks if c["state"] in UNSETTLED]}
+    row = comparisons(per_seed, suite, ["slow"], ["base"], unsettled=flagged).iloc[0]
+    assert row["verdict"] == "inconclusive" and "stopped at the trial cap before converging (study 0)" in row["reason"]
+    assert tuning_text(picks, concern=True) == "stopped at the trial cap before converging (study 0)"
+    winner = {("linreg", "base"): [0]}
+    assert comparisons(per_seed, suite, ["slow"], ["base"], unsettled=winner).iloc[0]["verdict"] == "worse"
+    assert tuning_text([{"study": 0, "state": "converged"}], concern=True) == ""
 
 
 def test_a_board_read_back_still_has_the_answer_first():
