@@ -117,6 +117,16 @@ def grid_sizes(grid: Grid, limit: int | None) -> None:
             sizes(problem, options, grid.optimizers, grid.batch_size, label)
 
 
+def matrix_sizes(matrix: Mapping[str, Any], where: str) -> None:
+    """:func:`sizes` for every cell of a quality matrix (``baseline``'s file, or the one a baseline
+    stores, for ``check``), before torch loads."""
+    from optbench.quality.matrix import expand
+
+    for cell in expand(matrix):
+        batch_size = cell.settings.get("batch_size")
+        sizes(cell.problem, cell.problem_opt, [cell.optimizer], batch_size, f"{where}: problem_opt")
+
+
 def _batch_sizes(batch_size: int | None, optimizers: Iterable[str]) -> list[int | None]:
     """The batch sizes the check after the import reads for runs of ``optimizers`` (None: the
     problem's default, else full batch), where they are known before torch loads (a plugin

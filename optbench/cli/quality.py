@@ -27,11 +27,15 @@ from optbench.cli.app import (
 def baseline(config: str, out: str, allow_import_paths: bool, max_epochs: int) -> None:
     """Run a matrix of problems x optimizers x settings x seeds and store a quality baseline."""
 
-    from optbench.quality.regression import load_matrix, make_baseline, write_json
+    from optbench.cli import preflight
+    from optbench.quality.matrix import load_matrix
     from optbench.results.files import check_writable
 
     check_writable(out)
     matrix = load_matrix(config, allow_import_paths=allow_import_paths, max_epochs=max_epochs)
+    preflight.matrix_sizes(matrix, config)  # a built-in problem's size, before torch loads
+    from optbench.quality.regression import make_baseline, write_json
+
     data = make_baseline(matrix)
     write_json(data, out)
     click.echo(f"baseline of {len(data['cells'])} cells written to {out}")
@@ -96,6 +100,9 @@ def check(
         if path is not None:
             _make_folder(path)  # as pytest does for --junit-xml: CI collects reports from a fresh folder
             check_writable(path, flag=flag)  # before the work: a bad path costs nothing
+    from optbench.cli import preflight
+
+    preflight.matrix_sizes(stored["matrix"], baseline_path)  # before torch loads (the device check loads it)
     from optbench.core.spec import validate_device
 
     verdicts = run_check(stored, device=validate_device(device))

@@ -324,6 +324,10 @@ BEFORE_TORCH = [
         ["bench", "--optimizer", "torch-nadam", "--suite", "{big_suite_toml}", "--out", "b"],
         "big_suite.toml': problems[1]: options n_val=1000000000000: problem 'lm' would need about",
     ),
+    (
+        ["baseline", "--config", "{big_matrix_toml}", "--out", "b.json"],
+        "big_matrix.toml: problem_opt n_train=1000000000000: problem 'lm' would need about",
+    ),
 ]
 
 
@@ -340,7 +344,11 @@ def test_bad_input_is_answered_before_torch_is_imported(tmp_path):
         '[[problems]]\nproblem = "linreg"\nepochs = 1\n'
         '[[problems]]\nproblem = "lm"\nepochs = 1\noptions = { n_val = 1000000000000 }\n'
     )
+    (tmp_path / "big_matrix.toml").write_text(
+        '[[cells]]\nproblems = ["lm"]\noptimizers = ["torch-adam"]\nproblem_opt = { n_train = 1000000000000 }\n'
+    )
     paths = {
+        "big_matrix_toml": str(tmp_path / "big_matrix.toml"),
         "bad_names_toml": str(tmp_path / "bad_names.toml"),
         "bad_matrix_toml": str(tmp_path / "bad_matrix.toml"),
         "big_sweep_toml": str(tmp_path / "big_sweep.toml"),
