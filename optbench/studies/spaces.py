@@ -253,7 +253,10 @@ def _own_space(entry: Any, suite_range: str) -> tuple[dict[str, str], str]:
         parent = next((e for e in OPTIMIZERS.loaded() if e.target is base and e.space), None)
         if parent is not None:
             return dict(parent.space), f"inherited from {parent.name}"
-    return conventional(entry.hyperparameters(), suite_range), "the conventional ranges"
+    defaults = dict(entry.hyperparameters())
+    if "lr" not in defaults and entry.accepts_any_keyword():  # a class written with **kwargs is given an lr too
+        defaults["lr"] = None
+    return conventional(defaults, suite_range), "the conventional ranges"
 
 
 def conventional(defaults: Mapping[str, Any], suite_range: str) -> dict[str, str]:

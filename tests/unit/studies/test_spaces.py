@@ -8,8 +8,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from support import invoke
 
+import optbench
 from optbench.errors import InvalidValueError
 from optbench.registry import OPTIMIZERS
 from optbench.studies import spaces
@@ -150,3 +152,18 @@ def test_an_element_in_an_opt_flag_is_one_line(tmp_path, command, item):
         f"optbench: error: --opt {item!r} is malformed: expected KEY=VALUE with a Python-style name, "
         "e.g. --opt momentum=0.9"
     )
+
+
+def test_a_class_written_with_kwargs_tunes_its_lr():
+    """A plugin whose constructor takes ``**kwargs`` shows no lr in its signature, yet every run gives it
+    one: its space has the lr (it searched its momentum alone and ran at torch's default lr 1e-3)."""
+
+    class KwargsSGD(torch.optim.SGD):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **kwargs)
+
+    with OPTIMIZERS.snapshot():
+        optbench.register_optimizer("kwargs-sgd", defaults={"momentum": 0.9})(KwargsSGD)
+        dims = {d.name: d for d in spaces.space_of("kwargs-sgd", None, [1e-3, 1.0])}
+    assert sorted(dims) == ["lr", "momentum"]
+    assert (dims["lr"].low, dims["lr"].high) == (1e-3, 1.0)
