@@ -11,6 +11,8 @@ callers that pass its tensors in).
   ``atexit._run_exitfuncs``, so the console script can leave without the module teardown.
 - torch (:func:`version`, :func:`add_param_group_unguarded`): ``Tensor._version`` and
   ``Optimizer.add_param_group.__wrapped__``.
+- joblib (:func:`loky_executor`): ``LokyBackend._prepare_worker_env`` and ``joblib.executor``, the
+  worker pool its ``Parallel(backend="loky")`` uses, for threads that submit to it at once.
 
 Not here, because they are public and documented: ``Tensor.data_ptr``, ``untyped_storage``,
 ``storage_offset`` and ``as_strided``, which :mod:`optbench.optimizers.rows` uses to find the stacked
@@ -141,3 +143,24 @@ def add_param_group_unguarded(optimizer: Any, param_group: dict[str, Any]) -> No
 
     method = torch.optim.Optimizer.add_param_group
     getattr(method, "__wrapped__", method)(optimizer, param_group)
+
+
+# --- joblib's pool of worker processes
+
+
+def loky_executor(n: int) -> Any:
+    """joblib's reusable pool of ``n`` loky worker processes, started as ``Parallel(n_jobs=n,
+    backend="loky")`` starts it (each worker's OpenMP/BLAS threads limited to its share of the cores,
+    ``LokyBackend._prepare_worker_env``), to submit to from several threads at once. A ``Parallel`` call
+    per thread would not do: each manages the one executor they share, and an error in one terminates
+    it under the others (joblib reuses one pool per process). Where joblib has moved these, the same
+    pool from loky itself, without the thread limits."""
+    try:
+        from joblib._parallel_backends import LokyBackend
+        from joblib.executor import get_memmapping_executor
+
+        return get_memmapping_executor(n, env=LokyBackend()._prepare_worker_env(n_jobs=n))
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - a joblib that moved them
+        from joblib.externals.loky import get_reusable_executor
+
+        return get_reusable_executor(max_workers=n)

@@ -34,10 +34,12 @@ its Markdown in :mod:`optbench.studies.board`.
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,11 +112,6 @@ def bench(
     optimizers, :func:`optbench.studies.verdict.twins`) and ``provenance``.
     """
     from optbench.registry import canonical_name
-    from optbench.settings.grid import Grid
-    from optbench.studies.search import search
-    from optbench.studies.speedup import PHASE, budget_jobs
-    from optbench.studies.sweeps import keyed, run_jobs
-    from optbench.studies.tuning import tune
 
     suite = load_suite(suite) if isinstance(suite, str) else suite
     baselines = list(baselines or suite.baselines or DEFAULT_BASELINES)  # the suite's own, else the default
@@ -128,7 +125,6 @@ def bench(
     folder = Path(out) if out is not None else None
     if folder is not None:
         check_out(folder, suite)
-    frames, chosen_all = [], []
     trials = None if suite.search == "lr" else search_spaces(suite, [*candidates, *baselines])
     unused = sorted(set(suite.spaces) - set(trials or ()))
     if unused:  # a misspelt name, or spaces the lr grid does not read: refused, as a sweep file's [opt.NAME]
@@ -144,50 +140,19 @@ def bench(
         )
     shown = sweep_options.get("progress", False)
     eta = Eta([steps_of(e) if shown else 1 for e in suite.entries], [e.label for e in suite.entries], shown)
-    for entry in suite.entries:
-        grid = Grid(
-            problems=[entry.problem],
-            optimizers=[*candidates, *baselines],
-            seeds=suite.tune_seeds,
-            epochs=entry.epochs,
-            batch_size=entry.batch_size,
-            **entry.settings,
-            lr=suite.lr if trials is None else None,  # a space search sets every hyperparameter itself
-            device=device,
-            problem_opt={entry.problem: {k: [v] for k, v in entry.options.items()}},
-        )
-        runs = None if folder is None else folder / "runs" / f"{_slug(entry.label)}.parquet"
-        if runs is not None:
-            runs.parent.mkdir(parents=True, exist_ok=True)
-        if trials is None:  # the lr grid alone, searched past its edges (one study)
-            table, chosen = tune(
-                grid,
-                runs,
-                tune_seeds=suite.tune_seeds,
-                eval_seeds=suite.eval_seeds,
-                extend=suite.extend_edges,
-                select=entry.select,
-                **sweep_options,
-            )
-        else:
-            table, chosen = search(
-                grid,
-                runs,
-                spaces_of=trials,
-                protocol=suite.protocol(),
-                tune_seeds=suite.tune_seeds,
-                eval_seeds=suite.eval_seeds,
-                select=entry.select,
-                **sweep_options,
-            )
-        if suite.speedup:  # each baseline at its chosen setting over the ladder of budgets
-            first = [c for c in chosen if c["study"] == 0]  # the ladder of the first study's choices
-            ladder = keyed(budget_jobs(first, baselines, suite.eval_seeds), PHASE, grid.source)
-            if ladder:
-                table = schema.concat([table, run_jobs(ladder, runs, **{**sweep_options, "note": None})])
-        frames.append(table.assign(suite_problem=entry.label))
-        chosen_all += [dict(c, entry=entry) for c in chosen]
-        eta.done()
+    problem = functools.partial(
+        _problem_runs,
+        candidates=candidates,
+        baselines=baselines,
+        suite=suite,
+        trials=trials,
+        device=device,
+        folder=folder,
+        sweep_options=sweep_options,
+    )
+    done = _each_problem(problem, suite.entries, sweep_options, eta)
+    frames = [done[entry.label][0] for entry in suite.entries]  # in the suite's order, however they finished
+    chosen_all = [choice for entry in suite.entries for choice in done[entry.label][1]]
     results, step_seconds = retime(pd.concat(frames, ignore_index=True), chosen_all, [*candidates, *baselines])
     failed = failed_evaluations(results)  # an error is not a divergence: out of every statistic, named instead
     kept = results[~results["run_key"].isin(failed["run_key"])]
@@ -202,6 +167,112 @@ def bench(
     if folder is not None:
         write_outputs(results, board, suite, candidates, baselines, folder)
     return results, board
+
+
+def _problem_runs(
+    entry: Any,
+    *,
+    candidates: list[str],
+    baselines: list[str],
+    suite: Suite,
+    trials: dict[str, Any] | None,
+    device: str,
+    folder: Path | None,
+    sweep_options: dict[str, Any],
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """One problem of the suite: every optimizer tuned (its studies), evaluated and, with the suite's
+    speedup, each baseline over the ladder of budgets; its table and choices."""
+    from optbench.settings.grid import Grid
+    from optbench.studies.search import search
+    from optbench.studies.speedup import PHASE, budget_jobs
+    from optbench.studies.sweeps import keyed, run_jobs
+    from optbench.studies.tuning import tune
+
+    grid = Grid(
+        problems=[entry.problem],
+        optimizers=[*candidates, *baselines],
+        seeds=suite.tune_seeds,
+        epochs=entry.epochs,
+        batch_size=entry.batch_size,
+        **entry.settings,
+        lr=suite.lr if trials is None else None,  # a space search sets every hyperparameter itself
+        device=device,
+        problem_opt={entry.problem: {k: [v] for k, v in entry.options.items()}},
+    )
+    runs = None if folder is None else folder / "runs" / f"{_slug(entry.label)}.parquet"
+    if runs is not None:
+        runs.parent.mkdir(parents=True, exist_ok=True)
+    if trials is None:  # the lr grid alone, searched past its edges (one study)
+        table, chosen = tune(
+            grid,
+            runs,
+            tune_seeds=suite.tune_seeds,
+            eval_seeds=suite.eval_seeds,
+            extend=suite.extend_edges,
+            select=entry.select,
+            **sweep_options,
+        )
+    else:
+        table, chosen = search(
+            grid,
+            runs,
+            spaces_of=trials,
+            protocol=suite.protocol(),
+            tune_seeds=suite.tune_seeds,
+            eval_seeds=suite.eval_seeds,
+            select=entry.select,
+            **sweep_options,
+        )
+    if suite.speedup:  # each baseline at its chosen setting over the ladder of budgets
+        first = [c for c in chosen if c["study"] == 0]  # the ladder of the first study's choices
+        ladder = keyed(budget_jobs(first, baselines, suite.eval_seeds), PHASE, grid.source)
+        if ladder:
+            table = schema.concat([table, run_jobs(ladder, runs, **{**sweep_options, "note": None})])
+    return table.assign(suite_problem=entry.label), [dict(c, entry=entry) for c in chosen]
+
+
+def _each_problem(
+    problem: Callable[[Any], tuple[pd.DataFrame, list[dict[str, Any]]]],
+    entries: list[Any],
+    sweep_options: dict[str, Any],
+    eta: Eta,
+) -> dict[str, tuple[pd.DataFrame, list[dict[str, Any]]]]:
+    """Every problem's runs, by label. With several local workers (``jobs``) the problems run at once,
+    a thread each, sharing one pool of worker processes (:class:`optbench.studies.sweeps.SharedPool`):
+    a problem's search waits between its rounds (scoring, the next round's settings, merging its
+    store) and another's groups fill the workers meanwhile. Each run is the same run either way (its
+    seed, its group), so the tables are the same; Ctrl-C or an error stops every problem at its next
+    finished group, with what finished kept in OUT."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    from optbench.studies.sweeps import SharedPool
+
+    jobs = int(sweep_options.get("jobs", 1) or 1)
+    if jobs <= 1 or sweep_options.get("executor", "local") != "local" or len(entries) <= 1:
+        done = {}
+        for entry in entries:
+            done[entry.label] = problem(entry)
+            eta.done(entry.label)
+        return done
+    pool = SharedPool(jobs)
+    options = {**sweep_options, "pool": pool}
+    threads = ThreadPoolExecutor(max_workers=min(len(entries), jobs + 1), thread_name_prefix="optbench-problem")
+    futures = {threads.submit(problem, entry, sweep_options=options): entry for entry in entries}
+    done = {}
+    try:
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in finished:
+                future.result()  # the first error (or Ctrl-C in a worker) ends the bench
+                done[futures[future].label] = future.result()
+                eta.done(futures[future].label)
+    except BaseException:
+        pool.stop()  # the others stop at their next finished group, their stores merged
+        threads.shutdown(wait=True, cancel_futures=True)
+        raise
+    threads.shutdown(wait=True)
+    return done
 
 
 def failed_evaluations(results: pd.DataFrame) -> pd.DataFrame:
@@ -248,18 +319,19 @@ class Eta:
     takes (the time so far per step of budget, times the steps to go; the same search on each)."""
 
     def __init__(self, weights: list[int], labels: list[str], shown: bool):
-        self.weights, self.labels, self.shown = weights, labels, shown
-        self.start, self.count = time.perf_counter(), 0
+        self.weights = dict(zip(labels, weights, strict=True))
+        self.shown, self.start, self.finished = shown, time.perf_counter(), []
 
-    def done(self) -> None:
-        self.count += 1
-        if not self.shown or self.count >= len(self.weights):
+    def done(self, label: str) -> None:
+        self.finished.append(label)
+        left = [name for name in self.weights if name not in self.finished]
+        if not self.shown or not left:
             return
         elapsed = time.perf_counter() - self.start
-        rest = elapsed / sum(self.weights[: self.count]) * sum(self.weights[self.count :])
+        rest = elapsed / sum(self.weights[name] for name in self.finished) * sum(self.weights[name] for name in left)
         print(
-            f"bench: {self.count}/{len(self.weights)} problems done ({self.labels[self.count - 1]}) in {elapsed:.0f} s;"
-            f" about {rest:.0f} s to go, {self.labels[self.count]} next",
+            f"bench: {len(self.finished)}/{len(self.weights)} problems done ({label}) in {elapsed:.0f} s;"
+            f" about {rest:.0f} s to go ({', '.join(left)})",
             file=sys.stderr,
             flush=True,
         )

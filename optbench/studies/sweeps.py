@@ -13,6 +13,7 @@ import json
 import math
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -202,15 +203,48 @@ def _executor(kind: str, jobs_n: int, scheduler: str | None) -> Callable[..., It
 def _processes(groups, files, vectorize, n) -> Iterator[pd.DataFrame]:
     from joblib import Parallel, delayed
 
-    from optbench.core.threads import SHARE_ENV, cores
-
-    # each worker's share of the cores (a large group's threads stay within it), and this process's
-    # OPTBENCH_* settings as they are now: a reused worker keeps the environment it was started with
-    settings = {k: v for k, v in os.environ.items() if k.startswith("OPTBENCH_")}
-    settings[SHARE_ENV] = str(max(1, cores() // n))
     # in submission order: the table comes out as one process makes it (a bootstrap over seeds reads its order)
     parallel = Parallel(n_jobs=n, backend="loky", return_as="generator")
-    yield from parallel(delayed(_in_worker)(g, files, vectorize, settings) for g in groups)
+    yield from parallel(delayed(_in_worker)(g, files, vectorize, _worker_settings(n)) for g in groups)
+
+
+def _worker_settings(n: int) -> dict[str, str]:
+    """Each of ``n`` workers' share of the cores (a large group's threads stay within it), and this
+    process's OPTBENCH_* settings as they are now: a reused worker keeps the environment it was started with."""
+    from optbench.core.threads import SHARE_ENV, cores
+
+    settings = {k: v for k, v in os.environ.items() if k.startswith("OPTBENCH_")}
+    settings[SHARE_ENV] = str(max(1, cores() // n))
+    return settings
+
+
+class SharedPool:
+    """``n`` worker processes that several :func:`run_jobs` calls share at once (a bench's problems, a
+    thread each, so that one problem's bookkeeping between its search rounds overlaps another's
+    training). Each call's groups still come back in its submission order. :meth:`stop` (Ctrl-C, or
+    another problem's error) makes every call stop at its next finished group, as Ctrl-C would, and
+    cancels what it had queued."""
+
+    def __init__(self, n: int):
+        self.n, self.stopped = n, threading.Event()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def run(self, groups: list[list[dict[str, Any]]], files: list[str], vectorize: bool) -> Iterator[pd.DataFrame]:
+        from optbench.private_apis import loky_executor
+
+        executor = loky_executor(self.n)
+        settings = _worker_settings(self.n)
+        futures = [executor.submit(_in_worker, group, files, vectorize, settings) for group in groups]
+        try:
+            for future in futures:
+                if self.stopped.is_set():
+                    raise KeyboardInterrupt
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def _in_worker(group, files, vectorize, settings: dict[str, str]) -> pd.DataFrame:
@@ -349,8 +383,11 @@ def run_jobs(
     plugin_files: Sequence[str] = (),
     progress: bool = False,
     note: Note | None = None,
+    pool: SharedPool | None = None,
 ) -> pd.DataFrame:
-    """Run keyed jobs (:func:`keyed`) that ``out`` does not hold yet; see :func:`sweep`."""
+    """Run keyed jobs (:func:`keyed`) that ``out`` does not hold yet; see :func:`sweep`. With ``pool``,
+    the groups run in its workers (``jobs`` and ``executor`` unread) and no bar is drawn: other calls
+    share them."""
     note = note or (lambda message: None)
     check_executor(executor, scheduler)
     store = None
@@ -362,10 +399,13 @@ def run_jobs(
         store.check()
         todo = _todo(store, planned, force, retry_errors, note)
     groups = plan(todo, vectorize)
-    workers = validate.jobs(jobs, len(groups), os.cpu_count()) if executor == "local" else jobs
-    if workers < jobs:
-        note(f"--jobs {jobs}: starting {workers} process(es), as many as there are groups of runs and CPUs to use")
-    run = _executor(executor, workers, scheduler)
+    if pool is not None:
+        run, progress = pool.run, False
+    else:
+        workers = validate.jobs(jobs, len(groups), os.cpu_count()) if executor == "local" else jobs
+        if workers < jobs:
+            note(f"--jobs {jobs}: starting {workers} process(es), as many as there are groups of runs and CPUs to use")
+        run = _executor(executor, workers, scheduler)
     bar = Progress(len(planned), progress)
     bar.start(len(planned) - len(todo))
     counts = {"new": len(todo) - len(retried := _retried(store, todo)), "resumed": len(planned) - len(todo)}

@@ -6,6 +6,7 @@ import itertools
 import math
 import re
 import shlex
+import threading
 
 import numpy as np
 import pandas as pd
@@ -343,14 +344,14 @@ def test_a_long_bench_says_what_is_done_and_about_how_long_the_rest_takes(monkey
     clock = iter([100.0, 110.0, 150.0])  # the start, then 10 s for 10 steps, then 40 s more for 40
     monkeypatch.setattr(bench_module.time, "perf_counter", lambda: next(clock))
     eta = bench_module.Eta([10, 40, 20], ["linreg", "rosenbrock", "logreg"], shown=True)
-    eta.done()
-    eta.done()
-    eta.done()  # the last: nothing left to say
+    eta.done("linreg")
+    eta.done("logreg")  # problems run at once finish in any order: the rest is what has not finished
+    eta.done("rosenbrock")  # the last: nothing left to say
     lines = capsys.readouterr().err.splitlines()
     assert [bench_module.steps_of(e) for e in load_suite("standard").entries][-2:] == [450, 450]  # 10 x 45 batches
     assert lines == [
-        "bench: 1/3 problems done (linreg) in 10 s; about 60 s to go, rosenbrock next",  # 1 s a step x 60
-        "bench: 2/3 problems done (rosenbrock) in 50 s; about 20 s to go, logreg next",
+        "bench: 1/3 problems done (linreg) in 10 s; about 60 s to go (rosenbrock, logreg)",  # 1 s a step x 60
+        "bench: 2/3 problems done (logreg) in 50 s; about 67 s to go (rosenbrock)",  # 50 s for 30 steps: x 40
     ]
 
 
@@ -393,3 +394,69 @@ def test_an_error_is_never_shown_as_divergence(tmp_path):
     assert comparisons["verdict"].tolist() == ["error"] and comparisons["diverged"].tolist() == [0]
     page = (tmp_path / "b" / "report" / "index.html").read_text()
     assert "error (6 of torch-nadam&#x27;s evaluation runs failed" in page
+
+
+SEARCH_SUITE = """
+description = "two problems searched in two studies: run at once or one after the other, the same answer"
+search = "halton"
+trials = 4
+max_trials = 6
+studies = 2
+tune_seeds = "0-1"
+eval_seeds = "10-17"
+schedule = "cosine"
+warmup_steps = 2
+
+[[problems]]
+problem = "linreg"
+epochs = 20
+target_objective = 1e-3
+
+[[problems]]
+problem = "quadratic"
+epochs = 30
+target_objective = 1e-3
+options = { dim = 5, condition = 30.0 }
+
+[[problems]]
+problem = "rosenbrock"
+epochs = 40
+target_objective = 1e-2
+"""
+
+
+def test_problems_run_at_once_give_the_tables_of_one_after_the_other(tmp_path, monkeypatch):
+    """With two workers a bench's problems run at once, a thread each, sharing the worker processes;
+    every run, choice, verdict and speedup is what one problem after another gives."""
+    from optbench.studies import bench as bench_module
+
+    path = tmp_path / "search.toml"
+    path.write_text(SEARCH_SUITE)
+    suite = load_suite(str(path))
+    threads: dict[str, set[str]] = {}
+    original = bench_module._problem_runs
+
+    def spied(entry, **kwargs):
+        threads.setdefault(str(kwargs["sweep_options"].get("jobs")), set()).add(threading.current_thread().name)
+        return original(entry, **kwargs)
+
+    monkeypatch.setattr(bench_module, "_problem_runs", spied)
+    tables = {}
+    for jobs in (1, 2):
+        tables[jobs] = bench_module.bench(
+            ["torch-nadam"], ["torch-adam", "torch-sgd-momentum"], suite, out=tmp_path / f"jobs{jobs}", jobs=jobs
+        )
+    assert threads["1"] == {threading.main_thread().name}
+    assert len(threads["2"]) == 3 and threading.main_thread().name not in threads["2"]  # a thread a problem
+    keys = ["suite_problem", "run_key", "step"]
+    measured = ["time_s", "threads"]
+    one, two = (tables[j][0].drop(columns=measured).sort_values(keys).reset_index(drop=True) for j in (1, 2))
+    assert len(one) > 1000 and set(one["phase"]) == {"tune", "eval", "budget"}
+    pd.testing.assert_frame_equal(one, two)
+    boards = [tables[j][1].drop(columns=SECONDS) for j in (1, 2)]
+    pd.testing.assert_frame_equal(boards[0], boards[1])
+    for name in ("comparisons.csv", "leaderboard.csv"):
+        a, b = (pd.read_csv(tmp_path / f"jobs{j}" / name) for j in (1, 2))
+        pd.testing.assert_frame_equal(
+            a.drop(columns=[c for c in SECONDS if c in a]), b.drop(columns=[c for c in SECONDS if c in b])
+        )
