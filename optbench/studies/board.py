@@ -47,37 +47,35 @@ def finals_per_seed(
     the start where it has none yet), and accuracy. With ``chosen`` (a bench's choices, each with its
     ``study`` and ``eval_keys``), each study's runs are its own choice's; else one study of each
     optimizer's evaluation runs."""
-    from optbench.results.outcomes import outcome
+    import numpy as np
+
+    from optbench.results.outcomes import outcomes_by_run
 
     goal = target or entry.fixed_target() or DEFAULT_TARGET
     evaluated = results[(results["phase"] == "eval") & (results["suite_problem"] == entry.label)]
     mine = [c for c in chosen or () if c["entry"].label == entry.label and "eval_keys" in c]
+    by = ["run_key"] if mine else ["optimizer", "seed"]  # a run: its key; else one study's runs
+    number = evaluated.groupby(by, sort=False).ngroup()
+    evaluated, number = evaluated[number.notna()], number[number.notna()].to_numpy(dtype=np.int64)
+    order = np.lexsort((evaluated["step"].to_numpy(), number))  # each run in step order (stable)
+    runs = evaluated.iloc[order].assign(_run=number[order])
+    outcomes = outcomes_by_run(runs, goal, by="_run")
+    first = runs.drop_duplicates("_run").set_index("_run")
     if mine:
-        runs = dict(tuple(evaluated.groupby("run_key", sort=False)))
+        run_of = dict(zip(first["run_key"], first.index, strict=True))
         found = [
-            (c["job"]["optimizer"], c["study"], seed, runs[key])
+            (c["job"]["optimizer"], c["study"], seed, run_of[key])
             for c in mine
             for seed, key in c["eval_keys"].items()
-            if key in runs
+            if key in run_of
         ]
     else:
-        found = [(o, 0, seed, run) for (o, seed), run in evaluated.groupby(["optimizer", "seed"], sort=False)]
-    rows = []
-    for optimizer, study, seed, run in found:
-        run = run.sort_values("step")
-        status = run["status"].iloc[0]
-        accuracy = float(run["test_accuracy"].iloc[-1]) if "test_accuracy" in run and status == "ok" else math.nan
-        rows.append(
-            {
-                "problem": entry.label,
-                "optimizer": optimizer,
-                "study": study,
-                "seed": seed,
-                **outcome(run, goal),
-                "test_accuracy": accuracy,
-            }
-        )
-    return pd.DataFrame(rows)
+        found = list(zip(first["optimizer"], [0] * len(first), first["seed"], first.index, strict=True))
+    if not found:
+        return pd.DataFrame()
+    table = pd.DataFrame(found, columns=["optimizer", "study", "seed", "_run"])
+    table.insert(0, "problem", entry.label)
+    return table.join(outcomes, on="_run").drop(columns="_run")
 
 
 def leaderboard(
