@@ -169,7 +169,8 @@ def finals_by_run(table: pd.DataFrame, by: str = "run_key", column: str | None =
         )
         finished &= finite_objective.reindex(first.index).fillna(False).astype(bool)
     value = last.reindex(first.index)
-    out["final"] = np.where(finished, value if column else np.maximum(value, out["resolution"]), math.inf)
+    # fmax, as final()'s max(): a run whose start is not finite has no resolution, and keeps its value
+    out["final"] = np.where(finished, value if column else np.fmax(value, out["resolution"]), math.inf)
     return out
 
 
