@@ -210,6 +210,7 @@ def test_the_bench_page_and_figures_add_at_most_45_s(benchmark, quick_bench):
     from optbench.registry.plugins import load_file
     from optbench.reports.bench_page import write_page
     from optbench.studies.bench import DEFAULT_BASELINES, bench, load_suite, write_outputs
+    from optbench.studies.board import attached
 
     folder = quick_bench[0]
     candidates, baselines, suite = list(TWINS), list(DEFAULT_BASELINES), load_suite("quick")
@@ -221,7 +222,7 @@ def test_the_bench_page_and_figures_add_at_most_45_s(benchmark, quick_bench):
             start = time.perf_counter()
             write_outputs(results, board, suite, candidates, baselines, folder / f"w{with_report}")
             if with_report:
-                write_page(folder / f"w{with_report}", board.attrs["page"])
+                write_page(folder / f"w{with_report}", attached(board)["page"])
             timings.setdefault(with_report, []).append(time.perf_counter() - start)
     page = min(timings[True]) - min(timings[False])
     benchmark.extra_info.update(page_s=page, without_s=min(timings[False]), with_s=min(timings[True]))

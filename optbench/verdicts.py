@@ -3,7 +3,7 @@
 A thin skin over :func:`optbench.studies.bench.bench`, the protocol that ``optbench bench`` runs, and
 (with ``out`` and ``report``) :func:`optbench.reports.bench_page.write_page`, the page that views its
 verdict: like the CLI, it sits above the studies and the reports. It only names what the study returns,
-so a notebook reads ``verdict.comparisons`` rather than ``board.attrs["comparisons"]``.
+so a notebook reads ``verdict.comparisons`` rather than ``board.attrs["bench"]["comparisons"]``.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def bench(
     from optbench.registry import canonical_name
     from optbench.studies.bench import DEFAULT_BASELINES, to_markdown
     from optbench.studies.bench import bench as run_bench
+    from optbench.studies.board import attached
 
     if not isinstance(suite, Suite):
         suite = load_suite(str(suite), allow_import_paths=allow_import_paths)
@@ -74,8 +75,8 @@ def bench(
     if out is not None and report:  # the page: a view of the verdict the study handed over
         from optbench.reports.bench_page import write_page
 
-        write_page(out, board.attrs["page"])
-    return Verdict(results, board, board.attrs["comparisons"], to_markdown(board, suite, candidates, against))
+        write_page(out, attached(board)["page"])
+    return Verdict(results, board, attached(board)["comparisons"], to_markdown(board, suite, candidates, against))
 
 
 def _names(names: str | Sequence[str] | None) -> list[str]:

@@ -79,6 +79,7 @@ def bench(**params: Any) -> int:
     from optbench.registry.plugins import _loaded_files
     from optbench.studies.bench import DEFAULT_BASELINES, to_markdown
     from optbench.studies.bench import bench as run_bench
+    from optbench.studies.board import attached
 
     for name in [*candidates, *baselines]:
         OPTIMIZERS.get(name)  # an import path or a plugin that cannot load fails here, before any work
@@ -105,7 +106,7 @@ def bench(**params: Any) -> int:
         )
     except KeyboardInterrupt:
         return _interrupted(Path(params["out"]), command)
-    page = board.attrs.get("page")
+    page = attached(board).get("page")
     if page is not None and not params["no_report"]:  # the page: a view of the verdict the study handed over
         from optbench.reports.bench_page import write_page
 

@@ -158,7 +158,7 @@ class Registry:
         self._discovered = True
         if not self.group:
             return
-        found = plugins.discover(self.group, self.kind)
+        found = plugins.discover(self.group, self.kind, fresh=again)
         self._pending, self._broken = {}, dict(found.broken)
         for name, ep in found.found.items():
             old = self._entries.get(name)
@@ -175,6 +175,7 @@ class Registry:
 
     def reset(self) -> None:
         """Back to what a fresh process holds: the built-ins (not imported), entry points not yet looked for."""
+        plugins.forget_entry_points()
         self._restore(_State(self._initial_builtins, {}, {}, {}, False))
 
     @contextlib.contextmanager

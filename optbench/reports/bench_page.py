@@ -11,7 +11,7 @@ from typing import Any
 
 def write_page(folder: str | Path, page: Mapping[str, Any]) -> Path:
     """Write ``folder/report/`` (index.html, its figures and summary.csv) for the bench whose outputs are in
-    ``folder`` (its results.parquet), from ``page`` (a leaderboard's ``attrs["page"]``). Returns index.html."""
+    ``folder`` (its results.parquet), from ``page`` (a leaderboard's ``attrs["bench"]["page"]``). Returns index.html."""
     from optbench.reports import scaling
     from optbench.reports.figures import paired
     from optbench.reports.report import report

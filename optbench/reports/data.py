@@ -90,7 +90,7 @@ def label_runs(df: pd.DataFrame, named: Sequence[Named] = ()) -> pd.DataFrame:
     for name, part in df.groupby("problem", sort=False):
         varying = _varying(part, problem_options)
         if varying:
-            df.loc[part.index, "problem_label"] = name + " " + part[varying].apply(_describe, axis=1)
+            df.loc[part.index, "problem_label"] = name + " " + _described(part[varying])
     # a bench's label is what its leaderboard says; the entries naming more options go last, so that
     # "linreg" (default options) does not take the rows of "linreg n=400"
     for entry in sorted(named, key=lambda e: len(e.options)):
@@ -102,7 +102,7 @@ def label_runs(df: pd.DataFrame, named: Sequence[Named] = ()) -> pd.DataFrame:
     for (_, name), part in df.groupby(["problem_label", "optimizer"], sort=False):
         varying = _varying(part, [c for c in hyper if part[c].notna().any()])
         if varying:
-            df.loc[part.index, "config"] = name + " (" + part[varying].apply(_describe, axis=1) + ")"
+            df.loc[part.index, "config"] = name + " (" + _described(part[varying]) + ")"
     df["run"] = df["problem_label"] + " | " + df["config"] + " | seed " + df["seed"].astype(str)
     if "phase" in df:
         df["run"] = df["run"] + " | " + df["phase"].fillna("").astype(str)
@@ -110,6 +110,15 @@ def label_runs(df: pd.DataFrame, named: Sequence[Named] = ()) -> pd.DataFrame:
     df["objective"] = objective(df)
     derived = dict.fromkeys(("problem_label", "config", "run", "run_id"), schema.IDENTITY)
     return schema.with_roles(df, derived | {"objective": schema.MEASUREMENT})
+
+
+def _described(part: pd.DataFrame) -> pd.Series:
+    """:func:`_describe` of every row of ``part``, computed once per distinct row: a table's thousands
+    of recorded points share a few settings (row by row it was 3 s of a quick bench's page)."""
+    number = part.groupby(list(part.columns), sort=False, dropna=False).ngroup().to_numpy()
+    first = np.unique(number, return_index=True)[1]  # each distinct row where it first appears
+    texts = part.iloc[first].apply(_describe, axis=1).to_numpy(dtype=object)
+    return pd.Series(texts[number], index=part.index, dtype=object)
 
 
 def _describe(row: pd.Series) -> str:

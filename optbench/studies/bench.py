@@ -49,6 +49,7 @@ from optbench.errors import InvalidValueError, OptbenchError
 from optbench.results import schema
 from optbench.studies.board import (
     FINALS,
+    attached,
     comparisons,
     comparisons_of,
     finals_per_seed,
@@ -103,13 +104,14 @@ def bench(
 
     ``out``, if given, is a folder that receives ``runs/`` (the results, one file a problem; a rerun
     resumes), ``leaderboard.md``, ``leaderboard.csv``, ``comparisons.csv`` and ``results.parquet``; the
-    page (``report/``) is a view drawn from ``board.attrs["page"]`` (:func:`page_data`) by
+    page (``report/``) is a view drawn from ``board.attrs["bench"]["page"]`` (:func:`page_data`) by
     :func:`optbench.reports.bench_page.write_page`, as ``optbench bench`` does.
     ``sweep_options`` go to :func:`optbench.studies.sweeps.sweep` (``device``-less: put it in the suite
     grid with ``device=``; ``jobs``, ``executor``, ``scheduler``, ``plugin_files``, ``progress``).
     ``command`` is recorded on the page and leaderboard (the CLI passes its command line).
-    The leaderboard's ``attrs`` hold ``comparisons`` (:func:`comparisons`), ``twins`` (bit-identical
-    optimizers, :func:`optbench.studies.verdict.twins`) and ``provenance``.
+    The leaderboard's ``attrs["bench"]`` (:class:`~optbench.studies.board.Attached`) holds ``comparisons``
+    (:func:`comparisons`), ``twins`` (bit-identical optimizers, :func:`optbench.studies.verdict.twins`),
+    ``provenance`` and ``page``.
     """
     from optbench.registry import canonical_name
 
@@ -160,10 +162,11 @@ def bench(
     mark_errors(board, failed)
     from optbench.studies import verdict
 
-    board.attrs["twins"] = verdict.twins(results, [*candidates, *baselines])
-    board.attrs["provenance"] = verdict.provenance(command)
-    board.attrs["timing"] = timing_text(results)
-    board.attrs["page"] = page_data(results, board, suite, candidates, baselines)
+    extra = attached(board)  # shared by every frame derived from the board, never deep-copied
+    extra["twins"] = verdict.twins(results, [*candidates, *baselines])
+    extra["provenance"] = verdict.provenance(command)
+    extra["timing"] = timing_text(results)
+    extra["page"] = page_data(results, board, suite, candidates, baselines)
     if folder is not None:
         write_outputs(results, board, suite, candidates, baselines, folder)
     return results, board
@@ -290,7 +293,7 @@ def mark_errors(board: pd.DataFrame, failed: pd.DataFrame) -> None:
     from optbench.studies.verdict import ERROR
 
     board["errors"], board["error"] = 0, ""
-    table = board.attrs["comparisons"]
+    table = attached(board)["comparisons"]
     for (problem, optimizer), runs in failed.groupby(["suite_problem", "optimizer"], sort=False):
         message = runs["message"].astype(str).value_counts().index[0]
         mine = (board["problem"] == problem) & (board["optimizer"] == optimizer)
@@ -372,9 +375,10 @@ def page_data(
     from optbench.results.stats import paired_ratios
     from optbench.studies import verdict
 
-    groups, table = board.attrs.get("twins", []), comparisons_of(board, baselines)
+    extra = attached(board)
+    groups, table = extra.get("twins", []), comparisons_of(board, baselines)
     distinct = verdict.distinct_baselines(baselines, groups)
-    per_seed = board.attrs["per_seed"]
+    per_seed = extra["per_seed"]
     paired, heat = [], []
     for entry in suite.entries:
         seeds = per_seed[entry.label]
@@ -403,20 +407,20 @@ def page_data(
                 verdict.method_text(len(suite.eval_seeds), len(suite.entries), suite.studies),
                 protocol_text(suite),
                 *([speedup_method()] if "speedup_evals" in table else []),
-                board.attrs.get("timing", ""),
+                extra.get("timing", ""),
             ]
         ),
         "tally": tally,
-        "provenance": verdict.provenance_text(board.attrs.get("provenance") or verdict.provenance()),
+        "provenance": verdict.provenance_text(extra.get("provenance") or verdict.provenance()),
         "tuning": board[["problem", "optimizer", "chosen", "trials", "tuning"]] if "trials" in board else None,
         "cards": cards(board),
         "summary": board_summary(board),
         "paired": paired,
         "comparisons": table,
         "entries": list(suite.entries),
-        "targets": [(entry, board.attrs["targets"][entry.label]) for entry in suite.entries],
+        "targets": [(entry, extra["targets"][entry.label]) for entry in suite.entries],
         "distinct": [group[0] for group in distinct],
-        "tunability": board.attrs.get("tunability"),
+        "tunability": extra.get("tunability"),
         "optimizers": results["optimizer"].astype(str).unique().tolist(),
     }
 
@@ -585,16 +589,16 @@ def write_outputs(
     folder: Path,
 ) -> None:
     """leaderboard.md, leaderboard.csv, comparisons.csv, tunability.csv and results.parquet in ``folder``
-    (the page is drawn from ``board.attrs["page"]`` by :func:`optbench.reports.bench_page.write_page`)."""
+    (the page is drawn from ``board.attrs["bench"]["page"]`` by :func:`optbench.reports.bench_page.write_page`)."""
     from optbench.results import files
     from optbench.results.io import save_results
 
     folder.mkdir(parents=True, exist_ok=True)
     files.write_text(folder / "leaderboard.md", to_markdown(board, suite, candidates, baselines))  # atomic: 74 if full
     files.atomic_write(folder / "leaderboard.csv", lambda tmp: board.to_csv(tmp, index=False))
-    comparisons = board.attrs["comparisons"]  # one row per comparison
+    comparisons = attached(board)["comparisons"]  # one row per comparison
     files.atomic_write(folder / "comparisons.csv", lambda tmp: comparisons.to_csv(tmp, index=False))
-    tunability = board.attrs.get("tunability")
+    tunability = attached(board).get("tunability")
     if tunability is not None and len(tunability):
         files.atomic_write(folder / "tunability.csv", lambda tmp: tunability.to_csv(tmp, index=False))
     save_results(results.drop(columns="suite_problem"), folder / "results.parquet")

@@ -47,37 +47,35 @@ def finals_per_seed(
     the start where it has none yet), and accuracy. With ``chosen`` (a bench's choices, each with its
     ``study`` and ``eval_keys``), each study's runs are its own choice's; else one study of each
     optimizer's evaluation runs."""
-    from optbench.results.outcomes import outcome
+    import numpy as np
+
+    from optbench.results.outcomes import outcomes_by_run
 
     goal = target or entry.fixed_target() or DEFAULT_TARGET
     evaluated = results[(results["phase"] == "eval") & (results["suite_problem"] == entry.label)]
     mine = [c for c in chosen or () if c["entry"].label == entry.label and "eval_keys" in c]
+    by = ["run_key"] if mine else ["optimizer", "seed"]  # a run: its key; else one study's runs
+    number = evaluated.groupby(by, sort=False).ngroup()
+    evaluated, number = evaluated[number.notna()], number[number.notna()].to_numpy(dtype=np.int64)
+    order = np.lexsort((evaluated["step"].to_numpy(), number))  # each run in step order (stable)
+    runs = evaluated.iloc[order].assign(_run=number[order])
+    outcomes = outcomes_by_run(runs, goal, by="_run")
+    first = runs.drop_duplicates("_run").set_index("_run")
     if mine:
-        runs = dict(tuple(evaluated.groupby("run_key", sort=False)))
+        run_of = dict(zip(first["run_key"], first.index, strict=True))
         found = [
-            (c["job"]["optimizer"], c["study"], seed, runs[key])
+            (c["job"]["optimizer"], c["study"], seed, run_of[key])
             for c in mine
             for seed, key in c["eval_keys"].items()
-            if key in runs
+            if key in run_of
         ]
     else:
-        found = [(o, 0, seed, run) for (o, seed), run in evaluated.groupby(["optimizer", "seed"], sort=False)]
-    rows = []
-    for optimizer, study, seed, run in found:
-        run = run.sort_values("step")
-        status = run["status"].iloc[0]
-        accuracy = float(run["test_accuracy"].iloc[-1]) if "test_accuracy" in run and status == "ok" else math.nan
-        rows.append(
-            {
-                "problem": entry.label,
-                "optimizer": optimizer,
-                "study": study,
-                "seed": seed,
-                **outcome(run, goal),
-                "test_accuracy": accuracy,
-            }
-        )
-    return pd.DataFrame(rows)
+        found = list(zip(first["optimizer"], [0] * len(first), first["seed"], first.index, strict=True))
+    if not found:
+        return pd.DataFrame()
+    table = pd.DataFrame(found, columns=["optimizer", "study", "seed", "_run"])
+    table.insert(0, "problem", entry.label)
+    return table.join(outcomes, on="_run").drop(columns="_run")
 
 
 def leaderboard(
@@ -171,11 +169,35 @@ def leaderboard(
         board.loc[where, f"p vs {row.baseline}"] = row.p_value
         board.loc[where, f"ratio vs {row.baseline}"] = row.ratio
         board.loc[where, f"better seeds vs {row.baseline}"] = row.better_seeds
-    board.attrs["comparisons"] = table
-    board.attrs["per_seed"] = per_seed  # each evaluation run's outcome, for the paired figure
-    board.attrs["targets"] = goals  # the page's, so that it measures what the leaderboard does
-    board.attrs["tunability"] = tunability(chosen)
+    board.attrs[ATTACHED] = Attached(
+        comparisons=table,
+        per_seed=per_seed,  # each evaluation run's outcome, for the paired figure
+        targets=goals,  # the page's, so that it measures what the leaderboard does
+        tunability=tunability(chosen),
+    )
     return board
+
+
+ATTACHED = "bench"  # the key of a leaderboard's :class:`Attached` in its ``attrs``
+
+
+class Attached(dict):
+    """What a leaderboard carries beside its rows, in ``board.attrs["bench"]``: ``comparisons``,
+    ``per_seed``, ``targets`` and ``tunability`` (:func:`leaderboard`); ``twins``, ``provenance``,
+    ``timing`` and ``page`` (:func:`optbench.studies.bench.bench`). Computed once, then only read.
+
+    pandas deep-copies ``attrs`` into every frame an operation makes (``__finalize__``), and reading a
+    30-row board row by row (``to_dict``, ``groupby``) makes hundreds: with these frames and the page
+    in plain ``attrs``, ``to_markdown`` of a quick bench took 10 s. A deep copy of this dict is the
+    dict itself, so every frame derived from the board shares it."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Attached:
+        return self
+
+
+def attached(board: pd.DataFrame) -> dict[str, Any]:
+    """The board's :class:`Attached` (empty for a board read back from its CSV)."""
+    return board.attrs.get(ATTACHED, {})
 
 
 def step_columns(seconds: tuple[float, float, float] | None) -> dict[str, float]:
@@ -403,13 +425,13 @@ def summary(board: pd.DataFrame, candidates: list[str], baselines: list[str]) ->
     (bit-identical baselines are one entry, "gd = torch-sgd")."""
     from optbench.studies.verdict import tally
 
-    return tally(comparisons_of(board, baselines), candidates, baselines, board.attrs.get("twins", []))
+    return tally(comparisons_of(board, baselines), candidates, baselines, attached(board).get("twins", []))
 
 
 def comparisons_of(board: pd.DataFrame, baselines: list[str]) -> pd.DataFrame:
     """The board's comparisons; rebuilt from its ``vs`` columns (no effect sizes) for a board read back."""
-    if "comparisons" in board.attrs:
-        return board.attrs["comparisons"]
+    if "comparisons" in attached(board):
+        return attached(board)["comparisons"]
     rows = [
         {"candidate": r["optimizer"], "baseline": b, "problem": r["problem"], "verdict": r[f"vs {b}"]}
         for r in board[board["role"] == "candidate"].to_dict("records")
@@ -424,7 +446,8 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
     from optbench.results.outcomes import shown
     from optbench.studies import verdict
 
-    groups = board.attrs.get("twins", [])
+    extra = attached(board)
+    groups = extra.get("twins", [])
     table = comparisons_of(board, baselines)
     lines = [
         f"# optbench bench: {', '.join(candidates)} vs {', '.join(baselines)} (suite `{suite.name}`)",
@@ -438,7 +461,7 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
         f"a problem says so) was rerun on seeds {_seeds(suite.eval_seeds)}. "
         "Final: median [95% bootstrap interval] over those seeds (of every study), a diverged run counting as inf.",
         "",
-        *([board.attrs["timing"], ""] if "timing" in board.attrs else []),
+        *([extra["timing"], ""] if "timing" in extra else []),
     ]
     same = [verdict.entry_name(g) for g in groups if len(g) > 1]
     if same:
@@ -509,8 +532,8 @@ def to_markdown(board: pd.DataFrame, suite: Suite, candidates: list[str], baseli
         lines += [
             f"- {r.optimizer} on {r.problem}: lr = {r.lr:g} (searched {r.lr_searched})" for r in edges.itertuples()
         ]
-    if "provenance" in board.attrs:
-        lines += ["", f"Ran on: {verdict.provenance_text(board.attrs['provenance'])}."]
+    if "provenance" in extra:
+        lines += ["", f"Ran on: {verdict.provenance_text(extra['provenance'])}."]
     return "\n".join(lines) + "\n"
 
 

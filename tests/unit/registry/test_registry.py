@@ -222,3 +222,36 @@ def test_names_import_nothing():
     assert out.endswith("[]\n"), out  # no torch, no plugin module
     assert "'torch-adam'" in out and "'lion'" in out  # the example plugin is installed for the tests
     assert "['rastrigin', 'ridge', 'rosenbrock']" in out
+
+
+def test_a_restored_snapshot_looks_for_plugins_without_scanning_the_distributions_again(monkeypatch):
+    """A sweep's worker restores the registries after every group of jobs and registers its plugin
+    file again: the entry points come from the process's scan (a full scan of every installed
+    distribution each time cost a quick bench 3 s), while the off switch is still read at every look
+    and ``refresh_plugins`` and ``reset`` scan again."""
+    import importlib.metadata
+
+    from optbench.registry import OPTIMIZERS
+    from optbench.registry.plugins import ENV_DISABLE
+
+    scans = []
+    real = importlib.metadata.entry_points
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: scans.append(kw) or real(**kw))
+    with OPTIMIZERS.snapshot():
+        OPTIMIZERS.reset()
+        assert "lion" in OPTIMIZERS.names() and len(scans) == 1  # the example plugin, installed by conftest
+        for _ in range(3):
+            with OPTIMIZERS.snapshot():
+                OPTIMIZERS._discovered = False  # as a snapshot taken before the first look restores it
+                OPTIMIZERS.add("mine", torch.optim.SGD)
+                assert "lion" in OPTIMIZERS.names()
+        assert len(scans) == 1
+        with OPTIMIZERS.snapshot():
+            monkeypatch.setenv(ENV_DISABLE, "1")
+            OPTIMIZERS._discovered = False
+            assert "lion" not in OPTIMIZERS.names() and len(scans) == 1  # the switch, without a scan
+            monkeypatch.delenv(ENV_DISABLE)
+        OPTIMIZERS.refresh_plugins()
+        assert len(scans) == 2
+        OPTIMIZERS.reset()
+        assert "lion" in OPTIMIZERS.names() and len(scans) == 3

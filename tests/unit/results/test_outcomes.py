@@ -217,3 +217,39 @@ def test_failures_counts_each_message_once_per_run_and_says_how_many_more():
         "... and 2 more distinct messages (4 runs)",
     ]
     assert outcomes.failures(table[table["status"] == "ok"]) == []
+
+
+def test_every_runs_outcome_at_once_is_each_runs_outcome():
+    """outcomes_by_run (what a bench's leaderboard reads) gives outcome() run by run, bit for bit: a run
+    that reaches its target, one that never does, a diverged one, one whose start is not finite, one
+    under its resolution, with or without test accuracy, relative and absolute targets."""
+    runs = {
+        "reaches": run([10.0, 4.0, 1.5, 1.2]),
+        "never": run([10.0, 9.0, 8.0]),
+        "diverged": run([10.0, math.nan, math.nan], status="diverged"),
+        "nan-start": run([math.nan, 3.0, 1.1]),
+        "noise": run([5.0, 1.0, 1.0 + 1e-9], dtype="float64"),
+    }
+    for i, (key, frame) in enumerate(runs.items()):
+        frame["run_key"], frame["step"] = key, np.arange(len(frame)) * 4
+        frame["time_s"], frame["epoch"] = frame["step"] * 0.01, frame["step"] / 8.0
+        frame["test_accuracy"] = [0.5 + i / 10] * (len(frame) - 1) + [0.9 - i / 10]
+    table = pd.concat(runs.values(), ignore_index=True)
+    for target in (None, Target(0.5), Target(0.3, relative=False)):
+        for with_accuracy in (True, False):
+            got = outcomes.outcomes_by_run(table if with_accuracy else table.drop(columns="test_accuracy"), target)
+            assert list(got.index) == list(runs)
+            for key, frame in runs.items():
+                expected = outcomes.outcome(frame, target)
+                ok = frame["status"].iloc[0] == "ok"
+                expected["test_accuracy"] = float(frame["test_accuracy"].iloc[-1]) if with_accuracy and ok else math.nan
+                row = got.loc[key].to_dict()
+                assert row.keys() == expected.keys()
+                for name, value in expected.items():
+                    same = value == row[name] or (
+                        isinstance(value, float) and math.isnan(value) and math.isnan(row[name])
+                    )
+                    assert same, (key, target, name, value, row[name])
+    reached = outcomes.outcomes_by_run(table).loc["reaches"]  # objective 9, 3, 0.5, 0.2: 0.5 <= 10% of 9 at step 8
+    assert (reached["steps_to_target"], reached["epochs_to_target"], reached["test_accuracy"]) == (8.0, 1.0, 0.9)
+    assert outcomes.outcomes_by_run(table).loc["nan-start", "final"] == pytest.approx(0.1)  # no resolution to floor at
