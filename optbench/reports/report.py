@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 
@@ -140,12 +141,15 @@ def report(
 def _lay_out_once(fig: Any) -> None:
     """Run the figure's layout engine now and keep its result. With an engine in place, savefig lays
     the figure out on a dry draw and again on the real one, and a second format a third time: half of
-    a report's time went into laying out the same figures again."""
+    a report's time went into laying out the same figures again. The engine is then removed outright
+    (``None``, not ``"none"``: that leaves a placeholder engine, for which savefig still makes its dry
+    draw, a third of each save)."""
     engine = fig.get_layout_engine()
     if engine is not None and engine.adjust_compatible is False:  # constrained layout
         fig.set_dpi(DPI)  # text extents as they will be saved
         engine.execute(fig)
-        fig.set_layout_engine("none")
+        with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+            fig.set_layout_engine(None)  # None with both off: no engine at all
 
 
 def _listed(out: Path) -> set[str]:
