@@ -110,7 +110,7 @@ def bench(**params: Any) -> int:
     if page is not None and not params["no_report"]:  # the page: a view of the verdict the study handed over
         from optbench.reports.bench_page import write_page
 
-        write_page(params["out"], page)
+        write_page(params["out"], page, jobs=params["jobs"] or _cores())
     click.echo(to_markdown(board, suite, candidates, baselines))
     report = "" if params["no_report"] else ", report/index.html"
     click.echo(f"written: {Path(params['out']) / 'leaderboard.md'}, leaderboard.csv, results.parquet{report}")

@@ -16,9 +16,25 @@ Only the results table flows into :func:`report`; :func:`animate` draws the runs
 Nothing imported here pulls in seaborn (and with it scipy, a second): only ``report()`` needs it.
 """
 
-from optbench.reports.animation import animate
-from optbench.reports.movie import save
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from optbench.reports.report import report
 from optbench.reports.styles import color, style
 
+# imported when first used: animations need torch, which a figure drawn in a worker process does not
+_LAZY = {"animate": "optbench.reports.animation", "save": "optbench.reports.movie"}
+
 __all__ = ["animate", "color", "report", "save", "style"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'optbench.reports' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

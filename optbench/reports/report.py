@@ -7,12 +7,12 @@ import math
 import os
 import shutil
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
+from optbench.core.threads import cores
 from optbench.errors import InvalidValueError
 from optbench.reports.data import (
     MANIFEST,
@@ -26,13 +26,12 @@ from optbench.reports.data import (
     target_values,
 )
 from optbench.reports.data import summary as summarize
+from optbench.reports.drawing import Drawing, draw_all
 from optbench.reports.html import render
 from optbench.reports.styles import distinct
 from optbench.results.io import files
 from optbench.results.outcomes import DEFAULT_TARGET, Target, targets_text
 from optbench.results.schema import BUDGET_PHASE
-
-DPI = 110  # a 2-facet figure is about 1,000 px wide: the page shows it at its own size
 
 
 def report(
@@ -44,10 +43,11 @@ def report(
     svg: bool = False,
     animations: Sequence[str | os.PathLike[str]] = (),
     preface: str = "",
-    extra: Sequence[Any] = (),
+    extra: Sequence[Drawing | None] = (),
     title: str = "",
     cards: pd.DataFrame | None = None,
     summary: pd.DataFrame | None = None,
+    jobs: int | None = None,
 ) -> Path:
     """Write figures (PNG, and SVG with ``svg=True``), ``summary.csv`` and ``index.html`` to ``out``.
 
@@ -58,9 +58,11 @@ def report(
     evaluation phase (fresh seeds; the learning-rate figure from the search). Every file is written
     atomically inside ``out`` (a symlink there is replaced, never followed), and ``out`` is never
     read back as results. ``preface`` is HTML the page opens with, above the first figure (a bench's
-    verdict); ``extra`` figures (:class:`~optbench.reports.figures.Figure`, a bench's paired figure) follow
-    the main one. Inputs without runs, or with nothing to draw, give a page that says so. A bench hands
-    its verdict's views: ``title``, ``cards`` (the best-setting cards, its leaderboard's rows: median
+    verdict); ``extra`` figures (each a :data:`~optbench.reports.drawing.Drawing`: a function that returns a
+    :class:`~optbench.reports.figures.Figure` or None, such as a bench's paired figure) follow the main one.
+    The figures are drawn in up to ``jobs`` processes (default: every core this process may use), with the
+    same files as one process makes. Inputs without runs, or with nothing to draw, give a page that says
+    so. A bench hands its verdict's views: ``title``, ``cards`` (the best-setting cards, its leaderboard's rows: median
     [95% interval], no test of their own) and ``summary`` (summary.csv and the page's table: its
     leaderboard's numbers), so that nothing on its page is computed twice.
     Returns the path of ``index.html``.
@@ -104,13 +106,10 @@ def report(
             figures, notes, best = _figures(df, final, target_text, target_values(df, default, targets))
             best = best if cards is None else cards
             figures[1:1] = [f for f in extra if f is not None]
-            for figure in figures:
-                _lay_out_once(figure.figure)
-                png = save(f"{figure.name}.png", lambda tmp, f=figure: f.figure.savefig(tmp, dpi=DPI, format="png"))
-                if svg:
-                    save(f"{figure.name}.svg", lambda tmp, f=figure: f.figure.savefig(tmp, format="svg"))
-                plt.close(figure.figure)
-                pages.append((png, figure.caption))
+            drawn = draw_all(figures, out, names, svg=svg, jobs=cores() if jobs is None else jobs)
+            for png, names_written, caption in drawn:
+                written.extend(names_written)
+                pages.append((out / png, caption))
         save("summary.csv", lambda tmp: summary_table.to_csv(tmp, index=False))
         copied = []
         for movie in movies:
@@ -137,17 +136,6 @@ def report(
     return index
 
 
-def _lay_out_once(fig: Any) -> None:
-    """Run the figure's layout engine now and keep its result. With an engine in place, savefig lays
-    the figure out on a dry draw and again on the real one, and a second format a third time: half of
-    a report's time went into laying out the same figures again."""
-    engine = fig.get_layout_engine()
-    if engine is not None and engine.adjust_compatible is False:  # constrained layout
-        fig.set_dpi(DPI)  # text extents as they will be saved
-        engine.execute(fig)
-        fig.set_layout_engine("none")
-
-
 def _listed(out: Path) -> set[str]:
     try:
         return {str(n) for n in json.loads((out / MANIFEST).read_text())["files"]}
@@ -157,9 +145,9 @@ def _listed(out: Path) -> set[str]:
 
 def _figures(
     df: pd.DataFrame, final: pd.DataFrame, target_text: str, goals: dict[str, float]
-) -> tuple[list[Any], list[str], pd.DataFrame]:
-    """The figures worth drawing (the main one first), notes on what could not be drawn and why, and
-    the best settings the page opens with."""
+) -> tuple[list[Drawing], list[str], pd.DataFrame]:
+    """The figures worth drawing (the main one first, each a :data:`~optbench.reports.drawing.Drawing`),
+    notes on what could not be drawn and why, and the best settings the page opens with."""
     from optbench.reports import figures as fg  # seaborn (and scipy): a second that animations need not pay
 
     notes = []
@@ -184,16 +172,16 @@ def _figures(
     df, final, search = (t[t["run_id"].isin(drawable)] for t in (df, final, search))
     floors = float_floor(df)
     drawn = [
-        fg.loss_curves(df, final, "step", goals),  # the main figure: the page shows it beside the best settings
-        fg.loss_curves(df, final, "time_s"),
-        fg.accuracy_curves(df, final),
-        fg.lr_sensitivity(search, floors) if len(search) else None,
+        partial(fg.loss_curves, df, final, "step", goals),  # the main figure: the page shows it by the best settings
+        partial(fg.loss_curves, df, final, "time_s"),
+        partial(fg.accuracy_curves, df, final),
+        partial(fg.lr_sensitivity, search, floors) if len(search) else None,
     ]
     if final["final"].map(math.isfinite).any():
-        drawn.append(fg.final_distribution(final, floors))
+        drawn.append(partial(fg.final_distribution, final, floors))
     else:
         notes.append("Every run diverged: there is no final value to show as a distribution.")
-    drawn += [fg.time_to_target(final, target_text), fg.profile(final)]
+    drawn += [partial(fg.time_to_target, final, target_text), partial(fg.profile, final)]
     if fg.profile_note(final):
         notes.append(fg.profile_note(final))
     return [f for f in drawn if f is not None], notes, best_settings(final, search)
