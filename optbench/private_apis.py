@@ -153,14 +153,9 @@ def loky_executor(n: int) -> Any:
     backend="loky")`` starts it (each worker's OpenMP/BLAS threads limited to its share of the cores,
     ``LokyBackend._prepare_worker_env``), to submit to from several threads at once. A ``Parallel`` call
     per thread would not do: each manages the one executor they share, and an error in one terminates
-    it under the others (joblib reuses one pool per process). Where joblib has moved these, the same
-    pool from loky itself, without the thread limits."""
-    try:
-        from joblib._parallel_backends import LokyBackend
-        from joblib.executor import get_memmapping_executor
+    it under the others. Never loky's own ``get_reusable_executor``: joblib would then reuse that pool
+    (one per process) without the attributes it adds (``_temp_folder_manager``), an internal error."""
+    from joblib._parallel_backends import LokyBackend
+    from joblib.executor import get_memmapping_executor
 
-        return get_memmapping_executor(n, env=LokyBackend()._prepare_worker_env(n_jobs=n))
-    except (ImportError, AttributeError, TypeError):  # pragma: no cover - a joblib that moved them
-        from joblib.externals.loky import get_reusable_executor
-
-        return get_reusable_executor(max_workers=n)
+    return get_memmapping_executor(n, env=LokyBackend()._prepare_worker_env(n_jobs=n))

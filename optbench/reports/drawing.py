@@ -29,15 +29,17 @@ def draw_all(
     and ``jobs - 1`` of loky's (reused; a cold one first imports matplotlib and seaborn, a few seconds).
     Returns, in the order given, ``(png name, file names written, caption)`` of each figure drawn."""
     rc = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
+    out = Path(out).absolute()  # a reused worker's working directory is the one it started in, not ours
     names = sorted(set(names))
     mine = list(range(0, len(drawings), max(jobs, 1)))  # this process draws every jobs-th figure, workers the rest
     theirs = [i for i in range(len(drawings)) if i not in mine]
     done: dict[int, Any] = {}
     if theirs:
-        from joblib.externals.loky import get_reusable_executor
+        from optbench.private_apis import loky_executor
 
-        # submitted at once: loky's thread hands the workers their figures while this process draws its own
-        pool = get_reusable_executor(max_workers=min(jobs - 1, len(theirs)))
+        # submitted at once: loky's thread hands the workers their figures while this process draws its own.
+        # The pool of the size a bench trained in (joblib's, shared): another size or kind would start cold ones
+        pool = loky_executor(jobs)
         futures = {i: pool.submit(_in_worker, drawings[i], out, names, svg, rc) for i in theirs}
     for i in mine:
         done[i] = _draw(drawings[i], out, names, svg, rc)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from optbench.core.threads import cores
 from optbench.errors import InvalidValueError
 from optbench.reports.data import (
     MANIFEST,
@@ -106,7 +105,7 @@ def report(
             figures, notes, best = _figures(df, final, target_text, target_values(df, default, targets))
             best = best if cards is None else cards
             figures[1:1] = [f for f in extra if f is not None]
-            drawn = draw_all(figures, out, names, svg=svg, jobs=cores() if jobs is None else jobs)
+            drawn = draw_all(figures, out, names, svg=svg, jobs=_cores() if jobs is None else jobs)
             for png, names_written, caption in drawn:
                 written.extend(names_written)
                 pages.append((out / png, caption))
@@ -199,3 +198,11 @@ def _settings_table(df: pd.DataFrame) -> pd.DataFrame:
     steps = df.groupby("run_id")["step"].max().unique()
     rows.append({"setting": "steps", "values": ", ".join(map(str, sorted(steps)))})
     return pd.DataFrame(rows)
+
+
+def _cores() -> int:
+    """The cores this process may run on (reports sit above the core: its thread policy is not theirs)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not Linux
+        return max(os.cpu_count() or 1, 1)
