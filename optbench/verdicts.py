@@ -75,7 +75,7 @@ def bench(
     if out is not None and report:  # the page: a view of the verdict the study handed over
         from optbench.reports.bench_page import write_page
 
-        write_page(out, attached(board)["page"])
+        write_page(out, attached(board)["page"], jobs=int(options.get("jobs", 1) or 1))
     return Verdict(results, board, attached(board)["comparisons"], to_markdown(board, suite, candidates, against))
 
 

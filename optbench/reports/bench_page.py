@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 
-def write_page(folder: str | Path, page: Mapping[str, Any], jobs: int | None = None) -> Path:
+def write_page(folder: str | Path, page: Mapping[str, Any], jobs: int = 1) -> Path:
     """Write ``folder/report/`` (index.html, its figures and summary.csv) for the bench whose outputs are in
     ``folder`` (its results.parquet), from ``page`` (a leaderboard's ``attrs["bench"]["page"]``), its figures drawn in
-    up to ``jobs`` processes (default: every core). Returns index.html."""
+    up to ``jobs`` processes (``optbench bench`` passes its ``--jobs``). Returns index.html."""
     from optbench.reports import scaling
     from optbench.reports.figures import paired
     from optbench.reports.report import report

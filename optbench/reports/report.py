@@ -46,7 +46,7 @@ def report(
     title: str = "",
     cards: pd.DataFrame | None = None,
     summary: pd.DataFrame | None = None,
-    jobs: int | None = None,
+    jobs: int = 1,
 ) -> Path:
     """Write figures (PNG, and SVG with ``svg=True``), ``summary.csv`` and ``index.html`` to ``out``.
 
@@ -59,11 +59,13 @@ def report(
     read back as results. ``preface`` is HTML the page opens with, above the first figure (a bench's
     verdict); ``extra`` figures (each a :data:`~optbench.reports.drawing.Drawing`: a function that returns a
     :class:`~optbench.reports.figures.Figure` or None, such as a bench's paired figure) follow the main one.
-    The figures are drawn in up to ``jobs`` processes (default: every core this process may use), with the
-    same files as one process makes. Inputs without runs, or with nothing to draw, give a page that says
-    so. A bench hands its verdict's views: ``title``, ``cards`` (the best-setting cards, its leaderboard's rows: median
-    [95% interval], no test of their own) and ``summary`` (summary.csv and the page's table: its
-    leaderboard's numbers), so that nothing on its page is computed twice.
+    The figures are drawn in up to ``jobs`` processes (default 1: a worker started cold imports matplotlib
+    and seaborn for seconds, more than a small report's figures take; a bench's page passes its ``--jobs``,
+    whose workers are warm), with the same files as one process makes. Inputs without runs, or with
+    nothing to draw, give a page that says so. A bench hands its verdict's views: ``title``, ``cards``
+    (the best-setting cards, its leaderboard's rows: median [95% interval], no test of their own) and
+    ``summary`` (summary.csv and the page's table: its leaderboard's numbers), so that nothing on its
+    page is computed twice.
     Returns the path of ``index.html``.
     """
     out = Path(out)
@@ -105,7 +107,7 @@ def report(
             figures, notes, best = _figures(df, final, target_text, target_values(df, default, targets))
             best = best if cards is None else cards
             figures[1:1] = [f for f in extra if f is not None]
-            drawn = draw_all(figures, out, names, svg=svg, jobs=_cores() if jobs is None else jobs)
+            drawn = draw_all(figures, out, names, svg=svg, jobs=jobs)
             for png, names_written, caption in drawn:
                 written.extend(names_written)
                 pages.append((out / png, caption))
@@ -198,11 +200,3 @@ def _settings_table(df: pd.DataFrame) -> pd.DataFrame:
     steps = df.groupby("run_id")["step"].max().unique()
     rows.append({"setting": "steps", "values": ", ".join(map(str, sorted(steps)))})
     return pd.DataFrame(rows)
-
-
-def _cores() -> int:
-    """The cores this process may run on (reports sit above the core: its thread policy is not theirs)."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # not Linux
-        return max(os.cpu_count() or 1, 1)
