@@ -267,9 +267,9 @@ def _each_problem(
         while pending:
             finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
             for future in finished:
-                future.result()  # the first error (or Ctrl-C in a worker) ends the bench
-                done[futures[future].label] = future.result()
-                eta.done(futures[future].label)
+                label = futures[future].label
+                done[label] = future.result()  # the first error (or Ctrl-C in a worker) ends the bench
+                eta.done(label)
     except BaseException:
         pool.stop()  # the others stop at their next finished group, their stores merged
         threads.shutdown(wait=True, cancel_futures=True)
